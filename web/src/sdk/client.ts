@@ -76,6 +76,8 @@ export interface StreamClientOptions {
 export type ClientErrorListener = (ev: ErrorEvent) => void;
 
 const WS_OPEN = 1;
+/** The abort reason that marks an SSE response cut by dropConnection(), not by the caller. */
+const DROPPED = 'streamgate:dropped';
 const WS_CONNECTING = 0;
 
 let requestCounter = 0;
@@ -268,6 +270,10 @@ export class StreamClient implements HandleOwner {
    * reconnects and resumes its streams. For tests and for a "reconnect now" button.
    */
   dropConnection(): void {
+    for (const h of this.handles) {
+      // An SSE response cut the same way resumes with Last-Event-ID.
+      if (h.sseAbort) h.sseAbort.abort(DROPPED);
+    }
     const ws = this.ws;
     if (!ws) return;
     this.onSocketGone(ws, 'dropped by client', false);
@@ -708,12 +714,15 @@ export class StreamClient implements HandleOwner {
         });
       }
     } catch {
-      if (ctrl.signal.aborted) return;
-      this.noteHttp(false);
+      if (ctrl.signal.aborted && ctrl.signal.reason !== DROPPED) return;
+      if (!ctrl.signal.aborted) this.noteHttp(false);
       this.retrySse(h, ctrl, undefined);
       return;
     }
-    if (ctrl.signal.aborted) return;
+    if (ctrl.signal.aborted) {
+      if (ctrl.signal.reason === DROPPED) this.retrySse(h, ctrl, undefined);
+      return;
+    }
     if (!res.ok) {
       const err = await errorFromResponse(res);
       if (ctrl.signal.aborted) return;
@@ -769,7 +778,7 @@ export class StreamClient implements HandleOwner {
       }
     }
     parser.end();
-    if (h.finished || ctrl.signal.aborted) {
+    if (h.finished || (ctrl.signal.aborted && ctrl.signal.reason !== DROPPED)) {
       if (h.sseAbort === ctrl) h.sseAbort = null;
       return;
     }
@@ -781,7 +790,8 @@ export class StreamClient implements HandleOwner {
     h.sseFailures++;
     const delay = retryAfterMs ?? backoffDelay(h.sseFailures - 1, this.backoff, this.random);
     setTimeout(() => {
-      if (h.sseAbort !== ctrl || ctrl.signal.aborted || h.finished) return;
+      if (h.sseAbort !== ctrl || h.finished) return;
+      if (ctrl.signal.aborted && ctrl.signal.reason !== DROPPED) return;
       h.sseAbort = null;
       if (!this.wanted) {
         h.sent = false;

@@ -1,0 +1,324 @@
+// Browser tests of the web app served by the real streamgate: projects and cards, a streamed
+// answer, one socket under StrictMode, a forced drop, the SSE fallback, stop, and history.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, waitFor, webRoot, type RunningServer } from '../test/support/server.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(webRoot, 'e2e/screenshots');
+const DIST = join(webRoot, 'dist');
+
+let server: RunningServer;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+let projectId = '';
+
+interface Tracked {
+  page: Page;
+  cdp: CDPSession;
+  /** URLs of every WebSocket the page created (counted by the browser, not by page JS). */
+  sockets: string[];
+}
+
+async function open(path = '/', opts: { initScript?: string; viewport?: { width: number; height: number } } = {}): Promise<Tracked> {
+  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 860 } });
+  contexts.push(context);
+  if (opts.initScript) await context.addInitScript(opts.initScript);
+  // Record every stream handle the app creates, to compare its text with fullContent.
+  await context.addInitScript(`
+    window.__handles = [];
+    const hook = () => {
+      const sg = window.__streamgate;
+      if (!sg) return void setTimeout(hook, 5);
+      const orig = sg.client.stream.bind(sg.client);
+      sg.client.stream = (req) => { const h = orig(req); window.__handles.push(h); return h; };
+      const origResume = sg.client.resume.bind(sg.client);
+      sg.client.resume = (id, seq) => { const h = origResume(id, seq); window.__handles.push(h); return h; };
+    };
+    hook();
+  `);
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  const sockets: string[] = [];
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketCreated', (e: { url: string }) => sockets.push(e.url));
+  page.on('pageerror', (err) => console.error('[page error]', err.message));
+  await page.goto(server.url + path);
+  return { page, cdp, sockets };
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+const status = (page: Page) => page.getByTestId('connection-status');
+const lastAnswer = (page: Page) => page.locator('[data-testid="message"][data-role="assistant"]').last();
+
+/**
+ * Records, inside the page, the length of the last answer's text every time the DOM changes,
+ * and whether the progress panel was shown. Read it back with `readRecorder`.
+ */
+async function startRecorder(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __rec: { lengths: number[]; progress: number; stages: string[] } };
+    w.__rec = { lengths: [], progress: 0, stages: [] };
+    const obs = new MutationObserver(() => {
+      const answers = document.querySelectorAll('[data-testid="message"][data-role="assistant"]');
+      const last = answers[answers.length - 1];
+      if (!last) return;
+      const panel = last.querySelector('[data-testid="progress-panel"]');
+      if (panel) {
+        w.__rec.progress++;
+        const st = panel.getAttribute('data-stage') ?? '';
+        if (w.__rec.stages[w.__rec.stages.length - 1] !== st) w.__rec.stages.push(st);
+      }
+      const body = last.querySelector('[data-testid="message-content"]');
+      const len = body?.textContent?.length ?? 0;
+      if (w.__rec.lengths[w.__rec.lengths.length - 1] !== len) w.__rec.lengths.push(len);
+    });
+    obs.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+}
+
+async function readRecorder(page: Page): Promise<{ lengths: number[]; progress: number; stages: string[] }> {
+  return page.evaluate(() => (window as unknown as { __rec: { lengths: number[]; progress: number; stages: string[] } }).__rec);
+}
+
+interface HandleInfo {
+  text: string;
+  fullContent: string | null;
+  streamId: string | null;
+  status: string;
+  transport: string;
+  resumes: number;
+}
+
+async function lastHandle(page: Page): Promise<HandleInfo> {
+  return page.evaluate(() => {
+    const hs = (window as unknown as { __handles: { getSnapshot(): Record<string, unknown> & { metrics: { resumes: number } } }[] }).__handles;
+    const s = hs[hs.length - 1]!.getSnapshot();
+    return {
+      text: s.text as string,
+      fullContent: s.fullContent as string | null,
+      streamId: s.streamId as string | null,
+      status: s.status as string,
+      transport: s.transport as string,
+      resumes: s.metrics.resumes,
+    };
+  });
+}
+
+async function ask(page: Page, text: string): Promise<void> {
+  await page.getByTestId('chat-input').fill(text);
+  await page.getByTestId('send-button').click();
+}
+
+async function waitAnswerStatus(page: Page, status: string, timeout = 30_000): Promise<void> {
+  await lastAnswer(page).and(page.locator(`[data-status="${status}"]`)).waitFor({ timeout });
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(DIST, 'index.html'))) throw new Error(`${DIST} is not built: run scripts/web.sh build`);
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  mkdirSync(SHOTS, { recursive: true });
+  // A slower pace than the SDK tests, so a person (and this test) can watch the text grow.
+  server = await startServer({ webRoot: DIST, ttftMs: 400, tokensPerSecond: 60 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close();
+  await server?.stop();
+});
+
+describe('web app', () => {
+  it('creates a project with two cards, streams an answer with progress, and shows metrics', async () => {
+    const { page } = await open('/');
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    await expect.poll(() => status(page).textContent()).toContain('Real-time streaming connected');
+    await page.getByTestId('empty-state').waitFor();
+    await shot(page, '01-empty');
+
+    await page.getByTestId('new-project-name').fill('Food blog');
+    await page.getByTestId('new-project-submit').click();
+    await page.getByTestId('cards-editor').waitFor();
+    projectId = (await page.getByTestId('project-view').getAttribute('data-project-id')) ?? '';
+    expect(projectId).not.toBe('');
+
+    await page.getByTestId('project-description-input').fill('Recipes and kitchen stories');
+    await page.getByTestId('project-save').click();
+    await expect.poll(() => page.getByTestId('project-item').first().textContent()).toContain('Recipes and kitchen stories');
+
+    await page.getByTestId('new-card-kind-instruction').click();
+    await page.getByTestId('new-card-content').fill('Suggest five titles under 60 characters');
+    await page.getByTestId('add-card').click();
+    await page.getByTestId('new-card-kind-style').click();
+    await page.getByTestId('new-card-content').fill('Warm and practical, no clickbait');
+    await page.getByTestId('add-card').click();
+    await expect.poll(() => page.getByTestId('card-item').count()).toBe(2);
+    expect(await page.getByTestId('card-item').nth(1).getAttribute('data-kind')).toBe('style');
+    await shot(page, '02-project-cards');
+
+    // The cards are stored on the server.
+    const cards = (await (await fetch(`${server.url}/v1/projects/${projectId}/cards`)).json()) as { items: unknown[] };
+    expect(cards.items).toHaveLength(2);
+
+    await page.getByTestId('tab-chat').click();
+    await page.getByTestId('chat-intro').waitFor();
+    await startRecorder(page);
+    await ask(page, 'A beginner guide to sourdough baking at home');
+    await page.getByTestId('progress-panel').waitFor();
+    await shot(page, '03-progress');
+    await page.getByTestId('streaming-indicator').waitFor();
+    await shot(page, '04-streaming');
+    await waitAnswerStatus(page, 'complete');
+    await shot(page, '05-complete');
+
+    const rec = await readRecorder(page);
+    expect(rec.progress).toBeGreaterThan(0);
+    const h = await lastHandle(page);
+    expect(h.status).toBe('complete');
+    expect(h.text).toBe(h.fullContent);
+    const finalLen = rec.lengths[rec.lengths.length - 1]!;
+    const intermediate = new Set(rec.lengths.filter((l) => l > 0 && l < finalLen));
+    expect(intermediate.size).toBeGreaterThanOrEqual(3);
+
+    const metrics = await lastAnswer(page).getByTestId('metrics-line').textContent();
+    expect(metrics).toMatch(/^first chunk in \d+ ms · \d+ chunks · \d+ ms$/);
+    // The demo answer is a numbered list of titles, each with a copy button.
+    expect(await lastAnswer(page).getByTestId('copy-title').count()).toBeGreaterThan(0);
+    expect(await lastAnswer(page).getByTestId('streaming-indicator').count()).toBe(0);
+  });
+
+  it('opens exactly one WebSocket under React StrictMode', async () => {
+    const { page, sockets } = await open(`/#/p/${projectId}`);
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    await ask(page, 'Quick weeknight dinners');
+    await waitAnswerStatus(page, 'complete');
+    await page.getByTestId('tab-cards').click();
+    await page.getByTestId('tab-chat').click();
+    expect(await status(page).getAttribute('data-state')).toBe('connected');
+    expect(sockets).toHaveLength(1);
+    expect(sockets[0]).toMatch(/\/ws$/);
+  });
+
+  it('finishes with the full text after the server drops the socket mid-answer', async () => {
+    const { page, sockets } = await open(`/#/p/${projectId}`);
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    const connectionId = await status(page).getAttribute('data-connection-id');
+    expect(connectionId).toBeTruthy();
+    await ask(page, 'Baking bread with kids');
+    await waitFor(async () => ((await lastAnswer(page).getByTestId('message-content').textContent().catch(() => '')) ?? '').length > 20, 'answer text', 20_000);
+    const res = await fetch(`${server.url}/@connections/${connectionId}`, { method: 'DELETE' });
+    expect(res.status).toBeLessThan(300);
+    await waitAnswerStatus(page, 'complete');
+    const h = await lastHandle(page);
+    expect(h.text).toBe(h.fullContent);
+    expect(h.resumes).toBeGreaterThanOrEqual(1);
+    expect(sockets).toHaveLength(2);
+    expect(await status(page).getAttribute('data-state')).toBe('connected');
+  });
+
+  it('streams over SSE when WebSocket is blocked and says so', async () => {
+    const blockWs = `
+      window.WebSocket = class BlockedWebSocket {
+        constructor() {
+          this.readyState = 0;
+          this.onopen = this.onmessage = this.onclose = this.onerror = null;
+          setTimeout(() => {
+            this.readyState = 3;
+            this.onerror && this.onerror(new Event('error'));
+            this.onclose && this.onclose({ code: 1006, reason: '', wasClean: false });
+          }, 0);
+        }
+        send() { throw new Error('blocked'); }
+        close() {}
+      };
+    `;
+    const { page, sockets } = await open(`/#/p/${projectId}`, { initScript: blockWs });
+    await expect.poll(() => status(page).getAttribute('data-state'), { timeout: 15_000 }).toBe('fallback');
+    expect(await status(page).textContent()).toContain('Fallback mode (SSE)');
+    await startRecorder(page);
+    await ask(page, 'Sourdough troubleshooting');
+    await page.getByTestId('streaming-indicator').waitFor();
+    await shot(page, '06-fallback-streaming');
+    await waitAnswerStatus(page, 'complete');
+    const h = await lastHandle(page);
+    expect(h.transport).toBe('sse');
+    expect(h.text).toBe(h.fullContent);
+    expect(await lastAnswer(page).getAttribute('data-transport')).toBe('sse');
+    const rec = await readRecorder(page);
+    const finalLen = rec.lengths[rec.lengths.length - 1]!;
+    expect(new Set(rec.lengths.filter((l) => l > 0 && l < finalLen)).size).toBeGreaterThanOrEqual(3);
+    expect(sockets).toHaveLength(0);
+  });
+
+  it('stops an answer and the server cancels the stream', async () => {
+    const { page } = await open(`/#/p/${projectId}`);
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    await ask(page, 'Cast iron care');
+    await waitFor(async () => ((await lastAnswer(page).getByTestId('message-content').textContent().catch(() => '')) ?? '').length > 0, 'answer text', 20_000);
+    await page.getByTestId('stop-button').click();
+    await waitAnswerStatus(page, 'cancelled');
+    await page.getByTestId('send-button').waitFor();
+    await shot(page, '07-stopped');
+    const streamId = await lastAnswer(page).getAttribute('data-stream-id');
+    expect(streamId).toBeTruthy();
+    const info = (await (await fetch(`${server.url}/v1/streams/${streamId}`)).json()) as { state: string };
+    expect(info.state).toBe('cancelled');
+  });
+
+  it('shows the history after a reload', async () => {
+    const { page } = await open(`/#/p/${projectId}`);
+    await page.locator('[data-testid="message"][data-role="user"]').first().waitFor();
+    const before = await page.locator('[data-testid="message"]').allTextContents();
+    await page.reload();
+    await page.locator('[data-testid="message"][data-role="user"]').first().waitFor();
+    await expect.poll(() => page.locator('[data-testid="message"]').count()).toBe(before.length);
+    const users = await page.locator('[data-testid="message"][data-role="user"]').allTextContents();
+    expect(users).toContain('A beginner guide to sourdough baking at home');
+    expect(users).toContain('Cast iron care');
+    const statuses = await page.locator('[data-testid="message"][data-role="assistant"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-status')));
+    expect(statuses).toContain('complete');
+    expect(statuses).toContain('cancelled');
+    await shot(page, '08-history');
+  });
+
+  it('is readable at phone width', async () => {
+    const { page } = await open(`/#/p/${projectId}`, { viewport: { width: 390, height: 844 } });
+    await page.locator('[data-testid="message"][data-role="assistant"]').first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(page, '09-phone-chat');
+    await page.getByTestId('menu-button').click();
+    await page.getByTestId('project-list').waitFor();
+    await shot(page, '10-phone-projects');
+  });
+
+  it('renders model text safely (no HTML injection)', async () => {
+    const { page } = await open(`/#/p/${projectId}`);
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    await ask(page, '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script>');
+    await waitAnswerStatus(page, 'complete');
+    const userBubble = page.locator('[data-testid="message"][data-role="user"]').last();
+    expect(await userBubble.textContent()).toContain('<img src=x');
+    expect(await page.locator('.messages img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+});

@@ -1,0 +1,192 @@
+// The SDK against the real streamgate binary: streaming, cancel, reconnect-and-resume at
+// random points, and the SSE fallback.
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { StreamClient, type StreamClientOptions, type WebSocketCtor } from '../../src/sdk/client.js';
+import type { StreamEvent } from '../../src/sdk/protocol.js';
+import { startServer, waitFor, type RunningServer } from '../support/server.js';
+
+let server: RunningServer;
+let projectId: string;
+const clients: StreamClient[] = [];
+
+function client(extra: Partial<StreamClientOptions> = {}): StreamClient {
+  const c = new StreamClient({
+    baseUrl: server.url,
+    WebSocket: WebSocket as unknown as WebSocketCtor,
+    backoff: { initialMs: 20, maxMs: 500, factor: 2, jitter: 0.5 },
+    heartbeatMs: 0,
+    ...extra,
+  });
+  clients.push(c);
+  return c;
+}
+
+/** A TCP port on loopback that nothing listens on (connections are refused). */
+async function refusedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+beforeAll(async () => {
+  server = await startServer();
+  const c = client();
+  const p = await c.api.createProject({ name: 'SDK tests', description: 'titles for the SDK test suite' });
+  projectId = p.id;
+  await c.api.createCard(projectId, { kind: 'instruction', content: 'Keep titles short and concrete', order: 0 });
+  await c.api.createCard(projectId, { kind: 'style', content: 'Friendly, no clickbait', order: 1 });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await server?.stop();
+});
+
+describe('SDK against streamgate', () => {
+  it('streams an answer whose chunks add up to fullContent', async () => {
+    const c = client();
+    const seen: StreamEvent[] = [];
+    const h = c.stream({ projectId, userInput: 'A beginner guide to sourdough baking' });
+    h.onEvent((ev) => seen.push(ev));
+    const snap = await h.done;
+    expect(snap.status).toBe('complete');
+    expect(snap.fullContent).toBeTruthy();
+    expect(snap.text).toBe(snap.fullContent);
+    expect(snap.metrics.chunkCount).toBeGreaterThan(1);
+    expect(snap.metrics.firstChunkMs).not.toBeNull();
+    expect(snap.transport).toBe('websocket');
+    expect(c.getSnapshot().state).toBe('connected');
+    // seq is gapless from 1 and every stage arrives in order
+    expect(seen.map((e) => e.seq)).toEqual(seen.map((_, i) => i + 1));
+    expect(seen[0]!.type).toBe('stream_start');
+    const stages = seen.filter((e) => e.type === 'progress').map((e) => (e as { stage: string }).stage);
+    expect(stages.length).toBeGreaterThan(0);
+    expect(new Set(stages).size).toBeGreaterThan(1);
+  });
+
+  it('follows an existing stream with resume(streamId, 0)', async () => {
+    const c1 = client();
+    const h1 = c1.stream({ projectId, userInput: 'Weekend hiking trips' });
+    const sid = await waitFor(() => h1.streamId, 'stream_start');
+    const c2 = client();
+    const h2 = c2.resume(sid, 0);
+    const [a, b] = await Promise.all([h1.done, h2.done]);
+    expect(b.status).toBe('complete');
+    expect(b.text).toBe(a.fullContent);
+  });
+
+  it('cancels a stream on the server', async () => {
+    const c = client();
+    const h = c.stream({ projectId, userInput: 'How we cut our cloud bill in half' });
+    await waitFor(() => h.streamId, 'stream_start');
+    await h.cancel();
+    expect(h.status).toBe('cancelled');
+    const info = await c.api.getStream(h.streamId!);
+    expect(info.state).toBe('cancelled');
+  });
+
+  it('reports a request error on the handle', async () => {
+    const c = client();
+    const h = c.stream({ projectId, userInput: '' });
+    const snap = await h.done;
+    expect(snap.status).toBe('error');
+    expect(snap.error?.code).toBe('bad_request');
+  });
+
+  it('resumes after a dropped connection at 100 random points with text == fullContent', async () => {
+    const c = client();
+    let rng = 0x2545f491;
+    const random = () => {
+      // xorshift32: reproducible drop points
+      rng ^= rng << 13;
+      rng ^= rng >>> 17;
+      rng ^= rng << 5;
+      return (rng >>> 0) / 4294967296;
+    };
+    let resumed = 0;
+    let serverDrops = 0;
+    for (let run = 0; run < 100; run++) {
+      const h = c.stream({ projectId, userInput: `Run ${run}: a practical guide to home espresso` });
+      // Drop after a random number of applied events (0 = before stream_start arrived).
+      const dropAfter = Math.floor(random() * 40);
+      const byServer = run % 2 === 1;
+      let dropped = false;
+      let applied = 0;
+      const drop = () => {
+        if (dropped) return;
+        dropped = true;
+        const id = c.getSnapshot().connectionId;
+        if (byServer && id) {
+          serverDrops++;
+          void fetch(`${server.url}/@connections/${encodeURIComponent(id)}`, { method: 'DELETE' });
+        } else {
+          c.dropConnection();
+        }
+      };
+      if (dropAfter === 0) await waitFor(() => c.getSnapshot().state === 'connected', 'connected').then(drop);
+      h.onEvent(() => {
+        if (++applied === dropAfter) drop();
+      });
+      const snap = await h.done;
+      expect(snap.status, `run ${run}`).toBe('complete');
+      expect(snap.text, `run ${run} (drop after ${dropAfter})`).toBe(snap.fullContent);
+      if (snap.metrics.resumes > 0) resumed++;
+    }
+    // Most drops land inside the answer; those runs must really have resumed.
+    expect(resumed).toBeGreaterThan(30);
+    expect(serverDrops).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('falls back to SSE when the WebSocket endpoint refuses, and streams the same answer', async () => {
+    const port = await refusedPort();
+    const c = client({ url: `ws://127.0.0.1:${port}/ws`, fallbackAfterFailures: 2 });
+    c.connect();
+    await waitFor(() => c.getSnapshot().state === 'fallback', 'fallback state', 10_000);
+    const h = c.stream({ projectId, userInput: 'Fallback answer please' });
+    const snap = await h.done;
+    expect(snap.transport).toBe('sse');
+    expect(snap.status).toBe('complete');
+    expect(snap.text).toBe(snap.fullContent);
+    expect(snap.metrics.chunkCount).toBeGreaterThan(1);
+  });
+
+  it('resumes a dropped SSE response with Last-Event-ID', async () => {
+    const port = await refusedPort();
+    const c = client({ url: `ws://127.0.0.1:${port}/ws`, fallbackAfterFailures: 1 });
+    c.connect();
+    await waitFor(() => c.getSnapshot().state === 'fallback', 'fallback state', 10_000);
+    const h = c.stream({ projectId, userInput: 'SSE resume test' });
+    let n = 0;
+    h.onEvent(() => {
+      if (++n === 5) c.dropConnection();
+    });
+    const snap = await h.done;
+    expect(snap.status).toBe('complete');
+    expect(snap.text).toBe(snap.fullContent);
+    expect(snap.metrics.resumes).toBeGreaterThan(0);
+  });
+
+  it('cancels a stream that runs over SSE', async () => {
+    const port = await refusedPort();
+    const c = client({ url: `ws://127.0.0.1:${port}/ws`, fallbackAfterFailures: 1 });
+    c.connect();
+    await waitFor(() => c.getSnapshot().state === 'fallback', 'fallback state', 10_000);
+    const h = c.stream({ projectId, userInput: 'Cancel me over SSE' });
+    await waitFor(() => h.streamId, 'stream_start');
+    await h.cancel();
+    expect(h.status).toBe('cancelled');
+    await waitFor(async () => (await c.api.getStream(h.streamId!)).state === 'cancelled', 'server-side cancelled state', 5000);
+  });
+
+  it('lists the conversation in the project history', async () => {
+    const c = client();
+    const page = await c.api.listMessages(projectId, { limit: 50 });
+    expect(page.items.length).toBeGreaterThan(0);
+    expect(page.items.some((m) => m.role === 'user')).toBe(true);
+    expect(page.items.some((m) => m.role === 'assistant' && m.status === 'complete')).toBe(true);
+  });
+});
