@@ -1,0 +1,232 @@
+// Option table shared by flags, STREAMGATE_* variables and the TOML file, so the three never drift.
+#include "core/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+namespace sg::core {
+namespace {
+
+using setter = std::function<void(config&, const std::string&)>;
+
+struct option {
+  const char* flag;
+  const char* toml_key;
+  const char* help;
+  setter set;
+  std::function<std::string(const config&)> get;
+};
+
+template <class T>
+T parse_number(const std::string& name, const std::string& v) {
+  T out{};
+  if constexpr (std::is_floating_point_v<T>) {
+    try {
+      std::size_t pos = 0;
+      out = static_cast<T>(std::stod(v, &pos));
+      if (pos != v.size()) throw std::invalid_argument("");
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--" + name + ": expected a number, got '" + v + "'");
+    }
+  } else {
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (ec != std::errc{} || p != v.data() + v.size())
+      throw std::invalid_argument("--" + name + ": expected a whole number, got '" + v + "'");
+  }
+  if (out < 0) throw std::invalid_argument("--" + name + ": must not be negative");
+  return out;
+}
+
+void set_listen(config& c, const std::string& v) {
+  // HOST:PORT, [v6]:PORT or :PORT.
+  auto colon = v.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("--listen: expected HOST:PORT, got '" + v + "'");
+  std::string host = v.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = parse_number<unsigned>("listen", v.substr(colon + 1));
+  if (port > 65535) throw std::invalid_argument("--listen: port out of range");
+  c.listen_host = host.empty() ? "0.0.0.0" : host;
+  c.listen_port = static_cast<std::uint16_t>(port);
+}
+
+#define SG_NUM(field, type)                                                                     \
+  [](config& c, const std::string& v) { c.field = parse_number<type>(#field, v); },             \
+      [](const config& c) {                                                                     \
+        std::ostringstream o;                                                                   \
+        o << c.field;                                                                           \
+        return o.str();                                                                         \
+      }
+#define SG_STR(field) \
+  [](config& c, const std::string& v) { c.field = v; }, [](const config& c) { return c.field; }
+
+const std::vector<option>& options() {
+  static const std::vector<option> opts = {
+      {"listen", "listen", "address to listen on, HOST:PORT (port 0 picks a free port)", set_listen,
+       [](const config& c) { return c.listen_host + ":" + std::to_string(c.listen_port); }},
+      {"data-dir", "data_dir", "directory for the SQLite database", SG_STR(data_dir)},
+      {"provider", "provider", "default provider: demo, openai, anthropic, bedrock, ollama", SG_STR(provider)},
+      {"threads", "threads", "I/O threads (0 = one per core)", SG_NUM(threads, unsigned)},
+      {"log-level", "log_level", "debug, info, warn or error", SG_STR(log_level)},
+      {"web-root", "web_root", "directory of the built web app served at / (web/dist)", SG_STR(web_root)},
+      {"demo-ttft-ms", "demo.ttft_ms", "demo provider: time to first token in ms", SG_NUM(demo_ttft_ms, double)},
+      {"demo-tokens-per-second", "demo.tokens_per_second",
+       "demo provider: tokens per second after the first (0 = unpaced)", SG_NUM(demo_tokens_per_second, double)},
+      {"max-message-bytes", "limits.max_message_bytes", "largest WebSocket message or request body",
+       SG_NUM(max_message_bytes, std::size_t)},
+      {"idle-timeout-ms", "limits.idle_timeout_ms", "close a silent WebSocket after this long (pings keep it open)",
+       SG_NUM(idle_timeout_ms, std::int64_t)},
+      {"max-streams-per-connection", "limits.max_streams_per_connection", "concurrent streams one connection may run",
+       SG_NUM(max_streams_per_connection, unsigned)},
+      {"stream-retention-ms", "limits.stream_retention_ms", "how long a finished stream stays resumable",
+       SG_NUM(stream_retention_ms, std::int64_t)},
+      {"stream-log-max-bytes", "limits.stream_log_max_bytes", "events kept per stream for resume, in bytes",
+       SG_NUM(stream_log_max_bytes, std::size_t)},
+      {"sse-heartbeat-ms", "limits.sse_heartbeat_ms", "interval of ': ping' comments on SSE responses",
+       SG_NUM(sse_heartbeat_ms, std::int64_t)},
+      {"drain-timeout-ms", "limits.drain_timeout_ms", "on SIGTERM, how long in-flight streams may finish",
+       SG_NUM(drain_timeout_ms, std::int64_t)},
+      {"connection-ttl-ms", "limits.connection_ttl_ms", "TTL of a connection-table row after its last refresh",
+       SG_NUM(connection_ttl_ms, std::int64_t)},
+      {"outbound-merge-bytes", "limits.outbound_merge_bytes",
+       "queued bytes above which a lagging client's chunks are merged (0 = whenever one waits)",
+       SG_NUM(outbound_merge_bytes, std::size_t)},
+      {"outbound-max-bytes", "limits.outbound_max_bytes", "queued bytes past which a slow client is closed (1008)",
+       SG_NUM(outbound_max_bytes, std::size_t)},
+      {"socket-send-buffer", "limits.socket_send_buffer", "SO_SNDBUF for client sockets (0 = kernel default)",
+       SG_NUM(socket_send_buffer, int)},
+  };
+  return opts;
+}
+#undef SG_NUM
+#undef SG_STR
+
+std::string env_name(const char* flag) {
+  std::string e = "STREAMGATE_";
+  for (const char* p = flag; *p; ++p) e += (*p == '-') ? '_' : static_cast<char>(std::toupper(*p));
+  return e;
+}
+
+const option* find_flag(std::string_view name) {
+  for (auto& o : options())
+    if (name == o.flag) return &o;
+  return nullptr;
+}
+
+std::string toml_to_string(const toml::node& n, const std::string& key) {
+  if (auto s = n.as_string()) return s->get();
+  if (auto i = n.as_integer()) return std::to_string(i->get());
+  if (auto f = n.as_floating_point()) {
+    std::ostringstream o;
+    o << f->get();
+    return o.str();
+  }
+  if (auto b = n.as_boolean()) return b->get() ? "true" : "false";
+  throw std::invalid_argument("config: '" + key + "' must be a string or a number");
+}
+
+void apply_file(config& c, const std::string& path) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream o;
+    o << "config " << path << ":" << e.source().begin.line << ": " << e.description();
+    throw std::invalid_argument(o.str());
+  }
+  for (auto& o : options()) {
+    auto node = tbl.at_path(o.toml_key);
+    if (!node) continue;
+    o.set(c, toml_to_string(*node.node(), o.toml_key));
+  }
+}
+
+}  // namespace
+
+std::vector<option_info> describe_options() {
+  config defaults;
+  std::vector<option_info> out;
+  for (auto& o : options()) out.push_back({o.flag, o.toml_key, env_name(o.flag), o.help, o.get(defaults)});
+  return out;
+}
+
+std::string help_text() {
+  std::ostringstream o;
+  o << "streamgate: streams LLM answers token by token over WebSocket and SSE.\n\n"
+    << "usage: streamgate [--config FILE] [--OPTION VALUE]...\n\n"
+    << "Every option is also read from the environment (STREAMGATE_<NAME>) and from the TOML\n"
+    << "file given by --config or STREAMGATE_CONFIG (key shown). Precedence: flag > env > file > default.\n\n"
+    << "  --config FILE  TOML configuration file\n"
+    << "  --help         this text\n"
+    << "  --version      the version\n";
+  for (auto& i : describe_options()) {
+    o << "  --" << i.flag << " VALUE\n      " << i.help << "\n      default " << i.default_value << "; env "
+      << i.env << "; toml " << i.toml_key << "\n";
+  }
+  o << "\nSignals: SIGTERM/SIGINT stop accepting, let in-flight streams finish (drain-timeout-ms), then close\n"
+    << "WebSockets with 1001.\n";
+  return o.str();
+}
+
+parse_outcome load_config(int argc, const char* const* argv, char** envp) {
+  parse_outcome out;
+  std::vector<std::pair<const option*, std::string>> flags;
+  std::string config_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      out.show_help = true;
+      continue;
+    }
+    if (a == "--version") {
+      out.show_version = true;
+      continue;
+    }
+    if (a.substr(0, 2) != "--") throw std::invalid_argument("unexpected argument '" + std::string(a) + "'");
+    a.remove_prefix(2);
+    std::string name, value;
+    auto eq = a.find('=');
+    if (eq != std::string_view::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+    } else {
+      name = a;
+      if (i + 1 >= argc) throw std::invalid_argument("--" + name + " needs a value");
+      value = argv[++i];
+    }
+    if (name == "config") {
+      config_file = value;
+      continue;
+    }
+    const option* o = find_flag(name);
+    if (!o) throw std::invalid_argument("unknown option --" + name + " (see --help)");
+    flags.emplace_back(o, value);
+  }
+
+  std::map<std::string, std::string> env;
+  for (char** e = envp; e && *e; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (!eq) continue;
+    std::string k(*e, static_cast<std::size_t>(eq - *e));
+    if (k.rfind("STREAMGATE_", 0) == 0) env[k] = eq + 1;
+  }
+  if (config_file.empty() && env.count("STREAMGATE_CONFIG")) config_file = env["STREAMGATE_CONFIG"];
+
+  config& c = out.cfg;
+  if (!config_file.empty()) {
+    apply_file(c, config_file);
+    c.config_file = config_file;
+  }
+  for (auto& o : options()) {
+    auto it = env.find(env_name(o.flag));
+    if (it != env.end()) o.set(c, it->second);
+  }
+  for (auto& [o, v] : flags) o->set(c, v);
+  return out;
+}
+
+}  // namespace sg::core

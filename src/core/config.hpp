@@ -1,0 +1,63 @@
+// Server configuration: defaults, then a TOML file, then STREAMGATE_* variables, then flags.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sg::core {
+
+struct config {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::string data_dir = "./data";
+  std::string provider = "demo";
+  unsigned threads = 0;  // 0 = one per core
+  std::string log_level = "info";
+  std::string web_root = "web/dist";
+
+  double demo_ttft_ms = 300;
+  double demo_tokens_per_second = 40;
+
+  std::size_t max_message_bytes = 128 * 1024;
+  std::int64_t idle_timeout_ms = 10 * 60 * 1000;
+  unsigned max_streams_per_connection = 4;
+  std::int64_t stream_retention_ms = 10 * 60 * 1000;
+  std::size_t stream_log_max_bytes = 16 * 1024 * 1024;
+  std::int64_t sse_heartbeat_ms = 15 * 1000;
+  std::int64_t drain_timeout_ms = 30 * 1000;
+  std::int64_t connection_ttl_ms = 2 * 60 * 60 * 1000;
+  std::size_t outbound_merge_bytes = 0;
+  std::size_t outbound_max_bytes = 1024 * 1024;
+  int socket_send_buffer = 0;  // 0 = the kernel's default
+
+  std::string config_file;
+};
+
+struct option_info {
+  std::string flag;      // "demo-ttft-ms"
+  std::string toml_key;  // "demo.ttft_ms"
+  std::string env;       // "STREAMGATE_DEMO_TTFT_MS"
+  std::string help;
+  std::string default_value;
+};
+
+/// The documented options, in --help order.
+std::vector<option_info> describe_options();
+
+/// The text of --help.
+std::string help_text();
+
+struct parse_outcome {
+  config cfg;
+  bool show_help = false;
+  bool show_version = false;
+};
+
+/// Builds the configuration from argv, the environment and the TOML file it names.
+/// Throws std::invalid_argument with a message fit for the user on any bad input.
+parse_outcome load_config(int argc, const char* const* argv, char** envp);
+
+}  // namespace sg::core

@@ -1,0 +1,47 @@
+// The state every session shares: configuration, streams, store, connections, counters, web files.
+#pragma once
+
+#include "core/config.hpp"
+#include "gateway/connection_registry.hpp"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace sg::store {
+class store;
+}
+namespace sg::stream {
+class stream_manager;
+}
+
+namespace sg::gateway {
+
+struct counters {
+  std::atomic<std::int64_t> ws_open{0}, sse_open{0};
+  std::atomic<std::uint64_t> ws_accepted{0}, http_requests{0}, merged_chunks{0}, slow_closes{0}, bad_messages{0};
+  std::atomic<std::uint64_t> events_sent{0};
+};
+
+struct static_file {
+  std::string content_type;
+  std::string body;
+};
+
+struct app {
+  core::config cfg;
+  store::store* store = nullptr;
+  stream::stream_manager* streams = nullptr;
+  connection_registry connections;
+  counters stats;
+  std::map<std::string, static_file> web_files;  // path ("/index.html") → file, loaded at start-up
+  bool spa = false;                               // web_files holds a built app (else the test page)
+  std::atomic<bool> draining{false};
+};
+
+/// Loads `root` into memory (files below 8 MiB) so no file I/O happens on an I/O thread.
+/// Without an index.html there, serves the built-in test page at "/".
+void load_web_files(app& a, const std::string& root);
+
+}  // namespace sg::gateway

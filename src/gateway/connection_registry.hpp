@@ -1,0 +1,52 @@
+// Every open WebSocket connection by id: for the management API, metrics and drain.
+#pragma once
+
+#include "core/asio.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace sg::gateway {
+
+struct connection_identity {
+  std::string connection_id;
+  std::string source_ip;
+  std::string user_agent;
+  std::string sub;
+  std::int64_t connected_at_ms = 0;
+};
+
+/// What the gateway may do to a connection from outside its strand. Implementations post.
+class connection_handle {
+ public:
+  virtual ~connection_handle() = default;
+  /// Queues `text` as one frame.
+  virtual void send_frame(std::string text) = 0;
+  /// Starts the close handshake with `code`.
+  virtual void disconnect(websocket::close_code code, std::string reason) = 0;
+  virtual const connection_identity& identity() const = 0;
+  virtual std::int64_t last_active_ms() const = 0;
+};
+
+/// Thread-safe. Holds weak references: a registry entry never keeps a connection alive.
+class connection_registry {
+ public:
+  void add(const std::string& id, const std::shared_ptr<connection_handle>& c);
+  void remove(const std::string& id);
+  std::shared_ptr<connection_handle> find(const std::string& id) const;
+  /// A snapshot taken under the lock, to act on outside it.
+  std::vector<std::shared_ptr<connection_handle>> snapshot() const;
+  std::vector<std::string> ids() const;
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<connection_handle>> conns_;
+};
+
+}  // namespace sg::gateway

@@ -1,0 +1,208 @@
+// Single-response REST routes; store work is posted to the store thread and answered from there.
+#include "gateway/http_api.hpp"
+
+#include "core/clock.hpp"
+#include "gateway/metrics.hpp"
+#include "gateway/projects_api.hpp"
+#include "store/store.hpp"
+#include "stream/stream_manager.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+namespace sg::gateway {
+
+const std::string* target::param(std::string_view key) const {
+  for (auto& [k, v] : query)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+target parse_target(std::string_view t) {
+  target out;
+  auto r = boost::urls::parse_origin_form(t);
+  if (!r) {
+    out.valid = false;
+    return out;
+  }
+  auto u = *r;
+  out.path = std::string(u.path());
+  for (auto seg : u.segments()) out.segments.emplace_back(seg);
+  if (!out.segments.empty() && out.segments.back().empty()) out.segments.pop_back();
+  for (auto p : u.params()) out.query.emplace_back(p.key, p.has_value ? p.value : std::string());
+  return out;
+}
+
+response json_response(const request& req, http::status status, std::string body) {
+  response res{status, req.version() ? req.version() : 11};
+  res.set(http::field::server, "streamgate");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  return res;
+}
+
+response error_response(const request& req, const proto::error_info& e) {
+  auto res = json_response(req, static_cast<http::status>(proto::http_status(e.code)), proto::error_body(e));
+  if (e.retry_after_ms) res.set(http::field::retry_after, std::to_string((*e.retry_after_ms + 999) / 1000));
+  return res;
+}
+
+response error_response(const request& req, proto::error_code code, std::string message, std::string field) {
+  return error_response(req, proto::error_info{code, std::move(message), proto::default_retryable(code), {},
+                                               std::move(field)});
+}
+
+namespace {
+
+boost::json::object stream_info_json(const stream::stream_info& i) {
+  return {{"streamId", i.id},     {"state", stream::to_string(i.st)}, {"projectId", i.project_id},
+          {"provider", i.provider}, {"lastSeq", i.last_seq},          {"text", i.text},
+          {"createdAt", i.created_at_ms}, {"endedAt", i.ended_at_ms ? boost::json::value(i.ended_at_ms) : nullptr}};
+}
+
+bool handle_streams(app& a, const request& req, const target& t, responder& respond) {
+  // /v1/streams/{id}
+  if (t.segments.size() != 3) return false;
+  auto s = a.streams->find(t.segments[2]);
+  if (!s) {
+    respond(error_response(req, proto::error_code::not_found, "no stream " + t.segments[2] + " (unknown or expired)"));
+    return true;
+  }
+  if (req.method() == http::verb::get) {
+    respond(json_response(req, http::status::ok, boost::json::serialize(stream_info_json(s->info()))));
+  } else if (req.method() == http::verb::delete_) {
+    bool running = !s->ended();
+    if (running) a.streams->cancel(s->id());
+    auto info = s->info();
+    boost::json::object o = stream_info_json(info);
+    if (running) o["state"] = "cancelling";
+    respond(json_response(req, running ? http::status::accepted : http::status::ok, boost::json::serialize(o)));
+  } else {
+    respond(error_response(req, proto::error_code::bad_request, "use GET or DELETE on a stream"));
+  }
+  return true;
+}
+
+bool handle_connections(app& a, const request& req, const target& t, responder& respond) {
+  // API Gateway's management API: /@connections/{connectionId}
+  if (t.segments.size() != 2) {
+    respond(error_response(req, proto::error_code::not_found, "use /@connections/{connectionId}"));
+    return true;
+  }
+  const auto& id = t.segments[1];
+  auto c = a.connections.find(id);
+  if (!c) {
+    response res = error_response(req, proto::error_code::not_found, "connection " + id + " is gone");
+    res.result(http::status::gone);
+    respond(std::move(res));
+    return true;
+  }
+  switch (req.method()) {
+    case http::verb::get: {
+      auto& idn = c->identity();
+      boost::json::object o{{"connectionId", idn.connection_id},
+                            {"connectedAt", idn.connected_at_ms},
+                            {"lastActiveAt", c->last_active_ms()},
+                            {"identity", {{"sourceIp", idn.source_ip}, {"userAgent", idn.user_agent}, {"sub", idn.sub}}}};
+      respond(json_response(req, http::status::ok, boost::json::serialize(o)));
+      break;
+    }
+    case http::verb::post:
+      c->send_frame(req.body());
+      respond(json_response(req, http::status::ok, "{}"));
+      break;
+    case http::verb::delete_:
+      c->disconnect(websocket::close_code::normal, "disconnected by the management API");
+      respond(json_response(req, http::status::no_content, ""));
+      break;
+    default:
+      respond(error_response(req, proto::error_code::bad_request, "use GET, POST or DELETE"));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool handle_api(app& a, const request& req, const target& t, const std::string& source_ip, responder respond) {
+  (void)source_ip;
+  const auto& seg = t.segments;
+  if (req.method() == http::verb::options) {
+    response res{http::status::no_content, req.version()};
+    res.set(http::field::access_control_allow_origin, "*");
+    res.set(http::field::access_control_allow_methods, "GET, POST, PUT, DELETE, OPTIONS");
+    res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, Last-Event-ID, Accept");
+    res.set(http::field::access_control_max_age, "600");
+    res.keep_alive(req.keep_alive());
+    respond(std::move(res));
+    return true;
+  }
+  if (t.path == "/healthz") {
+    respond(json_response(req, http::status::ok, R"({"status":"ok"})"));
+    return true;
+  }
+  if (t.path == "/readyz") {
+    // Ready when the store answers a query and at least one provider is configured.
+    auto providers = a.streams->provider_names();
+    a.store->run([req, respond, providers](store::database& db) {
+      db.count_connections();
+      boost::json::array ps;
+      for (auto& p : providers) ps.emplace_back(p);
+      boost::json::object o{{"status", "ready"}, {"store", "ok"}, {"providers", ps}};
+      respond(json_response(req, http::status::ok, boost::json::serialize(o)));
+    });
+    return true;
+  }
+  if (t.path == "/metrics") {
+    response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(req.keep_alive());
+    res.body() = render_metrics(a);
+    respond(std::move(res));
+    return true;
+  }
+  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "streams") {
+    if (handle_streams(a, req, t, respond)) return true;
+    respond(error_response(req, proto::error_code::not_found, "no such route"));
+    return true;
+  }
+  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "projects") return handle_projects(a, req, t, respond);
+  if (!seg.empty() && seg[0] == "@connections") return handle_connections(a, req, t, respond);
+  if (!seg.empty() && seg[0] == "v1") {
+    respond(error_response(req, proto::error_code::not_found, "no such route: " + t.path));
+    return true;
+  }
+  return false;
+}
+
+response static_response(app& a, const request& req, const target& t) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head)
+    return error_response(req, proto::error_code::not_found, "no such route: " + t.path);
+  std::string path = t.path.empty() || t.path == "/" ? "/index.html" : t.path;
+  auto it = a.web_files.find(path);
+  bool fallback = false;
+  if (it == a.web_files.end()) {
+    // A client-side route of the web app (no dot in the last segment) gets index.html.
+    bool looks_like_file = path.find('.', path.rfind('/')) != std::string::npos;
+    if (a.spa && !looks_like_file) {
+      it = a.web_files.find("/index.html");
+      fallback = true;
+    }
+    if (it == a.web_files.end()) return error_response(req, proto::error_code::not_found, "no such route: " + t.path);
+  }
+  response res{http::status::ok, req.version()};
+  res.set(http::field::server, "streamgate");
+  res.set(http::field::content_type, it->second.content_type);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set("X-Frame-Options", "DENY");
+  bool hashed_asset = !fallback && path.rfind("/assets/", 0) == 0;
+  res.set(http::field::cache_control, hashed_asset ? "public, max-age=31536000, immutable" : "no-cache");
+  res.keep_alive(req.keep_alive());
+  if (req.method() != http::verb::head) res.body() = it->second.body;
+  else res.content_length(it->second.body.size());
+  return res;
+}
+
+}  // namespace sg::gateway

@@ -1,0 +1,39 @@
+// REST routes that answer with one response: health, metrics, stream status, projects, @connections.
+#pragma once
+
+#include "core/asio.hpp"
+#include "gateway/app.hpp"
+#include "proto/event.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sg::gateway {
+
+using request = http::request<http::string_body>;
+using response = http::response<http::string_body>;
+/// Sends the response; callable once, from any thread.
+using responder = std::function<void(response)>;
+
+/// The path of a request target split into decoded segments, and its query.
+struct target {
+  std::vector<std::string> segments;
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;
+  bool valid = true;
+  const std::string* param(std::string_view key) const;
+};
+target parse_target(std::string_view t);
+
+response json_response(const request& req, http::status status, std::string body);
+response error_response(const request& req, const proto::error_info& e);
+response error_response(const request& req, proto::error_code code, std::string message, std::string field = {});
+
+/// Handles the request if it is an API route (then returns true and calls `respond` once).
+bool handle_api(app& a, const request& req, const target& t, const std::string& source_ip, responder respond);
+
+/// The static web app, the built-in test page, or a 404 JSON answer.
+response static_response(app& a, const request& req, const target& t);
+
+}  // namespace sg::gateway

@@ -1,0 +1,49 @@
+// Counters and gauges in the Prometheus text format, read without locks where they are atomics.
+#include "gateway/metrics.hpp"
+
+#include "store/store.hpp"
+#include "stream/stream_manager.hpp"
+
+#include <sstream>
+
+namespace sg::gateway {
+namespace {
+void metric(std::ostringstream& o, const char* name, const char* type, const char* help, double value,
+            const char* labels = "") {
+  o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+    << name << labels << ' ' << value << '\n';
+}
+}  // namespace
+
+std::string render_metrics(app& a) {
+  std::ostringstream o;
+  auto& s = a.stats;
+  auto& c = a.streams->counters();
+  o << "# HELP streamgate_connections_active Open client connections by transport.\n"
+    << "# TYPE streamgate_connections_active gauge\n"
+    << "streamgate_connections_active{transport=\"websocket\"} " << s.ws_open.load() << '\n'
+    << "streamgate_connections_active{transport=\"sse\"} " << s.sse_open.load() << '\n';
+  metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
+  metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
+  metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));
+  metric(o, "streamgate_streams_retained", "gauge", "Streams held for resume, running or finished.",
+         double(a.streams->retained()));
+  o << "# HELP streamgate_streams_total Streams by outcome.\n# TYPE streamgate_streams_total counter\n"
+    << "streamgate_streams_total{outcome=\"started\"} " << c.started.load() << '\n'
+    << "streamgate_streams_total{outcome=\"completed\"} " << c.completed.load() << '\n'
+    << "streamgate_streams_total{outcome=\"cancelled\"} " << c.cancelled.load() << '\n'
+    << "streamgate_streams_total{outcome=\"failed\"} " << c.failed.load() << '\n';
+  metric(o, "streamgate_chunks_total", "counter", "Text deltas produced by providers.", double(c.chunks));
+  metric(o, "streamgate_events_sent_total", "counter", "Events written to clients.", double(s.events_sent));
+  metric(o, "streamgate_merged_chunks_total", "counter", "Chunks merged into a lagging client's queued chunk.",
+         double(s.merged_chunks));
+  metric(o, "streamgate_slow_client_closes_total", "counter", "Clients closed for exceeding the outbound cap.",
+         double(s.slow_closes));
+  metric(o, "streamgate_bad_messages_total", "counter", "Client messages answered with an error.",
+         double(s.bad_messages));
+  metric(o, "streamgate_store_last_op_seconds", "gauge", "Duration of the last store operation.",
+         double(a.store->last_op_us()) / 1e6);
+  return o.str();
+}
+
+}  // namespace sg::gateway

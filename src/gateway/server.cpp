@@ -1,0 +1,169 @@
+// Wiring and lifecycle: start-up, the connection-table sweep, and the graceful drain.
+#include "gateway/server.hpp"
+
+#include "core/asio.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "gateway/app.hpp"
+#include "net/listener.hpp"
+#include "provider/demo/demo_provider.hpp"
+#include "store/store.hpp"
+#include "stream/stream_manager.hpp"
+
+#include <boost/asio/signal_set.hpp>
+
+#include <thread>
+
+namespace sg::gateway {
+
+struct server::impl {
+  explicit impl(core::config c) : cfg(std::move(c)) {}
+
+  core::config cfg;
+  net::io_context ioc;
+  std::unique_ptr<store::store> st;
+  std::unique_ptr<stream::stream_manager> streams;
+  app a;
+  std::shared_ptr<io::listener> lst;
+  std::unique_ptr<net::signal_set> signals;
+  std::unique_ptr<net::steady_timer> table_sweep;
+  std::unique_ptr<net::steady_timer> drain_timer;
+  std::chrono::steady_clock::time_point drain_deadline;
+  bool draining = false;
+  bool interrupted = false;
+
+  void sweep_connection_table() {
+    table_sweep->expires_after(std::chrono::seconds(30));
+    table_sweep->async_wait([this](error_code ec) {
+      if (ec || draining) return;
+      // Live connections push their TTL forward; rows of connections that vanished expire.
+      auto ids = a.connections.ids();
+      auto now = core::now_ms();
+      auto ttl = now + cfg.connection_ttl_ms;
+      st->run([ids, now, ttl](store::database& db) {
+        db.refresh_connections(ids, now, ttl);
+        db.expire_connections(now);
+      });
+      sweep_connection_table();
+    });
+  }
+
+  void begin_drain() {
+    if (draining) {
+      // A second signal: stop now.
+      core::log_warn("second signal: stopping without waiting");
+      ioc.stop();
+      return;
+    }
+    draining = true;
+    a.draining = true;
+    core::log_info("draining", {{"runningStreams", streams->running()}, {"timeoutMs", cfg.drain_timeout_ms}});
+    lst->stop();
+    streams->stop_accepting();
+    drain_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms);
+    wait_for_streams();
+  }
+
+  void wait_for_streams() {
+    if (streams->running() == 0) {
+      close_connections();
+      return;
+    }
+    if (std::chrono::steady_clock::now() >= drain_deadline && !interrupted) {
+      interrupted = true;
+      core::log_warn("drain timeout: interrupting streams", {{"runningStreams", streams->running()}});
+      streams->interrupt_all();
+      drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    } else if (interrupted && std::chrono::steady_clock::now() >= drain_deadline) {
+      close_connections();
+      return;
+    }
+    drain_timer->expires_after(std::chrono::milliseconds(20));
+    drain_timer->async_wait([this](error_code) { wait_for_streams(); });
+  }
+
+  void close_connections() {
+    for (auto& c : a.connections.snapshot()) c->disconnect(websocket::close_code::going_away, "server shutting down");
+    // Give the close handshakes a moment, then stop whatever is left (idle keep-alive sockets).
+    drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    wait_for_closes();
+  }
+
+  void wait_for_closes() {
+    if (a.connections.size() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      streams->stop();
+      table_sweep->cancel();
+      ioc.stop();
+      return;
+    }
+    drain_timer->expires_after(std::chrono::milliseconds(10));
+    drain_timer->async_wait([this](error_code) { wait_for_closes(); });
+  }
+};
+
+server::server(core::config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::~server() = default;
+
+int server::run() {
+  auto& m = *impl_;
+  auto& cfg = m.cfg;
+  m.st = std::make_unique<store::store>(cfg.data_dir);
+  // Rows left behind by a crash expire by TTL before the first client arrives.
+  int expired = 0;
+  m.st->run([&expired](store::database& db) { expired = db.expire_connections(core::now_ms()); });
+  m.st->flush();
+  if (expired) core::log_info("expired stale connection rows", {{"rows", expired}});
+
+  std::map<std::string, std::shared_ptr<provider::provider>> providers;
+  providers["demo"] = std::make_shared<provider::demo::demo_provider>(cfg.demo_ttft_ms, cfg.demo_tokens_per_second);
+  if (!providers.count(cfg.provider)) throw std::invalid_argument("unknown provider '" + cfg.provider + "'");
+
+  m.a.cfg = cfg;
+  m.a.store = m.st.get();
+  m.streams = std::make_unique<stream::stream_manager>(m.ioc, m.a.cfg, *m.st, std::move(providers));
+  m.a.streams = m.streams.get();
+  load_web_files(m.a, cfg.web_root);
+
+  auto address = net::ip::make_address(cfg.listen_host);
+  m.lst = std::make_shared<io::listener>(m.ioc, tcp::endpoint{address, cfg.listen_port}, m.a);
+  auto ep = m.lst->local_endpoint();
+  unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  core::log_info("listening", {{"address", ep.address().to_string()},
+                               {"port", ep.port()},
+                               {"url", "http://" + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                                                                         : ep.address().to_string()) +
+                                           ":" + std::to_string(ep.port()) + "/"},
+                               {"threads", threads},
+                               {"provider", cfg.provider},
+                               {"dataDir", cfg.data_dir}});
+  m.lst->run();
+  m.streams->start_sweeper();
+  m.table_sweep = std::make_unique<net::steady_timer>(m.ioc);
+  m.drain_timer = std::make_unique<net::steady_timer>(net::make_strand(m.ioc));
+  m.sweep_connection_table();
+
+  m.signals = std::make_unique<net::signal_set>(m.ioc, SIGINT, SIGTERM);
+  std::function<void()> wait_signal = [&] {
+    m.signals->async_wait([&](error_code ec, int sig) {
+      if (ec) return;
+      core::log_info("signal", {{"signal", sig}});
+      net::post(m.drain_timer->get_executor(), [&] { m.begin_drain(); });
+      wait_signal();
+    });
+  };
+  wait_signal();
+
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { m.ioc.run(); });
+  m.ioc.run();
+  for (auto& t : pool) t.join();
+  m.st->flush();
+  core::log_info("stopped");
+  return 0;
+}
+
+void server::stop() {
+  net::post(impl_->drain_timer->get_executor(), [this] { impl_->begin_drain(); });
+}
+
+}  // namespace sg::gateway

@@ -1,0 +1,315 @@
+// HTTP/1.1 keep-alive sessions; SSE responses are chunked so the connection survives the stream.
+#include "net/http_session.hpp"
+
+#include "core/log.hpp"
+#include "net/ws_session.hpp"
+#include "proto/client_message.hpp"
+#include "stream/stream_manager.hpp"
+
+#include <boost/json.hpp>
+
+namespace sg::io {
+namespace {
+constexpr auto request_timeout = std::chrono::seconds(30);
+constexpr auto sse_write_timeout = std::chrono::seconds(60);
+
+bool accepts_event_stream(const gateway::request& req) {
+  auto accept = req[http::field::accept];
+  return accept.find("text/event-stream") != std::string_view::npos;
+}
+}  // namespace
+
+http_session::http_session(tcp::socket&& socket, gateway::app& app)
+    : stream_(std::move(socket)),
+      app_(app),
+      queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
+      heartbeat_(stream_.get_executor()) {
+  error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) source_ip_ = ep.address().to_string();
+}
+
+http_session::~http_session() = default;
+
+void http_session::run() {
+  // Start on the session's strand: the acceptor's handler runs elsewhere.
+  net::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+}
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->body_limit(app_.cfg.max_message_bytes);
+  parser_->header_limit(16 * 1024);
+  stream_.expires_after(request_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof) {
+    do_close();
+    return;
+  }
+  if (ec == beast::error::timeout) return;  // the stream already closed the socket
+  if (ec) {
+    // Malformed HTTP gets one clear answer, then the connection closes (the parser state is lost).
+    gateway::request req;
+    req.version(11);
+    proto::error_code code = ec == http::error::body_limit ? proto::error_code::payload_too_large
+                                                            : proto::error_code::bad_request;
+    auto res = gateway::error_response(req, code, ec == http::error::body_limit
+                                                      ? "request body exceeds " + std::to_string(app_.cfg.max_message_bytes) + " bytes"
+                                                      : "malformed HTTP request: " + ec.message());
+    res.keep_alive(false);
+    send(std::move(res));
+    return;
+  }
+  app_.stats.http_requests.fetch_add(1, std::memory_order_relaxed);
+  auto req = parser_->release();
+  if (websocket::is_upgrade(req)) {
+    auto t = gateway::parse_target(req.target());
+    if (t.path == "/ws" || t.path == "/ws/") {
+      stream_.expires_never();
+      std::make_shared<ws_session>(stream_.release_socket(), app_)->run(std::move(req));
+      return;
+    }
+    send(gateway::error_response(req, proto::error_code::not_found, "WebSocket endpoint is /ws"));
+    return;
+  }
+  handle_request(std::move(req));
+}
+
+void http_session::handle_request(gateway::request req) {
+  auto t = gateway::parse_target(req.target());
+  if (!t.valid) {
+    send(gateway::error_response(req, proto::error_code::bad_request, "malformed request target"));
+    return;
+  }
+  if (t.path == "/v1/streams" && req.method() == http::verb::post) {
+    start_stream(req);
+    return;
+  }
+  if (t.segments.size() == 4 && t.segments[0] == "v1" && t.segments[1] == "streams" && t.segments[3] == "events") {
+    if (req.method() != http::verb::get) {
+      send(gateway::error_response(req, proto::error_code::bad_request, "use GET for the event stream"));
+      return;
+    }
+    resume_stream(req, t.segments[2], t);
+    return;
+  }
+  auto self = shared_from_this();
+  auto ex = stream_.get_executor();
+  bool handled = gateway::handle_api(app_, req, t, source_ip_, [self, ex](gateway::response res) {
+    net::post(ex, [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+  });
+  if (!handled) send(gateway::static_response(app_, req, t));
+}
+
+void http_session::send(gateway::response res) {
+  res.prepare_payload();
+  bool close = res.need_eof();
+  auto sp = std::make_shared<gateway::response>(std::move(res));
+  stream_.expires_after(request_timeout);
+  http::async_write(stream_, *sp,
+                    [self = shared_from_this(), sp, close](error_code ec, std::size_t n) {
+                      self->on_write(close, ec, n);
+                    });
+}
+
+void http_session::on_write(bool close, error_code ec, std::size_t) {
+  if (ec) return;
+  if (close) {
+    do_close();
+    return;
+  }
+  do_read();
+}
+
+void http_session::do_close() {
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.close();
+}
+
+// POST /v1/streams: with Accept: text/event-stream the answer is the stream itself, else 202.
+void http_session::start_stream(const gateway::request& req) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(req.body(), ec);
+  if (ec || !v.is_object()) {
+    send(gateway::error_response(req, proto::error_code::bad_request, "body must be a JSON object"));
+    return;
+  }
+  auto parsed = proto::parse_stream_request(v.get_object());
+  if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
+    send(gateway::error_response(req, err->error));
+    return;
+  }
+  auto res = app_.streams->start(std::get<proto::stream_request>(std::move(parsed)), "sse:" + source_ip_);
+  if (res.error) {
+    send(gateway::error_response(req, *res.error));
+    return;
+  }
+  if (!accepts_event_stream(req)) {
+    boost::json::object o{{"streamId", res.s->id()},
+                          {"eventsUrl", "/v1/streams/" + res.s->id() + "/events"}};
+    auto r = gateway::json_response(req, http::status::accepted, boost::json::serialize(o));
+    r.set(http::field::location, "/v1/streams/" + res.s->id());
+    send(std::move(r));
+    return;
+  }
+  begin_sse(req, res.s, 0);
+}
+
+// GET /v1/streams/{id}/events: resume after Last-Event-ID or ?lastSeq=N.
+void http_session::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
+  auto s = app_.streams->find(id);
+  if (!s) {
+    send(gateway::error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
+    return;
+  }
+  std::uint64_t after = 0;
+  std::string from;
+  if (auto lei = req["Last-Event-ID"]; !lei.empty()) from = std::string(lei);
+  else if (auto* q = t.param("lastSeq")) from = *q;
+  if (!from.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(from.c_str(), &end, 10);
+    if (errno || end == from.c_str() || *end != '\0' || from[0] == '-') {
+      send(gateway::error_response(req, proto::error_code::bad_request, "Last-Event-ID/lastSeq must be a sequence number",
+                                   "lastSeq"));
+      return;
+    }
+    after = n;
+  }
+  if (auto events = s->events_between(after, after); !events) {
+    send(gateway::error_response(req, proto::error_code::not_found,
+                                 "events after seq " + std::to_string(after) + " are no longer retained"));
+    return;
+  }
+  begin_sse(req, std::move(s), after);
+}
+
+void http_session::begin_sse(const gateway::request& req, std::shared_ptr<stream::stream> s, std::uint64_t after) {
+  sse_ = true;
+  sse_keep_alive_ = req.keep_alive();
+  sse_stream_ = std::move(s);
+  sse_last_seq_ = after;
+  app_.stats.sse_open.fetch_add(1, std::memory_order_relaxed);
+  sse_res_.emplace(http::status::ok, req.version());
+  auto& res = *sse_res_;
+  res.set(http::field::server, "streamgate");
+  res.set(http::field::content_type, "text/event-stream; charset=utf-8");
+  res.set(http::field::cache_control, "no-cache");
+  res.set("X-Accel-Buffering", "no");
+  res.set("X-Stream-Id", sse_stream_->id());
+  if (auto origin = req[http::field::origin]; !origin.empty()) res.set(http::field::access_control_allow_origin, "*");
+  res.keep_alive(sse_keep_alive_);
+  res.chunked(true);
+  sse_sr_.emplace(res);
+  stream_.expires_after(sse_write_timeout);
+  http::async_write_header(stream_, *sse_sr_,
+                           beast::bind_front_handler(&http_session::on_sse_header, shared_from_this()));
+}
+
+void http_session::on_sse_header(error_code ec, std::size_t) {
+  if (ec) {
+    end_sse(false);
+    return;
+  }
+  sse_header_sent_ = true;
+  stream_.expires_never();
+  // Subscribing replays the log after sse_last_seq_, then continues live.
+  auto r = sse_stream_->subscribe(shared_from_this(), sse_last_seq_);
+  (void)r;  // an ended stream's replay ends with its terminal event, which ends the response
+  arm_heartbeat();
+}
+
+void http_session::deliver(proto::event_ptr ev) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
+    self->sse_enqueue(std::move(ev));
+  });
+}
+
+void http_session::sse_enqueue(proto::event_ptr ev) {
+  if (!sse_ || sse_done_ || sse_ending_) return;
+  if (ev->seq != 0) {
+    if (ev->seq <= sse_last_seq_) return;
+    sse_last_seq_ = ev->seq;
+  }
+  bool terminal = ev->terminal();
+  if (queue_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
+    app_.stats.slow_closes.fetch_add(1, std::memory_order_relaxed);
+    core::log_info("sse client too slow", {{"streamId", sse_stream_->id()}, {"sourceIp", source_ip_}});
+    end_sse(false);
+    return;
+  }
+  if (terminal) sse_ending_ = true;  // the response ends after this event is written
+  sse_write();
+}
+
+void http_session::sse_write() {
+  if (queue_.writing() || sse_done_) return;
+  in_flight_ = queue_.begin_write();
+  if (!in_flight_) {
+    if (sse_ending_) {
+      // Terminal event written: end the chunked body, keep the connection for the next request.
+      sse_done_ = true;
+      stream_.expires_after(sse_write_timeout);
+      net::async_write(stream_, http::make_chunk_last(),
+                       beast::bind_front_handler(&http_session::on_sse_write, shared_from_this(), true));
+    }
+    return;
+  }
+  stream_.expires_after(sse_write_timeout);
+  net::async_write(stream_, http::make_chunk(net::buffer(in_flight_->sse())),
+                   beast::bind_front_handler(&http_session::on_sse_write, shared_from_this(), false));
+}
+
+void http_session::on_sse_write(bool last, error_code ec, std::size_t) {
+  if (last) {
+    end_sse(!ec && sse_keep_alive_);
+    return;
+  }
+  in_flight_.reset();
+  queue_.end_write();
+  if (ec) {
+    end_sse(false);
+    return;
+  }
+  app_.stats.events_sent.fetch_add(1, std::memory_order_relaxed);
+  sse_write();
+}
+
+void http_session::arm_heartbeat() {
+  heartbeat_.expires_after(std::chrono::milliseconds(app_.cfg.sse_heartbeat_ms));
+  heartbeat_.async_wait([self = shared_from_this()](error_code ec) {
+    if (ec || !self->sse_ || self->sse_done_) return;
+    if (self->queue_.empty()) {
+      self->queue_.push(proto::heartbeat_event());
+      self->sse_write();
+    }
+    self->arm_heartbeat();
+  });
+}
+
+void http_session::end_sse(bool keep_alive) {
+  if (!sse_) return;
+  sse_ = false;
+  sse_done_ = false;
+  sse_ending_ = false;
+  heartbeat_.cancel();
+  if (sse_stream_) sse_stream_->unsubscribe(this);
+  sse_stream_.reset();
+  queue_.clear_waiting();
+  sse_sr_.reset();
+  sse_res_.reset();
+  app_.stats.sse_open.fetch_sub(1, std::memory_order_relaxed);
+  if (keep_alive && !queue_.writing()) {
+    do_read();
+  } else {
+    stream_.expires_never();
+    do_close();
+  }
+}
+
+}  // namespace sg::io

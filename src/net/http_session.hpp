@@ -1,0 +1,64 @@
+// One HTTP/1.1 connection: REST answers, SSE streams, or an upgrade to a WebSocket session.
+#pragma once
+
+#include "core/asio.hpp"
+#include "gateway/app.hpp"
+#include "gateway/http_api.hpp"
+#include "net/outbound_queue.hpp"
+#include "stream/stream.hpp"
+
+#include <memory>
+#include <optional>
+
+namespace sg::io {
+
+class http_session final : public std::enable_shared_from_this<http_session>, public stream::subscriber {
+ public:
+  http_session(tcp::socket&& socket, gateway::app& app);
+  ~http_session() override;
+  void run();
+
+  // stream::subscriber (SSE mode) — any thread.
+  void deliver(proto::event_ptr ev) override;
+
+ private:
+  void do_read();
+  void on_read(error_code ec, std::size_t bytes);
+  void handle_request(gateway::request req);
+  void send(gateway::response res);
+  void on_write(bool close, error_code ec, std::size_t bytes);
+  void do_close();
+
+  // SSE
+  void start_stream(const gateway::request& req);
+  void resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t);
+  void begin_sse(const gateway::request& req, std::shared_ptr<stream::stream> s, std::uint64_t after);
+  void on_sse_header(error_code ec, std::size_t);
+  void sse_enqueue(proto::event_ptr ev);
+  void sse_write();
+  void on_sse_write(bool last, error_code ec, std::size_t);
+  void arm_heartbeat();
+  void end_sse(bool keep_alive);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  gateway::app& app_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string source_ip_;
+
+  // SSE state: once the header is out, the session only writes events until the stream ends.
+  bool sse_ = false;
+  bool sse_header_sent_ = false;
+  bool sse_keep_alive_ = false;
+  bool sse_done_ = false;
+  bool sse_ending_ = false;
+  std::shared_ptr<stream::stream> sse_stream_;
+  std::uint64_t sse_last_seq_ = 0;
+  outbound_queue queue_;
+  proto::event_ptr in_flight_;
+  std::optional<http::response<http::empty_body>> sse_res_;
+  std::optional<http::response_serializer<http::empty_body>> sse_sr_;
+  net::steady_timer heartbeat_;
+};
+
+}  // namespace sg::io

@@ -1,0 +1,44 @@
+// The accept loop; errors such as EMFILE are logged and the loop goes on after a pause.
+#include "net/listener.hpp"
+
+#include "core/log.hpp"
+#include "net/http_session.hpp"
+
+namespace sg::io {
+
+listener::listener(net::io_context& ioc, tcp::endpoint endpoint, gateway::app& app)
+    : ioc_(ioc), acceptor_(net::make_strand(ioc)), app_(app) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(net::socket_base::max_listen_connections);
+}
+
+void listener::run() { do_accept(); }
+
+void listener::stop() {
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    error_code ec;
+    self->acceptor_.close(ec);
+  });
+}
+
+void listener::do_accept() {
+  // Each connection gets its own strand, so its handlers never run concurrently.
+  acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+}
+
+void listener::on_accept(error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec) {
+    core::log_warn("accept failed", {{"error", ec.message()}});
+    // Out of descriptors: back off briefly instead of spinning on the same error.
+    auto t = std::make_shared<net::steady_timer>(acceptor_.get_executor(), std::chrono::milliseconds(50));
+    t->async_wait([self = shared_from_this(), t](error_code) { self->do_accept(); });
+    return;
+  }
+  std::make_shared<http_session>(std::move(socket), app_)->run();
+  do_accept();
+}
+
+}  // namespace sg::io

@@ -1,0 +1,46 @@
+// A connection's bounded outbound queue: one write in flight, lagging chunks merged, a hard cap.
+#pragma once
+
+#include "proto/event.hpp"
+
+#include <cstddef>
+#include <deque>
+
+namespace sg::io {
+
+/// Sans-I/O queue policy. Not thread-safe: owned by one session and used on its strand.
+class outbound_queue {
+ public:
+  struct limits {
+    std::size_t merge_bytes = 0;          // waiting bytes at or above which chunks merge
+    std::size_t max_bytes = 1024 * 1024;  // queued bytes past which the client is too slow
+  };
+  enum class push_result { queued, merged, overflow };
+
+  explicit outbound_queue(limits l) : limits_(l) {}
+
+  /// Queues `ev`; a chunk that directly follows a waiting chunk of its stream is merged into it.
+  /// `overflow` means the queue now holds more than max_bytes: close the connection.
+  push_result push(proto::event_ptr ev);
+  /// The front event, marked as being written; null if empty or a write is already in flight.
+  proto::event_ptr begin_write();
+  /// Removes the event returned by begin_write.
+  void end_write();
+
+  bool writing() const { return writing_; }
+  bool empty() const { return items_.empty(); }
+  std::size_t size() const { return items_.size(); }
+  std::size_t bytes() const { return bytes_; }
+  std::size_t merged_total() const { return merged_total_; }
+  /// Drops every event not yet being written.
+  void clear_waiting();
+
+ private:
+  limits limits_;
+  std::deque<proto::event_ptr> items_;
+  std::size_t bytes_ = 0;
+  bool writing_ = false;
+  std::size_t merged_total_ = 0;
+};
+
+}  // namespace sg::io

@@ -1,0 +1,289 @@
+// The WebSocket session: API Gateway's $connect/$disconnect/stream routes, in one strand.
+#include "net/ws_session.hpp"
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "store/store.hpp"
+#include "stream/stream_manager.hpp"
+
+namespace sg::io {
+
+ws_session::ws_session(tcp::socket&& socket, gateway::app& app)
+    : ws_(std::move(socket)),
+      app_(app),
+      queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}) {}
+
+ws_session::~ws_session() = default;
+
+void ws_session::run(http::request<http::string_body> req) {
+  identity_.connection_id = core::random_id("", 12);
+  identity_.connected_at_ms = core::now_ms();
+  last_active_ = identity_.connected_at_ms;
+  error_code ec;
+  auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+  if (!ec) identity_.source_ip = ep.address().to_string();
+  identity_.user_agent = std::string(req[http::field::user_agent].substr(0, 512));
+  if (app_.cfg.socket_send_buffer > 0)
+    beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(app_.cfg.socket_send_buffer),
+                                                     ec);
+  beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+
+  // Beast's own timers: handshake/close deadlines, and pings when idle, closing a silent peer.
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout opt{};
+  opt.handshake_timeout = std::chrono::seconds(10);
+  opt.idle_timeout = std::chrono::milliseconds(app_.cfg.idle_timeout_ms);
+  opt.keep_alive_pings = true;
+  ws_.set_option(opt);
+  ws_.read_message_max(app_.cfg.max_message_bytes);
+  ws_.auto_fragment(false);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::server, "streamgate");
+  }));
+  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+}
+
+void ws_session::on_accept(error_code ec) {
+  if (ec) {
+    core::log(core::log_level::debug, "websocket handshake failed", {{"error", ec.message()}});
+    return;
+  }
+  registered_ = true;
+  app_.connections.add(identity_.connection_id, shared_from_this());
+  app_.stats.ws_open.fetch_add(1, std::memory_order_relaxed);
+  app_.stats.ws_accepted.fetch_add(1, std::memory_order_relaxed);
+  store::connection_row row;
+  row.connection_id = identity_.connection_id;
+  row.connected_at = row.last_active_at = identity_.connected_at_ms;
+  row.ttl = identity_.connected_at_ms + app_.cfg.connection_ttl_ms;
+  row.source_ip = identity_.source_ip;
+  row.user_agent = identity_.user_agent;
+  app_.store->run([row](store::database& db) { db.put_connection(row); });
+  core::log_info("connection open", {{"connectionId", identity_.connection_id},
+                                     {"transport", "websocket"},
+                                     {"sourceIp", identity_.source_ip},
+                                     {"userAgent", identity_.user_agent}});
+  enqueue(proto::make_connected(identity_.connection_id, core::now_ms()));
+  do_read();
+}
+
+void ws_session::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+}
+
+void ws_session::on_read(error_code ec, std::size_t) {
+  if (ec) {
+    // Oversize messages (1009) and invalid UTF-8 (1007) were already answered by Beast's close.
+    if (ec == websocket::error::message_too_big) close_cause_ = "message_too_big";
+    else if (ec == websocket::error::bad_frame_payload) close_cause_ = "invalid_utf8";
+    else if (ec == websocket::error::closed) close_cause_ = closing_ ? close_cause_ : "client";
+    else if (ec == beast::error::timeout) close_cause_ = "idle_timeout";
+    else if (!closing_) close_cause_ = ec.message();
+    finish();
+    return;
+  }
+  last_active_.store(core::now_ms(), std::memory_order_relaxed);
+  if (!ws_.got_text()) {
+    app_.stats.bad_messages.fetch_add(1, std::memory_order_relaxed);
+    send_error(proto::error_code::bad_request, "binary frames are not supported; send JSON text frames", {});
+  } else {
+    auto data = buffer_.cdata();
+    handle_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  }
+  buffer_.consume(buffer_.size());
+  if (!closing_) do_read();
+}
+
+void ws_session::handle_text(std::string_view text) {
+  auto parsed = proto::parse_client_message(text);
+  if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
+    app_.stats.bad_messages.fetch_add(1, std::memory_order_relaxed);
+    enqueue(proto::make_error(err->error, {}, 0, err->request_id));
+    return;
+  }
+  std::visit([this](auto& m) { handle(m); }, std::get<proto::client_message>(parsed));
+}
+
+void ws_session::send_error(proto::error_code code, std::string message, std::string_view request_id,
+                            std::string_view stream_id) {
+  proto::error_info e{code, std::move(message), proto::default_retryable(code), {}, {}};
+  enqueue(proto::make_error(e, stream_id, 0, request_id));
+}
+
+void ws_session::handle(proto::stream_request& r) {
+  std::erase_if(started_, [](auto& w) {
+    auto s = w.lock();
+    return !s || s->ended();
+  });
+  if (started_.size() >= app_.cfg.max_streams_per_connection) {
+    send_error(proto::error_code::too_many_streams,
+               "this connection already runs " + std::to_string(started_.size()) + " streams (limit " +
+                   std::to_string(app_.cfg.max_streams_per_connection) + ")",
+               r.request_id);
+    return;
+  }
+  auto request_id = r.request_id;
+  auto res = app_.streams->start(std::move(r), identity_.connection_id);
+  if (res.error) {
+    enqueue(proto::make_error(*res.error, {}, 0, request_id));
+    return;
+  }
+  started_.push_back(res.s);
+  subs_[res.s->id()] = subscription{res.s, 0};
+  res.s->subscribe(shared_from_this(), 0);
+}
+
+void ws_session::handle(proto::cancel_request& r) {
+  auto s = app_.streams->find(r.stream_id);
+  if (!s) {
+    send_error(proto::error_code::not_found, "no stream " + r.stream_id, r.request_id, r.stream_id);
+    return;
+  }
+  if (!subs_.count(s->id())) {
+    // Not watching it: watch from now on, so the answer (stream_cancelled, or the event that
+    // already ended it) reaches this connection too.
+    auto last = s->info().last_seq;
+    std::uint64_t after = (s->ended() && last) ? last - 1 : last;
+    subs_[s->id()] = subscription{s, after};
+    s->subscribe(shared_from_this(), after);
+  }
+  app_.streams->cancel(r.stream_id);
+}
+
+void ws_session::handle(proto::resume_request& r) {
+  auto s = app_.streams->find(r.stream_id);
+  if (!s) {
+    send_error(proto::error_code::not_found, "no stream " + r.stream_id + " (unknown or expired)", r.request_id,
+               r.stream_id);
+    return;
+  }
+  auto it = subs_.find(s->id());
+  if (it != subs_.end()) {
+    // Already subscribed: re-send what the client says it lacks, up to what was queued; the live
+    // flow continues after that, so nothing is sent twice or out of order.
+    auto events = s->events_between(r.last_seq, it->second.last_enqueued);
+    if (!events) {
+      send_error(proto::error_code::not_found,
+                 "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id,
+                 r.stream_id);
+      return;
+    }
+    for (auto& ev : *events) enqueue(ev, true);
+    return;
+  }
+  subs_[s->id()] = subscription{s, r.last_seq};
+  if (s->subscribe(shared_from_this(), r.last_seq) == stream::stream::subscribe_result::not_retained) {
+    subs_.erase(s->id());
+    send_error(proto::error_code::not_found,
+               "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id,
+               r.stream_id);
+  }
+}
+
+void ws_session::handle(proto::ping_request& r) { enqueue(proto::make_pong(r.request_id)); }
+
+void ws_session::deliver(proto::event_ptr ev) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
+    self->enqueue(std::move(ev));
+  });
+}
+
+void ws_session::send_frame(std::string text) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+    self->enqueue(proto::make_raw(std::move(text)));
+  });
+}
+
+void ws_session::disconnect(websocket::close_code code, std::string reason) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+    self->close_cause_ = reason.empty() ? "server" : reason;
+    self->close(websocket::close_reason(code, reason));
+  });
+}
+
+void ws_session::enqueue(proto::event_ptr ev, bool replay) {
+  if (closing_ || finished_) return;
+  if (!ev->stream_id.empty() && ev->seq != 0) {
+    auto it = subs_.find(ev->stream_id);
+    if (it != subs_.end()) {
+      // A stream's events reach us once: from the replay, or from the live flow, never both.
+      if (!replay) {
+        if (ev->seq <= it->second.last_enqueued) return;
+        it->second.last_enqueued = ev->seq;
+      }
+      if (ev->terminal()) subs_.erase(it);
+    }
+  }
+  auto result = queue_.push(std::move(ev));
+  if (result == outbound_queue::push_result::merged)
+    app_.stats.merged_chunks.fetch_add(1, std::memory_order_relaxed);
+  if (result == outbound_queue::push_result::overflow) {
+    // Too slow even with merging: close with 1008; the client can resume every stream it had.
+    app_.stats.slow_closes.fetch_add(1, std::memory_order_relaxed);
+    close_cause_ = "slow_consumer";
+    queue_.clear_waiting();
+    close(websocket::close_reason(websocket::close_code::policy_error, "slow consumer: resume to continue"));
+    return;
+  }
+  do_write();
+}
+
+void ws_session::do_write() {
+  if (queue_.writing()) return;
+  in_flight_ = queue_.begin_write();
+  if (!in_flight_) return;
+  ws_.text(true);
+  ws_.async_write(net::buffer(in_flight_->json), beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+}
+
+void ws_session::on_write(error_code ec, std::size_t) {
+  in_flight_.reset();
+  queue_.end_write();
+  if (ec) {
+    if (!closing_) close_cause_ = "write: " + ec.message();
+    finish();
+    return;
+  }
+  app_.stats.events_sent.fetch_add(1, std::memory_order_relaxed);
+  if (pending_close_) {
+    auto reason = *pending_close_;
+    pending_close_.reset();
+    ws_.async_close(reason, beast::bind_front_handler(&ws_session::on_close, shared_from_this()));
+    return;
+  }
+  if (!closing_) do_write();
+}
+
+void ws_session::close(websocket::close_reason reason) {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  if (queue_.writing()) {
+    pending_close_ = reason;  // Beast allows one write at a time; the close frame is a write
+    return;
+  }
+  ws_.async_close(reason, beast::bind_front_handler(&ws_session::on_close, shared_from_this()));
+}
+
+void ws_session::on_close(error_code) {
+  // The read loop sees the end of the close handshake and calls finish().
+}
+
+void ws_session::finish() {
+  if (finished_) return;
+  finished_ = true;
+  for (auto& [id, sub] : subs_) sub.s->unsubscribe(this);
+  subs_.clear();
+  queue_.clear_waiting();
+  if (!registered_) return;
+  app_.connections.remove(identity_.connection_id);
+  app_.stats.ws_open.fetch_sub(1, std::memory_order_relaxed);
+  auto id = identity_.connection_id;
+  app_.store->run([id](store::database& db) { db.delete_connection(id); });
+  core::log_info("connection close", {{"connectionId", identity_.connection_id},
+                                      {"transport", "websocket"},
+                                      {"cause", close_cause_},
+                                      {"durationMs", core::now_ms() - identity_.connected_at_ms}});
+}
+
+}  // namespace sg::io

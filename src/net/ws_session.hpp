@@ -1,0 +1,77 @@
+// One WebSocket connection: reads actions, routes them, and writes events through its outbound queue.
+#pragma once
+
+#include "core/asio.hpp"
+#include "gateway/app.hpp"
+#include "net/outbound_queue.hpp"
+#include "proto/client_message.hpp"
+#include "stream/stream.hpp"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+namespace sg::io {
+
+class ws_session final : public std::enable_shared_from_this<ws_session>,
+                         public stream::subscriber,
+                         public gateway::connection_handle {
+ public:
+  /// `socket` must already use a strand executor: every handler of this session runs on it.
+  ws_session(tcp::socket&& socket, gateway::app& app);
+  ~ws_session() override;
+
+  /// Completes the upgrade of `req` and starts the read loop.
+  void run(http::request<http::string_body> req);
+
+  // stream::subscriber — any thread.
+  void deliver(proto::event_ptr ev) override;
+  // gateway::connection_handle — any thread.
+  void send_frame(std::string text) override;
+  void disconnect(websocket::close_code code, std::string reason) override;
+  const gateway::connection_identity& identity() const override { return identity_; }
+  std::int64_t last_active_ms() const override { return last_active_.load(std::memory_order_relaxed); }
+
+ private:
+  void on_accept(error_code ec);
+  void do_read();
+  void on_read(error_code ec, std::size_t bytes);
+  void handle_text(std::string_view text);
+  void handle(proto::stream_request& r);
+  void handle(proto::cancel_request& r);
+  void handle(proto::resume_request& r);
+  void handle(proto::ping_request& r);
+  void send_error(proto::error_code code, std::string message, std::string_view request_id,
+                  std::string_view stream_id = {});
+
+  void enqueue(proto::event_ptr ev, bool replay = false);
+  void do_write();
+  void on_write(error_code ec, std::size_t bytes);
+  void close(websocket::close_reason reason);
+  void on_close(error_code ec);
+  void finish();  // runs once when the connection is gone
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  gateway::app& app_;
+  outbound_queue queue_;
+  proto::event_ptr in_flight_;
+  std::optional<websocket::close_reason> pending_close_;
+  bool closing_ = false;
+  bool finished_ = false;
+  bool registered_ = false;
+  std::string close_cause_ = "client";
+
+  gateway::connection_identity identity_;
+  std::atomic<std::int64_t> last_active_{0};
+
+  struct subscription {
+    std::shared_ptr<stream::stream> s;
+    std::uint64_t last_enqueued = 0;
+  };
+  std::unordered_map<std::string, subscription> subs_;
+  std::vector<std::weak_ptr<stream::stream>> started_;
+};
+
+}  // namespace sg::io

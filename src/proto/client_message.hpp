@@ -1,0 +1,59 @@
+// Parsing and validation of client→server messages (WebSocket frames and the SSE POST body).
+#pragma once
+
+#include "proto/event.hpp"
+
+#include <boost/json/fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace sg::proto {
+
+struct chat_message {
+  std::string role;  // "user" | "assistant" | "system"
+  std::string content;
+};
+
+struct stream_request {
+  std::string project_id;
+  std::string user_input;
+  std::vector<chat_message> history;
+  std::string request_id;
+  std::string provider;
+  std::string model;
+};
+
+struct cancel_request {
+  std::string stream_id;
+  std::string request_id;
+};
+
+struct resume_request {
+  std::string stream_id;
+  std::uint64_t last_seq = 0;
+  std::string request_id;
+};
+
+struct ping_request {
+  std::string request_id;
+};
+
+using client_message = std::variant<stream_request, cancel_request, resume_request, ping_request>;
+
+struct parse_error {
+  error_info error;
+  std::string request_id;  // echoed when the message carried one
+};
+
+using parse_result = std::variant<client_message, parse_error>;
+
+/// Parses one WebSocket text frame. Never throws on bad input: every fault is a parse_error.
+parse_result parse_client_message(std::string_view text);
+
+/// Validates the fields of a `stream` request held in a JSON object (shared by WebSocket and SSE).
+std::variant<stream_request, parse_error> parse_stream_request(const boost::json::object& obj);
+
+}  // namespace sg::proto

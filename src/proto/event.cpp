@@ -1,0 +1,323 @@
+// Event construction: each event's JSON is written once, directly into its buffer.
+#include "proto/event.hpp"
+
+#include <cstdio>
+
+namespace sg::proto {
+namespace {
+
+// Appends "key":value pairs into one JSON object without an intermediate DOM.
+class object_writer {
+ public:
+  explicit object_writer(std::string& out) : out_(out) { out_ += '{'; }
+  object_writer& str(std::string_view key, std::string_view v) {
+    sep(key);
+    append_json_string(out_, v);
+    return *this;
+  }
+  object_writer& num(std::string_view key, std::int64_t v) {
+    sep(key);
+    out_ += std::to_string(v);
+    return *this;
+  }
+  object_writer& unum(std::string_view key, std::uint64_t v) {
+    sep(key);
+    out_ += std::to_string(v);
+    return *this;
+  }
+  object_writer& boolean(std::string_view key, bool v) {
+    sep(key);
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  object_writer& raw(std::string_view key, std::string_view json) {
+    sep(key);
+    out_ += json;
+    return *this;
+  }
+  void close() { out_ += '}'; }
+
+ private:
+  void sep(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += key;  // keys are literals from this file: no escaping needed
+    out_ += "\":";
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+std::shared_ptr<event> start_event(event_type t, std::string_view stream_id, std::uint64_t seq,
+                                   std::string*& json) {
+  auto e = std::make_shared<event>();
+  e->type = t;
+  e->stream_id = stream_id;
+  e->seq = seq;
+  json = &e->json;
+  return e;
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if it is not valid (RFC 3629).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  auto cont = [&](std::size_t k) {
+    return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+  };
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c == 0xE0 && c1 < 0xA0) return 0;  // overlong
+    if (c == 0xED && c1 > 0x9F) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c == 0xF0 && c1 < 0x90) return 0;
+    if (c == 0xF4 && c1 > 0x8F) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string_view to_string(event_type t) {
+  switch (t) {
+    case event_type::connected: return "connected";
+    case event_type::pong: return "pong";
+    case event_type::stream_start: return "stream_start";
+    case event_type::progress: return "progress";
+    case event_type::stream_chunk: return "stream_chunk";
+    case event_type::stream_complete: return "stream_complete";
+    case event_type::stream_cancelled: return "stream_cancelled";
+    case event_type::error: return "error";
+    case event_type::raw: return "message";
+    case event_type::heartbeat: return "heartbeat";
+  }
+  return "error";
+}
+
+event_ptr make_raw(std::string text) {
+  auto e = std::make_shared<event>();
+  e->type = event_type::raw;
+  e->json = std::move(text);
+  return e;
+}
+
+event_ptr heartbeat_event() {
+  static const event_ptr hb = [] {
+    auto e = std::make_shared<event>();
+    e->type = event_type::heartbeat;
+    return e;
+  }();
+  return hb;
+}
+
+bool event::terminal() const {
+  return type == event_type::stream_complete || type == event_type::stream_cancelled ||
+         (type == event_type::error && seq != 0);
+}
+
+const std::string& event::sse() const {
+  std::call_once(sse_once_, [this] {
+    if (type == event_type::heartbeat) {
+      sse_ = ": ping\n\n";
+      return;
+    }
+    std::string s;
+    s.reserve(json.size() + 40);
+    if (seq != 0) {
+      s += "id: ";
+      s += std::to_string(seq);
+      s += '\n';
+    }
+    s += "event: ";
+    s += to_string(type);
+    s += "\ndata: ";
+    if (type == event_type::raw) {
+      // A verbatim frame may span lines: each line becomes its own data field.
+      for (std::size_t i = 0; i <= json.size();) {
+        auto nl = json.find('\n', i);
+        if (nl == std::string::npos) nl = json.size();
+        if (i != 0) s += "\ndata: ";
+        s.append(json, i, nl - i);
+        i = nl + 1;
+      }
+    } else {
+      s += json;  // serialized JSON never contains a raw newline
+    }
+    s += "\n\n";
+    sse_ = std::move(s);
+  });
+  return sse_;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      std::size_t n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(s.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+event_ptr make_connected(std::string_view connection_id, std::int64_t server_time_ms) {
+  std::string* j;
+  auto e = start_event(event_type::connected, {}, 0, j);
+  object_writer(*j).str("type", "connected").str("connectionId", connection_id).num("serverTime", server_time_ms).close();
+  return e;
+}
+
+event_ptr make_pong(std::string_view request_id) {
+  std::string* j;
+  auto e = start_event(event_type::pong, {}, 0, j);
+  object_writer w(*j);
+  w.str("type", "pong");
+  if (!request_id.empty()) w.str("requestId", request_id);
+  w.close();
+  return e;
+}
+
+event_ptr make_stream_start(std::string_view stream_id, std::string_view session_id, std::string_view request_id) {
+  std::string* j;
+  auto e = start_event(event_type::stream_start, stream_id, 1, j);
+  object_writer w(*j);
+  w.str("type", "stream_start").str("streamId", stream_id).unum("seq", 1).str("sessionId", session_id);
+  w.str("requestId", request_id);
+  w.close();
+  return e;
+}
+
+event_ptr make_progress(std::string_view stream_id, std::uint64_t seq, std::string_view stage, std::string_view step,
+                        int percent) {
+  std::string* j;
+  auto e = start_event(event_type::progress, stream_id, seq, j);
+  object_writer(*j)
+      .str("type", "progress")
+      .str("streamId", stream_id)
+      .unum("seq", seq)
+      .str("stage", stage)
+      .str("step", step)
+      .num("progress", percent)
+      .close();
+  return e;
+}
+
+event_ptr make_chunk(std::string_view stream_id, std::uint64_t seq, std::string content, std::string_view session_id,
+                     std::int64_t due_us, std::uint64_t first_seq) {
+  std::string* j;
+  auto e = start_event(event_type::stream_chunk, stream_id, seq, j);
+  e->first_seq = first_seq ? first_seq : seq;
+  e->session_id = session_id;
+  e->due_us = due_us;
+  j->reserve(96 + stream_id.size() + session_id.size() + content.size());
+  object_writer w(*j);
+  w.str("type", "stream_chunk").str("streamId", stream_id).unum("seq", seq);
+  if (first_seq && first_seq != seq) w.unum("firstSeq", first_seq);
+  w.str("content", content).str("sessionId", session_id);
+  if (due_us) w.num("dueUs", due_us);
+  w.close();
+  e->content = std::move(content);
+  return e;
+}
+
+event_ptr merge_chunks(const event& a, const event& b) {
+  // The merged chunk is due when its last delta was: lateness is measured on the newest token.
+  return make_chunk(a.stream_id, b.seq, a.content + b.content, a.session_id, b.due_us, a.first_seq);
+}
+
+event_ptr make_complete(std::string_view stream_id, std::uint64_t seq, std::string_view full_content, const usage& u,
+                        const stream_metrics& m) {
+  std::string* j;
+  auto e = start_event(event_type::stream_complete, stream_id, seq, j);
+  std::string usage_json, metrics_json;
+  object_writer(usage_json).unum("inputTokens", u.input_tokens).unum("outputTokens", u.output_tokens).close();
+  object_writer(metrics_json)
+      .num("firstChunkMs", m.first_chunk_ms)
+      .unum("totalChunks", m.total_chunks)
+      .num("durationMs", m.duration_ms)
+      .close();
+  object_writer(*j)
+      .str("type", "stream_complete")
+      .str("streamId", stream_id)
+      .unum("seq", seq)
+      .str("fullContent", full_content)
+      .raw("usage", usage_json)
+      .raw("metrics", metrics_json)
+      .close();
+  return e;
+}
+
+event_ptr make_cancelled(std::string_view stream_id, std::uint64_t seq) {
+  std::string* j;
+  auto e = start_event(event_type::stream_cancelled, stream_id, seq, j);
+  object_writer(*j).str("type", "stream_cancelled").str("streamId", stream_id).unum("seq", seq).close();
+  return e;
+}
+
+namespace {
+void write_error_fields(object_writer& w, const error_info& err) {
+  w.str("type", "error").str("code", to_string(err.code)).str("message", err.message).boolean("retryable", err.retryable);
+  if (err.retry_after_ms) w.num("retryAfterMs", *err.retry_after_ms);
+  if (!err.field.empty()) w.str("field", err.field);
+}
+}  // namespace
+
+event_ptr make_error(const error_info& err, std::string_view stream_id, std::uint64_t seq,
+                     std::string_view request_id) {
+  std::string* j;
+  auto e = start_event(event_type::error, stream_id, seq, j);
+  object_writer w(*j);
+  write_error_fields(w, err);
+  if (!stream_id.empty()) w.str("streamId", stream_id);
+  if (seq) w.unum("seq", seq);
+  if (!request_id.empty()) w.str("requestId", request_id);
+  w.close();
+  return e;
+}
+
+std::string error_body(const error_info& err, std::string_view request_id) {
+  std::string out;
+  object_writer w(out);
+  write_error_fields(w, err);
+  if (!request_id.empty()) w.str("requestId", request_id);
+  w.close();
+  return out;
+}
+
+}  // namespace sg::proto

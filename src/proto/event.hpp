@@ -1,0 +1,96 @@
+// A server→client event, serialized once into immutable buffers shared by every subscriber.
+#pragma once
+
+#include "proto/error_code.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sg::proto {
+
+enum class event_type {
+  connected,
+  pong,
+  stream_start,
+  progress,
+  stream_chunk,
+  stream_complete,
+  stream_cancelled,
+  error,
+  raw,        // a frame given verbatim by the management API
+  heartbeat,  // an SSE comment that keeps proxies from timing out
+};
+
+std::string_view to_string(event_type t);
+
+struct event {
+  event_type type = event_type::error;
+  std::string stream_id;       // empty for connection-level events
+  std::uint64_t seq = 0;       // 0 for connection-level events
+  std::uint64_t first_seq = 0; // stream_chunk only: first seq a merged chunk holds
+  std::string content;         // stream_chunk only: the text delta, kept for merging
+  std::string session_id;      // stream_chunk only
+  std::int64_t due_us = 0;     // stream_chunk only: when the provider's schedule said it was due
+  std::string json;            // the WebSocket frame / SSE data line
+
+  /// True for stream_complete, stream_cancelled and an error that ends a stream.
+  bool terminal() const;
+  /// "id: <seq>\nevent: <type>\ndata: <json>\n\n", built on first use and then shared. Thread-safe.
+  const std::string& sse() const;
+
+ private:
+  mutable std::once_flag sse_once_;
+  mutable std::string sse_;
+};
+
+using event_ptr = std::shared_ptr<const event>;
+
+struct usage {
+  std::uint64_t input_tokens = 0;
+  std::uint64_t output_tokens = 0;
+};
+
+struct stream_metrics {
+  std::int64_t first_chunk_ms = -1;
+  std::uint64_t total_chunks = 0;
+  std::int64_t duration_ms = 0;
+};
+
+/// Appends `s` to `out` as a JSON string literal (quotes included). Invalid UTF-8 becomes U+FFFD.
+void append_json_string(std::string& out, std::string_view s);
+
+/// A frame sent verbatim (POST /@connections/{id}).
+event_ptr make_raw(std::string text);
+/// The shared SSE ": ping" comment.
+event_ptr heartbeat_event();
+event_ptr make_connected(std::string_view connection_id, std::int64_t server_time_ms);
+event_ptr make_pong(std::string_view request_id);
+event_ptr make_stream_start(std::string_view stream_id, std::string_view session_id, std::string_view request_id);
+event_ptr make_progress(std::string_view stream_id, std::uint64_t seq, std::string_view stage,
+                        std::string_view step, int percent);
+event_ptr make_chunk(std::string_view stream_id, std::uint64_t seq, std::string content, std::string_view session_id,
+                     std::int64_t due_us = 0, std::uint64_t first_seq = 0);
+/// The merge of two consecutive chunks of one stream: `a` then `b`.
+event_ptr merge_chunks(const event& a, const event& b);
+event_ptr make_complete(std::string_view stream_id, std::uint64_t seq, std::string_view full_content,
+                        const usage& u, const stream_metrics& m);
+event_ptr make_cancelled(std::string_view stream_id, std::uint64_t seq);
+
+struct error_info {
+  error_code code = error_code::internal;
+  std::string message;
+  bool retryable = false;
+  std::optional<std::int64_t> retry_after_ms;
+  std::string field;
+};
+/// An error event; with a stream id and seq it ends that stream, with a request id it answers a request.
+event_ptr make_error(const error_info& e, std::string_view stream_id = {}, std::uint64_t seq = 0,
+                     std::string_view request_id = {});
+/// The JSON body of an error answer on REST/SSE routes (the same shape as the WebSocket event).
+std::string error_body(const error_info& e, std::string_view request_id = {});
+
+}  // namespace sg::proto

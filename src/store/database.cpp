@@ -1,0 +1,271 @@
+// Prepared statements are cached per SQL text; every handle is RAII.
+#include "store/database.hpp"
+
+#include <stdexcept>
+
+namespace sg::store {
+namespace {
+
+const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS connections (
+  connection_id TEXT PRIMARY KEY,
+  connected_at INTEGER NOT NULL,
+  last_active_at INTEGER NOT NULL,
+  ttl INTEGER NOT NULL,
+  source_ip TEXT NOT NULL DEFAULT '',
+  user_agent TEXT NOT NULL DEFAULT '',
+  sub TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS connections_ttl ON connections(ttl);
+CREATE TABLE IF NOT EXISTS projects (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  owner TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cards (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  content TEXT NOT NULL,
+  ord INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cards_project ON cards(project_id, ord);
+CREATE TABLE IF NOT EXISTS messages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  project_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  content TEXT NOT NULL,
+  status TEXT NOT NULL,
+  stream_id TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_project ON messages(project_id, id);
+)sql";
+
+class binder {
+ public:
+  explicit binder(sqlite3_stmt* s) : s_(s) { sqlite3_reset(s_); sqlite3_clear_bindings(s_); }
+  ~binder() { sqlite3_reset(s_); }
+  binder& text(const std::string& v) {
+    sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  binder& integer(std::int64_t v) {
+    sqlite3_bind_int64(s_, ++i_, v);
+    return *this;
+  }
+  sqlite3_stmt* get() const { return s_; }
+
+ private:
+  sqlite3_stmt* s_;
+  int i_ = 0;
+};
+
+std::string col_text(sqlite3_stmt* s, int i) {
+  auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+}  // namespace
+
+database::database(const std::string& path) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  db_.reset(raw);
+  if (rc != SQLITE_OK)
+    throw std::runtime_error("cannot open database " + path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
+  sqlite3_busy_timeout(raw, 5000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec("PRAGMA foreign_keys=ON");
+  exec(schema);
+}
+
+void database::exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error("sqlite: " + msg);
+  }
+}
+
+sqlite3_stmt* database::prepare(const char* sql) {
+  for (auto& [k, s] : cache_)
+    if (k == sql) return s.get();
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), sql, -1, &s, nullptr) != SQLITE_OK)
+    throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
+  cache_.emplace_back(sql, std::unique_ptr<sqlite3_stmt, stmt_finalizer>(s));
+  return s;
+}
+
+namespace {
+void step_done(sqlite3* db, sqlite3_stmt* s) {
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db));
+}
+}  // namespace
+
+void database::put_connection(const connection_row& r) {
+  binder b(prepare("INSERT OR REPLACE INTO connections(connection_id, connected_at, last_active_at, ttl, source_ip, "
+                   "user_agent, sub) VALUES(?,?,?,?,?,?,?)"));
+  b.text(r.connection_id).integer(r.connected_at).integer(r.last_active_at).integer(r.ttl).text(r.source_ip)
+      .text(r.user_agent).text(r.sub);
+  step_done(db_.get(), b.get());
+}
+
+void database::delete_connection(const std::string& id) {
+  binder b(prepare("DELETE FROM connections WHERE connection_id = ?"));
+  b.text(id);
+  step_done(db_.get(), b.get());
+}
+
+void database::refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at,
+                                   std::int64_t ttl) {
+  if (ids.empty()) return;
+  exec("BEGIN");
+  try {
+    for (auto& id : ids) {
+      binder b(prepare("UPDATE connections SET ttl = ?, last_active_at = max(last_active_at, ?) "
+                       "WHERE connection_id = ?"));
+      b.integer(ttl).integer(last_active_at).text(id);
+      step_done(db_.get(), b.get());
+    }
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+int database::expire_connections(std::int64_t now_ms) {
+  binder b(prepare("DELETE FROM connections WHERE ttl < ?"));
+  b.integer(now_ms);
+  step_done(db_.get(), b.get());
+  return sqlite3_changes(db_.get());
+}
+
+std::optional<connection_row> database::get_connection(const std::string& id) {
+  binder b(prepare("SELECT connection_id, connected_at, last_active_at, ttl, source_ip, user_agent, sub "
+                   "FROM connections WHERE connection_id = ?"));
+  b.text(id);
+  if (sqlite3_step(b.get()) != SQLITE_ROW) return std::nullopt;
+  auto s = b.get();
+  return connection_row{col_text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+                        sqlite3_column_int64(s, 3), col_text(s, 4), col_text(s, 5), col_text(s, 6)};
+}
+
+std::int64_t database::count_connections() {
+  binder b(prepare("SELECT count(*) FROM connections"));
+  if (sqlite3_step(b.get()) != SQLITE_ROW) return 0;
+  return sqlite3_column_int64(b.get(), 0);
+}
+
+void database::put_project(const project_row& p) {
+  binder b(prepare("INSERT OR REPLACE INTO projects(id, name, description, owner, created_at, updated_at) "
+                   "VALUES(?,?,?,?,?,?)"));
+  b.text(p.id).text(p.name).text(p.description).text(p.owner).integer(p.created_at).integer(p.updated_at);
+  step_done(db_.get(), b.get());
+}
+
+namespace {
+project_row read_project(sqlite3_stmt* s) {
+  return project_row{col_text(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3), sqlite3_column_int64(s, 4),
+                     sqlite3_column_int64(s, 5)};
+}
+card_row read_card(sqlite3_stmt* s) {
+  return card_row{col_text(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3), sqlite3_column_int64(s, 4),
+                  sqlite3_column_int64(s, 5)};
+}
+}  // namespace
+
+std::optional<project_row> database::get_project(const std::string& id) {
+  binder b(prepare("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE id = ?"));
+  b.text(id);
+  if (sqlite3_step(b.get()) != SQLITE_ROW) return std::nullopt;
+  return read_project(b.get());
+}
+
+std::vector<project_row> database::list_projects(const std::string& owner) {
+  binder b(prepare("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE owner = ? "
+                   "ORDER BY created_at, id"));
+  b.text(owner);
+  std::vector<project_row> out;
+  while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_project(b.get()));
+  return out;
+}
+
+bool database::delete_project(const std::string& id) {
+  {
+    binder b(prepare("DELETE FROM cards WHERE project_id = ?"));
+    b.text(id);
+    step_done(db_.get(), b.get());
+  }
+  {
+    binder b(prepare("DELETE FROM messages WHERE project_id = ?"));
+    b.text(id);
+    step_done(db_.get(), b.get());
+  }
+  binder b(prepare("DELETE FROM projects WHERE id = ?"));
+  b.text(id);
+  step_done(db_.get(), b.get());
+  return sqlite3_changes(db_.get()) > 0;
+}
+
+void database::put_card(const card_row& c) {
+  binder b(prepare("INSERT OR REPLACE INTO cards(id, project_id, kind, content, ord, created_at) VALUES(?,?,?,?,?,?)"));
+  b.text(c.id).text(c.project_id).text(c.kind).text(c.content).integer(c.order).integer(c.created_at);
+  step_done(db_.get(), b.get());
+}
+
+std::optional<card_row> database::get_card(const std::string& project_id, const std::string& card_id) {
+  binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? AND id = ?"));
+  b.text(project_id).text(card_id);
+  if (sqlite3_step(b.get()) != SQLITE_ROW) return std::nullopt;
+  return read_card(b.get());
+}
+
+std::vector<card_row> database::list_cards(const std::string& project_id) {
+  binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? "
+                   "ORDER BY ord, created_at, id"));
+  b.text(project_id);
+  std::vector<card_row> out;
+  while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_card(b.get()));
+  return out;
+}
+
+bool database::delete_card(const std::string& project_id, const std::string& card_id) {
+  binder b(prepare("DELETE FROM cards WHERE project_id = ? AND id = ?"));
+  b.text(project_id).text(card_id);
+  step_done(db_.get(), b.get());
+  return sqlite3_changes(db_.get()) > 0;
+}
+
+std::int64_t database::add_message(const message_row& m) {
+  binder b(prepare("INSERT INTO messages(project_id, role, content, status, stream_id, created_at) "
+                   "VALUES(?,?,?,?,?,?)"));
+  b.text(m.project_id).text(m.role).text(m.content).text(m.status).text(m.stream_id).integer(m.created_at);
+  step_done(db_.get(), b.get());
+  return sqlite3_last_insert_rowid(db_.get());
+}
+
+std::vector<message_row> database::list_messages(const std::string& project_id, std::int64_t before, int limit) {
+  binder b(prepare("SELECT id, project_id, role, content, status, stream_id, created_at FROM messages "
+                   "WHERE project_id = ? AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?"));
+  b.text(project_id).integer(before).integer(before).integer(limit);
+  std::vector<message_row> out;
+  while (sqlite3_step(b.get()) == SQLITE_ROW) {
+    auto s = b.get();
+    out.push_back(message_row{sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3),
+                              col_text(s, 4), col_text(s, 5), sqlite3_column_int64(s, 6)});
+  }
+  return out;
+}
+
+}  // namespace sg::store

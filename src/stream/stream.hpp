@@ -1,0 +1,91 @@
+// A stream: its state, its seq-numbered event log, and the subscribers that receive its events.
+#pragma once
+
+#include "proto/event.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sg::stream {
+
+/// Receives a stream's events in seq order.
+class subscriber {
+ public:
+  virtual ~subscriber() = default;
+  /// Called with the stream's lock held: must only queue or post, never block or call back.
+  virtual void deliver(proto::event_ptr ev) = 0;
+};
+
+enum class state { running, completed, cancelled, failed };
+std::string_view to_string(state s);
+
+struct stream_info {
+  std::string id;
+  std::string project_id;
+  std::string owner;
+  std::string provider;
+  state st = state::running;
+  std::uint64_t last_seq = 0;
+  std::string text;
+  std::int64_t created_at_ms = 0;
+  std::int64_t ended_at_ms = 0;
+};
+
+/// Streams outlive connections: events are kept (bounded in bytes) so any client can resume.
+/// Thread-safe: publishing happens on one producer executor; subscribing from any thread.
+class stream {
+ public:
+  stream(std::string id, std::string project_id, std::string owner, std::string provider, std::size_t log_max_bytes);
+
+  const std::string& id() const { return id_; }
+  const std::string& project_id() const { return project_id_; }
+  const std::string& owner() const { return owner_; }
+
+  /// The seq the next published event will carry. Producer only.
+  std::uint64_t next_seq() const { return next_seq_; }
+  /// Appends `ev` (whose seq must be next_seq()) to the log and delivers it to every subscriber.
+  /// A terminal event ends the stream and drops the subscribers. Producer only.
+  void publish(proto::event_ptr ev);
+  /// Appends the delta to the text the stream has produced so far. Producer only.
+  void append_text(std::string_view delta);
+
+  enum class subscribe_result { ok, ended, not_retained };
+  /// Delivers every logged event with seq > after_seq, then (if still running) every live event.
+  /// `ended`: the stream is over and everything after after_seq was delivered.
+  /// `not_retained`: events after after_seq were dropped from the bounded log.
+  subscribe_result subscribe(const std::shared_ptr<subscriber>& sub, std::uint64_t after_seq);
+  void unsubscribe(const subscriber* sub);
+  /// The logged events with after < seq <= upto; nullopt if some were trimmed from the log.
+  std::optional<std::vector<proto::event_ptr>> events_between(std::uint64_t after, std::uint64_t upto) const;
+
+  bool ended() const;
+  stream_info info() const;
+  std::int64_t created_at_ms() const { return created_at_ms_; }
+  std::int64_t ended_at_ms() const;
+  std::size_t subscriber_count() const;
+
+ private:
+  const std::string id_;
+  const std::string project_id_;
+  const std::string owner_;
+  const std::string provider_;
+  const std::size_t log_max_bytes_;
+  const std::int64_t created_at_ms_;
+  std::uint64_t next_seq_ = 1;  // producer only
+
+  mutable std::mutex mu_;
+  std::vector<proto::event_ptr> log_;  // log_[i].seq == first_retained_ + i
+  std::uint64_t first_retained_ = 1;
+  std::size_t log_bytes_ = 0;
+  std::size_t log_head_ = 0;  // events before log_head_ were trimmed (compacted lazily)
+  std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
+  state state_ = state::running;
+  std::string text_;
+  std::int64_t ended_at_ms_ = 0;
+};
+
+}  // namespace sg::stream

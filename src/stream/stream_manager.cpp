@@ -1,0 +1,298 @@
+// The stream pipeline: initializing → analyzing (prompt cards from the store) → generating → finalizing.
+#include "stream/stream_manager.hpp"
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "store/store.hpp"
+
+#include <chrono>
+
+namespace sg::stream {
+
+// Drives one stream: the provider's sink, running on the stream's own strand.
+class runner : public provider::sink, public std::enable_shared_from_this<runner> {
+ public:
+  runner(stream_manager& m, std::shared_ptr<stream> s, proto::stream_request req,
+         std::shared_ptr<provider::provider> p, std::string provider_name)
+      : m_(m),
+        s_(std::move(s)),
+        req_(std::move(req)),
+        provider_(std::move(p)),
+        provider_name_(std::move(provider_name)),
+        ex_(net::make_strand(m.ioc_)),
+        cancel_(std::make_shared<provider::cancellation>()),
+        t0_(std::chrono::steady_clock::now()) {}
+
+  // Called before the stream is visible to anyone: stream_start is seq 1 in the log.
+  void publish_start() { s_->publish(proto::make_stream_start(s_->id(), req_.project_id, req_.request_id)); }
+
+  void begin() {
+    net::post(ex_, [self = shared_from_this()] { self->initialize(); });
+  }
+
+  void cancel() {
+    net::post(ex_, [self = shared_from_this()] {
+      if (self->finishing_) return;
+      self->finishing_ = true;
+      self->cancel_->cancel();  // aborts the upstream request at once
+      self->finish("cancelled", [self] { return proto::make_cancelled(self->s_->id(), self->s_->next_seq()); });
+    });
+  }
+
+  void interrupt() {
+    net::post(ex_, [self = shared_from_this()] {
+      if (self->finishing_) return;
+      self->finishing_ = true;
+      self->cancel_->cancel();
+      proto::error_info e{proto::error_code::interrupted, "the server is shutting down", true, {}, {}};
+      self->finish("failed", [self, e] { return proto::make_error(e, self->s_->id(), self->s_->next_seq()); });
+    });
+  }
+
+  // provider::sink
+  void on_request_sent() override {
+    if (finishing_) return;
+    progress("generating", "Generating with " + provider_name_ + "...", 40);
+  }
+
+  void on_delta(std::string text, std::int64_t due_us) override {
+    if (finishing_ || text.empty()) return;
+    if (chunks_ == 0) first_chunk_ms_ = elapsed_ms();
+    ++chunks_;
+    m_.counters_.chunks.fetch_add(1, std::memory_order_relaxed);
+    s_->append_text(text);
+    full_.append(text);
+    s_->publish(proto::make_chunk(s_->id(), s_->next_seq(), std::move(text), req_.project_id, due_us));
+  }
+
+  void on_done(proto::usage u) override {
+    if (finishing_) return;
+    finishing_ = true;
+    progress_unchecked("finalizing", "Saving the answer...", 90);
+    auto self = shared_from_this();
+    finish("complete", [self, u] {
+      proto::stream_metrics m{self->first_chunk_ms_, self->chunks_, self->elapsed_ms()};
+      self->usage_ = u;
+      return proto::make_complete(self->s_->id(), self->s_->next_seq(), self->full_, u, m);
+    });
+  }
+
+  void on_error(proto::error_info e) override {
+    if (finishing_) return;
+    finishing_ = true;
+    auto self = shared_from_this();
+    finish("failed", [self, e] { return proto::make_error(e, self->s_->id(), self->s_->next_seq()); });
+  }
+
+ private:
+  std::int64_t elapsed_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+  void progress(std::string_view stage, std::string_view step, int pct) {
+    if (finishing_) return;
+    progress_unchecked(stage, step, pct);
+  }
+  void progress_unchecked(std::string_view stage, std::string_view step, int pct) {
+    s_->publish(proto::make_progress(s_->id(), s_->next_seq(), stage, step, pct));
+  }
+
+  void initialize() {
+    progress("initializing", "Initializing stream...", 5);
+    progress("analyzing", "Analyzing prompt cards...", 20);
+    // The analyzing stage really reads the project's cards and records the question.
+    auto self = shared_from_this();
+    m_.store_.run([self](store::database& db) {
+      auto cards = db.list_cards(self->req_.project_id);
+      store::message_row msg;
+      msg.project_id = self->req_.project_id;
+      msg.role = "user";
+      msg.content = self->req_.user_input;
+      msg.status = "complete";
+      msg.stream_id = self->s_->id();
+      msg.created_at = core::now_ms();
+      db.add_message(msg);
+      net::post(self->ex_, [self, cards = std::move(cards)]() mutable { self->generate(std::move(cards)); });
+    });
+  }
+
+  void generate(std::vector<store::card_row> cards) {
+    if (finishing_) return;
+    auto preq = std::make_shared<provider::request>();
+    preq->stream_id = s_->id();
+    preq->request_id = req_.request_id;
+    preq->project_id = req_.project_id;
+    preq->model = req_.model;
+    preq->user_input = req_.user_input;
+    preq->history = req_.history;
+    std::string system = "You suggest titles. Follow the project's prompt cards.";
+    for (auto& c : cards) {
+      preq->cards.push_back({c.kind, c.content});
+      system += "\n[" + c.kind + "] " + c.content;
+    }
+    preq->system_prompt = std::move(system);
+    provider_->start(std::move(preq), shared_from_this(), ex_, cancel_);
+  }
+
+  // Saves the assistant message, then publishes the terminal event, so a client that sees the end
+  // also finds the answer in the history.
+  template <class MakeEvent>
+  void finish(std::string status, MakeEvent make_event) {
+    auto self = shared_from_this();
+    auto text = s_->info().text;
+    m_.store_.run([self, status, text, make_event](store::database& db) {
+      store::message_row msg;
+      msg.project_id = self->req_.project_id;
+      msg.role = "assistant";
+      msg.content = text;
+      msg.status = status;
+      msg.stream_id = self->s_->id();
+      msg.created_at = core::now_ms();
+      db.add_message(msg);
+      net::post(self->ex_, [self, status, make_event] {
+        auto ev = make_event();
+        self->s_->publish(ev);
+        auto outcome = status == "complete" ? "completed" : status;
+        auto& c = self->m_.counters_;
+        (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
+            .fetch_add(1, std::memory_order_relaxed);
+        core::log_info("stream end", {{"streamId", self->s_->id()},
+                                      {"owner", self->s_->owner()},
+                                      {"requestId", self->req_.request_id},
+                                      {"provider", self->provider_name_},
+                                      {"outcome", outcome},
+                                      {"ttftMs", self->first_chunk_ms_},
+                                      {"chunks", self->chunks_},
+                                      {"durationMs", self->elapsed_ms()}});
+        self->m_.on_finished();
+      });
+    });
+  }
+
+  stream_manager& m_;
+  std::shared_ptr<stream> s_;
+  proto::stream_request req_;
+  std::shared_ptr<provider::provider> provider_;
+  std::string provider_name_;
+  net::strand<net::io_context::executor_type> ex_;
+  std::shared_ptr<provider::cancellation> cancel_;
+  std::chrono::steady_clock::time_point t0_;
+  bool finishing_ = false;
+  std::int64_t first_chunk_ms_ = -1;
+  std::uint64_t chunks_ = 0;
+  std::string full_;
+  proto::usage usage_;
+};
+
+stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, store::store& store,
+                               std::map<std::string, std::shared_ptr<provider::provider>> providers)
+    : ioc_(ioc), cfg_(cfg), store_(store), providers_(std::move(providers)), sweeper_(ioc) {}
+
+stream_manager::~stream_manager() = default;
+
+std::vector<std::string> stream_manager::provider_names() const {
+  std::vector<std::string> out;
+  for (auto& [k, v] : providers_) out.push_back(k);
+  return out;
+}
+
+stream_manager::start_result stream_manager::start(proto::stream_request req, std::string owner) {
+  start_result out;
+  if (!accepting_) {
+    out.error = proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}};
+    return out;
+  }
+  std::string pname = req.provider.empty() ? cfg_.provider : req.provider;
+  auto it = providers_.find(pname);
+  if (it == providers_.end()) {
+    out.error = proto::error_info{proto::error_code::bad_request, "unknown provider '" + pname + "'", false, {},
+                                  "provider"};
+    return out;
+  }
+  auto s = std::make_shared<stream>(core::random_id("st_"), req.project_id, std::move(owner), pname,
+                                    cfg_.stream_log_max_bytes);
+  auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname);
+  r->publish_start();
+  {
+    std::lock_guard lock(mu_);
+    streams_.emplace(s->id(), entry{s, r});
+  }
+  running_.fetch_add(1);
+  counters_.started.fetch_add(1, std::memory_order_relaxed);
+  r->begin();
+  out.s = std::move(s);
+  return out;
+}
+
+std::shared_ptr<stream> stream_manager::find(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.s;
+}
+
+bool stream_manager::cancel(const std::string& id) {
+  std::shared_ptr<runner> r;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return false;
+    r = it->second.r;
+  }
+  if (r) r->cancel();
+  return true;
+}
+
+std::size_t stream_manager::running() const { return running_.load(); }
+
+std::size_t stream_manager::retained() const {
+  std::lock_guard lock(mu_);
+  return streams_.size();
+}
+
+void stream_manager::on_finished() { running_.fetch_sub(1); }
+
+void stream_manager::interrupt_all() {
+  std::vector<std::shared_ptr<runner>> rs;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : streams_)
+      if (e.r && !e.s->ended()) rs.push_back(e.r);
+  }
+  for (auto& r : rs) r->interrupt();
+}
+
+void stream_manager::start_sweeper() {
+  auto period = std::chrono::milliseconds(std::clamp<std::int64_t>(cfg_.stream_retention_ms / 4, 10, 5000));
+  sweeper_.expires_after(period);
+  sweeper_.async_wait([this](error_code ec) {
+    if (ec || stopped_) return;
+    sweep();
+    start_sweeper();
+  });
+}
+
+void stream_manager::sweep() {
+  auto now = core::now_ms();
+  std::vector<entry> dropped;  // destroyed outside the lock
+  std::lock_guard lock(mu_);
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    auto ended = it->second.s->ended_at_ms();
+    if (ended != 0) {
+      it->second.r.reset();  // the pipeline is done; only the log stays
+      if (now - ended >= cfg_.stream_retention_ms) {
+        dropped.push_back(std::move(it->second));
+        it = streams_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+void stream_manager::stop() {
+  stopped_ = true;
+  net::post(sweeper_.get_executor(), [this] { sweeper_.cancel(); });
+}
+
+}  // namespace sg::stream

@@ -1,0 +1,84 @@
+// Owns every live and recently finished stream: starts them, finds them, cancels them, expires them.
+#pragma once
+
+#include "core/asio.hpp"
+#include "core/config.hpp"
+#include "proto/client_message.hpp"
+#include "provider/provider.hpp"
+#include "stream/stream.hpp"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+namespace sg::store {
+class store;
+}
+
+namespace sg::stream {
+
+class runner;
+
+struct stream_counters {
+  std::atomic<std::uint64_t> started{0}, completed{0}, cancelled{0}, failed{0}, chunks{0};
+};
+
+/// Thread-safe.
+class stream_manager {
+ public:
+  stream_manager(net::io_context& ioc, const core::config& cfg, store::store& store,
+                 std::map<std::string, std::shared_ptr<provider::provider>> providers);
+  ~stream_manager();
+
+  struct start_result {
+    std::shared_ptr<stream> s;
+    std::optional<proto::error_info> error;
+  };
+  /// Creates a stream and starts its pipeline. stream_start (seq 1) is already in its log on return.
+  start_result start(proto::stream_request req, std::string owner);
+  std::shared_ptr<stream> find(const std::string& id) const;
+  /// Cancels a running stream; false if there is no such stream. A finished stream is left as it is.
+  bool cancel(const std::string& id);
+
+  std::size_t running() const;
+  std::size_t retained() const;
+  const stream_counters& counters() const { return counters_; }
+  bool has_provider(const std::string& name) const { return providers_.count(name) > 0; }
+  std::vector<std::string> provider_names() const;
+
+  /// Starts the periodic expiry of finished streams.
+  void start_sweeper();
+  /// Refuses new streams from now on (drain).
+  void stop_accepting() { accepting_ = false; }
+  /// Ends every running stream with an `interrupted` error (drain deadline passed).
+  void interrupt_all();
+  /// Stops the sweeper so the io_context can run out of work.
+  void stop();
+
+ private:
+  friend class runner;
+  void on_finished();
+  void sweep();
+
+  net::io_context& ioc_;
+  const core::config& cfg_;
+  store::store& store_;
+  std::map<std::string, std::shared_ptr<provider::provider>> providers_;
+  net::steady_timer sweeper_;
+  std::atomic<bool> accepting_{true};
+  std::atomic<bool> stopped_{false};
+  stream_counters counters_;
+  std::atomic<std::size_t> running_{0};
+
+  mutable std::mutex mu_;
+  struct entry {
+    std::shared_ptr<stream> s;
+    std::shared_ptr<runner> r;
+  };
+  std::unordered_map<std::string, entry> streams_;
+};
+
+}  // namespace sg::stream
