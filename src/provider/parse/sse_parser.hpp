@@ -40,7 +40,8 @@ class sse_parser {
 
   /// Ends the current response body: an event without its final blank line is dropped, as
   /// EventSource does. Returns true if anything was dropped. The parser is then ready for a
-  /// reconnected stream, keeping last_event_id() and retry_ms(); not thread-safe.
+  /// reconnected stream (error cleared, BOM expected again), keeping last_event_id() and
+  /// retry_ms(); not thread-safe.
   bool finish();
 
   /// The last event ID string, to send as Last-Event-ID when reconnecting; not thread-safe.
