@@ -14,8 +14,11 @@ stamps="$web/node_modules/.cache/streamgate"
 log() { printf 'web: %s\n' "$*" >&2; }
 
 hash_files() {
-  # A content hash of the given files and directories (sorted, so order never matters).
-  (cd "$web" && find "$@" -type f ! -name '*.tsbuildinfo' -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+  # A content hash of those of the given files and directories that exist (names included,
+  # sorted, so order never matters).
+  local present=() p
+  for p in "$@"; do [ -e "$web/$p" ] && present+=("$p"); done
+  (cd "$web" && find "${present[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
 ensure_deps() {

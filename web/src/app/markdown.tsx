@@ -5,6 +5,8 @@ import type { ReactNode } from 'react';
 
 export type Inline =
   | { t: 'text'; v: string }
+  /** A line break inside a list item (its indented continuation line). */
+  | { t: 'br' }
   | { t: 'code'; v: string }
   | { t: 'strong'; c: Inline[] }
   | { t: 'em'; c: Inline[] }
@@ -67,7 +69,7 @@ export function parseBlocks(src: string): Block[] {
           i++;
         } else if (lines[i]!.trim() !== '' && /^\s{2,}/.test(lines[i]!) && items.length > 0) {
           // an indented continuation line belongs to the item above
-          items[items.length - 1]!.push({ t: 'text', v: ' ' }, ...parseInline(lines[i]!.trim()));
+          items[items.length - 1]!.push({ t: 'br' }, ...parseInline(lines[i]!.trim()));
           i++;
         } else if (lines[i]!.trim() === '' && i + 1 < lines.length && OL.test(lines[i + 1]!)) {
           i++; // a loose list: blank lines between items
@@ -85,7 +87,7 @@ export function parseBlocks(src: string): Block[] {
           items.push(parseInline(m[1]!));
           i++;
         } else if (lines[i]!.trim() !== '' && /^\s{2,}/.test(lines[i]!) && items.length > 0) {
-          items[items.length - 1]!.push({ t: 'text', v: ' ' }, ...parseInline(lines[i]!.trim()));
+          items[items.length - 1]!.push({ t: 'br' }, ...parseInline(lines[i]!.trim()));
           i++;
         } else if (lines[i]!.trim() === '' && i + 1 < lines.length && UL.test(lines[i + 1]!)) {
           i++;
@@ -197,7 +199,13 @@ function findEmphasisEnd(src: string, from: number, marker: string): number {
 
 /** The plain text of inline nodes (for copying). */
 export function plainText(nodes: Inline[]): string {
-  return nodes.map((n) => (n.t === 'text' || n.t === 'code' ? n.v : plainText(n.c))).join('');
+  return nodes.map((n) => (n.t === 'text' || n.t === 'code' ? n.v : n.t === 'br' ? ' ' : plainText(n.c))).join('');
+}
+
+/** Splits a list item at its first line break: the item's own line, and its note. */
+export function splitItem(item: Inline[]): [Inline[], Inline[]] {
+  const i = item.findIndex((n) => n.t === 'br');
+  return i < 0 ? [item, []] : [item.slice(0, i), item.slice(i + 1)];
 }
 
 /**
@@ -205,8 +213,9 @@ export function plainText(nodes: Inline[]): string {
  * otherwise the whole item, without surrounding quotes.
  */
 export function titleOf(item: Inline[]): string {
-  const strong = item.find((n) => n.t === 'strong');
-  const raw = strong && strong.t === 'strong' ? plainText(strong.c) : plainText(item);
+  const [line] = splitItem(item);
+  const strong = line.find((n) => n.t === 'strong');
+  const raw = strong && strong.t === 'strong' ? plainText(strong.c) : plainText(line);
   return raw.trim().replace(/^["“'`]+|["”'`]+$/g, '').trim();
 }
 
@@ -216,6 +225,8 @@ export function renderInline(nodes: Inline[], keyPrefix = ''): ReactNode[] {
     switch (n.t) {
       case 'text':
         return n.v;
+      case 'br':
+        return <br key={key} />;
       case 'code':
         return <code key={key}>{n.v}</code>;
       case 'strong':

@@ -42,7 +42,7 @@ let localIds = 0;
 export class ChatSession {
   private readonly store: Store<ChatSnapshot>;
   private current: StreamHandle | null = null;
-  private nextBefore: string | null = null;
+  private nextBefore: string | number | null = null;
   private readonly watched = new Map<string, () => void>();
 
   constructor(
@@ -88,7 +88,7 @@ export class ChatSession {
 
   /** Loads the page of history before the oldest message shown. */
   async loadOlder(): Promise<void> {
-    if (!this.nextBefore) return;
+    if (this.nextBefore === null) return;
     const page = await this.client.api.listMessages(this.projectId, { limit: 50, before: this.nextBefore });
     this.nextBefore = page.nextBefore;
     this.store.update((p) => ({ ...p, messages: [...page.items.map(fromStored), ...p.messages], hasOlder: page.nextBefore !== null }));
@@ -153,7 +153,8 @@ function blank(id: string, role: 'user' | 'assistant', content: string, status: 
 }
 
 function fromStored(m: StoredMessage): ChatMessage {
-  return { ...blank(m.id, m.role, m.content, m.status, m.createdAt), streamId: m.streamId ?? null };
+  // Message ids may come as numbers (SQLite row ids); the UI keys on strings.
+  return { ...blank(String(m.id), m.role, m.content, m.status, m.createdAt), streamId: m.streamId ?? null };
 }
 
 function statusOf(s: StreamSnapshot): ChatMessageStatus {

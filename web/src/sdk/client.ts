@@ -563,7 +563,18 @@ export class StreamClient implements HandleOwner {
       case 'pong':
         return;
       case 'error':
-        if (typeof ev.streamId === 'string') break;
+        if (typeof ev.streamId === 'string') {
+          if (typeof ev.seq === 'number') break; // from the stream's log: ends it in order
+          // An answer to resume/cancel about the stream (unknown, expired): nothing more will come.
+          const h = this.byStream.get(ev.streamId);
+          if (h && !h.finished) {
+            h.finish('error', { code: ev.code, message: ev.message, retryable: ev.retryable ?? false });
+            this.forget(h);
+            return;
+          }
+          for (const l of [...this.errorListeners]) l(ev);
+          return;
+        }
         if (typeof ev.requestId === 'string') {
           const h = this.byRequest.get(ev.requestId);
           if (h && !h.streamId) {

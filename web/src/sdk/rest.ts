@@ -44,7 +44,8 @@ export interface PromptCard {
 export type MessageStatus = 'complete' | 'cancelled' | 'failed' | 'streaming';
 
 export interface StoredMessage {
-  id: string;
+  /** A string, or a number when the server uses row ids. */
+  id: string | number;
   projectId: string;
   role: 'user' | 'assistant';
   content: string;
@@ -55,7 +56,8 @@ export interface StoredMessage {
 
 export interface MessagePage {
   items: StoredMessage[];
-  nextBefore: string | null;
+  /** Pass as `before` for the previous page; null on the oldest page. */
+  nextBefore: string | number | null;
 }
 
 /** `GET /v1/streams/{id}`: the stream's state and the text so far. */
@@ -162,10 +164,10 @@ export class RestApi {
   }
 
   // History
-  listMessages(projectId: string, opts: { limit?: number; before?: string } = {}): Promise<MessagePage> {
+  listMessages(projectId: string, opts: { limit?: number; before?: string | number } = {}): Promise<MessagePage> {
     const q = new URLSearchParams();
     q.set('limit', String(opts.limit ?? 50));
-    if (opts.before) q.set('before', opts.before);
+    if (opts.before !== undefined && opts.before !== null && opts.before !== '') q.set('before', String(opts.before));
     return this.request<MessagePage>('GET', `/v1/projects/${enc(projectId)}/messages?${q.toString()}`).then((p) => ({
       items: p.items ?? [],
       nextBefore: p.nextBefore ?? null,

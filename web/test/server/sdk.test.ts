@@ -98,7 +98,9 @@ describe('SDK against streamgate', () => {
   });
 
   it('resumes after a dropped connection at 100 random points with text == fullContent', async () => {
-    const c = client();
+    // Drops come faster than a "server that closes at once" would: keep this client on the
+    // WebSocket so every run exercises resume, not the SSE fallback.
+    const c = client({ immediateCloseMs: 20, fallbackAfterFailures: 1000 });
     let rng = 0x2545f491;
     const random = () => {
       // xorshift32: reproducible drop points
@@ -110,28 +112,32 @@ describe('SDK against streamgate', () => {
     let resumed = 0;
     let serverDrops = 0;
     for (let run = 0; run < 100; run++) {
-      const h = c.stream({ projectId, userInput: `Run ${run}: a practical guide to home espresso` });
-      // Drop after a random number of applied events (0 = before stream_start arrived).
-      const dropAfter = Math.floor(random() * 40);
+      await waitFor(() => c.getSnapshot().state === 'connected' || (c.connect(), false), 'connected');
       const byServer = run % 2 === 1;
+      const connectionId = c.getSnapshot().connectionId;
       let dropped = false;
-      let applied = 0;
       const drop = () => {
         if (dropped) return;
         dropped = true;
-        const id = c.getSnapshot().connectionId;
-        if (byServer && id) {
+        if (byServer && connectionId) {
           serverDrops++;
-          void fetch(`${server.url}/@connections/${encodeURIComponent(id)}`, { method: 'DELETE' });
+          void fetch(`${server.url}/@connections/${encodeURIComponent(connectionId)}`, { method: 'DELETE' });
         } else {
           c.dropConnection();
         }
       };
-      if (dropAfter === 0) await waitFor(() => c.getSnapshot().state === 'connected', 'connected').then(drop);
+      const h = c.stream({ projectId, userInput: `Run ${run}: a practical guide to home espresso` });
+      // Drop after a random number of applied events; 0 = right after the request left.
+      const dropAfter = Math.floor(random() * 40);
+      let applied = 0;
+      if (dropAfter === 0) drop();
       h.onEvent(() => {
         if (++applied === dropAfter) drop();
       });
-      const snap = await h.done;
+      const snap = await Promise.race([
+        h.done,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`run ${run} (drop after ${dropAfter}) did not finish: ${JSON.stringify(h.getSnapshot())}`)), 20_000)),
+      ]);
       expect(snap.status, `run ${run}`).toBe('complete');
       expect(snap.text, `run ${run} (drop after ${dropAfter})`).toBe(snap.fullContent);
       if (snap.metrics.resumes > 0) resumed++;
@@ -139,7 +145,7 @@ describe('SDK against streamgate', () => {
     // Most drops land inside the answer; those runs must really have resumed.
     expect(resumed).toBeGreaterThan(30);
     expect(serverDrops).toBeGreaterThan(0);
-  }, 180_000);
+  }, 240_000);
 
   it('falls back to SSE when the WebSocket endpoint refuses, and streams the same answer', async () => {
     const port = await refusedPort();

@@ -381,3 +381,18 @@ describe('StreamClient SSE fallback', () => {
     expect(snap.error).toEqual({ code: 'bad_request', message: 'userInput is required', retryable: false });
   });
 });
+
+describe('StreamClient errors about a stream', () => {
+  it('ends a resumed stream the server no longer knows', async () => {
+    const { client } = makeClient();
+    client.connect();
+    const ws = latest();
+    ws.open();
+    const h = client.resume('gone', 0);
+    expect(ws.last('resume')).toEqual({ action: 'resume', streamId: 'gone', lastSeq: 0 });
+    ws.push({ type: 'error', code: 'not_found', message: 'no stream gone (unknown or expired)', retryable: false, streamId: 'gone' });
+    const snap = await h.done;
+    expect(snap.status).toBe('error');
+    expect(snap.error?.code).toBe('not_found');
+  });
+});

@@ -59,3 +59,26 @@ describe('markdown', () => {
     expect(parseBlocks('```\ncode so far')).toEqual([{ t: 'code', lang: '', v: 'code so far' }]);
   });
 });
+
+describe('closeDangling', () => {
+  it('closes an unfinished bold or code span on the last line only', async () => {
+    const { closeDangling } = await import('../../src/app/components/Markdown.js');
+    expect(closeDangling('1. **Sourdo')).toBe('1. **Sourdo**');
+    expect(closeDangling('1. **A**\n2. `co')).toBe('1. **A**\n2. `co`');
+    expect(closeDangling('1. **A**\n2. B')).toBe('1. **A**\n2. B');
+    expect(closeDangling('```\n**x')).toBe('```\n**x');
+  });
+});
+
+describe('title lists with notes', () => {
+  it('keeps an indented line as the note of its item, not part of the title', () => {
+    const src = '1. **Sourdough Baking: A Practical Guide**\n   Puts the core topic first.\n2. **Why It Matters**\n   A curiosity hook.\n';
+    const blocks = parseBlocks(src);
+    expect(blocks).toHaveLength(1);
+    const ol = blocks[0]!;
+    if (ol.t !== 'ol') throw new Error('not a list');
+    expect(ol.items.map(titleOf)).toEqual(['Sourdough Baking: A Practical Guide', 'Why It Matters']);
+    const out = html(src);
+    expect(out).toContain('<span class="title-note">Puts the core topic first.</span>');
+  });
+});

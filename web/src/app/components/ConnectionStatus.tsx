@@ -3,6 +3,13 @@
 import { useConnection } from '../../react/context.js';
 import type { ConnectionState } from '../../sdk/client.js';
 
+const SHORT: Record<ConnectionState, string> = {
+  connected: 'Live',
+  connecting: 'Connecting',
+  fallback: 'SSE',
+  offline: 'Offline',
+};
+
 const LABELS: Record<ConnectionState, string> = {
   connected: 'Real-time streaming connected',
   connecting: 'Connecting...',
@@ -28,6 +35,9 @@ export function ConnectionStatus() {
     >
       <span className="dot" aria-hidden="true" />
       <span className="connection-label">{LABELS[c.state]}</span>
+      <span className="connection-short" aria-hidden="true">
+        {SHORT[c.state]}
+      </span>
     </div>
   );
 }

@@ -1,10 +1,10 @@
 // Markdown as React elements; numbered items (the suggested titles) get a copy button.
 import { memo, type ReactNode } from 'react';
-import { parseBlocks, renderInline, titleOf, type Block } from '../markdown.js';
+import { parseBlocks, renderInline, splitItem, titleOf, type Block } from '../markdown.js';
 import { CopyButton } from './CopyButton.js';
 
 export const Markdown = memo(function Markdown({ text, streaming }: { text: string; streaming: boolean }) {
-  const blocks = parseBlocks(text);
+  const blocks = parseBlocks(streaming ? closeDangling(text) : text);
   return <div className="markdown">{blocks.map((b, i) => renderBlock(b, i, streaming && i === blocks.length - 1))}</div>;
 });
 
@@ -25,11 +25,15 @@ function renderBlock(b: Block, key: number, growing: boolean): ReactNode {
         <ol key={key} start={b.start} className="titles" data-testid="title-list">
           {b.items.map((item, i) => {
             const title = titleOf(item);
+            const [line, note] = splitItem(item);
             // The last item of a growing answer may still be half-written: no copy yet.
             const complete = !(growing && i === b.items.length - 1);
             return (
               <li key={i} data-testid="title-item">
-                <span className="title-text">{renderInline(item)}</span>
+                <span className="title-text">
+                  <span className="title-line">{renderInline(line)}</span>
+                  {note.length > 0 ? <span className="title-note">{renderInline(note, 'n')}</span> : null}
+                </span>
                 {complete && title ? <CopyButton text={title} label="Copy title" testId="copy-title" compact /> : null}
               </li>
             );
@@ -55,4 +59,18 @@ function renderBlock(b: Block, key: number, growing: boolean): ReactNode {
     case 'hr':
       return <hr key={key} />;
   }
+}
+
+/**
+ * While an answer grows, a marker whose closing half has not arrived yet ("1. **Sourdo")
+ * is closed provisionally so the reader sees bold text, not asterisks.
+ */
+export function closeDangling(text: string): string {
+  const fences = (text.match(/^\s{0,3}```/gm) ?? []).length;
+  if (fences % 2 === 1) return text; // inside a code block: leave it alone
+  const lastLine = text.slice(text.lastIndexOf('\n') + 1);
+  let tail = '';
+  if ((lastLine.match(/`/g) ?? []).length % 2 === 1) tail += '`';
+  else if ((lastLine.match(/\*\*/g) ?? []).length % 2 === 1) tail += '**';
+  return text + tail;
 }
