@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { StreamClient, type StreamClientOptions, type WebSocketCtor } from '../../src/sdk/client.js';
 import type { StreamEvent } from '../../src/sdk/protocol.js';
+import type { StreamHandle, StreamSnapshot } from '../../src/sdk/stream-handle.js';
 import { startServer, waitFor, type RunningServer } from '../support/server.js';
 
 let server: RunningServer;
@@ -30,6 +31,43 @@ async function refusedPort(): Promise<number> {
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
+}
+
+function xorshift(seed: number): () => number {
+  let x = seed | 0;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+/** Drops the client's socket once: from the client, or from the server's management API. */
+function dropper(c: StreamClient, byServer: boolean) {
+  const connectionId = c.getSnapshot().connectionId;
+  const d = {
+    byServer: byServer && connectionId !== null,
+    fired: false,
+    now() {
+      if (d.fired) return;
+      d.fired = true;
+      if (d.byServer) void fetch(`${server.url}/@connections/${encodeURIComponent(connectionId!)}`, { method: 'DELETE' });
+      else c.dropConnection();
+    },
+  };
+  return d;
+}
+
+/** The handle's final snapshot, or a failure naming the run if it does not end in time. */
+function finished(h: StreamHandle, what: string, ms = 20_000): Promise<StreamSnapshot> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    h.done.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish: ${JSON.stringify(h.getSnapshot())}`)), ms);
+    }),
+  ]);
 }
 
 beforeAll(async () => {
@@ -97,55 +135,75 @@ describe('SDK against streamgate', () => {
     expect(snap.error?.code).toBe('bad_request');
   });
 
-  it('resumes after a dropped connection at 100 random points with text == fullContent', async () => {
+  it('resumes 100 streams after drops at random points with text == fullContent', async () => {
     // Drops come faster than a "server that closes at once" would: keep this client on the
     // WebSocket so every run exercises resume, not the SSE fallback.
     const c = client({ immediateCloseMs: 20, fallbackAfterFailures: 1000 });
-    let rng = 0x2545f491;
-    const random = () => {
-      // xorshift32: reproducible drop points
-      rng ^= rng << 13;
-      rng ^= rng >>> 17;
-      rng ^= rng << 5;
-      return (rng >>> 0) / 4294967296;
-    };
+    const random = xorshift(0x2545f491);
     let resumed = 0;
     let serverDrops = 0;
-    for (let run = 0; run < 100; run++) {
+    // 25 rounds of 4 concurrent streams (the per-connection limit): one drop per round, at a
+    // random event of the first stream, cuts all four and all four must resume.
+    for (let round = 0; round < 25; round++) {
       await waitFor(() => c.getSnapshot().state === 'connected' || (c.connect(), false), 'connected');
-      const byServer = run % 2 === 1;
-      const connectionId = c.getSnapshot().connectionId;
-      let dropped = false;
-      const drop = () => {
-        if (dropped) return;
-        dropped = true;
-        if (byServer && connectionId) {
-          serverDrops++;
-          void fetch(`${server.url}/@connections/${encodeURIComponent(connectionId)}`, { method: 'DELETE' });
-        } else {
-          c.dropConnection();
-        }
-      };
-      const h = c.stream({ projectId, userInput: `Run ${run}: a practical guide to home espresso` });
-      // Drop after a random number of applied events; 0 = right after the request left.
-      const dropAfter = Math.floor(random() * 40);
+      const drop = dropper(c, round % 2 === 1);
+      const hs = [0, 1, 2, 3].map((i) => c.stream({ projectId, userInput: `Round ${round}.${i}: a practical guide to home espresso` }));
+      // 0 = right after the requests left, before any stream_start.
+      const dropAfter = Math.floor(random() * 160);
+      if (dropAfter === 0) drop.now();
       let applied = 0;
-      if (dropAfter === 0) drop();
-      h.onEvent(() => {
-        if (++applied === dropAfter) drop();
+      hs[0]!.onEvent(() => {
+        if (++applied === dropAfter) drop.now();
       });
-      const snap = await Promise.race([
-        h.done,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`run ${run} (drop after ${dropAfter}) did not finish: ${JSON.stringify(h.getSnapshot())}`)), 20_000)),
-      ]);
-      expect(snap.status, `run ${run}`).toBe('complete');
-      expect(snap.text, `run ${run} (drop after ${dropAfter})`).toBe(snap.fullContent);
-      if (snap.metrics.resumes > 0) resumed++;
+      for (const [i, h] of hs.entries()) {
+        const snap = await finished(h, `round ${round}.${i} (drop after ${dropAfter})`);
+        expect(snap.status, `round ${round}.${i}`).toBe('complete');
+        expect(snap.text, `round ${round}.${i} (drop after ${dropAfter})`).toBe(snap.fullContent);
+        if (snap.metrics.resumes > 0) resumed++;
+      }
+      if (drop.byServer && drop.fired) serverDrops++;
     }
-    // Most drops land inside the answer; those runs must really have resumed.
-    expect(resumed).toBeGreaterThan(30);
-    expect(serverDrops).toBeGreaterThan(0);
+    // Most drops land inside the answers; those streams must really have resumed.
+    expect(resumed).toBeGreaterThan(40);
+    expect(serverDrops).toBeGreaterThan(5);
   }, 240_000);
+
+  it('applies merged chunks (firstSeq..seq) once, also across resumes', async () => {
+    // Unpaced tokens with merging whenever a write waits: the server merges chunks.
+    const fast = await startServer({ tokensPerSecond: 0, args: ['--outbound-merge-bytes', '0'] });
+    try {
+      const c = new StreamClient({
+        baseUrl: fast.url,
+        WebSocket: WebSocket as unknown as WebSocketCtor,
+        backoff: { initialMs: 10, maxMs: 200, factor: 2, jitter: 0.5 },
+        heartbeatMs: 0,
+        immediateCloseMs: 5,
+        fallbackAfterFailures: 1000,
+      });
+      clients.push(c);
+      const p = await c.api.createProject({ name: 'merge' });
+      let merged = 0;
+      c.onFrame((ev) => {
+        if (ev.type === 'stream_chunk' && typeof ev.firstSeq === 'number' && ev.firstSeq < ev.seq) merged++;
+      });
+      const random = xorshift(0x1234567);
+      for (let run = 0; run < 30; run++) {
+        await waitFor(() => c.getSnapshot().state === 'connected' || (c.connect(), false), 'connected');
+        const h = c.stream({ projectId: p.id, userInput: `Merge run ${run}: weekend hiking trips near the city` });
+        const dropAfter = run % 3 === 0 ? -1 : 1 + Math.floor(random() * 30);
+        let applied = 0;
+        h.onEvent(() => {
+          if (++applied === dropAfter) c.dropConnection();
+        });
+        const snap = await finished(h, `merge run ${run}`);
+        expect(snap.status).toBe('complete');
+        expect(snap.text, `merge run ${run}`).toBe(snap.fullContent);
+      }
+      expect(merged).toBeGreaterThan(0);
+    } finally {
+      await fast.stop();
+    }
+  }, 120_000);
 
   it('falls back to SSE when the WebSocket endpoint refuses, and streams the same answer', async () => {
     const port = await refusedPort();
