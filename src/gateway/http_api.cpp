@@ -184,8 +184,10 @@ response static_response(app& a, const request& req, const target& t) {
   bool fallback = false;
   if (it == a.web_files.end()) {
     // A client-side route of the web app (no dot in the last segment) gets index.html.
+    // Only browser navigations get it: programs asking for an unknown path get a 404 JSON answer.
     bool looks_like_file = path.find('.', path.rfind('/')) != std::string::npos;
-    if (a.spa && !looks_like_file) {
+    bool navigation = req[http::field::accept].find("text/html") != std::string_view::npos;
+    if (a.spa && !looks_like_file && navigation) {
       it = a.web_files.find("/index.html");
       fallback = true;
     }

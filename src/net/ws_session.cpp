@@ -222,6 +222,9 @@ void ws_session::enqueue(proto::event_ptr ev, bool replay) {
     // Too slow even with merging: close with 1008; the client can resume every stream it had.
     app_.stats.slow_closes.fetch_add(1, std::memory_order_relaxed);
     close_cause_ = "slow_consumer";
+    core::log_warn("slow consumer closed", {{"connectionId", identity_.connection_id},
+                                            {"queuedBytes", queue_.bytes()},
+                                            {"limit", app_.cfg.outbound_max_bytes}});
     queue_.clear_waiting();
     close(websocket::close_reason(websocket::close_code::policy_error, "slow consumer: resume to continue"));
     return;

@@ -1,0 +1,358 @@
+// The harness: a real server process, and WebSocket, HTTP and SSE clients with deadlines.
+#include "integration/harness.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <stdexcept>
+
+namespace sg::test {
+
+server_process::server_process(std::vector<std::string> args, std::string data_dir) {
+  if (data_dir.empty()) {
+    char tmpl[] = "/tmp/streamgate-test-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    data_dir_ = tmpl;
+    own_dir_ = true;
+  } else {
+    data_dir_ = data_dir;
+  }
+  std::vector<std::string> argv = {STREAMGATE_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
+                                   "--web-root", "", "--threads", "2", "--demo-ttft-ms", "20",
+                                   "--demo-tokens-per-second", "500"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  err_fd_ = fds[0];
+  reader_ = std::thread([this] {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(err_fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      std::lock_guard lock(mu_);
+      log_.append(buf, static_cast<std::size_t>(n));
+      cv_.notify_all();
+    }
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    std::lock_guard lock(mu_);
+    exited_ = true;
+    status_ = status;
+    cv_.notify_all();
+  });
+  std::unique_lock lock(mu_);
+  static const std::regex port_re(R"re("msg":"listening".*"port":(\d+))re");
+  std::smatch m;
+  if (!cv_.wait_for(lock, 20s, [&] { return exited_ || std::regex_search(log_, m, port_re); }) || exited_)
+    throw std::runtime_error("streamgate did not start: " + log_);
+  port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+}
+
+server_process::~server_process() {
+  {
+    std::unique_lock lock(mu_);
+    if (!exited_) {
+      ::kill(pid_, SIGKILL);
+    }
+  }
+  if (reader_.joinable()) reader_.join();
+  if (err_fd_ >= 0) close(err_fd_);
+  if (own_dir_) {
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir_, ec);
+  }
+}
+
+void server_process::signal(int sig) { ::kill(pid_, sig); }
+
+std::optional<int> server_process::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [&] { return exited_; })) return std::nullopt;
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+std::string server_process::log() const {
+  std::lock_guard lock(mu_);
+  return log_;
+}
+
+bool server_process::wait_for_log(const std::string& needle, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return log_.find(needle) != std::string::npos; });
+}
+
+namespace {
+// Runs the io_context until `done` or the deadline; on timeout cancels the socket and throws.
+template <class Socket>
+void run_until(net::io_context& ioc, Socket& sock, bool& done, std::chrono::milliseconds timeout, const char* what) {
+  ioc.restart();
+  ioc.run_for(timeout);
+  if (!done) {
+    error_code ignored;
+    sock.cancel(ignored);
+    ioc.restart();
+    ioc.run();
+    throw std::runtime_error(std::string("timeout: ") + what);
+  }
+}
+}  // namespace
+
+ws_client::ws_client(std::uint16_t port, std::string target, std::map<std::string, std::string> headers, int rcvbuf)
+    : ws_(ioc_) {
+  auto& sock = beast::get_lowest_layer(ws_).socket();
+  sock.open(tcp::v4());
+  if (rcvbuf > 0) sock.set_option(net::socket_base::receive_buffer_size(rcvbuf));
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+    req.set(http::field::user_agent, "streamgate-tests");
+    for (auto& [k, v] : headers) req.set(k, v);
+  }));
+  ws_.read_message_max(64 * 1024 * 1024);
+  bool done = false;
+  error_code ec;
+  ws_.async_handshake("127.0.0.1:" + std::to_string(port), target, [&](error_code e) {
+    ec = e;
+    done = true;
+  });
+  run_until(ioc_, sock, done, 5s, "handshake");
+  if (ec) throw std::runtime_error("handshake: " + ec.message());
+  auto hello = read();
+  if (hello["type"] != "connected") throw std::runtime_error("expected connected, got " + boost::json::serialize(hello));
+  connection_id_ = std::string(hello["connectionId"].as_string());
+}
+
+ws_client::~ws_client() {
+  error_code ec;
+  beast::get_lowest_layer(ws_).socket().close(ec);
+}
+
+void ws_client::send(const std::string& text) {
+  ws_.text(true);
+  bool done = false;
+  error_code ec;
+  ws_.async_write(net::buffer(text), [&](error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, 5s, "write");
+  if (ec) throw std::runtime_error("write: " + ec.message());
+}
+
+void ws_client::send_binary(const std::string& data) {
+  ws_.binary(true);
+  bool done = false;
+  error_code ec;
+  ws_.async_write(net::buffer(data), [&](error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, 5s, "write");
+  ws_.text(true);
+  if (ec) throw std::runtime_error("write: " + ec.message());
+}
+
+std::optional<std::string> ws_client::read_text(std::chrono::milliseconds timeout) {
+  bool done = false;
+  error_code ec;
+  buf_.clear();
+  ws_.async_read(buf_, [&](error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, timeout, "read");
+  if (ec == websocket::error::closed) {
+    close_code_ = ws_.reason().code;
+    return std::nullopt;
+  }
+  if (ec) throw std::runtime_error("read: " + ec.message());
+  return beast::buffers_to_string(buf_.data());
+}
+
+boost::json::object ws_client::read(std::chrono::milliseconds timeout) {
+  auto t = read_text(timeout);
+  if (!t) throw std::runtime_error("connection closed with code " + std::to_string(close_code_));
+  return boost::json::parse(*t).as_object();
+}
+
+std::vector<boost::json::object> ws_client::read_until(const std::string& type, std::chrono::milliseconds timeout,
+                                                       const std::string& stream_id) {
+  std::vector<boost::json::object> out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("no " + type + " before the deadline");
+    out.push_back(read(left));
+    auto& e = out.back();
+    auto is = [&](const char* k, const std::string& v) { return e.contains(k) && e[k].is_string() && e[k].as_string() == v; };
+    if (is("type", type) && (stream_id.empty() || is("streamId", stream_id))) return out;
+  }
+}
+
+void ws_client::close() {
+  bool done = false;
+  ws_.async_close(websocket::close_code::normal, [&](error_code) { done = true; });
+  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, 5s, "close");
+}
+
+void ws_client::drop() {
+  error_code ec;
+  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(ws_).socket().close(ec);
+}
+
+http_result http_request(std::uint16_t port, http::verb method, const std::string& target, const std::string& body,
+                         std::map<std::string, std::string> headers, std::chrono::milliseconds timeout) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::content_type, "application/json");
+  for (auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  http::response<http::string_body> res;
+  beast::flat_buffer buf;
+  bool done = false;
+  error_code ec;
+  http::async_write(stream, req, [&](error_code e, std::size_t) {
+    if (e) {
+      ec = e;
+      done = true;
+      return;
+    }
+    http::async_read(stream, buf, res, [&](error_code e2, std::size_t) {
+      ec = e2;
+      done = true;
+    });
+  });
+  run_until(ioc, stream.socket(), done, timeout, "http");
+  if (ec) throw std::runtime_error("http: " + ec.message());
+  http_result out;
+  out.status = res.result_int();
+  for (auto& f : res) out.headers[std::string(f.name_string())] = std::string(f.value());
+  out.body = res.body();
+  return out;
+}
+
+sse_client::sse_client(std::uint16_t port, http::verb method, const std::string& target, const std::string& body,
+                       std::map<std::string, std::string> headers)
+    : stream_(ioc_) {
+  stream_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::accept, "text/event-stream");
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  for (auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  bool done = false;
+  error_code ec;
+  http::async_write(stream_, req, [&](error_code e, std::size_t) {
+    if (e) {
+      ec = e;
+      done = true;
+      return;
+    }
+    http::async_read_header(stream_, buf_, parser_, [&](error_code e2, std::size_t) {
+      ec = e2;
+      done = true;
+    });
+  });
+  run_until(ioc_, stream_.socket(), done, 5s, "sse header");
+  if (ec) throw std::runtime_error("sse: " + ec.message());
+  status_ = parser_.get().result_int();
+  for (auto& f : parser_.get()) headers_[std::string(f.name_string())] = std::string(f.value());
+  if (parser_.is_done()) done_ = true;
+}
+
+bool sse_client::fill(std::chrono::milliseconds timeout) {
+  if (done_) return false;
+  char tmp[16384];
+  parser_.get().body().data = tmp;
+  parser_.get().body().size = sizeof tmp;
+  bool done = false;
+  error_code ec;
+  http::async_read(stream_, buf_, parser_, [&](error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(ioc_, stream_.socket(), done, timeout, "sse read");
+  if (ec && ec != http::error::need_buffer) {
+    done_ = true;
+    return false;
+  }
+  pending_.append(tmp, sizeof tmp - parser_.get().body().size);
+  if (parser_.is_done()) done_ = true;
+  return true;
+}
+
+std::optional<sse_event> sse_client::next(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto end = pending_.find("\n\n");
+    if (end != std::string::npos) {
+      std::string block = pending_.substr(0, end);
+      pending_.erase(0, end + 2);
+      sse_event ev;
+      bool any = false;
+      std::size_t pos = 0;
+      while (pos <= block.size()) {
+        auto nl = block.find('\n', pos);
+        if (nl == std::string::npos) nl = block.size();
+        std::string line = block.substr(pos, nl - pos);
+        pos = nl + 1;
+        if (line.empty()) continue;
+        if (line[0] == ':') {
+          ++comments_;
+          continue;
+        }
+        auto colon = line.find(':');
+        std::string field = line.substr(0, colon);
+        std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+        if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+        if (field == "id") ev.id = value;
+        else if (field == "event") ev.type = value;
+        else if (field == "data") ev.data += (ev.data.empty() ? "" : "\n") + value;
+        any = true;
+      }
+      if (any) return ev;
+      continue;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("sse: no event before the deadline");
+    if (!fill(left)) return std::nullopt;
+  }
+}
+
+void sse_client::drop() {
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
+}
+
+boost::json::object stream_request(const std::string& input, const std::string& project,
+                                   const std::string& request_id) {
+  boost::json::object o{{"action", "stream"}, {"projectId", project}, {"userInput", input}};
+  if (!request_id.empty()) o["requestId"] = request_id;
+  return o;
+}
+
+}  // namespace sg::test

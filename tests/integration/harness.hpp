@@ -1,0 +1,126 @@
+// Integration-test harness: starts the real streamgate binary on port 0 and talks to it.
+#pragma once
+
+#include "core/asio.hpp"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sg::test {
+
+using namespace std::chrono_literals;
+
+/// A streamgate process; its stderr is collected, its port read from the "listening" line.
+class server_process {
+ public:
+  explicit server_process(std::vector<std::string> args = {}, std::string data_dir = {});
+  ~server_process();
+  server_process(const server_process&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  const std::string& data_dir() const { return data_dir_; }
+  /// Sends a signal (SIGTERM by default).
+  void signal(int sig);
+  /// Waits for the process to exit; returns its exit status, or nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  /// Everything the process wrote to stderr so far.
+  std::string log() const;
+  /// Waits until the log contains `needle`.
+  bool wait_for_log(const std::string& needle, std::chrono::milliseconds timeout) const;
+
+ private:
+  int pid_ = -1;
+  int err_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::string data_dir_;
+  bool own_dir_ = false;
+  std::thread reader_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::string log_;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+/// A WebSocket client with deadlines on every operation.
+class ws_client {
+ public:
+  explicit ws_client(std::uint16_t port, std::string target = "/ws",
+                     std::map<std::string, std::string> headers = {}, int rcvbuf = 0);
+  ~ws_client();
+  void send(const std::string& text);
+  void send_json(const boost::json::object& o) { send(boost::json::serialize(o)); }
+  void send_binary(const std::string& data);
+  /// The next text frame as JSON; throws on timeout or close.
+  boost::json::object read(std::chrono::milliseconds timeout = 5s);
+  /// The next frame as text; nullopt when the connection closed (close_code() tells why).
+  std::optional<std::string> read_text(std::chrono::milliseconds timeout = 5s);
+  /// Reads until an event of `type` (for `stream_id` if given) arrives; returns all events read.
+  std::vector<boost::json::object> read_until(const std::string& type, std::chrono::milliseconds timeout = 10s,
+                                              const std::string& stream_id = {});
+  int close_code() const { return close_code_; }
+  void close();
+  /// Drops the TCP connection without a close handshake.
+  void drop();
+  const std::string& connection_id() const { return connection_id_; }
+
+ private:
+  net::io_context ioc_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buf_;
+  int close_code_ = 0;
+  std::string connection_id_;
+};
+
+/// One HTTP request; returns status, headers and body.
+struct http_result {
+  unsigned status = 0;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  boost::json::value json() const { return boost::json::parse(body); }
+};
+http_result http_request(std::uint16_t port, http::verb method, const std::string& target, const std::string& body = {},
+                         std::map<std::string, std::string> headers = {}, std::chrono::milliseconds timeout = 10s);
+
+struct sse_event {
+  std::string id, type, data;
+  boost::json::object json() const { return boost::json::parse(data).as_object(); }
+};
+
+/// An SSE client that reads a chunked event-stream response event by event.
+class sse_client {
+ public:
+  sse_client(std::uint16_t port, http::verb method, const std::string& target, const std::string& body = {},
+             std::map<std::string, std::string> headers = {});
+  unsigned status() const { return status_; }
+  const std::map<std::string, std::string>& headers() const { return headers_; }
+  /// The next event (comments are counted, not returned); nullopt at the end of the response.
+  std::optional<sse_event> next(std::chrono::milliseconds timeout = 5s);
+  int comments() const { return comments_; }
+  void drop();
+
+ private:
+  bool fill(std::chrono::milliseconds timeout);
+  net::io_context ioc_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buf_;
+  http::response_parser<http::buffer_body> parser_;
+  unsigned status_ = 0;
+  std::map<std::string, std::string> headers_;
+  std::string pending_;
+  bool done_ = false;
+  int comments_ = 0;
+};
+
+boost::json::object stream_request(const std::string& input, const std::string& project = "test",
+                                   const std::string& request_id = {});
+
+}  // namespace sg::test

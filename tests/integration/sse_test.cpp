@@ -1,0 +1,130 @@
+// The SSE transport: POST streams, Last-Event-ID and ?lastSeq resume, heartbeats, 202 mode.
+#include "integration/harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace sg::test {
+namespace {
+
+namespace json = boost::json;
+
+std::string body_for(const std::string& input) {
+  return json::serialize(json::object{{"projectId", "test"}, {"userInput", input}});
+}
+
+// Reads events until the response ends; checks ids == seq, gapless from `after`+1.
+std::string read_to_end(sse_client& c, std::uint64_t after, std::string text, std::string* full = nullptr) {
+  std::uint64_t expect = after + 1;
+  bool complete = false;
+  while (auto ev = c.next(10s)) {
+    auto o = ev->json();
+    auto first = o.contains("firstSeq") ? o.at("firstSeq").to_number<std::uint64_t>() : o.at("seq").to_number<std::uint64_t>();
+    EXPECT_EQ(first, expect);
+    EXPECT_EQ(ev->id, std::to_string(o.at("seq").to_number<std::uint64_t>()));
+    EXPECT_EQ(ev->type, std::string(o.at("type").as_string()));
+    expect = o.at("seq").to_number<std::uint64_t>() + 1;
+    if (ev->type == "stream_chunk") text += std::string(o.at("content").as_string());
+    if (ev->type == "stream_complete") {
+      complete = true;
+      if (full) *full = std::string(o.at("fullContent").as_string());
+    }
+  }
+  EXPECT_TRUE(complete);
+  return text;
+}
+
+TEST(Sse, PostWithEventStreamAcceptStreamsTheAnswer) {
+  server_process srv;
+  sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("sse titles please"));
+  EXPECT_EQ(c.status(), 200u);
+  EXPECT_EQ(c.headers().at("Content-Type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(c.headers().at("X-Accel-Buffering"), "no");
+  EXPECT_EQ(c.headers().at("Cache-Control"), "no-cache");
+  std::string full;
+  auto text = read_to_end(c, 0, "", &full);
+  EXPECT_EQ(text, full);
+  EXPECT_FALSE(full.empty());
+}
+
+TEST(Sse, AcceptJsonGets202ThenEventsEndpointStreams) {
+  server_process srv;
+  auto r = http_request(srv.port(), http::verb::post, "/v1/streams", body_for("async"), {{"Accept", "application/json"}});
+  ASSERT_EQ(r.status, 202u);
+  auto id = std::string(r.json().at("streamId").as_string());
+  sse_client c(srv.port(), http::verb::get, "/v1/streams/" + id + "/events");
+  std::string full;
+  EXPECT_EQ(read_to_end(c, 0, "", &full), full);
+}
+
+TEST(Sse, ResumeWithLastEventIdAndLastSeqAtRandomPoints) {
+  server_process srv({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "1000"});
+  std::mt19937 rng(7);
+  for (int run = 0; run < 8; ++run) {
+    std::string id, text;
+    std::uint64_t last = 0;
+    {
+      sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("sse resume " + std::to_string(run)));
+      int stop_after = std::uniform_int_distribution<int>(1, 100)(rng);
+      for (int i = 0; i < stop_after; ++i) {
+        auto ev = c.next();
+        ASSERT_TRUE(ev);
+        auto o = ev->json();
+        id = std::string(o.at("streamId").as_string());
+        last = std::stoull(ev->id);
+        if (ev->type == "stream_chunk") text += std::string(o.at("content").as_string());
+      }
+      c.drop();
+    }
+    bool by_header = run % 2 == 0;
+    std::map<std::string, std::string> headers;
+    std::string target = "/v1/streams/" + id + "/events";
+    if (by_header) headers["Last-Event-ID"] = std::to_string(last);
+    else target += "?lastSeq=" + std::to_string(last);
+    sse_client c2(srv.port(), http::verb::get, target, {}, headers);
+    std::string full;
+    auto all = read_to_end(c2, last, text, &full);
+    EXPECT_EQ(all, full) << "run " << run;
+  }
+}
+
+TEST(Sse, HeartbeatCommentsKeepAnIdleStreamAlive) {
+  server_process srv({"--demo-ttft-ms", "400", "--sse-heartbeat-ms", "50"});
+  sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("heartbeat"));
+  std::string full;
+  read_to_end(c, 0, "", &full);
+  EXPECT_GE(c.comments(), 3);
+}
+
+TEST(Sse, KeepAliveConnectionServesTheNextRequestAfterTheStream) {
+  server_process srv;
+  sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("first"));
+  std::string full;
+  read_to_end(c, 0, "", &full);
+  EXPECT_FALSE(full.empty());
+}
+
+TEST(Sse, StreamStatusAndDeleteCancels) {
+  server_process srv({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "20"});
+  auto r = http_request(srv.port(), http::verb::post, "/v1/streams", body_for("delete me"), {{"Accept", "application/json"}});
+  auto id = std::string(r.json().at("streamId").as_string());
+  sse_client c(srv.port(), http::verb::get, "/v1/streams/" + id + "/events");
+  for (;;) {
+    auto ev = c.next();
+    ASSERT_TRUE(ev);
+    if (ev->type == "stream_chunk") break;
+  }
+  auto st = http_request(srv.port(), http::verb::get, "/v1/streams/" + id).json().as_object();
+  EXPECT_EQ(st.at("state"), "running");
+  auto del = http_request(srv.port(), http::verb::delete_, "/v1/streams/" + id);
+  EXPECT_EQ(del.status, 202u);
+  std::string last_type;
+  while (auto ev = c.next()) last_type = ev->type;
+  EXPECT_EQ(last_type, "stream_cancelled");
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/streams/" + id).json().at("state"), "cancelled");
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/streams/st_none").status, 404u);
+}
+
+}  // namespace
+}  // namespace sg::test
