@@ -1,0 +1,82 @@
+// Configuration precedence (flag > env > file > default) and errors fit for the user.
+#include "core/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace sg::core {
+namespace {
+
+parse_outcome load(std::vector<std::string> args, std::vector<std::string> env = {}) {
+  std::vector<const char*> argv{"streamgate"};
+  for (auto& a : args) argv.push_back(a.c_str());
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  return load_config(static_cast<int>(argv.size()), argv.data(), envp.data());
+}
+
+TEST(Config, Defaults) {
+  auto c = load({}).cfg;
+  EXPECT_EQ(c.listen_host, "127.0.0.1");
+  EXPECT_EQ(c.listen_port, 8080);
+  EXPECT_EQ(c.provider, "demo");
+  EXPECT_EQ(c.max_message_bytes, 128u * 1024);
+  EXPECT_EQ(c.max_streams_per_connection, 4u);
+  EXPECT_EQ(c.stream_retention_ms, 600000);
+  EXPECT_DOUBLE_EQ(c.demo_ttft_ms, 300);
+  EXPECT_DOUBLE_EQ(c.demo_tokens_per_second, 40);
+}
+
+TEST(Config, FlagBeatsEnvBeatsFile) {
+  std::string path = ::testing::TempDir() + "sg_config_test.toml";
+  {
+    std::ofstream f(path);
+    f << "listen = \"0.0.0.0:9000\"\nprovider = \"demo\"\n[demo]\nttft_ms = 111\ntokens_per_second = 7\n"
+         "[limits]\nmax_streams_per_connection = 9\n";
+  }
+  auto c = load({"--config", path, "--demo-ttft-ms=333"}, {"STREAMGATE_DEMO_TTFT_MS=222", "STREAMGATE_DEMO_TOKENS_PER_SECOND=8"}).cfg;
+  EXPECT_DOUBLE_EQ(c.demo_ttft_ms, 333);
+  EXPECT_DOUBLE_EQ(c.demo_tokens_per_second, 8);
+  EXPECT_EQ(c.max_streams_per_connection, 9u);
+  EXPECT_EQ(c.listen_host, "0.0.0.0");
+  EXPECT_EQ(c.listen_port, 9000);
+  auto viaenv = load({}, {"STREAMGATE_CONFIG=" + path}).cfg;
+  EXPECT_EQ(viaenv.listen_port, 9000);
+  std::remove(path.c_str());
+}
+
+TEST(Config, ListenForms) {
+  EXPECT_EQ(load({"--listen", "[::1]:0"}).cfg.listen_host, "::1");
+  EXPECT_EQ(load({"--listen", ":7000"}).cfg.listen_port, 7000);
+  EXPECT_THROW(load({"--listen", "nohost"}), std::invalid_argument);
+  EXPECT_THROW(load({"--listen", "h:70000"}), std::invalid_argument);
+}
+
+TEST(Config, BadInputIsRefusedWithAClearMessage) {
+  try {
+    load({"--threads", "many"});
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("threads"), std::string::npos);
+  }
+  EXPECT_THROW(load({"--no-such-flag", "1"}), std::invalid_argument);
+  EXPECT_THROW(load({"--threads"}), std::invalid_argument);
+  EXPECT_THROW(load({"stray"}), std::invalid_argument);
+  EXPECT_THROW(load({"--demo-ttft-ms", "-5"}), std::invalid_argument);
+  EXPECT_THROW(load({"--config", "/nonexistent/streamgate.toml"}), std::invalid_argument);
+}
+
+TEST(Config, HelpDocumentsEveryOption) {
+  auto help = help_text();
+  for (auto& o : describe_options()) {
+    EXPECT_NE(help.find("--" + o.flag), std::string::npos) << o.flag;
+    EXPECT_NE(help.find(o.env), std::string::npos) << o.env;
+  }
+  EXPECT_TRUE(load({"--help"}).show_help);
+}
+
+}  // namespace
+}  // namespace sg::core

@@ -1,0 +1,99 @@
+// Queue policy: one write in flight, merging of a lagging reader's chunks, the hard cap.
+#include "net/outbound_queue.hpp"
+
+#include <gtest/gtest.h>
+
+namespace sg::io {
+namespace {
+
+using proto::make_chunk;
+using push_result = outbound_queue::push_result;
+
+TEST(OutboundQueue, OneWriteInFlight) {
+  outbound_queue q({0, 1 << 20});
+  EXPECT_EQ(q.push(proto::make_pong("a")), push_result::queued);
+  auto first = q.begin_write();
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(q.begin_write());  // still writing
+  q.push(proto::make_pong("b"));
+  q.end_write();
+  auto second = q.begin_write();
+  ASSERT_TRUE(second);
+  EXPECT_NE(first, second);
+  q.end_write();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+TEST(OutboundQueue, ChunkBeingWrittenIsNeverMergedInto) {
+  outbound_queue q({0, 1 << 20});
+  q.push(make_chunk("s", 2, "a", "p"));
+  q.begin_write();
+  EXPECT_EQ(q.push(make_chunk("s", 3, "b", "p")), push_result::queued);
+  EXPECT_EQ(q.push(make_chunk("s", 4, "c", "p")), push_result::merged);
+  EXPECT_EQ(q.size(), 2u);
+  q.end_write();
+  auto m = q.begin_write();
+  EXPECT_EQ(m->first_seq, 3u);
+  EXPECT_EQ(m->seq, 4u);
+  EXPECT_EQ(m->content, "bc");
+}
+
+TEST(OutboundQueue, MergesOnlyConsecutiveChunksOfTheSameStream) {
+  outbound_queue q({0, 1 << 20});
+  q.push(proto::make_pong(""));
+  q.begin_write();
+  q.push(make_chunk("a", 2, "a2", "p"));
+  q.push(make_chunk("b", 7, "b7", "p"));
+  EXPECT_EQ(q.push(make_chunk("a", 3, "a3", "p")), push_result::merged);  // b's chunk in between is another stream
+  EXPECT_EQ(q.push(make_chunk("b", 8, "b8", "p")), push_result::merged);
+  q.push(proto::make_progress("a", 4, "finalizing", "x", 90));
+  EXPECT_EQ(q.push(make_chunk("a", 5, "a5", "p")), push_result::queued);  // a progress event intervenes
+  EXPECT_EQ(q.push(make_chunk("b", 10, "b10", "p")), push_result::queued);  // seq 9 missing: no merge
+  EXPECT_EQ(q.size(), 6u);
+  EXPECT_EQ(q.merged_total(), 2u);
+}
+
+TEST(OutboundQueue, MergeThresholdDefersMerging) {
+  outbound_queue q({1000, 1 << 20});
+  q.push(proto::make_pong(""));
+  q.begin_write();
+  std::uint64_t seq = 2;
+  q.push(make_chunk("s", seq++, "x", "p"));
+  EXPECT_EQ(q.push(make_chunk("s", seq++, "y", "p")), push_result::queued);  // below 1000 waiting bytes
+  while (q.bytes() < 1000) EXPECT_EQ(q.push(make_chunk("s", seq++, "z", "p")), push_result::queued);
+  auto before = q.size();
+  EXPECT_EQ(q.push(make_chunk("s", seq + 5, "w", "p")), push_result::queued);  // a seq gap never merges
+  EXPECT_EQ(q.size(), before + 1);
+  EXPECT_EQ(q.push(make_chunk("s", seq + 6, "v", "p")), push_result::merged);  // past the threshold
+  EXPECT_EQ(q.size(), before + 1);
+}
+
+TEST(OutboundQueue, BytesAreTrackedAcrossMerges) {
+  outbound_queue q({0, 1 << 20});
+  q.push(proto::make_pong(""));
+  q.begin_write();
+  std::size_t expected = proto::make_pong("")->json.size();
+  q.push(make_chunk("s", 1, "a", "p"));
+  q.push(make_chunk("s", 2, "b", "p"));
+  auto merged = proto::merge_chunks(*make_chunk("s", 1, "a", "p"), *make_chunk("s", 2, "b", "p"));
+  EXPECT_EQ(q.bytes(), expected + merged->json.size());
+}
+
+TEST(OutboundQueue, OverflowPastTheHardCap) {
+  outbound_queue q({0, 300});
+  q.push(proto::make_pong(""));
+  q.begin_write();
+  push_result r = push_result::queued;
+  for (std::uint64_t i = 0; i < 50 && r != push_result::overflow; ++i)
+    r = q.push(proto::make_progress("s", 2 + i, "analyzing", "x", 1));  // progress never merges
+  EXPECT_EQ(r, push_result::overflow);
+  q.clear_waiting();
+  EXPECT_EQ(q.size(), 1u);  // the event being written stays until its write completes
+  q.end_write();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace sg::io

@@ -1,0 +1,103 @@
+// Event serialization: the JSON each event carries, its SSE form, escaping and merging.
+#include "proto/event.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace sg::proto {
+namespace {
+
+namespace json = boost::json;
+
+json::object parse(const event_ptr& e) { return json::parse(e->json).as_object(); }
+
+TEST(Event, JsonStringEscapingRoundTrips) {
+  std::string tricky = "quote\" back\\ nl\n cr\r tab\t ctl\x01 bell\x07 del\x7f é 日本 🎉";
+  std::string out;
+  append_json_string(out, tricky);
+  EXPECT_EQ(json::parse(out).as_string(), tricky);
+  EXPECT_EQ(out.find('\n'), std::string::npos);
+}
+
+TEST(Event, InvalidUtf8BecomesReplacementCharacter) {
+  std::string out;
+  append_json_string(out, std::string("a\xff" "b\xc3", 4));
+  EXPECT_EQ(json::parse(out).as_string(), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+  out.clear();
+  append_json_string(out, "\xed\xa0\x80");  // a UTF-16 surrogate encoded in UTF-8
+  EXPECT_EQ(json::parse(out).as_string(), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(Event, StreamEventsCarryStreamIdAndSeq) {
+  auto start = parse(make_stream_start("st_1", "proj", "req"));
+  EXPECT_EQ(start.at("type"), "stream_start");
+  EXPECT_EQ(start.at("seq"), 1);
+  EXPECT_EQ(start.at("sessionId"), "proj");
+  EXPECT_EQ(start.at("requestId"), "req");
+  auto p = parse(make_progress("st_1", 2, "analyzing", "Analyzing prompt cards...", 20));
+  EXPECT_EQ(p.at("stage"), "analyzing");
+  EXPECT_EQ(p.at("progress"), 20);
+  auto c = parse(make_chunk("st_1", 3, "Hel", "proj"));
+  EXPECT_EQ(c.at("content"), "Hel");
+  EXPECT_FALSE(c.contains("firstSeq"));
+  EXPECT_FALSE(c.contains("dueUs"));
+  usage u{10, 20};
+  stream_metrics m{120, 20, 900};
+  auto done = parse(make_complete("st_1", 24, "Hello", u, m));
+  EXPECT_EQ(done.at("fullContent"), "Hello");
+  EXPECT_EQ(done.at("usage").at("inputTokens"), 10);
+  EXPECT_EQ(done.at("metrics").at("firstChunkMs"), 120);
+  EXPECT_EQ(parse(make_cancelled("st_1", 5)).at("type"), "stream_cancelled");
+}
+
+TEST(Event, TerminalEvents) {
+  EXPECT_TRUE(make_complete("s", 3, "", {}, {})->terminal());
+  EXPECT_TRUE(make_cancelled("s", 3)->terminal());
+  error_info e{error_code::upstream_timeout, "slow", true, {}, {}};
+  EXPECT_TRUE(make_error(e, "s", 4)->terminal());
+  EXPECT_FALSE(make_error(e, "s", 0, "r")->terminal());  // answers a request, ends nothing
+  EXPECT_FALSE(make_chunk("s", 2, "x", "p")->terminal());
+}
+
+TEST(Event, ErrorFields) {
+  error_info e{error_code::rate_limited, "slow down", true, 1500, {}};
+  auto o = parse(make_error(e, {}, 0, "req-7"));
+  EXPECT_EQ(o.at("code"), "rate_limited");
+  EXPECT_EQ(o.at("retryable"), true);
+  EXPECT_EQ(o.at("retryAfterMs"), 1500);
+  EXPECT_EQ(o.at("requestId"), "req-7");
+  EXPECT_FALSE(o.contains("streamId"));
+  auto body = json::parse(error_body({error_code::bad_request, "no", false, {}, "name"})).as_object();
+  EXPECT_EQ(body.at("field"), "name");
+  EXPECT_EQ(http_status(error_code::not_found), 404u);
+  EXPECT_EQ(http_status(error_code::payload_too_large), 413u);
+}
+
+TEST(Event, SseFormIsBuiltOnceAndMatchesTheJson) {
+  auto c = make_chunk("st_1", 9, "a\nb", "p");
+  const std::string& s1 = c->sse();
+  const std::string& s2 = c->sse();
+  EXPECT_EQ(&s1, &s2);
+  EXPECT_EQ(s1, "id: 9\nevent: stream_chunk\ndata: " + c->json + "\n\n");
+  EXPECT_EQ(heartbeat_event()->sse(), ": ping\n\n");
+  EXPECT_EQ(make_raw("x\ny")->sse(), "event: message\ndata: x\ndata: y\n\n");
+}
+
+TEST(Event, MergedChunkCoversBothSeqsAndConcatenates) {
+  auto a = make_chunk("st", 4, "Hel", "p", 100);
+  auto b = make_chunk("st", 5, "lo", "p", 200);
+  auto m = merge_chunks(*a, *b);
+  auto o = parse(m);
+  EXPECT_EQ(o.at("seq"), 5);
+  EXPECT_EQ(o.at("firstSeq"), 4);
+  EXPECT_EQ(o.at("content"), "Hello");
+  EXPECT_EQ(o.at("dueUs"), 200);
+  auto c = make_chunk("st", 6, "!", "p", 300);
+  auto m2 = merge_chunks(*m, *c);
+  EXPECT_EQ(m2->first_seq, 4u);
+  EXPECT_EQ(m2->seq, 6u);
+  EXPECT_EQ(m2->content, "Hello!");
+}
+
+}  // namespace
+}  // namespace sg::proto

@@ -1,0 +1,91 @@
+// The stream's event log: replay then live, exactly once; bounded log; terminal state.
+#include "stream/stream.hpp"
+
+#include <gtest/gtest.h>
+
+namespace sg::stream {
+namespace {
+
+struct recorder : subscriber {
+  std::vector<proto::event_ptr> got;
+  void deliver(proto::event_ptr ev) override { got.push_back(std::move(ev)); }
+};
+
+void publish_chunk(stream& s, const std::string& text) {
+  s.append_text(text);
+  s.publish(proto::make_chunk(s.id(), s.next_seq(), text, "p"));
+}
+
+TEST(Stream, SubscriberGetsReplayThenLiveExactlyOnce) {
+  stream s("st", "p", "owner", "demo", 1 << 20);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  publish_chunk(s, "a");
+  publish_chunk(s, "b");
+  auto r = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(r, 1), stream::subscribe_result::ok);
+  publish_chunk(s, "c");
+  ASSERT_EQ(r->got.size(), 3u);
+  EXPECT_EQ(r->got[0]->seq, 2u);
+  EXPECT_EQ(r->got[2]->seq, 4u);
+  EXPECT_EQ(s.info().text, "abc");
+  // Subscribing again does not double the live flow.
+  s.subscribe(r, 4);
+  publish_chunk(s, "d");
+  EXPECT_EQ(r->got.size(), 4u);
+}
+
+TEST(Stream, TerminalEventEndsTheStreamAndDropsSubscribers) {
+  stream s("st", "p", "o", "demo", 1 << 20);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  auto r = std::make_shared<recorder>();
+  s.subscribe(r, 0);
+  s.publish(proto::make_cancelled("st", s.next_seq()));
+  EXPECT_TRUE(s.ended());
+  EXPECT_EQ(s.info().st, state::cancelled);
+  EXPECT_EQ(s.subscriber_count(), 0u);
+  publish_chunk(s, "late");  // nothing follows a terminal event
+  EXPECT_EQ(r->got.size(), 2u);
+  auto r2 = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(r2, 0), stream::subscribe_result::ended);
+  EXPECT_EQ(r2->got.size(), 2u);
+  EXPECT_GT(s.ended_at_ms(), 0);
+}
+
+TEST(Stream, BoundedLogTrimsOldestAndRefusesResumeBeforeIt) {
+  stream s("st", "p", "o", "demo", 400);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  for (int i = 0; i < 50; ++i) publish_chunk(s, "token");
+  auto r = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(r, 0), stream::subscribe_result::not_retained);
+  EXPECT_FALSE(s.events_between(0, 100));
+  auto last = s.info().last_seq;
+  EXPECT_EQ(s.subscribe(r, last - 1), stream::subscribe_result::ok);
+  ASSERT_EQ(r->got.size(), 1u);
+  EXPECT_EQ(r->got[0]->seq, last);
+}
+
+TEST(Stream, EventsBetweenIsInclusiveOfUpper) {
+  stream s("st", "p", "o", "demo", 1 << 20);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  for (int i = 0; i < 5; ++i) publish_chunk(s, "x");
+  auto ev = s.events_between(2, 4);
+  ASSERT_TRUE(ev);
+  ASSERT_EQ(ev->size(), 2u);
+  EXPECT_EQ((*ev)[0]->seq, 3u);
+  EXPECT_EQ((*ev)[1]->seq, 4u);
+}
+
+TEST(Stream, ExpiredSubscribersArePruned) {
+  stream s("st", "p", "o", "demo", 1 << 20);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  {
+    auto r = std::make_shared<recorder>();
+    s.subscribe(r, 0);
+    EXPECT_EQ(s.subscriber_count(), 1u);
+  }
+  publish_chunk(s, "x");
+  EXPECT_EQ(s.subscriber_count(), 0u);
+}
+
+}  // namespace
+}  // namespace sg::stream
