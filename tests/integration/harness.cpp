@@ -181,6 +181,10 @@ std::optional<std::string> ws_client::read_text(std::chrono::milliseconds timeou
     close_code_ = ws_.reason().code;
     return std::nullopt;
   }
+  if (ec == net::error::eof || ec == net::error::connection_reset) {
+    close_code_ = 1006;  // closed without a close frame
+    return std::nullopt;
+  }
   if (ec) throw std::runtime_error("read: " + ec.message());
   return beast::buffers_to_string(buf_.data());
 }

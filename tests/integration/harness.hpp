@@ -61,7 +61,7 @@ class ws_client {
   void send_binary(const std::string& data);
   /// The next text frame as JSON; throws on timeout or close.
   boost::json::object read(std::chrono::milliseconds timeout = 5s);
-  /// The next frame as text; nullopt when the connection closed (close_code() tells why).
+  /// The next frame as text; nullopt when the connection closed (close_code() tells why; 1006 = no close frame).
   std::optional<std::string> read_text(std::chrono::milliseconds timeout = 5s);
   /// Reads until an event of `type` (for `stream_id` if given) arrives; returns all events read.
   std::vector<boost::json::object> read_until(const std::string& type, std::chrono::milliseconds timeout = 10s,

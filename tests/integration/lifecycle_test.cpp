@@ -128,6 +128,22 @@ TEST(Lifecycle, FinishedStreamsExpireAfterRetention) {
   EXPECT_EQ(c.read().at("code"), "not_found");
 }
 
+TEST(Lifecycle, IdleConnectionThatIgnoresPingsIsClosed) {
+  // The client never reads, so it never answers the server's pings.
+  server_process srv({"--idle-timeout-ms", "300", "--demo-ttft-ms", "1200"});
+  ws_client quiet(srv.port());
+  // A client that reads (and so answers pings) stays connected across several idle periods:
+  // nothing but pings arrives for 1.2 s before the first chunk.
+  ws_client lively(srv.port());
+  lively.send_json(stream_request("idle"));
+  auto events = lively.read_until("stream_chunk", 10s);
+  EXPECT_EQ(events.back().at("type"), "stream_chunk");
+  ASSERT_TRUE(srv.wait_for_log("\"cause\":\"idle_timeout\"", 10s));
+  EXPECT_FALSE(quiet.read_text());
+  lively.send_json({{"action", "ping"}});
+  EXPECT_EQ(lively.read_until("pong").back().at("type"), "pong");
+}
+
 TEST(Lifecycle, ConfigFileEnvAndFlagsApplyInOrder) {
   char tmpl[] = "/tmp/streamgate-test-XXXXXX";
   ASSERT_TRUE(mkdtemp(tmpl));

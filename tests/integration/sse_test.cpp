@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <sys/socket.h>
 
 namespace sg::test {
 namespace {
@@ -99,10 +100,31 @@ TEST(Sse, HeartbeatCommentsKeepAnIdleStreamAlive) {
 
 TEST(Sse, KeepAliveConnectionServesTheNextRequestAfterTheStream) {
   server_process srv;
-  sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("first"));
-  std::string full;
-  read_to_end(c, 0, "", &full);
-  EXPECT_FALSE(full.empty());
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), srv.port()));
+  timeval tv{10, 0};  // a deadline on every blocking read below
+  setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  beast::flat_buffer buf;
+  http::request<http::string_body> req{http::verb::post, "/v1/streams", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::accept, "text/event-stream");
+  req.body() = body_for("keep alive");
+  req.prepare_payload();
+  http::write(sock, req);
+  http::response<http::string_body> res;
+  http::read(sock, buf, res);  // the whole chunked event stream, up to its last chunk
+  EXPECT_TRUE(res.chunked());
+  EXPECT_NE(res.body().find("event: stream_complete"), std::string::npos);
+  EXPECT_TRUE(res.keep_alive());
+  // The same connection serves the next request.
+  http::request<http::string_body> health{http::verb::get, "/healthz", 11};
+  health.set(http::field::host, "127.0.0.1");
+  http::write(sock, health);
+  http::response<http::string_body> res2;
+  http::read(sock, buf, res2);
+  EXPECT_EQ(res2.result_int(), 200u);
+  EXPECT_EQ(res2.body(), R"({"status":"ok"})");
 }
 
 TEST(Sse, StreamStatusAndDeleteCancels) {
