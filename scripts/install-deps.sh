@@ -7,10 +7,12 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev sqlite3 libtomlplusplus-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang libclang-rt-14-dev
 )
 # Node.js 18+ with npm builds the web app; a machine that already has one keeps it.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
-if [ "${STREAMGATE_WITH_BROWSER:-0}" = 1 ]; then packages+=(chromium); fi
+# Headless Chromium drives the browser tests (playwright-core uses it, never a downloaded browser).
+packages+=(chromium)
 
 missing=()
 for p in "${packages[@]}"; do
