@@ -1,6 +1,8 @@
 // Browser tests of the web app served by the real streamgate: projects and cards, a streamed
 // answer, one socket under StrictMode, a forced drop, the SSE fallback, stop, and history.
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +13,9 @@ const SHOTS = join(webRoot, 'e2e/screenshots');
 const DIST = join(webRoot, 'dist');
 
 let server: RunningServer;
+/** The same server data, serving a development build (React StrictMode double-invokes effects only there). */
+let devServer: RunningServer;
+let devDist = '';
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 let projectId = '';
@@ -22,22 +27,31 @@ interface Tracked {
   sockets: string[];
 }
 
-async function open(path = '/', opts: { initScript?: string; viewport?: { width: number; height: number } } = {}): Promise<Tracked> {
+async function open(
+  path = '/',
+  opts: { initScript?: string; viewport?: { width: number; height: number }; server?: RunningServer } = {},
+): Promise<Tracked> {
   const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 860 } });
   contexts.push(context);
   if (opts.initScript) await context.addInitScript(opts.initScript);
-  // Record every stream handle the app creates, to compare its text with fullContent.
+  // Record every stream handle the app creates (to compare its text with fullContent) and
+  // every retain() (to see StrictMode's double effect), from the moment the client exists.
   await context.addInitScript(`
     window.__handles = [];
-    const hook = () => {
-      const sg = window.__streamgate;
-      if (!sg) return void setTimeout(hook, 5);
-      const orig = sg.client.stream.bind(sg.client);
-      sg.client.stream = (req) => { const h = orig(req); window.__handles.push(h); return h; };
-      const origResume = sg.client.resume.bind(sg.client);
-      sg.client.resume = (id, seq) => { const h = origResume(id, seq); window.__handles.push(h); return h; };
-    };
-    hook();
+    window.__retains = 0;
+    let sg;
+    Object.defineProperty(window, '__streamgate', {
+      configurable: true,
+      get() { return sg; },
+      set(v) {
+        sg = v;
+        const c = v.client;
+        const stream = c.stream.bind(c), resume = c.resume.bind(c), retain = c.retain.bind(c);
+        c.stream = (req) => { const h = stream(req); window.__handles.push(h); return h; };
+        c.resume = (id, seq) => { const h = resume(id, seq); window.__handles.push(h); return h; };
+        c.retain = () => { window.__retains++; return retain(); };
+      },
+    });
   `);
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
@@ -45,7 +59,7 @@ async function open(path = '/', opts: { initScript?: string; viewport?: { width:
   await cdp.send('Network.enable');
   cdp.on('Network.webSocketCreated', (e: { url: string }) => sockets.push(e.url));
   page.on('pageerror', (err) => console.error('[page error]', err.message));
-  await page.goto(server.url + path);
+  await page.goto((opts.server ?? server).url + path);
   return { page, cdp, sockets };
 }
 
@@ -125,6 +139,14 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   // A slower pace than the SDK tests, so a person (and this test) can watch the text grow.
   server = await startServer({ webRoot: DIST, ttftMs: 400, tokensPerSecond: 60 });
+  devDist = mkdtempSync(join(tmpdir(), 'sg-web-dev-'));
+  const vite = spawnSync('npx', ['--no-install', 'vite', 'build', '--mode', 'development', '--outDir', devDist, '--emptyOutDir', '--logLevel', 'error'], {
+    cwd: webRoot,
+    env: { ...process.env, NODE_ENV: 'development' },
+    encoding: 'utf8',
+  });
+  if (vite.status !== 0) throw new Error(`development build failed:\n${vite.stdout}\n${vite.stderr}`);
+  devServer = await startServer({ webRoot: devDist });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -145,6 +167,8 @@ afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => undefined);
   await browser?.close();
   await server?.stop();
+  await devServer?.stop();
+  if (devDist) rmSync(devDist, { recursive: true, force: true });
 });
 
 describe('web app', () => {
@@ -206,16 +230,32 @@ describe('web app', () => {
     expect(await lastAnswer(page).getByTestId('streaming-indicator').count()).toBe(0);
   });
 
-  it('opens exactly one WebSocket under React StrictMode', async () => {
+  it('opens exactly one WebSocket under React StrictMode (development build)', async () => {
+    const { page, sockets } = await open('/', { server: devServer });
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    // StrictMode really ran the effect twice (mount, unmount, mount)...
+    expect(await page.evaluate(() => (window as unknown as { __retains: number }).__retains)).toBeGreaterThanOrEqual(2);
+    await page.getByTestId('new-project-name').fill('Strict mode');
+    await page.getByTestId('new-project-submit').click();
+    await page.getByTestId('tab-chat').click();
+    await ask(page, 'Quick weeknight dinners');
+    await waitAnswerStatus(page, 'complete');
+    const h = await lastHandle(page);
+    expect(h.text).toBe(h.fullContent);
+    await page.getByTestId('tab-cards').click();
+    await page.getByTestId('tab-chat').click();
+    // ...and still one socket, never closed and reopened.
+    expect(await status(page).getAttribute('data-state')).toBe('connected');
+    expect(sockets).toHaveLength(1);
+    expect(sockets[0]).toMatch(/\/ws$/);
+  });
+
+  it('opens exactly one WebSocket with the production build', async () => {
     const { page, sockets } = await open(`/#/p/${projectId}`);
     await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
     await ask(page, 'Quick weeknight dinners');
     await waitAnswerStatus(page, 'complete');
-    await page.getByTestId('tab-cards').click();
-    await page.getByTestId('tab-chat').click();
-    expect(await status(page).getAttribute('data-state')).toBe('connected');
     expect(sockets).toHaveLength(1);
-    expect(sockets[0]).toMatch(/\/ws$/);
   });
 
   it('finishes with the full text after the server drops the socket mid-answer', async () => {
