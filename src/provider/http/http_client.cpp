@@ -1,0 +1,464 @@
+// The exchange state machine: pool or connect (resolve, proxy CONNECT, TLS), write, read head, stream body.
+#include "provider/http/http_client.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+
+#include <openssl/ssl.h>
+
+#include <array>
+#include <deque>
+#include <mutex>
+
+namespace sg::provider::httpc {
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+class client_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "sg.httpc"; }
+  std::string message(int ev) const override {
+    switch (static_cast<client_errc>(ev)) {
+      case client_errc::connect_timeout: return "timed out connecting to the upstream";
+      case client_errc::first_byte_timeout: return "timed out waiting for the upstream's response";
+      case client_errc::idle_timeout: return "the upstream stopped sending mid-response";
+      case client_errc::proxy_refused: return "the proxy refused the CONNECT request";
+      case client_errc::resolve_empty: return "the upstream host resolved to no address";
+    }
+    return "unknown client error";
+  }
+};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool bypasses_proxy(const std::vector<std::string>& no_proxy, const std::string& host) {
+  auto h = lower(host);
+  for (auto& raw : no_proxy) {
+    auto e = lower(raw);
+    if (e.empty()) continue;
+    if (e == "*") return true;
+    if (e.front() == '.') e.erase(0, 1);
+    if (h == e) return true;
+    if (h.size() > e.size() && h.compare(h.size() - e.size(), e.size(), e) == 0 && h[h.size() - e.size() - 1] == '.')
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const boost::system::error_category& client_category() noexcept {
+  static const client_category_impl cat;
+  return cat;
+}
+
+bool is_timeout(const error_code& ec) noexcept {
+  return ec.category() == client_category() &&
+         (ec.value() == static_cast<int>(client_errc::connect_timeout) ||
+          ec.value() == static_cast<int>(client_errc::first_byte_timeout) ||
+          ec.value() == static_cast<int>(client_errc::idle_timeout));
+}
+
+client_options options_from_env(const std::map<std::string, std::string>& env) {
+  client_options o;
+  auto get = [&](const char* a, const char* b) -> std::string {
+    if (auto it = env.find(a); it != env.end() && !it->second.empty()) return it->second;
+    if (auto it = env.find(b); it != env.end() && !it->second.empty()) return it->second;
+    return {};
+  };
+  auto proxy = get("HTTPS_PROXY", "https_proxy");
+  if (!proxy.empty()) {
+    if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
+    if (auto u = parse_url(proxy); u && !u->tls) o.https_proxy = u;
+    else throw std::invalid_argument("HTTPS_PROXY must be an http://host:port URL, got '" + proxy + "'");
+  }
+  auto np = get("NO_PROXY", "no_proxy");
+  std::size_t start = 0;
+  while (start <= np.size() && !np.empty()) {
+    auto comma = np.find(',', start);
+    auto item = np.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (auto colon = item.rfind(':'); colon != std::string::npos && item.find(':') == colon) item.resize(colon);
+    if (!item.empty()) o.no_proxy.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return o;
+}
+
+// One upstream connection; a TLS connection's socket lives inside its ssl::stream.
+struct connection {
+  explicit connection(net::any_io_executor ex) : sock(std::move(ex)) {}
+  tcp::socket sock;
+  std::unique_ptr<ssl::stream<tcp::socket>> tls;
+  beast::flat_buffer buffer;
+  std::string key;
+  std::chrono::steady_clock::time_point idle_since;
+
+  tcp::socket& lowest() { return tls ? tls->next_layer() : sock; }
+  void close() {
+    error_code ec;
+    lowest().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close(ec);
+  }
+};
+
+// Idle keep-alive connections per origin. Idle sockets have no pending operation, so any thread may
+// take one and drive it from its own strand.
+class pool {
+ public:
+  pool(std::size_t max_idle, std::chrono::milliseconds keep_alive) : max_idle_(max_idle), keep_alive_(keep_alive) {}
+
+  std::unique_ptr<connection> take(const std::string& key) {
+    std::vector<std::unique_ptr<connection>> stale;  // closed outside the lock
+    std::unique_ptr<connection> out;
+    {
+      std::lock_guard lock(mu_);
+      auto it = idle_.find(key);
+      if (it == idle_.end()) return nullptr;
+      auto now = std::chrono::steady_clock::now();
+      auto& q = it->second;
+      while (!q.empty()) {
+        auto c = std::move(q.back());
+        q.pop_back();
+        if (now - c->idle_since < keep_alive_) {
+          out = std::move(c);
+          break;
+        }
+        stale.push_back(std::move(c));
+      }
+      for (auto& c : q) stale.push_back(std::move(c));  // older than the one we took: expired too
+      if (out) q.clear();
+      if (q.empty()) idle_.erase(it);
+    }
+    for (auto& c : stale) c->close();
+    return out;
+  }
+
+  void put(std::unique_ptr<connection> c) {
+    c->idle_since = std::chrono::steady_clock::now();
+    std::unique_ptr<connection> evicted;
+    {
+      std::lock_guard lock(mu_);
+      auto& q = idle_[c->key];
+      q.push_back(std::move(c));
+      if (q.size() > max_idle_) {
+        evicted = std::move(q.front());
+        q.pop_front();
+      }
+    }
+    if (evicted) evicted->close();
+  }
+
+  std::size_t idle(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = idle_.find(key);
+    return it == idle_.end() ? 0 : it->second.size();
+  }
+
+ private:
+  const std::size_t max_idle_;
+  const std::chrono::milliseconds keep_alive_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::deque<std::unique_ptr<connection>>> idle_;
+};
+
+struct client::impl {
+  explicit impl(client_options o)
+      : opts(std::move(o)), ctx(ssl::context::tls_client), idle(opts.max_idle_per_origin, opts.keep_alive) {
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    // Loaded once at start-up, so handshakes do no file I/O on the I/O threads.
+    if (opts.use_system_store) ctx.set_default_verify_paths();
+    if (!opts.ca_file.empty()) ctx.load_verify_file(opts.ca_file);
+    ctx.set_verify_mode(ssl::verify_peer);
+  }
+  client_options opts;
+  ssl::context ctx;
+  pool idle;
+};
+
+namespace {
+
+class exchange_impl final : public exchange, public std::enable_shared_from_this<exchange_impl> {
+ public:
+  exchange_impl(std::shared_ptr<client::impl> c, request_spec spec, handlers h, net::any_io_executor ex)
+      : client_(std::move(c)),
+        spec_(std::move(spec)),
+        h_(std::move(h)),
+        ex_(std::move(ex)),
+        resolver_(ex_),
+        timer_(ex_) {
+    key_ = spec_.origin.origin();
+    use_proxy_ = spec_.origin.tls && client_->opts.https_proxy &&
+                 !bypasses_proxy(client_->opts.no_proxy, spec_.origin.host);
+    if (use_proxy_) key_ += " via " + client_->opts.https_proxy->origin();
+  }
+
+  void run() {
+    if (aborted_) return;
+    if (auto c = client_->idle.take(key_)) {
+      conn_ = std::move(c);
+      reused_ = true;
+      write_request();
+      return;
+    }
+    connect();
+  }
+
+  void abort() override {
+    if (aborted_) return;
+    aborted_ = true;
+    ++timer_gen_;
+    timer_.cancel();
+    resolver_.cancel();
+    if (conn_) conn_->close();
+  }
+
+ private:
+  template <class F>
+  auto bind(F&& f) {
+    return net::bind_executor(ex_, std::forward<F>(f));
+  }
+  template <class F>
+  void with_stream(F&& f) {
+    if (conn_->tls) f(*conn_->tls);
+    else f(conn_->sock);
+  }
+
+  // A timer per phase; its expiry closes the socket so the pending operation fails at once.
+  void arm(std::chrono::milliseconds d, client_errc what) {
+    auto gen = ++timer_gen_;
+    timer_.expires_after(d);
+    timer_.async_wait(bind([self = shared_from_this(), gen, what](error_code ec) {
+      if (ec || gen != self->timer_gen_ || self->aborted_) return;
+      self->timed_out_ = make_error_code(what);
+      self->resolver_.cancel();
+      if (self->conn_) self->conn_->close();
+    }));
+  }
+  void disarm() {
+    ++timer_gen_;
+    timer_.cancel();
+  }
+
+  void connect() {
+    conn_ = std::make_unique<connection>(ex_);
+    conn_->key = key_;
+    reused_ = false;
+    arm(spec_.limits.connect, client_errc::connect_timeout);
+    const url& to = use_proxy_ ? *client_->opts.https_proxy : spec_.origin;
+    resolver_.async_resolve(to.host, std::to_string(to.port),
+                            bind([self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
+                              self->on_resolve(ec, std::move(r));
+                            }));
+  }
+
+  void on_resolve(error_code ec, tcp::resolver::results_type results) {
+    if (aborted_) return;
+    if (!ec && results.empty()) ec = client_errc::resolve_empty;
+    if (ec) return fail(ec);
+    net::async_connect(conn_->sock, results,
+                       bind([self = shared_from_this()](error_code ec, const tcp::endpoint&) { self->on_connect(ec); }));
+  }
+
+  void on_connect(error_code ec) {
+    if (aborted_) return;
+    if (ec) return fail(ec);
+    conn_->sock.set_option(tcp::no_delay(true), ec);
+    if (use_proxy_) return proxy_connect();
+    after_tcp();
+  }
+
+  void proxy_connect() {
+    proxy_req_.emplace(http::verb::connect, spec_.origin.host + ":" + std::to_string(spec_.origin.port), 11);
+    proxy_req_->set(http::field::host, spec_.origin.host + ":" + std::to_string(spec_.origin.port));
+    proxy_req_->set(http::field::user_agent, "streamgate/0.1");
+    http::async_write(conn_->sock, *proxy_req_, bind([self = shared_from_this()](error_code ec, std::size_t) {
+                        if (self->aborted_) return;
+                        if (ec) return self->fail(ec);
+                        self->proxy_res_.emplace();
+                        self->proxy_res_->skip(true);  // a CONNECT answer has no body
+                        http::async_read(self->conn_->sock, self->conn_->buffer, *self->proxy_res_,
+                                         self->bind([self](error_code ec, std::size_t) { self->on_proxy(ec); }));
+                      }));
+  }
+
+  void on_proxy(error_code ec) {
+    if (aborted_) return;
+    if (ec) return fail(ec);
+    auto status = proxy_res_->get().result_int();
+    proxy_res_.reset();
+    if (status / 100 != 2 || conn_->buffer.size() != 0) return fail(client_errc::proxy_refused);
+    after_tcp();
+  }
+
+  void after_tcp() {
+    if (!spec_.origin.tls) {
+      disarm();
+      return write_request();
+    }
+    conn_->tls = std::make_unique<ssl::stream<tcp::socket>>(std::move(conn_->sock), client_->ctx);
+    auto& host = spec_.origin.host;
+    // SNI lets the server pick the certificate; IP literals must not be sent as a server name.
+    if (!is_ip_literal(host) && !SSL_set_tlsext_host_name(conn_->tls->native_handle(), host.c_str()))
+      return fail(error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category()));
+    conn_->tls->set_verify_mode(ssl::verify_peer);
+    conn_->tls->set_verify_callback(ssl::host_name_verification(host));
+    conn_->tls->async_handshake(ssl::stream_base::client, bind([self = shared_from_this()](error_code ec) {
+                                  if (self->aborted_) return;
+                                  if (ec) return self->fail(ec);
+                                  self->disarm();
+                                  self->write_request();
+                                }));
+  }
+
+  void write_request() {
+    req_.emplace(spec_.method, spec_.target, 11);
+    req_->set(http::field::host, spec_.origin.authority());
+    req_->set(http::field::user_agent, "streamgate/0.1");
+    for (auto& [k, v] : spec_.headers) req_->set(k, v);
+    req_->body() = spec_.body;
+    req_->keep_alive(true);
+    req_->prepare_payload();
+    arm(spec_.limits.first_byte, client_errc::first_byte_timeout);
+    with_stream([&](auto& s) {
+      http::async_write(s, *req_, bind([self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); }));
+    });
+  }
+
+  void on_write(error_code ec) {
+    if (aborted_) return;
+    if (ec) return fail(ec);
+    if (h_.on_sent) h_.on_sent();
+    if (aborted_) return;
+    parser_.emplace();
+    parser_->body_limit(boost::none);  // a streamed answer has no size known in advance
+    parser_->header_limit(64 * 1024);
+    with_stream([&](auto& s) {
+      http::async_read_header(s, conn_->buffer, *parser_,
+                              bind([self = shared_from_this()](error_code ec, std::size_t) { self->on_head(ec); }));
+    });
+  }
+
+  void on_head(error_code ec) {
+    if (aborted_) return;
+    if (ec) return fail(ec);
+    got_response_ = true;
+    arm(spec_.limits.idle, client_errc::idle_timeout);
+    if (h_.on_head) h_.on_head(parser_->get().base());
+    if (aborted_) return;
+    if (parser_->is_done()) return complete();
+    read_body();
+  }
+
+  void read_body() {
+    auto& body = parser_->get().body();
+    body.data = chunk_.data();
+    body.size = chunk_.size();
+    body.more = true;
+    with_stream([&](auto& s) {
+      http::async_read_some(s, conn_->buffer, *parser_,
+                            bind([self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); }));
+    });
+  }
+
+  void on_body(error_code ec) {
+    if (aborted_) return;
+    if (ec == http::error::need_buffer) ec = {};
+    std::size_t got = chunk_.size() - parser_->get().body().size;
+    if (got) {
+      arm(spec_.limits.idle, client_errc::idle_timeout);
+      if (h_.on_body) h_.on_body(std::string_view(chunk_.data(), got));
+      if (aborted_) return;
+    }
+    if (ec) return fail(ec);
+    if (parser_->is_done()) return complete();
+    read_body();
+  }
+
+  void complete() {
+    disarm();
+    bool reusable = parser_->keep_alive() && conn_->buffer.size() == 0;
+    parser_.reset();
+    if (reusable) client_->idle.put(std::move(conn_));
+    else {
+      conn_->close();
+      conn_.reset();
+    }
+    finish({});
+  }
+
+  void fail(error_code ec) {
+    if (timed_out_) ec = timed_out_;
+    // A pooled connection the server closed while idle fails before any answer: retry it fresh.
+    if (reused_ && !got_response_ && !timed_out_ &&
+        (ec == net::error::eof || ec == http::error::end_of_stream || ec == net::error::connection_reset ||
+         ec == net::error::broken_pipe || ec == net::ssl::error::stream_truncated)) {
+      conn_->close();
+      conn_.reset();
+      parser_.reset();
+      disarm();
+      connect();
+      return;
+    }
+    disarm();
+    if (conn_) {
+      conn_->close();
+      conn_.reset();
+    }
+    finish(ec);
+  }
+
+  void finish(error_code ec) {
+    if (done_) return;
+    done_ = true;
+    auto end = std::move(h_.on_end);
+    h_ = {};  // drops whatever the callbacks hold
+    if (end) end(ec);
+  }
+
+  std::shared_ptr<client::impl> client_;
+  request_spec spec_;
+  handlers h_;
+  net::any_io_executor ex_;
+  tcp::resolver resolver_;
+  net::steady_timer timer_;
+  std::uint64_t timer_gen_ = 0;
+  std::string key_;
+  bool use_proxy_ = false;
+  std::unique_ptr<connection> conn_;
+  std::optional<http::request<http::empty_body>> proxy_req_;
+  std::optional<http::response_parser<http::empty_body>> proxy_res_;
+  std::optional<http::request<http::string_body>> req_;
+  std::optional<http::response_parser<http::buffer_body>> parser_;
+  std::array<char, 16 * 1024> chunk_{};
+  error_code timed_out_;
+  bool reused_ = false;
+  bool got_response_ = false;
+  bool aborted_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+client::client(client_options opts) : impl_(std::make_shared<impl>(std::move(opts))) {}
+client::~client() = default;
+
+std::shared_ptr<exchange> client::start(request_spec spec, handlers h, net::any_io_executor ex) {
+  auto x = std::make_shared<exchange_impl>(impl_, std::move(spec), std::move(h), ex);
+  net::dispatch(ex, [x] { x->run(); });
+  return x;
+}
+
+std::size_t client::idle_connections(const std::string& origin) const { return impl_->idle.idle(origin); }
+
+}  // namespace sg::provider::httpc

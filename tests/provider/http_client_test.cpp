@@ -1,0 +1,472 @@
+// The upstream HTTP client against scripted loopback servers: streaming, keep-alive, timeouts, abort, TLS, proxy.
+#include "provider/http/http_client.hpp"
+#include "local_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <optional>
+
+namespace sg::provider::httpc {
+namespace {
+
+using namespace std::chrono_literals;
+using test::local_server;
+namespace ssl = boost::asio::ssl;
+
+// Runs an io_context on a thread and records what one exchange reports.
+struct harness {
+  net::io_context ioc;
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  std::thread thread{[this] { ioc.run(); }};
+  ~harness() {
+    work.reset();
+    ioc.stop();
+    thread.join();
+  }
+  auto strand() { return net::make_strand(ioc); }
+};
+
+struct recorder {
+  std::mutex mu;
+  std::condition_variable cv;
+  unsigned status = 0;
+  std::string body;
+  std::vector<std::string> pieces;
+  int sent = 0;
+  std::optional<error_code> end;
+  std::function<void(std::string_view)> on_piece;
+
+  handlers make() {
+    handlers h;
+    h.on_sent = [this] {
+      std::lock_guard l(mu);
+      ++sent;
+    };
+    h.on_head = [this](const response_head& head) {
+      std::lock_guard l(mu);
+      status = head.result_int();
+      cv.notify_all();
+    };
+    h.on_body = [this](std::string_view b) {
+      {
+        std::lock_guard l(mu);
+        body.append(b);
+        pieces.emplace_back(b);
+        cv.notify_all();
+      }
+      if (on_piece) on_piece(b);
+    };
+    h.on_end = [this](error_code ec) {
+      std::lock_guard l(mu);
+      end = ec;
+      cv.notify_all();
+    };
+    return h;
+  }
+  bool wait_end(std::chrono::milliseconds d = 5s) {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, d, [&] { return end.has_value(); });
+  }
+  bool wait_body(std::string_view needle, std::chrono::milliseconds d = 5s) {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, d, [&] { return body.find(needle) != std::string::npos; });
+  }
+};
+
+request_spec spec_for(std::uint16_t port, std::string target = "/x", std::string host = "127.0.0.1") {
+  request_spec s;
+  s.method = http::verb::post;
+  s.origin = *parse_url("http://" + host + ":" + std::to_string(port));
+  s.target = std::move(target);
+  s.body = R"({"hello":1})";
+  s.headers = {{"content-type", "application/json"}};
+  return s;
+}
+
+constexpr std::string_view chunked_head =
+    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+
+std::string chunk(std::string_view s) {
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%zx", s.size());
+  return std::string(hex) + "\r\n" + std::string(s) + "\r\n";
+}
+
+TEST(Url, ParsesSchemesPortsAndPrefixes) {
+  auto u = parse_url("https://api.openai.com/v1/");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->host, "api.openai.com");
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->path, "/v1");
+  EXPECT_EQ(u->authority(), "api.openai.com");
+  auto l = parse_url("http://127.0.0.1:11434");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->port, 11434);
+  EXPECT_EQ(l->path, "");
+  EXPECT_EQ(l->authority(), "127.0.0.1:11434");
+  auto v6 = parse_url("http://[::1]:8080/a");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->authority(), "[::1]:8080");
+  EXPECT_FALSE(parse_url("ftp://x"));
+  EXPECT_FALSE(parse_url("http://"));
+  EXPECT_FALSE(parse_url("http://u:p@host/"));
+  EXPECT_FALSE(parse_url("http://h:99999/"));
+  EXPECT_FALSE(parse_url("localhost:11434"));
+}
+
+TEST(ProxyEnv, ReadsHttpsProxyAndNoProxy) {
+  auto o = options_from_env({{"https_proxy", "proxy.local:3128"}, {"NO_PROXY", "localhost, .internal,10.0.0.1:80"}});
+  ASSERT_TRUE(o.https_proxy);
+  EXPECT_EQ(o.https_proxy->host, "proxy.local");
+  EXPECT_EQ(o.https_proxy->port, 3128);
+  EXPECT_EQ(o.no_proxy, (std::vector<std::string>{"localhost", ".internal", "10.0.0.1"}));
+  EXPECT_FALSE(options_from_env({}).https_proxy);
+  EXPECT_THROW(options_from_env({{"HTTPS_PROXY", "https://p:1"}}), std::invalid_argument);
+}
+
+TEST(HttpClient, StreamsTheBodyAsItArrives) {
+  std::promise<void> first_seen;
+  auto first_seen_f = first_seen.get_future().share();
+  std::string got_target, got_body, got_host;
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    auto req = test::read_request(s, buf);
+    got_target = std::string(req.target());
+    got_body = req.body();
+    got_host = std::string(req[http::field::host]);
+    test::write_raw(s, std::string(chunked_head) + chunk("data: one\n\n"));
+    // The second chunk goes out only once the client has delivered the first: proof of streaming.
+    if (first_seen_f.wait_for(5s) != std::future_status::ready) return;
+    test::write_raw(s, chunk("data: two\n\n") + "0\r\n\r\n");
+    test::wait_peer_close(s);
+  });
+  harness h;
+  client c;
+  recorder r;
+  bool signalled = false;
+  r.on_piece = [&](std::string_view) {
+    if (!std::exchange(signalled, true)) first_seen.set_value();
+  };
+  c.start(spec_for(srv.port(), "/v1/chat/completions?x=1"), r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_FALSE(*r.end) << r.end->message();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "data: one\n\ndata: two\n\n");
+  EXPECT_GE(r.pieces.size(), 2u);
+  EXPECT_EQ(r.sent, 1);
+  EXPECT_EQ(got_target, "/v1/chat/completions?x=1");
+  EXPECT_EQ(got_body, R"({"hello":1})");
+  EXPECT_EQ(got_host, "127.0.0.1:" + std::to_string(srv.port()));
+}
+
+TEST(HttpClient, ReusesKeepAliveConnections) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    for (int i = 0; i < 3; ++i) {
+      error_code ec;
+      http::request<http::string_body> req;
+      http::read(s, buf, req, ec);
+      if (ec) return;
+      test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    }
+  });
+  harness h;
+  client c;
+  auto origin = spec_for(srv.port()).origin.origin();
+  for (int i = 0; i < 3; ++i) {
+    recorder r;
+    c.start(spec_for(srv.port()), r.make(), h.strand());
+    ASSERT_TRUE(r.wait_end());
+    EXPECT_FALSE(*r.end) << r.end->message();
+    EXPECT_EQ(r.body, "ok");
+    EXPECT_EQ(c.idle_connections(origin), 1u);
+  }
+  EXPECT_EQ(srv.connections(), 1);
+}
+
+TEST(HttpClient, RetriesAPooledConnectionTheServerClosed) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    // Keep-alive promised, then the server drops the idle connection anyway.
+    test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    s.shutdown(tcp::socket::shutdown_both);
+    s.close();
+  });
+  harness h;
+  client c;
+  for (int i = 0; i < 2; ++i) {
+    recorder r;
+    c.start(spec_for(srv.port()), r.make(), h.strand());
+    ASSERT_TRUE(r.wait_end());
+    EXPECT_FALSE(*r.end) << i << ": " << r.end->message();
+    EXPECT_EQ(r.body, "ok");
+  }
+  EXPECT_EQ(srv.connections(), 2);
+}
+
+TEST(HttpClient, ErrorStatusStillDeliversTheBody) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    test::write_raw(s,
+                    "HTTP/1.1 429 Too Many Requests\r\nretry-after: 3\r\ncontent-type: application/json\r\n"
+                    "content-length: 20\r\nconnection: close\r\n\r\n{\"error\":\"slow\"}    ");
+  });
+  harness h;
+  client c;
+  recorder r;
+  c.start(spec_for(srv.port()), r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_FALSE(*r.end);
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(r.body, "{\"error\":\"slow\"}    ");
+}
+
+TEST(HttpClient, RefusedConnectionFails) {
+  std::uint16_t port;
+  {
+    net::io_context ioc;
+    tcp::acceptor a(ioc, {net::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }
+  harness h;
+  client c;
+  recorder r;
+  c.start(spec_for(port), r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_EQ(*r.end, net::error::connection_refused);
+}
+
+TEST(HttpClient, FirstByteTimeout) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    test::wait_peer_close(s);  // never answers
+  });
+  harness h;
+  client c;
+  recorder r;
+  auto spec = spec_for(srv.port());
+  spec.limits.first_byte = 100ms;
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_EQ(*r.end, client_errc::first_byte_timeout);
+  EXPECT_TRUE(is_timeout(*r.end));
+}
+
+TEST(HttpClient, BetweenChunkTimeout) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    test::write_raw(s, std::string(chunked_head) + chunk("data: one\n\n"));
+    test::wait_peer_close(s);  // stalls mid-body
+  });
+  harness h;
+  client c;
+  recorder r;
+  auto spec = spec_for(srv.port());
+  spec.limits.idle = 100ms;
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_EQ(*r.end, client_errc::idle_timeout);
+  EXPECT_EQ(r.body, "data: one\n\n");
+}
+
+TEST(HttpClient, MidStreamCloseIsAnError) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    test::write_raw(s, std::string(chunked_head) + chunk("data: one\n\n"));
+    s.shutdown(tcp::socket::shutdown_both);
+  });
+  harness h;
+  client c;
+  recorder r;
+  c.start(spec_for(srv.port()), r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_TRUE(*r.end);
+  EXPECT_EQ(r.body, "data: one\n\n");
+}
+
+TEST(HttpClient, AbortClosesTheUpstreamSocketAtOnce) {
+  std::promise<std::chrono::steady_clock::time_point> closed;
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    test::write_raw(s, std::string(chunked_head) + chunk("data: one\n\n"));
+    if (test::wait_peer_close(s)) closed.set_value(std::chrono::steady_clock::now());
+  });
+  harness h;
+  client c;
+  recorder r;
+  auto strand = h.strand();
+  auto x = c.start(spec_for(srv.port()), r.make(), strand);
+  ASSERT_TRUE(r.wait_body("one"));
+  auto t0 = std::chrono::steady_clock::now();
+  net::post(strand, [x] { x->abort(); });
+  auto f = closed.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(f.get() - t0, 50ms);
+  EXPECT_FALSE(r.wait_end(100ms)) << "no callback after abort";
+}
+
+// A TLS server on 127.0.0.1 whose certificate names "localhost".
+struct tls_server {
+  test::test_cert cert = test::make_self_signed("localhost");
+  std::string ca_path = test::write_temp_file(cert.cert_pem);
+  ssl::context ctx{ssl::context::tls_server};
+  std::string sni;
+  std::mutex mu;
+  local_server srv{[this](tcp::socket& s, int) {
+    ssl::stream<tcp::socket&> tls(s, ctx);
+    error_code ec;
+    tls.handshake(ssl::stream_base::server, ec);
+    if (ec) return;
+    if (const char* name = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name)) {
+      std::lock_guard l(mu);
+      sni = name;
+    }
+    beast::flat_buffer buf;
+    test::read_request(tls, buf);
+    test::write_raw(tls, "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecure");
+    tls.shutdown(ec);
+  }};
+  tls_server() {
+    ctx.use_certificate_chain(net::buffer(cert.cert_pem));
+    ctx.use_private_key(net::buffer(cert.key_pem), ssl::context::pem);
+  }
+  ~tls_server() { std::remove(ca_path.c_str()); }
+};
+
+TEST(HttpClient, TlsWithSniAndVerification) {
+  tls_server ts;
+  harness h;
+  client_options o;
+  o.ca_file = ts.ca_path;
+  client c(o);
+  recorder r;
+  request_spec spec = spec_for(ts.srv.port());
+  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_FALSE(*r.end) << r.end->message();
+  EXPECT_EQ(r.body, "secure");
+  std::lock_guard l(ts.mu);
+  EXPECT_EQ(ts.sni, "localhost");
+}
+
+TEST(HttpClient, TlsRejectsACertificateForAnotherName) {
+  tls_server ts;
+  harness h;
+  client_options o;
+  o.ca_file = ts.ca_path;
+  client c(o);
+  recorder r;
+  request_spec spec = spec_for(ts.srv.port());
+  spec.origin = *parse_url("https://127.0.0.1:" + std::to_string(ts.srv.port()));  // not the certificate's name
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_TRUE(*r.end);
+  EXPECT_EQ(r.status, 0u);
+}
+
+TEST(HttpClient, TlsRejectsAnUntrustedCertificate) {
+  tls_server ts;
+  harness h;
+  client_options o;
+  o.use_system_store = true;  // the self-signed certificate is in no store
+  client c(o);
+  recorder r;
+  request_spec spec = spec_for(ts.srv.port());
+  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_TRUE(*r.end);
+}
+
+TEST(HttpClient, TlsHandshakeCountsTowardTheConnectTimeout) {
+  local_server srv([&](tcp::socket& s, int) { test::wait_peer_close(s); });  // accepts, never speaks TLS
+  harness h;
+  client c;
+  recorder r;
+  request_spec spec = spec_for(srv.port());
+  spec.origin = *parse_url("https://localhost:" + std::to_string(srv.port()));
+  spec.limits.connect = 100ms;
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_EQ(*r.end, client_errc::connect_timeout);
+}
+
+TEST(HttpClient, HttpsThroughAConnectProxy) {
+  tls_server ts;
+  std::string connect_line;
+  local_server proxy([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    http::request<http::empty_body> req;
+    http::request_parser<http::empty_body> p;
+    p.skip(true);
+    http::read(s, buf, p);
+    connect_line = std::string(p.get().method_string()) + " " + std::string(p.get().target());
+    net::io_context ioc;
+    tcp::socket up(ioc);
+    up.connect({net::ip::make_address("127.0.0.1"), ts.srv.port()});
+    test::write_raw(s, "HTTP/1.1 200 Connection established\r\n\r\n");
+    // Pipe both ways until either side closes.
+    std::thread back([&] {
+      char b[4096];
+      error_code ec;
+      for (;;) {
+        auto n = up.read_some(net::buffer(b), ec);
+        if (ec) break;
+        net::write(s, net::buffer(b, n), ec);
+        if (ec) break;
+      }
+      s.shutdown(tcp::socket::shutdown_both, ec);
+    });
+    char b[4096];
+    error_code ec;
+    for (;;) {
+      auto n = s.read_some(net::buffer(b), ec);
+      if (ec) break;
+      net::write(up, net::buffer(b, n), ec);
+      if (ec) break;
+    }
+    up.shutdown(tcp::socket::shutdown_both, ec);
+    back.join();
+  });
+  harness h;
+  client_options o;
+  o.ca_file = ts.ca_path;
+  o.https_proxy = parse_url("http://127.0.0.1:" + std::to_string(proxy.port()));
+  client c(o);
+  recorder r;
+  request_spec spec = spec_for(ts.srv.port());
+  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_FALSE(*r.end) << r.end->message();
+  EXPECT_EQ(r.body, "secure");
+  EXPECT_EQ(connect_line, "CONNECT localhost:" + std::to_string(ts.srv.port()));
+}
+
+TEST(HttpClient, NoProxyBypassesTheProxy) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+  });
+  harness h;
+  client_options o = options_from_env({{"HTTPS_PROXY", "http://127.0.0.1:1"}, {"NO_PROXY", "127.0.0.1"}});
+  client c(o);
+  recorder r;
+  c.start(spec_for(srv.port()), r.make(), h.strand());  // plain http never uses the https proxy anyway
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_FALSE(*r.end);
+}
+
+}  // namespace
+}  // namespace sg::provider::httpc
