@@ -99,6 +99,38 @@ const std::vector<option>& options() {
        SG_NUM(outbound_max_bytes, std::size_t)},
       {"socket-send-buffer", "limits.socket_send_buffer", "SO_SNDBUF for client sockets (0 = kernel default)",
        SG_NUM(socket_send_buffer, int)},
+      {"auth", "auth.mode", "none, or jwt (every API call and WebSocket needs a bearer token)", SG_STR(auth)},
+      {"jwt-algorithm", "auth.jwt_algorithm", "the only algorithm accepted: HS256/384/512, RS256/384/512, ES256/384",
+       SG_STR(jwt_algorithm)},
+      {"jwt-secret", "auth.jwt_secret", "HS* shared secret (at least 32 bytes; prefer the env variable)",
+       SG_STR(jwt_secret)},
+      {"jwt-secret-file", "auth.jwt_secret_file", "file holding the HS* shared secret", SG_STR(jwt_secret_file)},
+      {"jwt-public-key", "auth.jwt_public_key", "RS*/ES*: PEM public key file (reloaded on SIGHUP)",
+       SG_STR(jwt_public_key)},
+      {"jwt-jwks", "auth.jwt_jwks", "RS*/ES*: JWKS file, keys chosen by kid (reloaded on SIGHUP)", SG_STR(jwt_jwks)},
+      {"jwt-issuer", "auth.jwt_issuer", "required iss claim (empty: not checked)", SG_STR(jwt_issuer)},
+      {"jwt-audience", "auth.jwt_audience", "required aud claim (empty: not checked)", SG_STR(jwt_audience)},
+      {"jwt-leeway-s", "auth.jwt_leeway_s", "clock leeway for exp and nbf, seconds", SG_NUM(jwt_leeway_s, std::int64_t)},
+      {"admin-key", "auth.admin_key",
+       "key for the management API (X-Admin-Key header); unset: admin tokens, or loopback clients without auth",
+       SG_STR(admin_key)},
+      {"allowed-origins", "auth.allowed_origins",
+       "browser origins allowed for WebSocket and CORS, comma-separated (empty: same origin; *: any)",
+       SG_STR(allowed_origins)},
+      {"rate-connections-per-second", "rate.connections_per_second", "new connections per source IP per second",
+       SG_NUM(rate_connections_per_second, double)},
+      {"max-connections-per-ip", "rate.max_connections_per_ip", "concurrent WebSocket connections per source IP",
+       SG_NUM(max_connections_per_ip, unsigned)},
+      {"max-connections-per-user", "rate.max_connections_per_user", "concurrent WebSocket connections per user",
+       SG_NUM(max_connections_per_user, unsigned)},
+      {"rate-streams-per-minute", "rate.streams_per_minute", "stream starts per user per minute",
+       SG_NUM(rate_streams_per_minute, double)},
+      {"max-streams-per-user", "rate.max_streams_per_user", "concurrent streams per user",
+       SG_NUM(max_streams_per_user, unsigned)},
+      {"rate-tokens-per-minute", "rate.tokens_per_minute", "upstream tokens (input + output) per user per minute",
+       SG_NUM(rate_tokens_per_minute, double)},
+      {"tls-cert", "tls.cert", "PEM certificate chain: serve HTTPS/WSS (reloaded on SIGHUP)", SG_STR(tls_cert)},
+      {"tls-key", "tls.key", "PEM private key for --tls-cert", SG_STR(tls_key)},
   };
   return opts;
 }
@@ -167,7 +199,8 @@ std::string help_text() {
     o << "  --" << i.flag << " VALUE\n      " << i.help << "\n      default " << i.default_value << "; env "
       << i.env << "; toml " << i.toml_key << "\n";
   }
-  o << "\nSignals: SIGTERM/SIGINT stop accepting, let in-flight streams finish (drain-timeout-ms), then close\n"
+  o << "\nA value of 0 turns a rate limit off. Users are the token's sub with --auth jwt, else the source IP.\n";
+  o << "\nSignals: SIGHUP reloads JWT keys and the TLS certificate. SIGTERM/SIGINT stop accepting, let in-flight streams finish (drain-timeout-ms), then close\n"
     << "WebSockets with 1001.\n";
   return o.str();
 }

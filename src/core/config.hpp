@@ -33,6 +33,31 @@ struct config {
   std::size_t outbound_max_bytes = 1024 * 1024;
   int socket_send_buffer = 0;  // 0 = the kernel's default
 
+  // Authentication: "none" (default) or "jwt".
+  std::string auth = "none";
+  std::string jwt_algorithm = "HS256";
+  std::string jwt_secret;       // HS*; prefer STREAMGATE_JWT_SECRET or jwt_secret_file
+  std::string jwt_secret_file;
+  std::string jwt_public_key;   // RS*/ES*: PEM file
+  std::string jwt_jwks;         // RS*/ES*: JWKS file
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  std::int64_t jwt_leeway_s = 60;
+  std::string admin_key;        // protects /@connections and /admin data; unset: loopback only
+  std::string allowed_origins;  // comma-separated; empty: same origin only; "*": any
+
+  // Rate limits and quotas (0 = off).
+  double rate_connections_per_second = 0;  // new connections per source IP
+  unsigned max_connections_per_ip = 0;
+  unsigned max_connections_per_user = 0;
+  double rate_streams_per_minute = 0;      // stream starts per user
+  unsigned max_streams_per_user = 0;
+  double rate_tokens_per_minute = 0;       // upstream tokens per user
+
+  // TLS: both set → the listener speaks HTTPS/WSS (reloaded on SIGHUP).
+  std::string tls_cert;
+  std::string tls_key;
+
   std::string config_file;
 };
 

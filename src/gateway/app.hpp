@@ -2,8 +2,10 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "core/rate_limit.hpp"
 #include "gateway/connection_registry.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -18,10 +20,14 @@ class stream_manager;
 
 namespace sg::gateway {
 
+class security;
+
 struct counters {
   std::atomic<std::int64_t> ws_open{0}, sse_open{0};
   std::atomic<std::uint64_t> ws_accepted{0}, http_requests{0}, merged_chunks{0}, slow_closes{0}, bad_messages{0};
   std::atomic<std::uint64_t> events_sent{0};
+  std::atomic<std::uint64_t> auth_failures{0}, origin_refusals{0}, admin_refusals{0};
+  std::atomic<std::uint64_t> rate_limited_connections{0};
 };
 
 struct static_file {
@@ -30,7 +36,17 @@ struct static_file {
 };
 
 struct app {
+  explicit app(const core::config& c)
+      : cfg(c),
+        connection_rate(c.rate_connections_per_second, std::max(1.0, c.rate_connections_per_second * 2)),
+        connections_per_ip(c.max_connections_per_ip),
+        connections_per_user(c.max_connections_per_user) {}
+
   core::config cfg;
+  security* sec = nullptr;
+  core::token_buckets connection_rate;       // new connections per source IP
+  core::concurrency_limit connections_per_ip;
+  core::concurrency_limit connections_per_user;
   store::store* store = nullptr;
   stream::stream_manager* streams = nullptr;
   connection_registry connections;

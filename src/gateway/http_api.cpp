@@ -62,11 +62,11 @@ boost::json::object stream_info_json(const stream::stream_info& i) {
           {"createdAt", i.created_at_ms}, {"endedAt", i.ended_at_ms ? boost::json::value(i.ended_at_ms) : nullptr}};
 }
 
-bool handle_streams(app& a, const request& req, const target& t, responder& respond) {
+bool handle_streams(app& a, const request& req, const target& t, const request_context& ctx, responder& respond) {
   // /v1/streams/{id}
   if (t.segments.size() != 3) return false;
   auto s = a.streams->find(t.segments[2]);
-  if (!s) {
+  if (!s || s->owner() != ctx.who.owner()) {
     respond(error_response(req, proto::error_code::not_found, "no stream " + t.segments[2] + " (unknown or expired)"));
     return true;
   }
@@ -85,8 +85,14 @@ bool handle_streams(app& a, const request& req, const target& t, responder& resp
   return true;
 }
 
-bool handle_connections(app& a, const request& req, const target& t, responder& respond) {
+bool handle_connections(app& a, const request& req, const target& t, const request_context& ctx,
+                        responder& respond) {
   // API Gateway's management API: /@connections/{connectionId}
+  if (!a.sec->admin_allowed(req, ctx.who, ctx.source_ip)) {
+    a.stats.admin_refusals.fetch_add(1, std::memory_order_relaxed);
+    respond(error_response(req, proto::error_code::forbidden, "the management API needs the admin key or an admin token"));
+    return true;
+  }
   if (t.segments.size() != 2) {
     respond(error_response(req, proto::error_code::not_found, "use /@connections/{connectionId}"));
     return true;
@@ -125,12 +131,11 @@ bool handle_connections(app& a, const request& req, const target& t, responder& 
 
 }  // namespace
 
-bool handle_api(app& a, const request& req, const target& t, const std::string& source_ip, responder respond) {
-  (void)source_ip;
+bool handle_api(app& a, const request& req, const target& t, const request_context& ctx, responder respond) {
   const auto& seg = t.segments;
   if (req.method() == http::verb::options) {
+    // A CORS preflight: the session adds Access-Control-Allow-Origin when the origin is allowed.
     response res{http::status::no_content, req.version()};
-    res.set(http::field::access_control_allow_origin, "*");
     res.set(http::field::access_control_allow_methods, "GET, POST, PUT, DELETE, OPTIONS");
     res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, Last-Event-ID, Accept");
     res.set(http::field::access_control_max_age, "600");
@@ -163,12 +168,12 @@ bool handle_api(app& a, const request& req, const target& t, const std::string& 
     return true;
   }
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "streams") {
-    if (handle_streams(a, req, t, respond)) return true;
+    if (handle_streams(a, req, t, ctx, respond)) return true;
     respond(error_response(req, proto::error_code::not_found, "no such route"));
     return true;
   }
-  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "projects") return handle_projects(a, req, t, respond);
-  if (!seg.empty() && seg[0] == "@connections") return handle_connections(a, req, t, respond);
+  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "projects") return handle_projects(a, req, t, ctx, respond);
+  if (!seg.empty() && seg[0] == "@connections") return handle_connections(a, req, t, ctx, respond);
   if (!seg.empty() && seg[0] == "v1") {
     respond(error_response(req, proto::error_code::not_found, "no such route: " + t.path));
     return true;
@@ -199,6 +204,13 @@ response static_response(app& a, const request& req, const target& t) {
   res.set("X-Content-Type-Options", "nosniff");
   res.set("Referrer-Policy", "no-referrer");
   res.set("X-Frame-Options", "DENY");
+  // The built web app has no inline script; the built-in test page is one inline script.
+  res.set("Content-Security-Policy", a.spa ? "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                             "img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+                                             "base-uri 'self'"
+                                           : "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                                             "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; "
+                                             "frame-ancestors 'none'; base-uri 'self'");
   bool hashed_asset = !fallback && path.rfind("/assets/", 0) == 0;
   res.set(http::field::cache_control, hashed_asset ? "public, max-age=31536000, immutable" : "no-cache");
   res.keep_alive(req.keep_alive());

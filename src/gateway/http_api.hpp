@@ -3,6 +3,7 @@
 
 #include "core/asio.hpp"
 #include "gateway/app.hpp"
+#include "gateway/security.hpp"
 #include "proto/event.hpp"
 
 #include <functional>
@@ -30,8 +31,13 @@ response json_response(const request& req, http::status status, std::string body
 response error_response(const request& req, const proto::error_info& e);
 response error_response(const request& req, proto::error_code code, std::string message, std::string field = {});
 
+struct request_context {
+  principal who;
+  std::string source_ip;
+};
+
 /// Handles the request if it is an API route (then returns true and calls `respond` once).
-bool handle_api(app& a, const request& req, const target& t, const std::string& source_ip, responder respond);
+bool handle_api(app& a, const request& req, const target& t, const request_context& ctx, responder respond);
 
 /// The static web app, the built-in test page, or a 404 JSON answer.
 response static_response(app& a, const request& req, const target& t);

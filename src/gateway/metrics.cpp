@@ -41,6 +41,17 @@ std::string render_metrics(app& a) {
          double(s.slow_closes));
   metric(o, "streamgate_bad_messages_total", "counter", "Client messages answered with an error.",
          double(s.bad_messages));
+  o << "# HELP streamgate_rate_limited_total Requests refused by a rate limit or quota.\n"
+    << "# TYPE streamgate_rate_limited_total counter\n"
+    << "streamgate_rate_limited_total{limit=\"connections\"} " << s.rate_limited_connections.load() << '\n'
+    << "streamgate_rate_limited_total{limit=\"stream_starts\"} " << c.rate_limited_starts.load() << '\n'
+    << "streamgate_rate_limited_total{limit=\"concurrent_streams\"} " << c.rate_limited_concurrency.load() << '\n'
+    << "streamgate_rate_limited_total{limit=\"tokens\"} " << c.rate_limited_tokens.load() << '\n';
+  metric(o, "streamgate_auth_failures_total", "counter", "Requests refused for a missing or bad token.",
+         double(s.auth_failures));
+  metric(o, "streamgate_origin_refusals_total", "counter", "Requests refused for their Origin.",
+         double(s.origin_refusals));
+  metric(o, "streamgate_admin_refusals_total", "counter", "Management API calls refused.", double(s.admin_refusals));
   metric(o, "streamgate_store_last_op_seconds", "gauge", "Duration of the last store operation.",
          double(a.store->last_op_us()) / 1e6);
   return o.str();

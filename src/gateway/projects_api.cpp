@@ -74,15 +74,22 @@ std::optional<json::object> parse_body(const request& req, const responder& resp
   return std::move(v.get_object());
 }
 
+// A project that exists and belongs to `owner`; another user's project does not exist for them.
+std::optional<store::project_row> owned(store::database& db, const std::string& id, const std::string& owner) {
+  auto p = db.get_project(id);
+  if (p && p->owner != owner) return std::nullopt;
+  return p;
+}
+
 response not_found(const request& req, const std::string& what) {
   return error_response(req, proto::error_code::not_found, what + " not found");
 }
 
-void projects_collection(app& a, const request& req, const responder& respond) {
+void projects_collection(app& a, const request& req, const std::string& owner, const responder& respond) {
   if (req.method() == http::verb::get) {
-    a.store->run([req, respond](store::database& db) {
+    a.store->run([req, respond, owner](store::database& db) {
       json::array items;
-      for (auto& p : db.list_projects("")) items.push_back(to_json(p));
+      for (auto& p : db.list_projects(owner)) items.push_back(to_json(p));
       respond(json_response(req, http::status::ok, json::serialize(json::object{{"items", items}})));
     });
     return;
@@ -104,6 +111,7 @@ void projects_collection(app& a, const request& req, const responder& respond) {
   p.id = core::random_id("p_", 9);
   p.name = *name;
   p.description = desc.value_or("");
+  p.owner = owner;
   p.created_at = p.updated_at = core::now_ms();
   a.store->run([req, respond, p](store::database& db) {
     db.put_project(p);
@@ -111,11 +119,12 @@ void projects_collection(app& a, const request& req, const responder& respond) {
   });
 }
 
-void project_item(app& a, const request& req, const std::string& id, const responder& respond) {
+void project_item(app& a, const request& req, const std::string& id, const std::string& owner,
+                  const responder& respond) {
   switch (req.method()) {
     case http::verb::get:
-      a.store->run([req, respond, id](store::database& db) {
-        auto p = db.get_project(id);
+      a.store->run([req, respond, id, owner](store::database& db) {
+        auto p = owned(db, id, owner);
         respond(p ? json_response(req, http::status::ok, json::serialize(to_json(*p))) : not_found(req, "project " + id));
       });
       return;
@@ -129,8 +138,8 @@ void project_item(app& a, const request& req, const std::string& id, const respo
         respond(validation_error(req, *err));
         return;
       }
-      a.store->run([req, respond, id, name, desc](store::database& db) {
-        auto p = db.get_project(id);
+      a.store->run([req, respond, id, owner, name, desc](store::database& db) {
+        auto p = owned(db, id, owner);
         if (!p) {
           respond(not_found(req, "project " + id));
           return;
@@ -144,8 +153,8 @@ void project_item(app& a, const request& req, const std::string& id, const respo
       return;
     }
     case http::verb::delete_:
-      a.store->run([req, respond, id](store::database& db) {
-        respond(db.delete_project(id) ? json_response(req, http::status::no_content, "")
+      a.store->run([req, respond, id, owner](store::database& db) {
+        respond(owned(db, id, owner) && db.delete_project(id) ? json_response(req, http::status::no_content, "")
                                       : not_found(req, "project " + id));
       });
       return;
@@ -154,10 +163,11 @@ void project_item(app& a, const request& req, const std::string& id, const respo
   }
 }
 
-void cards_collection(app& a, const request& req, const std::string& pid, const responder& respond) {
+void cards_collection(app& a, const request& req, const std::string& pid, const std::string& owner,
+                      const responder& respond) {
   if (req.method() == http::verb::get) {
-    a.store->run([req, respond, pid](store::database& db) {
-      if (!db.get_project(pid)) {
+    a.store->run([req, respond, pid, owner](store::database& db) {
+      if (!owned(db, pid, owner)) {
         respond(not_found(req, "project " + pid));
         return;
       }
@@ -188,8 +198,8 @@ void cards_collection(app& a, const request& req, const std::string& pid, const 
   c.kind = *kind;
   c.content = *content;
   c.created_at = core::now_ms();
-  a.store->run([req, respond, c, order](store::database& db) mutable {
-    if (!db.get_project(c.project_id)) {
+  a.store->run([req, respond, c, order, owner](store::database& db) mutable {
+    if (!owned(db, c.project_id, owner)) {
       respond(not_found(req, "project " + c.project_id));
       return;
     }
@@ -199,16 +209,17 @@ void cards_collection(app& a, const request& req, const std::string& pid, const 
   });
 }
 
-void card_item(app& a, const request& req, const std::string& pid, const std::string& cid, const responder& respond) {
+void card_item(app& a, const request& req, const std::string& pid, const std::string& cid, const std::string& owner,
+               const responder& respond) {
   if (req.method() == http::verb::delete_) {
-    a.store->run([req, respond, pid, cid](store::database& db) {
-      respond(db.delete_card(pid, cid) ? json_response(req, http::status::no_content, "") : not_found(req, "card " + cid));
+    a.store->run([req, respond, pid, cid, owner](store::database& db) {
+      respond(owned(db, pid, owner) && db.delete_card(pid, cid) ? json_response(req, http::status::no_content, "") : not_found(req, "card " + cid));
     });
     return;
   }
   if (req.method() == http::verb::get) {
-    a.store->run([req, respond, pid, cid](store::database& db) {
-      auto c = db.get_card(pid, cid);
+    a.store->run([req, respond, pid, cid, owner](store::database& db) {
+      auto c = owned(db, pid, owner) ? db.get_card(pid, cid) : std::nullopt;
       respond(c ? json_response(req, http::status::ok, json::serialize(to_json(*c))) : not_found(req, "card " + cid));
     });
     return;
@@ -228,8 +239,8 @@ void card_item(app& a, const request& req, const std::string& pid, const std::st
     respond(validation_error(req, *err));
     return;
   }
-  a.store->run([req, respond, pid, cid, kind, content, order](store::database& db) {
-    auto c = db.get_card(pid, cid);
+  a.store->run([req, respond, pid, cid, owner, kind, content, order](store::database& db) {
+    auto c = owned(db, pid, owner) ? db.get_card(pid, cid) : std::nullopt;
     if (!c) {
       respond(not_found(req, "card " + cid));
       return;
@@ -258,7 +269,8 @@ bool parse_int_param(const target& t, const char* key, std::int64_t lo, std::int
   return true;
 }
 
-void messages(app& a, const request& req, const target& t, const std::string& pid, const responder& respond) {
+void messages(app& a, const request& req, const target& t, const std::string& pid, const std::string& owner,
+              const responder& respond) {
   if (req.method() != http::verb::get) {
     respond(error_response(req, proto::error_code::bad_request, "use GET on messages"));
     return;
@@ -266,9 +278,13 @@ void messages(app& a, const request& req, const target& t, const std::string& pi
   std::int64_t limit = 50, before = 0;
   if (!parse_int_param(t, "limit", 1, 200, limit, req, respond)) return;
   if (!parse_int_param(t, "before", 1, INT64_MAX, before, req, respond)) return;
-  a.store->run([req, respond, pid, limit, before](store::database& db) {
+  a.store->run([req, respond, pid, owner, limit, before](store::database& db) {
+    if (auto p = db.get_project(pid); p && p->owner != owner) {
+      respond(not_found(req, "project " + pid));
+      return;
+    }
     // One extra row tells whether an older page exists.
-    auto rows = db.list_messages(pid, before, static_cast<int>(limit) + 1);
+    auto rows = db.list_messages(pid, owner, before, static_cast<int>(limit) + 1);
     bool more = rows.size() > static_cast<std::size_t>(limit);
     if (more) rows.pop_back();
     json::array items;
@@ -280,13 +296,14 @@ void messages(app& a, const request& req, const target& t, const std::string& pi
 
 }  // namespace
 
-bool handle_projects(app& a, const request& req, const target& t, responder& respond) {
+bool handle_projects(app& a, const request& req, const target& t, const request_context& ctx, responder& respond) {
   const auto& s = t.segments;  // "v1", "projects", …
-  if (s.size() == 2) projects_collection(a, req, respond);
-  else if (s.size() == 3) project_item(a, req, s[2], respond);
-  else if (s.size() == 4 && s[3] == "cards") cards_collection(a, req, s[2], respond);
-  else if (s.size() == 5 && s[3] == "cards") card_item(a, req, s[2], s[4], respond);
-  else if (s.size() == 4 && s[3] == "messages") messages(a, req, t, s[2], respond);
+  const auto& owner = ctx.who.owner();
+  if (s.size() == 2) projects_collection(a, req, owner, respond);
+  else if (s.size() == 3) project_item(a, req, s[2], owner, respond);
+  else if (s.size() == 4 && s[3] == "cards") cards_collection(a, req, s[2], owner, respond);
+  else if (s.size() == 5 && s[3] == "cards") card_item(a, req, s[2], s[4], owner, respond);
+  else if (s.size() == 4 && s[3] == "messages") messages(a, req, t, s[2], owner, respond);
   else respond(error_response(req, proto::error_code::not_found, "no such route: " + t.path));
   return true;
 }

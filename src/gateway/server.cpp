@@ -5,6 +5,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "gateway/app.hpp"
+#include "gateway/security.hpp"
 #include "net/listener.hpp"
 #include "provider/demo/demo_provider.hpp"
 #include "store/store.hpp"
@@ -17,15 +18,17 @@
 namespace sg::gateway {
 
 struct server::impl {
-  explicit impl(core::config c) : cfg(std::move(c)) {}
+  explicit impl(core::config c) : cfg(std::move(c)), a(cfg) {}
 
   core::config cfg;
   net::io_context ioc;
   std::unique_ptr<store::store> st;
   std::unique_ptr<stream::stream_manager> streams;
   app a;
+  std::unique_ptr<security> sec;
   std::shared_ptr<io::listener> lst;
   std::unique_ptr<net::signal_set> signals;
+  std::unique_ptr<net::signal_set> reload_signal;
   std::unique_ptr<net::steady_timer> table_sweep;
   std::unique_ptr<net::steady_timer> drain_timer;
   std::chrono::steady_clock::time_point drain_deadline;
@@ -93,6 +96,7 @@ struct server::impl {
     if (a.connections.size() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
       streams->stop();
       table_sweep->cancel();
+      if (reload_signal) reload_signal->cancel();
       ioc.stop();
       return;
     }
@@ -118,7 +122,8 @@ int server::run() {
   providers["demo"] = std::make_shared<provider::demo::demo_provider>(cfg.demo_ttft_ms, cfg.demo_tokens_per_second);
   if (!providers.count(cfg.provider)) throw std::invalid_argument("unknown provider '" + cfg.provider + "'");
 
-  m.a.cfg = cfg;
+  m.sec = std::make_unique<security>(m.a.cfg);
+  m.a.sec = m.sec.get();
   m.a.store = m.st.get();
   m.streams = std::make_unique<stream::stream_manager>(m.ioc, m.a.cfg, *m.st, std::move(providers));
   m.a.streams = m.streams.get();
@@ -149,9 +154,29 @@ int server::run() {
       core::log_info("signal", {{"signal", sig}});
       net::post(m.drain_timer->get_executor(), [&] { m.begin_drain(); });
       wait_signal();
+  m.reload_signal = std::make_unique<net::signal_set>(m.ioc, SIGHUP);
+  std::function<void()> wait_reload = [&] {
+    m.reload_signal->async_wait([&](error_code ec, int) {
+      if (ec) return;
+      if (auto err = m.sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
+      else core::log_info("reloaded", {{"what", "auth keys"}});
+      wait_reload();
+    });
+  };
+  wait_reload();
     });
   };
   wait_signal();
+  m.reload_signal = std::make_unique<net::signal_set>(m.ioc, SIGHUP);
+  std::function<void()> wait_reload = [&] {
+    m.reload_signal->async_wait([&](error_code ec, int) {
+      if (ec) return;
+      if (auto err = m.sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
+      else core::log_info("reloaded", {{"what", "auth keys"}});
+      wait_reload();
+    });
+  };
+  wait_reload();
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { m.ioc.run(); });

@@ -64,24 +64,68 @@ void http_session::on_read(error_code ec, std::size_t) {
     return;
   }
   app_.stats.http_requests.fetch_add(1, std::memory_order_relaxed);
-  auto req = parser_->release();
-  if (websocket::is_upgrade(req)) {
-    auto t = gateway::parse_target(req.target());
-    if (t.path == "/ws" || t.path == "/ws/") {
-      stream_.expires_never();
-      std::make_shared<ws_session>(stream_.release_socket(), app_)->run(std::move(req));
-      return;
-    }
-    send(gateway::error_response(req, proto::error_code::not_found, "WebSocket endpoint is /ws"));
-    return;
-  }
-  handle_request(std::move(req));
+  handle_request(parser_->release());
 }
+
+namespace {
+// Routes that answer without credentials: health, metrics, the web app and CORS preflights.
+bool is_api(const gateway::target& t) {
+  return !t.segments.empty() && (t.segments[0] == "v1" || t.segments[0] == "ws" || t.segments[0] == "@connections");
+}
+}  // namespace
 
 void http_session::handle_request(gateway::request req) {
   auto t = gateway::parse_target(req.target());
   if (!t.valid) {
     send(gateway::error_response(req, proto::error_code::bad_request, "malformed request target"));
+    return;
+  }
+  // Once per TCP connection: the new-connection rate of this address.
+  if (!rate_checked_) {
+    rate_checked_ = true;
+    if (auto wait = app_.connection_rate.take(source_ip_)) {
+      app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
+      auto res = gateway::error_response(
+          req, proto::error_info{proto::error_code::rate_limited, "too many new connections from " + source_ip_, true,
+                                 wait, {}});
+      res.keep_alive(false);
+      send(std::move(res));
+      return;
+    }
+  }
+  cors_origin_ = app_.sec->cors_origin(req);
+  bool api = is_api(t);
+  if (api && !app_.sec->origin_allowed(req)) {
+    // Cross-site WebSocket hijacking and cross-site requests stop here.
+    app_.stats.origin_refusals.fetch_add(1, std::memory_order_relaxed);
+    send(gateway::error_response(req, proto::error_code::forbidden, "origin not allowed"));
+    return;
+  }
+  gateway::principal who;
+  bool bearer_subprotocol = false;
+  if (api && req.method() != http::verb::options) {
+    auto a = app_.sec->authenticate(req, t.param("token"));
+    if (!a.who) {
+      app_.stats.auth_failures.fetch_add(1, std::memory_order_relaxed);
+      core::log_info("unauthorized", {{"sourceIp", source_ip_}, {"path", t.path}, {"reason", a.error}});
+      auto res = gateway::error_response(req, proto::error_code::unauthorized, "a valid bearer token is required");
+      res.set(http::field::www_authenticate, "Bearer");
+      if (websocket::is_upgrade(req)) res.keep_alive(false);
+      send(std::move(res));
+      return;
+    }
+    who = std::move(*a.who);
+    bearer_subprotocol = a.bearer_subprotocol;
+  }
+  who_ = who;
+  limit_key_ = who.authenticated ? "user:" + who.sub : "ip:" + source_ip_;
+
+  if (websocket::is_upgrade(req)) {
+    if (t.path != "/ws" && t.path != "/ws/") {
+      send(gateway::error_response(req, proto::error_code::not_found, "WebSocket endpoint is /ws"));
+      return;
+    }
+    upgrade(std::move(req), std::move(who), bearer_subprotocol);
     return;
   }
   if (t.path == "/v1/streams" && req.method() == http::verb::post) {
@@ -98,13 +142,50 @@ void http_session::handle_request(gateway::request req) {
   }
   auto self = shared_from_this();
   auto ex = stream_.get_executor();
-  bool handled = gateway::handle_api(app_, req, t, source_ip_, [self, ex](gateway::response res) {
+  gateway::request_context ctx{who, source_ip_};
+  bool handled = gateway::handle_api(app_, req, t, ctx, [self, ex](gateway::response res) {
     net::post(ex, [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
   });
   if (!handled) send(gateway::static_response(app_, req, t));
 }
 
+void http_session::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
+  // Connection limits hold a slot for the life of the WebSocket; refuse with 429 before upgrading.
+  auto ip_key = source_ip_;
+  auto user_key = who.authenticated ? who.sub : std::string();
+  if (!app_.connections_per_ip.try_acquire(ip_key)) {
+    app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
+    auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
+                                                              "too many connections from " + ip_key, true, 1000, {}});
+    res.keep_alive(false);
+    send(std::move(res));
+    return;
+  }
+  if (!user_key.empty() && !app_.connections_per_user.try_acquire(user_key)) {
+    app_.connections_per_ip.release(ip_key);
+    app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
+    auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
+                                                              "too many connections for this user", true, 1000, {}});
+    res.keep_alive(false);
+    send(std::move(res));
+    return;
+  }
+  auto* a = &app_;
+  std::shared_ptr<void> slots(nullptr, [a, ip_key, user_key](void*) {
+    a->connections_per_ip.release(ip_key);
+    if (!user_key.empty()) a->connections_per_user.release(user_key);
+  });
+  stream_.expires_never();
+  std::make_shared<ws_session>(stream_.release_socket(), app_)->run(std::move(req), std::move(who), bearer_subprotocol,
+                                                                    std::move(slots));
+}
+
 void http_session::send(gateway::response res) {
+  if (cors_origin_) {
+    res.set(http::field::access_control_allow_origin, *cors_origin_);
+    res.set(http::field::vary, "Origin");
+    res.set(http::field::access_control_expose_headers, "X-Stream-Id, Location, Retry-After");
+  }
   res.prepare_payload();
   bool close = res.need_eof();
   auto sp = std::make_shared<gateway::response>(std::move(res));
@@ -143,7 +224,7 @@ void http_session::start_stream(const gateway::request& req) {
     send(gateway::error_response(req, err->error));
     return;
   }
-  auto res = app_.streams->start(std::get<proto::stream_request>(std::move(parsed)), "sse:" + source_ip_);
+  auto res = app_.streams->start(std::get<proto::stream_request>(std::move(parsed)), who_.owner(), limit_key_);
   if (res.error) {
     send(gateway::error_response(req, *res.error));
     return;
@@ -162,7 +243,7 @@ void http_session::start_stream(const gateway::request& req) {
 // GET /v1/streams/{id}/events: resume after Last-Event-ID or ?lastSeq=N.
 void http_session::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
   auto s = app_.streams->find(id);
-  if (!s) {
+  if (!s || s->owner() != who_.owner()) {
     send(gateway::error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
     return;
   }
@@ -202,7 +283,11 @@ void http_session::begin_sse(const gateway::request& req, std::shared_ptr<stream
   res.set(http::field::cache_control, "no-cache");
   res.set("X-Accel-Buffering", "no");
   res.set("X-Stream-Id", sse_stream_->id());
-  if (auto origin = req[http::field::origin]; !origin.empty()) res.set(http::field::access_control_allow_origin, "*");
+  if (cors_origin_) {
+    res.set(http::field::access_control_allow_origin, *cors_origin_);
+    res.set(http::field::vary, "Origin");
+    res.set(http::field::access_control_expose_headers, "X-Stream-Id");
+  }
   res.keep_alive(sse_keep_alive_);
   res.chunked(true);
   sse_sr_.emplace(res);

@@ -4,6 +4,7 @@
 #include "core/asio.hpp"
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
+#include "gateway/security.hpp"
 #include "net/outbound_queue.hpp"
 #include "stream/stream.hpp"
 
@@ -25,6 +26,7 @@ class http_session final : public std::enable_shared_from_this<http_session>, pu
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
   void handle_request(gateway::request req);
+  void upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol);
   void send(gateway::response res);
   void on_write(bool close, error_code ec, std::size_t bytes);
   void do_close();
@@ -45,6 +47,10 @@ class http_session final : public std::enable_shared_from_this<http_session>, pu
   gateway::app& app_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string source_ip_;
+  bool rate_checked_ = false;
+  gateway::principal who_;                 // the caller of the current request
+  std::string limit_key_;                  // whose limits the current request counts against
+  std::optional<std::string> cors_origin_;  // Access-Control-Allow-Origin for the current request
 
   // SSE state: once the header is out, the session only writes events until the stream ends.
   bool sse_ = false;

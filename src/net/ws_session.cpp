@@ -16,13 +16,18 @@ ws_session::ws_session(tcp::socket&& socket, gateway::app& app)
 
 ws_session::~ws_session() = default;
 
-void ws_session::run(http::request<http::string_body> req) {
+void ws_session::run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
+                     std::shared_ptr<void> slots) {
+  who_ = std::move(who);
+  slots_ = std::move(slots);
+  identity_.sub = who_.sub;
   identity_.connection_id = core::random_id("", 12);
   identity_.connected_at_ms = core::now_ms();
   last_active_ = identity_.connected_at_ms;
   error_code ec;
   auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
   if (!ec) identity_.source_ip = ep.address().to_string();
+  limit_key_ = who_.authenticated ? "user:" + who_.sub : "ip:" + identity_.source_ip;
   identity_.user_agent = std::string(req[http::field::user_agent].substr(0, 512));
   if (app_.cfg.socket_send_buffer > 0)
     beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(app_.cfg.socket_send_buffer),
@@ -38,8 +43,10 @@ void ws_session::run(http::request<http::string_body> req) {
   ws_.set_option(opt);
   ws_.read_message_max(app_.cfg.max_message_bytes);
   ws_.auto_fragment(false);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+  ws_.set_option(websocket::stream_base::decorator([bearer_subprotocol](websocket::response_type& res) {
     res.set(http::field::server, "streamgate");
+    // A browser that sent its token as "bearer, <token>" expects one of its subprotocols back.
+    if (bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
   }));
   ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
 }
@@ -59,10 +66,12 @@ void ws_session::on_accept(error_code ec) {
   row.ttl = identity_.connected_at_ms + app_.cfg.connection_ttl_ms;
   row.source_ip = identity_.source_ip;
   row.user_agent = identity_.user_agent;
+  row.sub = identity_.sub;
   app_.store->run([row](store::database& db) { db.put_connection(row); });
   core::log_info("connection open", {{"connectionId", identity_.connection_id},
                                      {"transport", "websocket"},
                                      {"sourceIp", identity_.source_ip},
+                                     {"sub", identity_.sub},
                                      {"userAgent", identity_.user_agent}});
   enqueue(proto::make_connected(identity_.connection_id, core::now_ms()));
   do_read();
@@ -124,7 +133,7 @@ void ws_session::handle(proto::stream_request& r) {
     return;
   }
   auto request_id = r.request_id;
-  auto res = app_.streams->start(std::move(r), identity_.connection_id);
+  auto res = app_.streams->start(std::move(r), who_.owner(), limit_key_);
   if (res.error) {
     enqueue(proto::make_error(*res.error, {}, 0, request_id));
     return;
@@ -134,8 +143,14 @@ void ws_session::handle(proto::stream_request& r) {
   res.s->subscribe(shared_from_this(), 0);
 }
 
+std::shared_ptr<stream::stream> ws_session::visible_stream(const std::string& id) {
+  auto s = app_.streams->find(id);
+  if (s && s->owner() != who_.owner()) return nullptr;
+  return s;
+}
+
 void ws_session::handle(proto::cancel_request& r) {
-  auto s = app_.streams->find(r.stream_id);
+  auto s = visible_stream(r.stream_id);
   if (!s) {
     send_error(proto::error_code::not_found, "no stream " + r.stream_id, r.request_id, r.stream_id);
     return;
@@ -152,7 +167,7 @@ void ws_session::handle(proto::cancel_request& r) {
 }
 
 void ws_session::handle(proto::resume_request& r) {
-  auto s = app_.streams->find(r.stream_id);
+  auto s = visible_stream(r.stream_id);
   if (!s) {
     send_error(proto::error_code::not_found, "no stream " + r.stream_id + " (unknown or expired)", r.request_id,
                r.stream_id);
@@ -278,6 +293,7 @@ void ws_session::finish() {
   for (auto& [id, sub] : subs_) sub.s->unsubscribe(this);
   subs_.clear();
   queue_.clear_waiting();
+  slots_.reset();
   if (!registered_) return;
   app_.connections.remove(identity_.connection_id);
   app_.stats.ws_open.fetch_sub(1, std::memory_order_relaxed);

@@ -3,6 +3,7 @@
 
 #include "core/asio.hpp"
 #include "gateway/app.hpp"
+#include "gateway/security.hpp"
 #include "net/outbound_queue.hpp"
 #include "proto/client_message.hpp"
 #include "stream/stream.hpp"
@@ -22,8 +23,10 @@ class ws_session final : public std::enable_shared_from_this<ws_session>,
   ws_session(tcp::socket&& socket, gateway::app& app);
   ~ws_session() override;
 
-  /// Completes the upgrade of `req` and starts the read loop.
-  void run(http::request<http::string_body> req);
+  /// Completes the upgrade of `req` for `who` and starts the read loop. `slots` is released when
+  /// the connection ends (its place in the per-IP and per-user connection limits).
+  void run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
+           std::shared_ptr<void> slots);
 
   // stream::subscriber — any thread.
   void deliver(proto::event_ptr ev) override;
@@ -44,6 +47,8 @@ class ws_session final : public std::enable_shared_from_this<ws_session>,
   void handle(proto::ping_request& r);
   void send_error(proto::error_code code, std::string message, std::string_view request_id,
                   std::string_view stream_id = {});
+  /// The stream if it exists and this caller may see it (another user's stream does not exist).
+  std::shared_ptr<stream::stream> visible_stream(const std::string& id);
 
   void enqueue(proto::event_ptr ev, bool replay = false);
   void do_write();
@@ -64,6 +69,9 @@ class ws_session final : public std::enable_shared_from_this<ws_session>,
   std::string close_cause_ = "client";
 
   gateway::connection_identity identity_;
+  gateway::principal who_;
+  std::string limit_key_;
+  std::shared_ptr<void> slots_;
   std::atomic<std::int64_t> last_active_{0};
 
   struct subscription {

@@ -41,10 +41,15 @@ CREATE TABLE IF NOT EXISTS messages (
   content TEXT NOT NULL,
   status TEXT NOT NULL,
   stream_id TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  owner TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS messages_project ON messages(project_id, id);
 )sql";
+
+// Columns added after the first release, applied to databases created before them.
+const char* migrations[][2] = {
+    {"messages", "owner TEXT NOT NULL DEFAULT ''"},
+};
 
 class binder {
  public:
@@ -84,6 +89,16 @@ database::database(const std::string& path) {
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
   exec(schema);
+  for (auto& [table, column] : migrations) {
+    std::string name(column, std::string_view(column).find(' '));
+    std::string check = "SELECT count(*) FROM pragma_table_info('" + std::string(table) + "') WHERE name = '" + name + "'";
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db_.get(), check.c_str(), -1, &st, nullptr);
+    std::unique_ptr<sqlite3_stmt, stmt_finalizer> guard(st);
+    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0)
+      exec("ALTER TABLE " + std::string(table) + " ADD COLUMN " + column);
+  }
+  exec("CREATE INDEX IF NOT EXISTS messages_project ON messages(project_id, owner, id)");
 }
 
 void database::exec(const std::string& sql) {
@@ -248,22 +263,24 @@ bool database::delete_card(const std::string& project_id, const std::string& car
 }
 
 std::int64_t database::add_message(const message_row& m) {
-  binder b(prepare("INSERT INTO messages(project_id, role, content, status, stream_id, created_at) "
-                   "VALUES(?,?,?,?,?,?)"));
-  b.text(m.project_id).text(m.role).text(m.content).text(m.status).text(m.stream_id).integer(m.created_at);
+  binder b(prepare("INSERT INTO messages(project_id, role, content, status, stream_id, created_at, owner) "
+                   "VALUES(?,?,?,?,?,?,?)"));
+  b.text(m.project_id).text(m.role).text(m.content).text(m.status).text(m.stream_id).integer(m.created_at)
+      .text(m.owner);
   step_done(db_.get(), b.get());
   return sqlite3_last_insert_rowid(db_.get());
 }
 
-std::vector<message_row> database::list_messages(const std::string& project_id, std::int64_t before, int limit) {
-  binder b(prepare("SELECT id, project_id, role, content, status, stream_id, created_at FROM messages "
-                   "WHERE project_id = ? AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?"));
-  b.text(project_id).integer(before).integer(before).integer(limit);
+std::vector<message_row> database::list_messages(const std::string& project_id, const std::string& owner,
+                                                 std::int64_t before, int limit) {
+  binder b(prepare("SELECT id, project_id, role, content, status, stream_id, created_at, owner FROM messages "
+                   "WHERE project_id = ? AND owner = ? AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?"));
+  b.text(project_id).text(owner).integer(before).integer(before).integer(limit);
   std::vector<message_row> out;
   while (sqlite3_step(b.get()) == SQLITE_ROW) {
     auto s = b.get();
     out.push_back(message_row{sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3),
-                              col_text(s, 4), col_text(s, 5), sqlite3_column_int64(s, 6)});
+                              col_text(s, 4), col_text(s, 5), sqlite3_column_int64(s, 6), col_text(s, 7)});
   }
   return out;
 }

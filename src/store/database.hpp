@@ -47,6 +47,7 @@ struct message_row {
   std::string status;
   std::string stream_id;
   std::int64_t created_at = 0;
+  std::string owner;
 };
 
 struct sqlite_closer {
@@ -82,8 +83,9 @@ class database {
   bool delete_card(const std::string& project_id, const std::string& card_id);
 
   std::int64_t add_message(const message_row& m);
-  /// Messages of a project, newest first, with id < before (0 = no bound).
-  std::vector<message_row> list_messages(const std::string& project_id, std::int64_t before, int limit);
+  /// Messages of a project written by `owner`, newest first, with id < before (0 = no bound).
+  std::vector<message_row> list_messages(const std::string& project_id, const std::string& owner, std::int64_t before,
+                                         int limit);
 
   /// Runs a statement with no result (used by tests to plant rows).
   void exec(const std::string& sql);

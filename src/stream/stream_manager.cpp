@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace sg::stream {
@@ -14,8 +15,9 @@ namespace sg::stream {
 class runner : public provider::sink, public std::enable_shared_from_this<runner> {
  public:
   runner(stream_manager& m, std::shared_ptr<stream> s, proto::stream_request req,
-         std::shared_ptr<provider::provider> p, std::string provider_name)
-      : m_(m),
+         std::shared_ptr<provider::provider> p, std::string provider_name, std::string limit_key)
+      : limit_key_(std::move(limit_key)),
+        m_(m),
         s_(std::move(s)),
         req_(std::move(req)),
         provider_(std::move(p)),
@@ -69,6 +71,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void on_done(proto::usage u) override {
     if (finishing_) return;
     finishing_ = true;
+    m_.token_rate_.charge(limit_key_, static_cast<double>(u.input_tokens + u.output_tokens));
     progress_unchecked("finalizing", "Saving the answer...", 90);
     auto self = shared_from_this();
     finish("complete", [self, u] {
@@ -104,8 +107,17 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     // The analyzing stage really reads the project's cards and records the question.
     auto self = shared_from_this();
     m_.store_.run([self](store::database& db) {
+      // Another user's project is invisible: the same answer as a stream that does not exist.
+      if (auto p = db.get_project(self->req_.project_id); p && p->owner != self->s_->owner()) {
+        net::post(self->ex_, [self] {
+          self->persist_ = false;
+          self->on_error({proto::error_code::not_found, "project " + self->req_.project_id + " not found", false, {}, {}});
+        });
+        return;
+      }
       auto cards = db.list_cards(self->req_.project_id);
       store::message_row msg;
+      msg.owner = self->s_->owner();
       msg.project_id = self->req_.project_id;
       msg.role = "user";
       msg.content = self->req_.user_input;
@@ -142,14 +154,17 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     auto self = shared_from_this();
     auto text = s_->info().text;
     m_.store_.run([self, status, text, make_event](store::database& db) {
-      store::message_row msg;
-      msg.project_id = self->req_.project_id;
-      msg.role = "assistant";
-      msg.content = text;
-      msg.status = status;
-      msg.stream_id = self->s_->id();
-      msg.created_at = core::now_ms();
-      db.add_message(msg);
+      if (self->persist_) {
+        store::message_row msg;
+        msg.owner = self->s_->owner();
+        msg.project_id = self->req_.project_id;
+        msg.role = "assistant";
+        msg.content = text;
+        msg.status = status;
+        msg.stream_id = self->s_->id();
+        msg.created_at = core::now_ms();
+        db.add_message(msg);
+      }
       net::post(self->ex_, [self, status, make_event] {
         auto ev = make_event();
         self->s_->publish(ev);
@@ -165,11 +180,13 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
                                       {"ttftMs", self->first_chunk_ms_},
                                       {"chunks", self->chunks_},
                                       {"durationMs", self->elapsed_ms()}});
+        self->m_.per_user_.release(self->limit_key_);
         self->m_.on_finished();
       });
     });
   }
 
+  std::string limit_key_;
   stream_manager& m_;
   std::shared_ptr<stream> s_;
   proto::stream_request req_;
@@ -179,6 +196,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   std::shared_ptr<provider::cancellation> cancel_;
   std::chrono::steady_clock::time_point t0_;
   bool finishing_ = false;
+  bool persist_ = true;  // false when the stream never belonged in the history
   std::int64_t first_chunk_ms_ = -1;
   std::uint64_t chunks_ = 0;
   std::string full_;
@@ -187,7 +205,14 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
 
 stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, store::store& store,
                                std::map<std::string, std::shared_ptr<provider::provider>> providers)
-    : ioc_(ioc), cfg_(cfg), store_(store), providers_(std::move(providers)), sweeper_(ioc) {}
+    : ioc_(ioc),
+      cfg_(cfg),
+      store_(store),
+      providers_(std::move(providers)),
+      sweeper_(ioc),
+      start_rate_(cfg.rate_streams_per_minute / 60.0, std::max(1.0, cfg.rate_streams_per_minute)),
+      token_rate_(cfg.rate_tokens_per_minute / 60.0, cfg.rate_tokens_per_minute),
+      per_user_(cfg.max_streams_per_user) {}
 
 stream_manager::~stream_manager() = default;
 
@@ -197,7 +222,8 @@ std::vector<std::string> stream_manager::provider_names() const {
   return out;
 }
 
-stream_manager::start_result stream_manager::start(proto::stream_request req, std::string owner) {
+stream_manager::start_result stream_manager::start(proto::stream_request req, std::string owner,
+                                                   std::string limit_key) {
   start_result out;
   if (!accepting_) {
     out.error = proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}};
@@ -210,9 +236,27 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
                                   "provider"};
     return out;
   }
+  auto limited = [&](std::string message, std::int64_t retry_ms) {
+    out.error = proto::error_info{proto::error_code::rate_limited, std::move(message), true, std::max<std::int64_t>(retry_ms, 1), {}};
+    return out;
+  };
+  if (auto wait = token_rate_.wait_ms(limit_key)) {
+    counters_.rate_limited_tokens.fetch_add(1, std::memory_order_relaxed);
+    return limited("token quota used up for this minute", wait);
+  }
+  if (!per_user_.try_acquire(limit_key)) {
+    counters_.rate_limited_concurrency.fetch_add(1, std::memory_order_relaxed);
+    return limited("too many concurrent streams for this user (limit " + std::to_string(cfg_.max_streams_per_user) + ")",
+                   1000);
+  }
+  if (auto wait = start_rate_.take(limit_key)) {
+    per_user_.release(limit_key);
+    counters_.rate_limited_starts.fetch_add(1, std::memory_order_relaxed);
+    return limited("too many streams started this minute", wait);
+  }
   auto s = std::make_shared<stream>(core::random_id("st_"), req.project_id, std::move(owner), pname,
                                     cfg_.stream_log_max_bytes);
-  auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname);
+  auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname, std::move(limit_key));
   r->publish_start();
   {
     std::lock_guard lock(mu_);

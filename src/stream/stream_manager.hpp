@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "proto/client_message.hpp"
 #include "provider/provider.hpp"
+#include "core/rate_limit.hpp"
 #include "stream/stream.hpp"
 
 #include <atomic>
@@ -24,6 +25,7 @@ class runner;
 
 struct stream_counters {
   std::atomic<std::uint64_t> started{0}, completed{0}, cancelled{0}, failed{0}, chunks{0};
+  std::atomic<std::uint64_t> rate_limited_starts{0}, rate_limited_concurrency{0}, rate_limited_tokens{0};
 };
 
 /// Thread-safe.
@@ -38,7 +40,13 @@ class stream_manager {
     std::optional<proto::error_info> error;
   };
   /// Creates a stream and starts its pipeline. stream_start (seq 1) is already in its log on return.
-  start_result start(proto::stream_request req, std::string owner);
+  /// `owner` may resume, read and cancel it ("" = anyone who knows its id); `limit_key` is whose
+  /// rate limits and quotas it counts against (the user, or the source address when anonymous).
+  start_result start(proto::stream_request req, std::string owner, std::string limit_key);
+  start_result start(proto::stream_request req, std::string owner) {
+    auto key = owner;
+    return start(std::move(req), std::move(owner), std::move(key));
+  }
   std::shared_ptr<stream> find(const std::string& id) const;
   /// Cancels a running stream; false if there is no such stream. A finished stream is left as it is.
   bool cancel(const std::string& id);
@@ -72,6 +80,9 @@ class stream_manager {
   std::atomic<bool> stopped_{false};
   stream_counters counters_;
   std::atomic<std::size_t> running_{0};
+  core::token_buckets start_rate_;   // stream starts per user
+  core::token_buckets token_rate_;   // upstream tokens per user
+  core::concurrency_limit per_user_;  // concurrent streams per user
 
   mutable std::mutex mu_;
   struct entry {

@@ -52,7 +52,9 @@ TEST(WebSocketStream, FullStreamDeliversProgressChunksAndComplete) {
   int chunks = 0;
   for (auto& e : events) {
     if (e.at("type") == "progress") stages.push_back(str(e.at("stage")));
-    if (e.at("type") == "stream_chunk") ++chunks;
+    // A merged chunk holds seq - firstSeq + 1 deltas.
+    if (e.at("type") == "stream_chunk")
+      chunks += static_cast<int>(num(e.at("seq")) - (e.contains("firstSeq") ? num(e.at("firstSeq")) : num(e.at("seq"))) + 1);
   }
   std::vector<std::string> want = {"initializing", "analyzing", "generating", "finalizing"};
   EXPECT_EQ(stages, want);

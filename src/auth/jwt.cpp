@@ -1,0 +1,403 @@
+// JOSE parsing by hand (it is only base64url and JSON); every signature check is OpenSSL's EVP.
+#include "auth/jwt.hpp"
+
+#include <boost/json.hpp>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+
+#include <map>
+#include <stdexcept>
+
+namespace sg::auth {
+namespace {
+
+struct pkey_free {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
+struct md_ctx_free {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+};
+struct bio_free {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+struct bn_free {
+  void operator()(BIGNUM* p) const { BN_free(p); }
+};
+using bn_ptr = std::unique_ptr<BIGNUM, bn_free>;
+struct ecdsa_sig_free {
+  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
+};
+struct param_bld_free {
+  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
+};
+struct params_free {
+  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
+};
+struct pkey_ctx_free {
+  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
+};
+
+bool is_hmac(algorithm a) { return a == algorithm::hs256 || a == algorithm::hs384 || a == algorithm::hs512; }
+bool is_rsa(algorithm a) { return a == algorithm::rs256 || a == algorithm::rs384 || a == algorithm::rs512; }
+
+const EVP_MD* digest_of(algorithm a) {
+  switch (a) {
+    case algorithm::hs256: case algorithm::rs256: case algorithm::es256: return EVP_sha256();
+    case algorithm::hs384: case algorithm::rs384: case algorithm::es384: return EVP_sha384();
+    case algorithm::hs512: case algorithm::rs512: return EVP_sha512();
+  }
+  return EVP_sha256();
+}
+
+const char* curve_of(algorithm a) { return a == algorithm::es384 ? "P-384" : "P-256"; }
+std::size_t ec_coord_len(algorithm a) { return a == algorithm::es384 ? 48 : 32; }
+
+pkey_ptr load_pem(const std::string& pem) {
+  std::unique_ptr<BIO, bio_free> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  pkey_ptr k(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (!k) throw std::invalid_argument("auth: the public key is not a PEM public key");
+  return k;
+}
+
+bn_ptr bn_from(const std::string& bytes) {
+  return bn_ptr(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), nullptr));
+}
+
+pkey_ptr from_params(const char* type, OSSL_PARAM_BLD* bld) {
+  std::unique_ptr<OSSL_PARAM, params_free> params(OSSL_PARAM_BLD_to_param(bld));
+  std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_free> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0)
+    return nullptr;
+  return pkey_ptr(raw);
+}
+
+std::string jwk_str(const boost::json::object& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().get_string()) : std::string();
+}
+
+// An RSA or EC public key from one JWK; null if it does not fit `alg`.
+pkey_ptr key_from_jwk(const boost::json::object& jwk, algorithm alg) {
+  auto kty = jwk_str(jwk, "kty");
+  std::unique_ptr<OSSL_PARAM_BLD, param_bld_free> bld(OSSL_PARAM_BLD_new());
+  if (is_rsa(alg) && kty == "RSA") {
+    auto n = base64url_decode(jwk_str(jwk, "n"));
+    auto e = base64url_decode(jwk_str(jwk, "e"));
+    if (!n || !e || n->empty() || e->empty()) return nullptr;
+    auto bn_n = bn_from(*n), bn_e = bn_from(*e);
+    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get());
+    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get());
+    return from_params("RSA", bld.get());
+  }
+  if (!is_rsa(alg) && !is_hmac(alg) && kty == "EC" && jwk_str(jwk, "crv") == curve_of(alg)) {
+    auto x = base64url_decode(jwk_str(jwk, "x"));
+    auto y = base64url_decode(jwk_str(jwk, "y"));
+    if (!x || !y || x->size() != ec_coord_len(alg) || y->size() != ec_coord_len(alg)) return nullptr;
+    std::string point = "\x04" + *x + *y;  // uncompressed SEC1 point
+    const char* group = alg == algorithm::es384 ? "P-384" : "P-256";
+    OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+    OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+    return from_params("EC", bld.get());
+  }
+  return nullptr;
+}
+
+bool key_fits(EVP_PKEY* k, algorithm alg) {
+  if (is_rsa(alg)) return EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) >= 2048;
+  if (!EVP_PKEY_is_a(k, "EC")) return false;
+  char group[64] = {};
+  std::size_t len = 0;
+  if (!EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len)) return false;
+  std::string g(group, len);
+  return alg == algorithm::es384 ? g == "secp384r1" || g == "P-384" : g == "prime256v1" || g == "P-256";
+}
+
+std::int64_t num_claim(const boost::json::object& o, const char* key, bool& present, bool& bad) {
+  auto it = o.find(key);
+  present = it != o.end();
+  if (!present) return 0;
+  const auto& v = it->value();
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
+  if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
+  bad = true;
+  return 0;
+}
+
+}  // namespace
+
+class key_set {
+ public:
+  std::string secret;
+  pkey_ptr single;
+  std::map<std::string, pkey_ptr> by_kid;
+  std::vector<EVP_PKEY*> all;
+};
+
+std::optional<algorithm> parse_algorithm(std::string_view n) {
+  if (n == "HS256") return algorithm::hs256;
+  if (n == "HS384") return algorithm::hs384;
+  if (n == "HS512") return algorithm::hs512;
+  if (n == "RS256") return algorithm::rs256;
+  if (n == "RS384") return algorithm::rs384;
+  if (n == "RS512") return algorithm::rs512;
+  if (n == "ES256") return algorithm::es256;
+  if (n == "ES384") return algorithm::es384;
+  return std::nullopt;
+}
+
+std::string_view to_string(algorithm a) {
+  switch (a) {
+    case algorithm::hs256: return "HS256";
+    case algorithm::hs384: return "HS384";
+    case algorithm::hs512: return "HS512";
+    case algorithm::rs256: return "RS256";
+    case algorithm::rs384: return "RS384";
+    case algorithm::rs512: return "RS512";
+    case algorithm::es256: return "ES256";
+    case algorithm::es384: return "ES384";
+  }
+  return "HS256";
+}
+
+std::optional<std::string> base64url_decode(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = val(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-canonical trailing bits
+  return out;
+}
+
+std::string base64url_encode(std::string_view in) {
+  static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += tbl[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += tbl[(acc << (6 - bits)) & 63];
+  return out;
+}
+
+verifier::verifier(const verifier_config& cfg) : cfg_(cfg), keys_(std::make_unique<key_set>()) {
+  if (is_hmac(cfg.alg)) {
+    if (cfg.secret.size() < 32)
+      throw std::invalid_argument("auth: an HS* secret must be at least 32 bytes");
+    keys_->secret = cfg.secret;
+    return;
+  }
+  if (!cfg.public_key_pem.empty()) {
+    keys_->single = load_pem(cfg.public_key_pem);
+    if (!key_fits(keys_->single.get(), cfg.alg))
+      throw std::invalid_argument(std::string("auth: the public key does not fit ") + std::string(to_string(cfg.alg)));
+    keys_->all.push_back(keys_->single.get());
+  }
+  if (!cfg.jwks_json.empty()) {
+    boost::json::error_code ec;
+    auto doc = boost::json::parse(cfg.jwks_json, ec);
+    if (ec || !doc.is_object() || !doc.as_object().contains("keys") || !doc.at("keys").is_array())
+      throw std::invalid_argument("auth: the JWKS is not a JSON object with a keys array");
+    for (auto& k : doc.at("keys").as_array()) {
+      if (!k.is_object()) continue;
+      auto key = key_from_jwk(k.as_object(), cfg.alg);
+      if (!key) continue;  // keys of other types or curves are not for this algorithm
+      keys_->all.push_back(key.get());
+      keys_->by_kid[jwk_str(k.as_object(), "kid")] = std::move(key);
+    }
+  }
+  if (keys_->all.empty())
+    throw std::invalid_argument(std::string("auth: no public key for ") + std::string(to_string(cfg.alg)));
+}
+
+verifier::~verifier() = default;
+
+verify_result verifier::verify(std::string_view token, std::int64_t now_s) const {
+  verify_result r;
+  auto d1 = token.find('.');
+  auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) {
+    r.error = "not a compact JWS";
+    return r;
+  }
+  auto header_raw = base64url_decode(token.substr(0, d1));
+  auto payload_raw = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto sig = base64url_decode(token.substr(d2 + 1));
+  if (!header_raw || !payload_raw || !sig) {
+    r.error = "bad base64url";
+    return r;
+  }
+  boost::json::error_code ec;
+  auto header = boost::json::parse(*header_raw, ec);
+  if (ec || !header.is_object()) {
+    r.error = "bad header";
+    return r;
+  }
+  auto& h = header.as_object();
+  auto alg_it = h.find("alg");
+  // The configured algorithm decides; a token naming another (or "none") is refused outright.
+  if (alg_it == h.end() || !alg_it->value().is_string() || alg_it->value().get_string() != to_string(cfg_.alg)) {
+    r.error = "algorithm mismatch";
+    return r;
+  }
+  if (h.contains("crit")) {
+    r.error = "unsupported crit header";
+    return r;
+  }
+  std::string_view signing_input = token.substr(0, d2);
+  const EVP_MD* md = digest_of(cfg_.alg);
+
+  if (is_hmac(cfg_.alg)) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    HMAC(md, keys_->secret.data(), static_cast<int>(keys_->secret.size()),
+         reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &len);
+    if (sig->size() != len || CRYPTO_memcmp(mac, sig->data(), len) != 0) {
+      r.error = "bad signature";
+      return r;
+    }
+  } else {
+    std::vector<EVP_PKEY*> candidates;
+    auto kid_it = h.find("kid");
+    if (kid_it != h.end() && kid_it->value().is_string() && !keys_->by_kid.empty()) {
+      auto k = keys_->by_kid.find(std::string(kid_it->value().get_string()));
+      if (k != keys_->by_kid.end()) candidates.push_back(k->second.get());
+      if (keys_->single) candidates.push_back(keys_->single.get());
+    } else {
+      candidates = keys_->all;
+    }
+    std::string der;
+    std::string_view to_verify = *sig;
+    if (!is_rsa(cfg_.alg)) {
+      // JWS carries ECDSA as r||s; OpenSSL verifies DER.
+      auto n = ec_coord_len(cfg_.alg);
+      if (sig->size() != 2 * n) {
+        r.error = "bad signature length";
+        return r;
+      }
+      std::unique_ptr<ECDSA_SIG, ecdsa_sig_free> es(ECDSA_SIG_new());
+      auto rr = bn_from(sig->substr(0, n)), ss = bn_from(sig->substr(n));
+      ECDSA_SIG_set0(es.get(), rr.release(), ss.release());
+      unsigned char* out = nullptr;
+      int len = i2d_ECDSA_SIG(es.get(), &out);
+      if (len <= 0) {
+        r.error = "bad signature";
+        return r;
+      }
+      der.assign(reinterpret_cast<char*>(out), static_cast<std::size_t>(len));
+      OPENSSL_free(out);
+      to_verify = der;
+    }
+    bool good = false;
+    for (auto* key : candidates) {
+      std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx(EVP_MD_CTX_new());
+      if (EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key) != 1) continue;
+      if (EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(to_verify.data()), to_verify.size(),
+                           reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1) {
+        good = true;
+        break;
+      }
+    }
+    if (!good) {
+      r.error = "bad signature";
+      return r;
+    }
+  }
+
+  auto payload = boost::json::parse(*payload_raw, ec);
+  if (ec || !payload.is_object()) {
+    r.error = "bad payload";
+    return r;
+  }
+  auto& p = payload.as_object();
+  bool present = false, bad = false;
+  auto exp = num_claim(p, "exp", present, bad);
+  if (!present || bad) {
+    r.error = "missing exp";
+    return r;
+  }
+  if (now_s > exp + cfg_.leeway_s) {
+    r.error = "expired";
+    return r;
+  }
+  auto nbf = num_claim(p, "nbf", present, bad);
+  if (bad || (present && now_s + cfg_.leeway_s < nbf)) {
+    r.error = "not yet valid";
+    return r;
+  }
+  if (!cfg_.issuer.empty()) {
+    auto it = p.find("iss");
+    if (it == p.end() || !it->value().is_string() || it->value().get_string() != cfg_.issuer) {
+      r.error = "wrong issuer";
+      return r;
+    }
+  }
+  if (!cfg_.audience.empty()) {
+    bool match = false;
+    if (auto it = p.find("aud"); it != p.end()) {
+      if (it->value().is_string()) match = it->value().get_string() == cfg_.audience;
+      if (it->value().is_array())
+        for (auto& a : it->value().get_array()) match = match || (a.is_string() && a.get_string() == cfg_.audience);
+    }
+    if (!match) {
+      r.error = "wrong audience";
+      return r;
+    }
+  }
+  auto sub = p.find("sub");
+  if (sub == p.end() || !sub->value().is_string() || sub->value().get_string().empty() ||
+      sub->value().get_string().size() > 256) {
+    r.error = "missing sub";
+    return r;
+  }
+  claims c;
+  c.sub = std::string(sub->value().get_string());
+  c.exp = exp;
+  if (auto a = p.find("admin"); a != p.end() && a->value().is_bool()) c.admin = a->value().get_bool();
+  for (const char* key : {"role", "roles"}) {
+    auto it = p.find(key);
+    if (it == p.end()) continue;
+    if (it->value().is_string() && it->value().get_string() == "admin") c.admin = true;
+    if (it->value().is_array())
+      for (auto& v : it->value().get_array()) c.admin = c.admin || (v.is_string() && v.get_string() == "admin");
+  }
+  r.ok = std::move(c);
+  return r;
+}
+
+}  // namespace sg::auth

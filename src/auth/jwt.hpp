@@ -1,0 +1,60 @@
+// JWT verification with the algorithm fixed by configuration, never taken from the token.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sg::auth {
+
+enum class algorithm { hs256, hs384, hs512, rs256, rs384, rs512, es256, es384 };
+
+/// Parses "HS256" … "ES384"; nullopt for anything else (including "none").
+std::optional<algorithm> parse_algorithm(std::string_view name);
+std::string_view to_string(algorithm a);
+
+/// Decodes base64url (padding optional); nullopt on any invalid character.
+std::optional<std::string> base64url_decode(std::string_view in);
+std::string base64url_encode(std::string_view in);
+
+class key_set;
+
+struct verifier_config {
+  algorithm alg = algorithm::hs256;
+  std::string secret;           // HS*: the shared secret
+  std::string public_key_pem;   // RS*/ES*: one PEM public key …
+  std::string jwks_json;        // … or a JWKS document (keys chosen by "kid")
+  std::string issuer;           // required "iss" when not empty
+  std::string audience;         // required in "aud" when not empty
+  std::int64_t leeway_s = 60;
+};
+
+struct claims {
+  std::string sub;
+  bool admin = false;  // "admin": true, or "role"/"roles" containing "admin"
+  std::int64_t exp = 0;
+};
+
+struct verify_result {
+  std::optional<claims> ok;
+  std::string error;  // why the token was refused (for logs; clients get a generic message)
+};
+
+/// Verifies tokens against one configuration. Immutable after construction: thread-safe.
+class verifier {
+ public:
+  /// Loads the keys; throws std::invalid_argument when they do not fit the algorithm.
+  explicit verifier(const verifier_config& cfg);
+  ~verifier();
+  verify_result verify(std::string_view token, std::int64_t now_s) const;
+  algorithm alg() const { return cfg_.alg; }
+
+ private:
+  verifier_config cfg_;
+  std::unique_ptr<key_set> keys_;
+};
+
+}  // namespace sg::auth
