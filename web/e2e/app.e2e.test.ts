@@ -351,6 +351,41 @@ describe('web app', () => {
     await shot(page, '10-phone-projects');
   });
 
+  it('keeps a reader who scrolled up where they are, and offers a jump to the latest', async () => {
+    const { page } = await open(`/#/p/${projectId}`, { viewport: { width: 1000, height: 700 } });
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    await page.locator('[data-testid="message"][data-role="assistant"]').first().waitFor();
+    const messages = page.getByTestId('messages');
+    await ask(page, 'Long walks on the beach');
+    await page.getByTestId('streaming-indicator').waitFor();
+    // Following the answer: pinned to the bottom.
+    const gap = () => messages.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    await expect.poll(gap).toBeLessThan(48);
+    await messages.evaluate((el) => {
+      el.scrollTop = 0;
+      el.dispatchEvent(new Event('scroll'));
+    });
+    await page.getByTestId('jump-to-latest').waitFor();
+    await waitAnswerStatus(page, 'complete');
+    expect(await messages.evaluate((el) => el.scrollTop)).toBe(0);
+    await page.getByTestId('jump-to-latest').click();
+    await expect.poll(gap).toBeLessThan(48);
+    await expect.poll(() => page.getByTestId('jump-to-latest').count()).toBe(0);
+  });
+
+  it('copies a suggested title to the clipboard', async () => {
+    const { page } = await open(`/#/p/${projectId}`);
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    const button = lastAnswer(page).getByTestId('copy-title').first();
+    await button.waitFor();
+    const expected = await button.getAttribute('data-copy-text');
+    expect(expected).toBeTruthy();
+    expect(expected).not.toContain('*');
+    await button.click();
+    await expect.poll(() => button.textContent()).toContain('Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(expected);
+  });
+
   it('renders model text safely (no HTML injection)', async () => {
     const { page } = await open(`/#/p/${projectId}`);
     await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
