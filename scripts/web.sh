@@ -37,7 +37,7 @@ ensure_deps() {
 build() {
   ensure_deps
   local want have=""
-  want="$(hash_files src index.html package-lock.json tsconfig.json vite.config.ts public)"
+  want="$(hash_files src index.html package.json package-lock.json tsconfig.json tsconfig.sdk.json vite.config.ts public)"
   [ -f "$stamps/build" ] && have="$(cat "$stamps/build")"
   if [ "$want" = "$have" ] && [ -f "$web/dist/index.html" ]; then
     log "web/dist is up to date"

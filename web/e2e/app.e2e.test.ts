@@ -386,6 +386,19 @@ describe('web app', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(expected);
   });
 
+  it('shows a failed answer with its error and a retry button', async () => {
+    const { page } = await open(`/#/p/${projectId}`);
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    await ask(page, 'x'.repeat(140 * 1024));
+    const error = lastAnswer(page).getByTestId('message-error');
+    await error.waitFor();
+    expect(await error.textContent()).toContain('payload_too_large');
+    expect(await lastAnswer(page).getAttribute('data-status')).toBe('failed');
+    await lastAnswer(page).getByTestId('retry-button').waitFor();
+    // The chat is usable again at once.
+    await page.getByTestId('send-button').waitFor();
+  });
+
   it('renders model text safely (no HTML injection)', async () => {
     const { page } = await open(`/#/p/${projectId}`);
     await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');

@@ -115,6 +115,17 @@ export class ChatSession {
     return h;
   }
 
+  /** Asks again the question that a failed or stopped answer belonged to. */
+  retry(answerId: string): StreamHandle | null {
+    const msgs = this.store.getSnapshot().messages;
+    const i = msgs.findIndex((m) => m.id === answerId);
+    for (let j = i - 1; j >= 0; j--) {
+      const m = msgs[j]!;
+      if (m.role === 'user') return this.send(m.content);
+    }
+    return null;
+  }
+
   /** Stops the running answer (the server is told to cancel). */
   async stop(): Promise<void> {
     const h = this.current;

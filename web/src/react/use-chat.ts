@@ -27,6 +27,7 @@ export function chatSessionFor(client: StreamClient, projectId: string): ChatSes
 export interface UseChat extends ChatSnapshot {
   send: (text: string) => StreamHandle | null;
   stop: () => Promise<void>;
+  retry: (answerId: string) => StreamHandle | null;
   loadOlder: () => Promise<void>;
   session: ChatSession;
 }
@@ -44,5 +45,6 @@ export function useChat(projectId: string, client?: StreamClient): UseChat {
   const send = useCallback((text: string) => session.send(text), [session]);
   const stop = useCallback(() => session.stop(), [session]);
   const loadOlder = useCallback(() => session.loadOlder(), [session]);
-  return { ...snap, send, stop, loadOlder, session };
+  const retry = useCallback((answerId: string) => session.retry(answerId), [session]);
+  return { ...snap, send, stop, retry, loadOlder, session };
 }

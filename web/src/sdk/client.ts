@@ -199,6 +199,7 @@ export class StreamClient implements HandleOwner {
     }
     if (this.wanted) return;
     this.wanted = true;
+    this.watchEnvironment(true);
     // Streams left on SSE by an earlier disconnect() pick up where they were.
     for (const h of this.handles) if (!h.finished && h.transport === 'sse' && !h.sseAbort) this.startSse(h);
     this.openSocket();
@@ -229,6 +230,7 @@ export class StreamClient implements HandleOwner {
   /** Closes the socket and stops reconnecting. Live streams wait and resume on `connect()`. */
   disconnect(): void {
     this.wanted = false;
+    this.watchEnvironment(false);
     this.clearTimers();
     if (this.releaseTimer) {
       clearTimeout(this.releaseTimer);
@@ -821,6 +823,28 @@ export class StreamClient implements HandleOwner {
   }
 
   // ---- helpers -------------------------------------------------------------------------
+
+  /**
+   * In a browser: when the network comes back or the tab becomes visible again, retry the
+   * WebSocket at once instead of waiting out the backoff.
+   */
+  private readonly onEnvironment = (): void => {
+    if (!this.wanted || this.ws) return;
+    const doc = (globalThis as { document?: { visibilityState?: string } }).document;
+    if (doc?.visibilityState === 'hidden') return;
+    this.openSocket();
+  };
+
+  private watchEnvironment(on: boolean): void {
+    const g = globalThis as { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void; document?: { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void } };
+    if (on) {
+      g.addEventListener?.('online', this.onEnvironment);
+      g.document?.addEventListener?.('visibilitychange', this.onEnvironment);
+    } else {
+      g.removeEventListener?.('online', this.onEnvironment);
+      g.document?.removeEventListener?.('visibilitychange', this.onEnvironment);
+    }
+  }
 
   private clearTimers(): void {
     for (const t of [this.connectTimer, this.stableTimer, this.reconnectTimer]) if (t) clearTimeout(t);

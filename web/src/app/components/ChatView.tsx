@@ -85,7 +85,7 @@ export function ChatView({ project, cardCount }: { project: Project; cardCount: 
           </div>
         ) : null}
         {chat.messages.map((m) => (
-          <Message key={m.id} message={m} />
+          <Message key={m.id} message={m} onRetry={chat.isStreaming ? undefined : chat.retry} />
         ))}
       </div>
       {showJump ? (

@@ -7,7 +7,7 @@ import { Markdown } from './Markdown.js';
 import { ProgressPanel } from './ProgressPanel.js';
 import { CopyButton } from './CopyButton.js';
 
-export const Message = memo(function Message({ message: m }: { message: ChatMessage }) {
+export const Message = memo(function Message({ message: m, onRetry }: { message: ChatMessage; onRetry?: ((answerId: string) => unknown) | undefined }) {
   if (m.role === 'user') {
     return (
       <div className="msg msg-user" data-testid="message" data-role="user" data-status={m.status}>
@@ -53,7 +53,12 @@ export const Message = memo(function Message({ message: m }: { message: ChatMess
         ) : null}
         {m.status === 'failed' ? (
           <div className="note error" role="alert" data-testid="message-error">
-            {m.error ? `${m.error.message} (${m.error.code})` : 'The answer failed.'}
+            <span>{m.error ? `${m.error.message} (${m.error.code})` : 'The answer failed.'}</span>
+            {onRetry ? (
+              <button type="button" className="button small" onClick={() => onRetry(m.id)} data-testid="retry-button">
+                Try again
+              </button>
+            ) : null}
           </div>
         ) : null}
         {!live ? <Footer message={m} /> : null}
