@@ -340,6 +340,23 @@ describe('web app', () => {
     await shot(page, '08-history');
   });
 
+  it('continues an answer that was still streaming when the page reloaded', async () => {
+    const { page } = await open(`/#/p/${projectId}`);
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    await ask(page, 'Reload in the middle');
+    await waitFor(async () => ((await lastAnswer(page).getByTestId('message-content').textContent().catch(() => '')) ?? '').length > 20, 'answer text', 20_000);
+    const streamId = await lastAnswer(page).getAttribute('data-stream-id');
+    expect(streamId).toBeTruthy();
+    await page.reload();
+    const answer = page.locator(`[data-testid="message"][data-stream-id="${streamId}"]`);
+    await answer.waitFor();
+    await answer.and(page.locator('[data-status="complete"]')).waitFor({ timeout: 30_000 });
+    const h = await lastHandle(page);
+    expect(h.streamId).toBe(streamId);
+    expect(h.text).toBe(h.fullContent);
+    expect(await answer.getByTestId('copy-title').count()).toBeGreaterThan(0);
+  });
+
   it('is readable at phone width', async () => {
     const { page } = await open(`/#/p/${projectId}`, { viewport: { width: 390, height: 844 } });
     await page.locator('[data-testid="message"][data-role="assistant"]').first().waitFor();

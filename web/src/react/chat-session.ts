@@ -74,12 +74,22 @@ export class ChatSession {
       this.store.update((p) => {
         // Keep what was sent in this page meanwhile; drop history copies of live messages.
         const liveStreamIds = new Set(p.messages.map((m) => m.streamId).filter((x): x is string => !!x));
-        const history = fromServer.filter((m) => !(m.streamId && liveStreamIds.has(m.streamId) && m.role === 'assistant'));
+        const history = fromServer.filter((m) => !(m.streamId && liveStreamIds.has(m.streamId)));
         const localOnly = p.messages.filter((m) => !fromServer.some((h) => h.id === m.id));
         return { ...p, messages: [...history, ...localOnly], historyState: 'loaded', hasOlder: page.nextBefore !== null };
       });
-      for (const m of this.store.getSnapshot().messages) {
+      const msgs = this.store.getSnapshot().messages;
+      for (const m of msgs) {
         if (m.role === 'assistant' && m.status === 'streaming' && m.streamId) this.follow(m.id, this.client.resume(m.streamId, 0));
+      }
+      // A question whose answer is not stored yet may still be streaming on the server (the
+      // answer is saved when it ends): follow it from the start.
+      const last = msgs[msgs.length - 1];
+      if (last && last.role === 'user' && last.streamId && !this.current && !msgs.some((m) => m.role === 'assistant' && m.streamId === last.streamId)) {
+        const id = `resume-${last.streamId}`;
+        const placeholder: ChatMessage = { ...blank(id, 'assistant', '', 'pending', last.createdAt), streamId: last.streamId };
+        this.store.update((p) => ({ ...p, messages: [...p.messages, placeholder] }));
+        this.follow(id, this.client.resume(last.streamId, 0), true);
       }
     } catch (err) {
       this.store.update((p) => ({ ...p, historyState: 'error', historyError: err instanceof Error ? err.message : String(err) }));
@@ -137,7 +147,7 @@ export class ChatSession {
     return this.current;
   }
 
-  private follow(messageId: string, h: StreamHandle): void {
+  private follow(messageId: string, h: StreamHandle, dropIfUnknown = false): void {
     this.watched.get(messageId)?.();
     this.current = h;
     this.store.update((p) => ({ ...p, isStreaming: true }));
@@ -150,11 +160,17 @@ export class ChatSession {
     apply(h.getSnapshot());
     const off = h.subscribe(() => apply(h.getSnapshot()));
     this.watched.set(messageId, off);
-    void h.done.then(() => {
+    void h.done.then((final) => {
       off();
       this.watched.delete(messageId);
       if (this.current === h) this.current = null;
-      this.store.update((p) => ({ ...p, isStreaming: this.current !== null }));
+      // A stream the server no longer knows left no answer to show.
+      const gone = dropIfUnknown && final.status === 'error' && final.error?.code === 'not_found';
+      this.store.update((p) => ({
+        ...p,
+        messages: gone ? p.messages.filter((m) => m.id !== messageId) : p.messages,
+        isStreaming: this.current !== null,
+      }));
     });
   }
 }

@@ -40,9 +40,12 @@ export function ChatView({ project, cardCount }: { project: Project; cardCount: 
     el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
   }, []);
 
+  // Until the history is in, a new question could be shown twice (once from the history).
+  const ready = chat.historyState === 'loaded' || chat.historyState === 'error';
+
   const send = useCallback(
     (text: string) => {
-      if (!text.trim()) return;
+      if (!text.trim() || !ready) return;
       const h = chat.send(text);
       if (h) {
         setInput('');
@@ -50,7 +53,7 @@ export function ChatView({ project, cardCount }: { project: Project; cardCount: 
         setShowJump(false);
       }
     },
-    [chat.send],
+    [chat.send, ready],
   );
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -62,7 +65,7 @@ export function ChatView({ project, cardCount }: { project: Project; cardCount: 
 
   return (
     <div className="chat" data-testid="chat">
-      <div className="messages" ref={listRef} onScroll={onScroll} data-testid="messages" aria-live="polite">
+      <div className="messages" ref={listRef} onScroll={onScroll} data-testid="messages">
         {chat.hasOlder ? (
           <button type="button" className="button ghost small load-older" onClick={() => void chat.loadOlder()}>
             Load earlier messages
@@ -115,7 +118,7 @@ export function ChatView({ project, cardCount }: { project: Project; cardCount: 
             Stop
           </button>
         ) : (
-          <button type="submit" className="button primary send" disabled={!input.trim()} data-testid="send-button">
+          <button type="submit" className="button primary send" disabled={!input.trim() || !ready} data-testid="send-button">
             Send
           </button>
         )}
