@@ -1,0 +1,155 @@
+// Chat Completions: the request body, and SSE chunks to deltas with usage from the final chunk.
+#include "provider/openai/openai_protocol.hpp"
+
+#include "provider/parse/sse_parser.hpp"
+
+#include <boost/json.hpp>
+
+namespace sg::provider::openai {
+namespace json = boost::json;
+
+namespace {
+
+proto::error_code code_for(std::string_view type, std::string_view code) {
+  auto has = [&](std::string_view needle) {
+    return type.find(needle) != std::string_view::npos || code.find(needle) != std::string_view::npos;
+  };
+  if (has("rate_limit") || has("insufficient_quota")) return proto::error_code::upstream_rate_limited;
+  if (has("timeout")) return proto::error_code::upstream_timeout;
+  if (has("server_error") || has("overloaded") || has("unavailable")) return proto::error_code::upstream_unavailable;
+  return proto::error_code::upstream_error;
+}
+
+std::string_view str_or(const json::object& o, std::string_view key) {
+  if (auto* v = o.if_contains(key); v && v->is_string()) return v->get_string();
+  return {};
+}
+
+std::uint64_t count(const json::object& o, std::string_view key) {
+  if (auto* v = o.if_contains(key)) {
+    if (v->is_uint64()) return v->get_uint64();
+    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+  }
+  return 0;
+}
+
+class chunk_decoder final : public stream_decoder {
+ public:
+  explicit chunk_decoder(std::string label)
+      : label_(std::move(label)), sse_([this](const sse_event& ev) { on_event(ev); }) {}
+
+  void feed(std::string_view bytes, decoded& out) override {
+    out_ = &out;
+    if (auto ec = sse_.feed(bytes); ec && !out.error)
+      out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent a malformed event stream: " + ec.message());
+    out_ = nullptr;
+  }
+
+  void finish(decoded& out) override {
+    if (out.error || done_) return;
+    // Some OpenAI-compatible servers end without [DONE]; a finish_reason already told us the answer is whole.
+    if (finish_reason_seen_) {
+      done_ = true;
+      out.done = true;
+      out.usage = usage_;
+      return;
+    }
+    out.error = upstream_failure(proto::error_code::upstream_unavailable,
+                                 label_ + " closed the stream before the answer was complete");
+  }
+
+ private:
+  void on_event(const sse_event& ev) {
+    auto& out = *out_;
+    if (done_ || out.error) return;
+    if (ev.data == "[DONE]") {
+      done_ = true;
+      out.done = true;
+      out.usage = usage_;
+      return;
+    }
+    if (ev.data.empty()) return;
+    boost::system::error_code ec;
+    auto v = json::parse(ev.data, ec);
+    if (ec || !v.is_object()) {
+      out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent an event that is not JSON");
+      return;
+    }
+    auto& o = v.get_object();
+    if (auto* e = o.if_contains("error"); e && !e->is_null()) {
+      std::string msg = label_ + " reported an error";
+      proto::error_code code = proto::error_code::upstream_error;
+      if (e->is_object()) {
+        auto& eo = e->get_object();
+        if (auto m = str_or(eo, "message"); !m.empty()) msg += ": " + std::string(m);
+        std::string c = eo.contains("code") && eo.at("code").is_string() ? std::string(eo.at("code").get_string()) : "";
+        code = code_for(str_or(eo, "type"), c);
+      } else if (e->is_string()) {
+        msg += ": " + std::string(e->get_string());
+      }
+      out.error = upstream_failure(code, std::move(msg));
+      return;
+    }
+    if (auto* u = o.if_contains("usage"); u && u->is_object()) {
+      usage_.input_tokens = count(u->get_object(), "prompt_tokens");
+      usage_.output_tokens = count(u->get_object(), "completion_tokens");
+    }
+    auto* choices = o.if_contains("choices");
+    if (!choices || !choices->is_array()) return;
+    for (auto& ch : choices->get_array()) {
+      if (!ch.is_object()) continue;
+      auto& co = ch.get_object();
+      if (auto* idx = co.if_contains("index"); idx && idx->is_int64() && idx->get_int64() != 0) continue;
+      if (auto* fr = co.if_contains("finish_reason"); fr && fr->is_string()) finish_reason_seen_ = true;
+      auto* delta = co.if_contains("delta");
+      if (!delta || !delta->is_object()) continue;
+      // llama.cpp and others send "content": null next to role or tool deltas.
+      if (auto* c = delta->get_object().if_contains("content"); c && c->is_string() && !c->get_string().empty())
+        out.deltas.emplace_back(c->get_string());
+    }
+  }
+
+  std::string label_;
+  sse_parser sse_;
+  decoded* out_ = nullptr;
+  proto::usage usage_;
+  bool done_ = false;
+  bool finish_reason_seen_ = false;
+};
+
+}  // namespace
+
+std::string chat_body(const request& req, const std::string& model) {
+  json::array messages;
+  if (auto sys = system_prompt_of(req); !sys.empty()) messages.push_back(json::object{{"role", "system"}, {"content", sys}});
+  for (auto& t : turns_of(req, false)) messages.push_back(json::object{{"role", t.role}, {"content", t.content}});
+  json::object body{{"model", model},
+                    {"messages", std::move(messages)},
+                    {"stream", true},
+                    {"stream_options", json::object{{"include_usage", true}}}};
+  return json::serialize(body);
+}
+
+std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<chunk_decoder>(std::move(label)); }
+
+openai_protocol::openai_protocol(provider_settings s) : s_(std::move(s)) {
+  auto u = httpc::parse_url(s_.base_url);
+  if (!u) throw std::invalid_argument("provider " + s_.name + ": base_url '" + s_.base_url + "' is not an http(s) URL");
+  base_ = *u;
+}
+
+httpc::request_spec openai_protocol::build(const request& req, const std::string& model) const {
+  httpc::request_spec spec;
+  spec.method = http::verb::post;
+  spec.origin = base_;
+  spec.target = base_.path + "/chat/completions";
+  spec.headers = {{"content-type", "application/json"}, {"accept", "text/event-stream"}};
+  if (!s_.api_key.empty()) spec.headers.emplace_back("authorization", "Bearer " + s_.api_key);
+  spec.body = chat_body(req, model);
+  spec.limits = s_.limits;
+  return spec;
+}
+
+std::unique_ptr<stream_decoder> openai_protocol::decoder(const std::string&) const { return make_decoder(s_.name); }
+
+}  // namespace sg::provider::openai

@@ -1,0 +1,97 @@
+// Status mapping and conversation shaping shared by every wire format.
+#include "provider/protocol.hpp"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+
+namespace sg::provider {
+
+proto::error_info protocol::http_error(unsigned status, const httpc::response_head& head, std::string_view body) const {
+  return error_for_status(label(), status, head, body);
+}
+
+std::string system_prompt_of(const request& req) {
+  std::string system;
+  for (auto& m : req.history) {
+    if (m.role != "system") continue;
+    if (!system.empty()) system += "\n";
+    system += m.content;
+  }
+  if (system.empty()) return req.system_prompt;
+  for (auto& c : req.cards) system += "\n[" + c.kind + "] " + c.content;
+  return system;
+}
+
+std::vector<turn> turns_of(const request& req, bool merge) {
+  std::vector<turn> out;
+  auto add = [&](const std::string& role, const std::string& content) {
+    if (merge && !out.empty() && out.back().role == role) {
+      out.back().content += "\n\n" + content;
+      return;
+    }
+    out.push_back({role, content});
+  };
+  for (auto& m : req.history)
+    if (m.role == "user" || m.role == "assistant") add(m.role, m.content);
+  add("user", req.user_input);
+  return out;
+}
+
+std::optional<std::int64_t> retry_after_ms(const httpc::response_head& head) {
+  auto parse = [](std::string_view v) -> std::optional<double> {
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    if (v.empty()) return std::nullopt;
+    double d = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+    if (ec != std::errc{} || p != v.data() + v.size() || d < 0) return std::nullopt;
+    return d;
+  };
+  if (auto it = head.find("retry-after-ms"); it != head.end())
+    if (auto d = parse(it->value())) return static_cast<std::int64_t>(*d);
+  if (auto it = head.find(http::field::retry_after); it != head.end())
+    if (auto d = parse(it->value())) return static_cast<std::int64_t>(*d * 1000);
+  return std::nullopt;
+}
+
+std::string error_message_in(std::string_view body) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (!ec && v.is_object()) {
+    auto& o = v.get_object();
+    if (auto* e = o.if_contains("error")) {
+      if (e->is_string()) return std::string(e->get_string());
+      if (e->is_object())
+        if (auto* m = e->get_object().if_contains("message"); m && m->is_string()) return std::string(m->get_string());
+    }
+    for (auto key : {"message", "Message"})
+      if (auto* m = o.if_contains(key); m && m->is_string()) return std::string(m->get_string());
+  }
+  std::string text(body.substr(0, 300));
+  for (auto& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
+proto::error_info error_for_status(std::string_view provider, unsigned status, const httpc::response_head& head,
+                                   std::string_view body) {
+  proto::error_code code;
+  if (status == 429) code = proto::error_code::upstream_rate_limited;
+  else if (status == 408 || status == 504) code = proto::error_code::upstream_timeout;
+  else if (status >= 500) code = proto::error_code::upstream_unavailable;  // 500, 502, 503, 529 (overloaded)
+  else code = proto::error_code::upstream_error;
+  auto detail = error_message_in(body);
+  proto::error_info e;
+  e.code = code;
+  e.retryable = proto::default_retryable(code);
+  e.message = std::string(provider) + " answered HTTP " + std::to_string(status) + (detail.empty() ? "" : ": " + detail);
+  if (code == proto::error_code::upstream_rate_limited) e.retry_after_ms = retry_after_ms(head);
+  return e;
+}
+
+proto::error_info upstream_failure(proto::error_code code, std::string message) {
+  return proto::error_info{code, std::move(message), proto::default_retryable(code), {}, {}};
+}
+
+}  // namespace sg::provider

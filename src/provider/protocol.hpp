@@ -1,0 +1,97 @@
+// What every HTTP provider is made of: a request builder and a sans-I/O response decoder per wire format.
+#pragma once
+
+#include "proto/event.hpp"
+#include "provider/http/http_client.hpp"
+#include "provider/provider.hpp"
+
+#include <boost/json/fwd.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sg::provider {
+
+/// What a decoder found in the bytes it was fed.
+struct decoded {
+  std::vector<std::string> deltas;          ///< text, in order
+  bool done = false;                        ///< the upstream said the answer is complete
+  proto::usage usage;                       ///< valid when `done`
+  std::optional<proto::error_info> error;   ///< the upstream reported a failure (terminal)
+};
+
+/// Turns a streamed response body into deltas, usage and errors. Sans-I/O; one per response.
+class stream_decoder {
+ public:
+  virtual ~stream_decoder() = default;
+  /// Feeds the next body bytes (split anywhere).
+  virtual void feed(std::string_view bytes, decoded& out) = 0;
+  /// The body ended. A stream that never said it was complete becomes an error here.
+  virtual void finish(decoded& out) = 0;
+};
+
+/// The provider's settings as configured (see provider_config.hpp).
+struct provider_settings {
+  std::string name;  ///< the name requests use ("openai", "my-vllm")
+  std::string kind;  ///< openai | anthropic | bedrock | ollama
+  std::string base_url;
+  std::string api_key;  ///< resolved from api_key_env at start-up
+  std::string api_key_env;
+  std::string default_model;
+  std::vector<std::string> allowed_models;
+  std::uint32_t max_tokens = 1024;
+  int max_retries = 2;
+  std::int64_t retry_base_ms = 500;
+  std::int64_t max_retry_wait_ms = 20'000;
+  httpc::timeouts limits;
+  // bedrock
+  std::string region;
+  std::string bedrock_api = "auto";  ///< auto (invoke for anthropic.claude-*, else converse) | invoke | converse
+  std::string access_key_id, secret_access_key, session_token;
+};
+
+/// One wire format. Pure: thread-safe, no I/O.
+class protocol {
+ public:
+  virtual ~protocol() = default;
+  /// The upstream request that streams an answer to `req` from `model`.
+  virtual httpc::request_spec build(const request& req, const std::string& model) const = 0;
+  /// A fresh decoder for one response of `model`.
+  virtual std::unique_ptr<stream_decoder> decoder(const std::string& model) const = 0;
+  /// The error an unsuccessful HTTP status carries.
+  virtual proto::error_info http_error(unsigned status, const httpc::response_head& head,
+                                       std::string_view body) const;
+  /// The provider's name in messages.
+  virtual const std::string& label() const = 0;
+};
+
+// ---- helpers shared by the wire formats (pure functions) ----
+
+/// One turn of the conversation sent upstream.
+struct turn {
+  std::string role;  ///< "user" | "assistant"
+  std::string content;
+};
+
+/// The system prompt: the history's system messages (cards appended) if it has any, else the
+/// one the stream engine built from the project's cards.
+std::string system_prompt_of(const request& req);
+/// The history without system messages, then the user input; consecutive turns of one role are
+/// joined when `merge` (Anthropic and Bedrock want strict alternation).
+std::vector<turn> turns_of(const request& req, bool merge);
+
+/// The error for an HTTP status, with the upstream's own message from `body` when it has one.
+proto::error_info error_for_status(std::string_view provider, unsigned status, const httpc::response_head& head,
+                                   std::string_view body);
+/// Retry-After in ms from retry-after-ms or retry-after (seconds); nullopt if absent or unparsable.
+std::optional<std::int64_t> retry_after_ms(const httpc::response_head& head);
+/// The human message inside an error body: error.message, error (string), message or Message.
+std::string error_message_in(std::string_view body);
+
+/// An upstream failure that is neither an HTTP status nor a transport error.
+proto::error_info upstream_failure(proto::error_code code, std::string message);
+
+}  // namespace sg::provider

@@ -1,0 +1,412 @@
+// The wire formats of each provider, sans-I/O: request bodies, and decoders fed bytes split every way.
+#include "chunking.hpp"
+#include "provider/anthropic/anthropic_protocol.hpp"
+#include "provider/aws/event_stream.hpp"
+#include "provider/bedrock/bedrock_protocol.hpp"
+#include "provider/ollama/ollama_protocol.hpp"
+#include "provider/openai/openai_protocol.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <functional>
+
+namespace sg::provider {
+namespace {
+
+namespace json = boost::json;
+
+struct result {
+  std::string text;
+  bool done = false;
+  proto::usage usage;
+  std::optional<proto::error_info> error;
+};
+
+// Feeds `wire` in every chunking and checks each gives the same result; returns it.
+result decode_all_ways(const std::function<std::unique_ptr<stream_decoder>()>& make, std::string_view wire,
+                       bool finish = true) {
+  std::optional<result> first;
+  for (auto& c : test::all_chunkings(wire)) {
+    auto d = make();
+    result r;
+    auto take = [&](decoded& out) {
+      for (auto& t : out.deltas) r.text += t;
+      if (out.done) {
+        EXPECT_FALSE(r.done) << "done twice";
+        r.done = true;
+        r.usage = out.usage;
+      }
+      if (out.error && !r.error) r.error = out.error;
+    };
+    for (auto chunk : c.chunks) {
+      decoded out;
+      d->feed(chunk, out);
+      take(out);
+    }
+    if (finish) {
+      decoded out;
+      d->finish(out);
+      take(out);
+    }
+    if (!first) {
+      first = r;
+      continue;
+    }
+    EXPECT_EQ(r.text, first->text) << c.name;
+    EXPECT_EQ(r.done, first->done) << c.name;
+    EXPECT_EQ(r.error.has_value(), first->error.has_value()) << c.name;
+    if (r.text != first->text) break;
+  }
+  return *first;
+}
+
+request sample_request() {
+  request r;
+  r.user_input = "Name my blog";
+  r.system_prompt = "You suggest titles.";
+  r.history = {{"user", "hi"}, {"assistant", "hello"}};
+  return r;
+}
+
+// ---------------- OpenAI ----------------
+
+constexpr std::string_view openai_stream =
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":null},\"finish_reason\":null}],\"timings\":{\"predicted_ms\":1}}\n\n"
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\" world\"},\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    "\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n"
+    "data: [DONE]\n\n";
+
+TEST(OpenAiDecoder, TextUsageAndDone) {
+  auto r = decode_all_ways([] { return openai::make_decoder("openai"); }, openai_stream);
+  EXPECT_EQ(r.text, "Hello world");
+  EXPECT_TRUE(r.done);
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.usage.input_tokens, 9u);
+  EXPECT_EQ(r.usage.output_tokens, 2u);
+}
+
+TEST(OpenAiDecoder, MidStreamErrorPayload) {
+  std::string wire = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+                     "data: {\"error\":{\"message\":\"overloaded now\",\"type\":\"server_error\",\"code\":null}}\n\n";
+  auto r = decode_all_ways([] { return openai::make_decoder("openai"); }, wire);
+  EXPECT_EQ(r.text, "Hi");
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, proto::error_code::upstream_unavailable);
+  EXPECT_NE(r.error->message.find("overloaded now"), std::string::npos);
+}
+
+TEST(OpenAiDecoder, EndWithoutDoneOrFinishReasonIsAnError) {
+  auto r = decode_all_ways([] { return openai::make_decoder("openai"); },
+                           "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n");
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, proto::error_code::upstream_unavailable);
+  EXPECT_TRUE(r.error->retryable);
+}
+
+TEST(OpenAiDecoder, FinishReasonWithoutDoneCompletes) {
+  auto r = decode_all_ways([] { return openai::make_decoder("openai"); },
+                           "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n");
+  EXPECT_TRUE(r.done);
+  EXPECT_FALSE(r.error);
+}
+
+TEST(OpenAiDecoder, GarbageIsAnError) {
+  auto r = decode_all_ways([] { return openai::make_decoder("openai"); }, "data: {not json\n\n");
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, proto::error_code::upstream_error);
+  EXPECT_FALSE(r.error->retryable);
+}
+
+TEST(OpenAiBody, MessagesStreamAndUsage) {
+  auto v = json::parse(openai::chat_body(sample_request(), "gpt-x")).as_object();
+  EXPECT_EQ(v["model"], "gpt-x");
+  EXPECT_EQ(v["stream"], true);
+  EXPECT_EQ(v["stream_options"].as_object()["include_usage"], true);
+  auto& m = v["messages"].as_array();
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].as_object().at("role"), "system");
+  EXPECT_EQ(m[0].as_object().at("content"), "You suggest titles.");
+  EXPECT_EQ(m[3].as_object().at("content"), "Name my blog");
+}
+
+TEST(SystemPrompt, HistorySystemMessagesReplaceTheDefault) {
+  auto r = sample_request();
+  r.history.insert(r.history.begin(), {"system", "Be terse."});
+  r.cards = {{"style", "short"}};
+  EXPECT_EQ(system_prompt_of(r), "Be terse.\n[style] short");
+  auto turns = turns_of(r, true);
+  ASSERT_EQ(turns.size(), 3u);
+  EXPECT_EQ(turns[0].role, "user");
+}
+
+TEST(Turns, ConsecutiveRolesMergeWhenAsked) {
+  request r;
+  r.history = {{"user", "a"}, {"user", "b"}};
+  r.user_input = "c";
+  EXPECT_EQ(turns_of(r, false).size(), 3u);
+  auto merged = turns_of(r, true);
+  ASSERT_EQ(merged.size(), 1u);
+  EXPECT_EQ(merged[0].content, "a\n\nb\n\nc");
+}
+
+// ---------------- Anthropic ----------------
+
+constexpr std::string_view anthropic_stream =
+    "event: message_start\n"
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+    "\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"stop_sequence\":null,"
+    "\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n"
+    "event: content_block_start\n"
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n"
+    "event: some_future_event\ndata: {\"type\":\"some_future_event\"}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"!\"}}\n\n"
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    "event: message_delta\n"
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+    "\"usage\":{\"output_tokens\":15}}\n\n"
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+TEST(AnthropicDecoder, TextCumulativeUsagePingAndUnknownEvents) {
+  auto r = decode_all_ways([] { return anthropic::make_decoder("anthropic"); }, anthropic_stream);
+  EXPECT_EQ(r.text, "Hello!");
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.usage.input_tokens, 25u);
+  EXPECT_EQ(r.usage.output_tokens, 15u);
+}
+
+TEST(AnthropicDecoder, ErrorEvent) {
+  std::string wire = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+  auto r = decode_all_ways([] { return anthropic::make_decoder("anthropic"); }, wire);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, proto::error_code::upstream_unavailable);
+  EXPECT_TRUE(r.error->retryable);
+  EXPECT_EQ(anthropic::code_for_error_type("rate_limit_error"), proto::error_code::upstream_rate_limited);
+  EXPECT_EQ(anthropic::code_for_error_type("invalid_request_error"), proto::error_code::upstream_error);
+}
+
+TEST(AnthropicDecoder, CloseBeforeMessageStop) {
+  auto cut = anthropic_stream.substr(0, anthropic_stream.find("event: message_stop"));
+  auto r = decode_all_ways([] { return anthropic::make_decoder("anthropic"); }, cut);
+  EXPECT_EQ(r.text, "Hello!");
+  EXPECT_FALSE(r.done);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, proto::error_code::upstream_unavailable);
+}
+
+TEST(AnthropicBody, MaxTokensSystemAndBedrockForm) {
+  auto v = json::parse(anthropic::messages_body(sample_request(), "claude-x", 321)).as_object();
+  EXPECT_EQ(v["model"], "claude-x");
+  EXPECT_EQ(v["max_tokens"], 321);
+  EXPECT_EQ(v["system"], "You suggest titles.");
+  EXPECT_EQ(v["stream"], true);
+  auto b = json::parse(anthropic::messages_body(sample_request(), "claude-x", 321, "bedrock-2023-05-31")).as_object();
+  EXPECT_FALSE(b.contains("model"));
+  EXPECT_FALSE(b.contains("stream"));
+  EXPECT_EQ(b["anthropic_version"], "bedrock-2023-05-31");
+}
+
+// ---------------- Bedrock ----------------
+
+std::string b64(std::string_view in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    std::uint32_t n = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += t[(n >> k) & 63];
+  }
+  if (i < in.size()) {
+    std::uint32_t n = std::uint8_t(in[i]) << 16;
+    if (i + 1 < in.size()) n |= std::uint8_t(in[i + 1]) << 8;
+    out += t[(n >> 18) & 63];
+    out += t[(n >> 12) & 63];
+    out += i + 1 < in.size() ? t[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string frame(std::string event_type, std::string payload) {
+  aws::event_stream_message m;
+  m.headers = {{":event-type", event_type}, {":content-type", std::string("application/json")},
+               {":message-type", std::string("event")}};
+  m.payload = std::move(payload);
+  return aws::encode_message(m);
+}
+
+std::string exception_frame(std::string type, std::string payload) {
+  aws::event_stream_message m;
+  m.headers = {{":exception-type", type}, {":content-type", std::string("application/json")},
+               {":message-type", std::string("exception")}};
+  m.payload = std::move(payload);
+  return aws::encode_message(m);
+}
+
+std::string invoke_chunk(std::string anthropic_event) {
+  return frame("chunk", "{\"bytes\":\"" + b64(anthropic_event) + "\",\"p\":\"abcd\"}");
+}
+
+TEST(Base64, DecodesWithAndWithoutPadding) {
+  EXPECT_EQ(bedrock::base64_decode("aGVsbG8="), "hello");
+  EXPECT_EQ(bedrock::base64_decode("aGVsbG8"), "hello");
+  EXPECT_EQ(bedrock::base64_decode(b64("{\"a\":1}")), "{\"a\":1}");
+  EXPECT_FALSE(bedrock::base64_decode("a$=="));
+}
+
+TEST(BedrockInvokeDecoder, AnthropicEventsInsideChunks) {
+  std::string wire =
+      invoke_chunk(R"({"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1}}})") +
+      invoke_chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Bed"}})") +
+      invoke_chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"rock"}})") +
+      invoke_chunk(R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":4}})") +
+      invoke_chunk(R"({"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":12,"outputTokenCount":4}})");
+  auto r = decode_all_ways([] { return bedrock::make_invoke_decoder("bedrock"); }, wire);
+  EXPECT_EQ(r.text, "Bedrock");
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.usage.input_tokens, 12u);
+  EXPECT_EQ(r.usage.output_tokens, 4u);
+}
+
+TEST(BedrockInvokeDecoder, ExceptionFrames) {
+  auto r = decode_all_ways([] { return bedrock::make_invoke_decoder("bedrock"); },
+                           exception_frame("throttlingException", R"({"message":"Too many requests"})"));
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, proto::error_code::upstream_rate_limited);
+  EXPECT_NE(r.error->message.find("Too many requests"), std::string::npos);
+  EXPECT_EQ(bedrock::code_for_exception("modelTimeoutException"), proto::error_code::upstream_timeout);
+  EXPECT_EQ(bedrock::code_for_exception("ServiceUnavailableException:http://x"), proto::error_code::upstream_unavailable);
+  EXPECT_EQ(bedrock::code_for_exception("validationException"), proto::error_code::upstream_error);
+}
+
+TEST(BedrockInvokeDecoder, BadCrcIsAnError) {
+  auto wire = invoke_chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})");
+  wire[wire.size() - 1] ^= 0x5a;
+  auto r = decode_all_ways([] { return bedrock::make_invoke_decoder("bedrock"); }, wire);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, proto::error_code::upstream_error);
+  EXPECT_EQ(r.text, "");
+}
+
+TEST(BedrockConverseDecoder, DeltasMetadataAndStop) {
+  std::string wire = frame("messageStart", R"({"p":"ab","role":"assistant"})") +
+                     frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Con"},"p":"x"})") +
+                     frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"verse"},"p":"x"})") +
+                     frame("contentBlockStop", R"({"contentBlockIndex":0,"p":"x"})") +
+                     frame("messageStop", R"({"p":"x","stopReason":"end_turn"})") +
+                     frame("metadata", R"({"metrics":{"latencyMs":10},"p":"x","usage":{"inputTokens":7,"outputTokens":2,"totalTokens":9}})");
+  auto r = decode_all_ways([] { return bedrock::make_converse_decoder("bedrock"); }, wire);
+  EXPECT_EQ(r.text, "Converse");
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.usage.input_tokens, 7u);
+  EXPECT_EQ(r.usage.output_tokens, 2u);
+}
+
+TEST(BedrockConverseDecoder, TruncatedStreamIsAnError) {
+  std::string wire = frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Con"}})");
+  auto r = decode_all_ways([] { return bedrock::make_converse_decoder("bedrock"); }, wire.substr(0, wire.size() - 3));
+  ASSERT_TRUE(r.error);
+}
+
+TEST(BedrockProtocol, SignsAndEncodesTheModelId) {
+  provider_settings s;
+  s.name = "bedrock";
+  s.kind = "bedrock";
+  s.region = "us-east-1";
+  s.access_key_id = "AKIDEXAMPLE";
+  s.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  s.session_token = "token";
+  bedrock::bedrock_protocol p(s, [] { return std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)); });
+  auto spec = p.build(sample_request(), "anthropic.claude-3-haiku-20240307-v1:0");
+  EXPECT_EQ(spec.origin.host, "bedrock-runtime.us-east-1.amazonaws.com");
+  EXPECT_TRUE(spec.origin.tls);
+  EXPECT_EQ(spec.target, "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream");
+  auto header = [&](std::string_view k) {
+    for (auto& [n, v] : spec.headers)
+      if (n == k) return v;
+    return std::string();
+  };
+  EXPECT_EQ(header("x-amz-date"), "20231114T221320Z");
+  EXPECT_EQ(header("x-amz-security-token"), "token");
+  EXPECT_EQ(header("authorization").rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/bedrock/aws4_request", 0), 0u);
+  EXPECT_EQ(p.api_for("meta.llama3-8b-instruct-v1:0"), bedrock::api::converse);
+  EXPECT_EQ(p.api_for("us.anthropic.claude-3-5-haiku-20241022-v1:0"), bedrock::api::invoke);
+  auto conv = p.build(sample_request(), "meta.llama3-8b-instruct-v1:0");
+  EXPECT_EQ(conv.target, "/model/meta.llama3-8b-instruct-v1%3A0/converse-stream");
+  auto body = json::parse(conv.body).as_object();
+  EXPECT_EQ(body["system"].as_array()[0].as_object()["text"], "You suggest titles.");
+  EXPECT_EQ(body["inferenceConfig"].as_object()["maxTokens"], 1024);
+}
+
+// ---------------- Ollama ----------------
+
+TEST(OllamaDecoder, LinesAndFinalCounts) {
+  std::string wire =
+      "{\"model\":\"llama3.2\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"Lla\"},\"done\":false}\n"
+      "{\"model\":\"llama3.2\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"ma\"},\"done\":false}\n"
+      "{\"model\":\"llama3.2\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},"
+      "\"done_reason\":\"stop\",\"done\":true,\"total_duration\":1,\"prompt_eval_count\":26,\"eval_count\":2}\n";
+  auto r = decode_all_ways([] { return ollama::make_decoder("ollama"); }, wire);
+  EXPECT_EQ(r.text, "Llama");
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.usage.input_tokens, 26u);
+  EXPECT_EQ(r.usage.output_tokens, 2u);
+}
+
+TEST(OllamaDecoder, ErrorLine) {
+  std::string wire = "{\"message\":{\"role\":\"assistant\",\"content\":\"a\"},\"done\":false}\n"
+                     "{\"error\":\"model runner has unexpectedly stopped\"}\n";
+  auto r = decode_all_ways([] { return ollama::make_decoder("ollama"); }, wire);
+  EXPECT_EQ(r.text, "a");
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->message.find("unexpectedly stopped"), std::string::npos);
+}
+
+TEST(OllamaHost, SdkConventions) {
+  EXPECT_EQ(ollama::base_url_from_host(""), "http://127.0.0.1:11434");
+  EXPECT_EQ(ollama::base_url_from_host("0.0.0.0:9999"), "http://127.0.0.1:9999");
+  EXPECT_EQ(ollama::base_url_from_host("gpu-box"), "http://gpu-box:11434");
+  EXPECT_EQ(ollama::base_url_from_host("https://ollama.example.com/"), "https://ollama.example.com:443");
+  EXPECT_EQ(ollama::base_url_from_host("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
+}
+
+// ---------------- status mapping ----------------
+
+TEST(StatusMapping, CodesRetryableAndRetryAfter) {
+  httpc::response_head h;
+  h.set(http::field::retry_after, "2");
+  auto e = error_for_status("openai", 429, h, R"({"error":{"message":"slow down","type":"requests"}})");
+  EXPECT_EQ(e.code, proto::error_code::upstream_rate_limited);
+  EXPECT_TRUE(e.retryable);
+  EXPECT_EQ(e.retry_after_ms, 2000);
+  EXPECT_NE(e.message.find("slow down"), std::string::npos);
+  httpc::response_head ms;
+  ms.set("retry-after-ms", "150");
+  EXPECT_EQ(retry_after_ms(ms), 150);
+  EXPECT_EQ(error_for_status("x", 500, {}, "").code, proto::error_code::upstream_unavailable);
+  EXPECT_EQ(error_for_status("x", 503, {}, "").code, proto::error_code::upstream_unavailable);
+  EXPECT_EQ(error_for_status("x", 504, {}, "").code, proto::error_code::upstream_timeout);
+  auto bad = error_for_status("x", 401, {}, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
+  EXPECT_EQ(bad.code, proto::error_code::upstream_error);
+  EXPECT_FALSE(bad.retryable);
+  EXPECT_NE(bad.message.find("invalid x-api-key"), std::string::npos);
+  EXPECT_EQ(error_message_in(R"({"error":"model 'x' not found"})"), "model 'x' not found");
+  EXPECT_EQ(error_message_in(R"({"message":"The security token included in the request is invalid."})"),
+            "The security token included in the request is invalid.");
+}
+
+}  // namespace
+}  // namespace sg::provider
