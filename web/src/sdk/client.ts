@@ -870,7 +870,9 @@ function detach(ws: WebSocketLike): void {
   ws.onopen = null;
   ws.onmessage = null;
   ws.onclose = null;
-  ws.onerror = null;
+  // Not null: Node's `ws` throws an 'error' event that has no listener (e.g. closing a socket
+  // that is still connecting).
+  ws.onerror = () => {};
 }
 
 function decodeFrame(data: unknown): string | null {

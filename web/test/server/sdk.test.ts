@@ -267,3 +267,26 @@ describe('SDK against streamgate', () => {
     expect(page.items.some((m) => m.role === 'assistant' && m.status === 'complete')).toBe(true);
   });
 });
+
+describe('connect timeout with the ws package', () => {
+  it('gives up on a server that accepts TCP but never answers the upgrade, without crashing', async () => {
+    const { createServer: tcpServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const silent = tcpServer((s) => sockets.push(s)); // accepts, says nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const c = client({ url: `ws://127.0.0.1:${port}/ws`, connectTimeoutMs: 300, fallbackAfterFailures: 2 });
+      c.connect();
+      await waitFor(() => c.getSnapshot().lastError === 'connect timeout', 'connect timeout', 5000);
+      await waitFor(() => c.getSnapshot().state === 'fallback', 'fallback after two timeouts', 5000);
+      const snap = await c.stream({ projectId, userInput: 'after a silent server' }).done;
+      expect(snap.transport).toBe('sse');
+      expect(snap.text).toBe(snap.fullContent);
+      c.close();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  });
+});
