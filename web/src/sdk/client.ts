@@ -8,16 +8,15 @@ import { SseParser } from './sse-parser.js';
 import { Store } from './store.js';
 import { StreamHandle, type HandleOwner, type TransportName } from './stream-handle.js';
 
-/** The part of the WebSocket interface the client uses; the browser's and `ws`'s both fit. */
+/**
+ * The part of the WebSocket interface the client uses; the browser's and `ws`'s both fit.
+ * Handler parameters are `any` because the DOM and `ws` declare different event types.
+ */
 export interface WebSocketLike {
   readonly readyState: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- both DOM and `ws` event types must fit
   onopen: ((ev: any) => void) | null;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   onmessage: ((ev: any) => void) | null;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   onclose: ((ev: any) => void) | null;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   onerror: ((ev: any) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
