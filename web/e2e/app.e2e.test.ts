@@ -309,6 +309,21 @@ describe('web app', () => {
     expect(sockets).toHaveLength(0);
   });
 
+  it('shows a pulsing "Connecting..." while the socket has not opened', async () => {
+    const hangingWs = `
+      window.WebSocket = class HangingWebSocket {
+        constructor() { this.readyState = 0; this.onopen = this.onmessage = this.onclose = this.onerror = null; }
+        send() { throw new Error('not open'); }
+        close() { this.readyState = 3; }
+      };
+    `;
+    const { page } = await open(`/#/p/${projectId}`, { initScript: hangingWs });
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connecting');
+    expect(await status(page).textContent()).toContain('Connecting...');
+    const animation = await status(page).locator('.dot').evaluate((el) => getComputedStyle(el).animationName);
+    expect(animation).toBe('pulse');
+  });
+
   it('stops an answer and the server cancels the stream', async () => {
     const { page } = await open(`/#/p/${projectId}`);
     await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
