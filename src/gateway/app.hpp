@@ -11,6 +11,9 @@
 #include <memory>
 #include <string>
 
+namespace sg::provider {
+class model_catalog;
+}
 namespace sg::store {
 class store;
 }
@@ -49,6 +52,7 @@ struct app {
   core::concurrency_limit connections_per_user;
   store::store* store = nullptr;
   stream::stream_manager* streams = nullptr;
+  std::shared_ptr<const provider::model_catalog> models;  // which provider serves which model
   connection_registry connections;
   counters stats;
   std::map<std::string, static_file> web_files;  // path ("/index.html") → file, loaded at start-up

@@ -7,13 +7,15 @@
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
 #include "net/listener.hpp"
-#include "provider/demo/demo_provider.hpp"
+#include "provider/provider_config.hpp"
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
 
 #include <boost/asio/signal_set.hpp>
 
 #include <thread>
+
+#include <unistd.h>  // environ
 
 namespace sg::gateway {
 
@@ -118,9 +120,10 @@ int server::run() {
   m.st->flush();
   if (expired) core::log_info("expired stale connection rows", {{"rows", expired}});
 
-  std::map<std::string, std::shared_ptr<provider::provider>> providers;
-  providers["demo"] = std::make_shared<provider::demo::demo_provider>(cfg.demo_ttft_ms, cfg.demo_tokens_per_second);
-  if (!providers.count(cfg.provider)) throw std::invalid_argument("unknown provider '" + cfg.provider + "'");
+  // demo, the config's [providers.*] tables and the SDKs' environment conventions, on one HTTP client.
+  auto built = provider::build_providers(cfg, provider::environment_map(environ));
+  m.a.models = built.catalog;
+  auto providers = std::move(built.providers);
 
   m.sec = std::make_unique<security>(m.a.cfg);
   m.a.sec = m.sec.get();
