@@ -538,10 +538,12 @@ void worker::begin_streams() {
 }
 
 void worker::drop_and_reconnect() {
+  // Until the posted work has counted the dropped clients, "all settled" must not look true.
+  dropped_.store(UINT64_MAX / 4);
+  settled_.store(0);
+  resumed_.store(0);
+  to_resume_.store(0);
   net::post(ioc_, [this] {
-    settled_.store(0);
-    resumed_.store(0);
-    to_resume_.store(0);
     stream_queue_.clear();
     connect_queue_.clear();
     std::uint64_t n = 0;

@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# `make bench`: streamgate and its peers under the same load on this machine; writes bench/RESULTS.md and a plot.
+#
+# Every run here is bounded (sgbench stops itself; --max-time as a backstop) and aims only at
+# 127.0.0.1. The server gets core 0 and sgbench core 1 (taskset), as the goals are stated.
+# Knobs (environment): LOADS="500 1000 2000 5000 10000" concurrent streams, TPS=20, TTFT_MS=200,
+# WINDOW=10 (s measured per point), IDLE=18000 connections, PROFILE=1 (callgrind, if present).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+BUILD="${BUILD_DIR:-$ROOT/build/release}"
+OUT="$ROOT/bench/out/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+LOADS="${LOADS:-500 1000 2000 5000 10000}"
+TPS="${TPS:-20}" TTFT_MS="${TTFT_MS:-200}" WINDOW="${WINDOW:-10}" IDLE="${IDLE:-18000}"
+SLOW_N="${SLOW_N:-2000}" BURST_N="${BURST_N:-2000}" PROFILE="${PROFILE:-1}"
+INPUT="bench"
+
+# Descriptors: one per connection in the server and in sgbench; the hard limit (20,000 here) caps both.
+ulimit -n "$(ulimit -Hn)"
+echo "bench: ulimit -n $(ulimit -n); runs need up to $((IDLE + 100)) descriptors per process" >&2
+
+build() {
+  local lock=(); command -v flock >/dev/null && lock=(flock /tmp/sg-build.lock)
+  "${lock[@]}" cmake --build "$BUILD" --target streamgate sgbench sgcat >/dev/null
+}
+[ -x "$BUILD/streamgate" ] && [ -x "$BUILD/sgbench" ] && [ -x "$BUILD/sgcat" ] || build
+# Private copies: a rebuild elsewhere during the run must not swap the binaries under it.
+cp "$BUILD/streamgate" "$BUILD/sgbench" "$BUILD/sgcat" "$OUT/"
+SG="$OUT/streamgate" BENCH="$OUT/sgbench" CAT="$OUT/sgcat"
+c++ -O2 -std=c++20 -o "$OUT/floor" bench/floor/floor.cpp
+NODEDIR="$ROOT/bench/peers/node-ws"
+HAVE_NODE=0
+if command -v node >/dev/null; then
+  [ -d "$NODEDIR/node_modules/ws" ] || (cd "$NODEDIR" && npm ci --no-audit --no-fund --silent) || true
+  [ -d "$NODEDIR/node_modules/ws" ] && HAVE_NODE=1
+fi
+
+SERVER_CPU=0 CLIENT_CPU=1
+PIN_S=() PIN_C=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN_S=(taskset -c $SERVER_CPU); PIN_C=(taskset -c $CLIENT_CPU); fi
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+SPID="" PORT=""
+start_streamgate() {  # one I/O thread on one core: the configuration the goals are stated for
+  PORT=$(free_port)
+  rm -rf "$OUT/data"
+  "${PIN_S[@]}" "$SG" --listen "127.0.0.1:$PORT" --data-dir "$OUT/data" --web-root "" --threads 1 --log-level warn \
+    --demo-ttft-ms "$TTFT_MS" --demo-tokens-per-second "$TPS" --idle-timeout-ms 600000 "$@" 2>>"$OUT/streamgate.log" &
+  SPID=$!
+  wait_port "$PORT"
+}
+start_node() {
+  PORT=$(free_port)
+  "${PIN_S[@]}" node "$NODEDIR/server.js" --port "$PORT" --ttft-ms "$TTFT_MS" --tokens-per-second "$TPS" \
+    --answer-file "$OUT/answer.txt" 2>>"$OUT/node.log" &
+  SPID=$!
+  wait_port "$PORT"
+}
+stop_server() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; SPID=""; sleep 0.5; }
+trap 'stop_server' EXIT
+# bench NAME MODE ARGS...: one sgbench run against the server running now, JSON kept as NAME.json.
+bench() {
+  local name="$1" mode="$2"; shift 2
+  echo "bench: $name" >&2
+  "${PIN_C[@]}" "$BENCH" "$mode" "ws://127.0.0.1:$PORT/ws" --server-pid "$SPID" --quiet --no-markdown \
+    --tps "$TPS" --input "$INPUT" --label "$name" --json "$OUT/$name.json" "$@" || echo "bench: $name exited $?" >&2
+}
+
+# The answer both servers stream: streamgate's own, so the Node peer sends the same bytes.
+start_streamgate
+"$CAT" "ws://127.0.0.1:$PORT/ws" --project bench --ask "$INPUT" --json --quiet >"$OUT/answer.jsonl"
+python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    e=json.loads(l)
+    if e.get("type")=="stream_complete": open(sys.argv[2],"w").write(e["fullContent"])' "$OUT/answer.jsonl" "$OUT/answer.txt"
+stop_server
+
+# Streams last tokens/TPS seconds; their starts are spread over one lifetime so the load is steady.
+TOKENS=$(python3 -c 'import json,sys;print(sum(1 for l in open(sys.argv[1]) if "\"stream_chunk\"" in l))' "$OUT/answer.jsonl")
+LIFE=$(python3 -c "print($TOKENS/$TPS + $TTFT_MS/1000)")
+stream_point() {  # stream_point NAME N
+  local rate; rate=$(python3 -c "print(max(50, $2/$LIFE))")
+  bench "$1" stream --connections "$2" --stream-rate "$rate" --warmup 1 --duration "$WINDOW" \
+    --max-time "$(python3 -c "print(int($LIFE + $WINDOW + 60))")"
+}
+
+peers=(streamgate)
+[ "$HAVE_NODE" = 1 ] && peers+=(node)
+for peer in "${peers[@]}"; do
+  for n in $LOADS; do
+    "start_$peer"; stream_point "${peer}_stream_$n" "$n"; stop_server
+  done
+done
+
+# Half capacity: the load at which streamgate's core is half busy, from the 2,000-stream point.
+HALF=$(python3 -c '
+import json,sys
+pts=[]
+for n in sys.argv[2].split():
+    try: r=json.load(open(f"{sys.argv[1]}/streamgate_stream_{n}.json"))
+    except OSError: continue
+    u=r["server"]["cpu_util"]
+    if u>0: pts.append(int(n)*0.5/u)
+print(int(min(max(pts[len(pts)//2] if pts else 1000, 100), 19000)))' "$OUT" "$LOADS")
+for peer in "${peers[@]}"; do "start_$peer"; stream_point "${peer}_half" "$HALF"; stop_server; done
+
+# Idle connections: memory per connection and the connect rate (as fast as 256 in flight allow).
+for peer in "${peers[@]}"; do
+  "start_$peer"; bench "${peer}_idle" idle --connections "$IDLE" --duration 5 --max-pending 256 --max-time 120; stop_server
+done
+# Slow readers: a tenth of the clients read at a tenth of the pace.
+for peer in "${peers[@]}"; do
+  "start_$peer"
+  rate=$(python3 -c "print(max(50, $SLOW_N/$LIFE))")
+  bench "${peer}_slow" slow --connections "$SLOW_N" --stream-rate "$rate" --warmup 1 --duration "$WINDOW" --slow-share 0.1
+  stop_server
+done
+# Reconnect storm: every connection dropped at once, three times, and back (streamgate resumes).
+start_streamgate; bench streamgate_burst burst --connections "$BURST_N" --rounds 3 --burst-after 2; stop_server
+if [ "$HAVE_NODE" = 1 ]; then start_node; bench node_burst burst --connections "$BURST_N" --rounds 3 --burst-after 2 --no-resume; stop_server; fi
+
+# The kernel floor, with the message size streamgate's chunk frames actually had.
+BYTES=$(python3 -c 'import json,sys
+r=json.load(open(sys.argv[1])); t=r["chunks"]["frames"]
+print(int(round(r["chunks"]["bytes_in"]/t)) if t else 124)' "$OUT/streamgate_stream_2000.json" 2>/dev/null || echo 124)
+for n in 2000 10000; do
+  echo "bench: floor $n" >&2
+  "$OUT/floor" --connections "$n" --bytes "$BYTES" --seconds 3 --sender-cpu $SERVER_CPU --reader-cpu $CLIENT_CPU --json >"$OUT/floor_$n.json"
+done
+
+# One profile of the stream mode under callgrind (slow, so a small load).
+if [ "$PROFILE" = 1 ] && command -v valgrind >/dev/null; then
+  echo "bench: profile (callgrind)" >&2
+  PORT=$(free_port); rm -rf "$OUT/data"
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$SG" --listen "127.0.0.1:$PORT" \
+    --data-dir "$OUT/data" --web-root "" --threads 1 --log-level warn --demo-ttft-ms "$TTFT_MS" \
+    --demo-tokens-per-second "$TPS" 2>>"$OUT/callgrind.log" &
+  SPID=$!
+  wait_port "$PORT"
+  bench profile_stream stream --connections 300 --stream-rate 100 --warmup 1 --duration 8 --max-time 60
+  stop_server
+  callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -40 >"$OUT/profile_self.txt" || true
+  callgrind_annotate --inclusive=yes "$OUT/callgrind.out" 2>/dev/null | head -60 >"$OUT/profile_inclusive.txt" || true
+fi
+
+# The report: every figure beside its peer and the ratio, the load sweep, the profile, the plot.
+python3 - "$OUT" "$ROOT/bench/RESULTS.md" "$LOADS" "$HALF" "$TPS" "$TTFT_MS" "$WINDOW" "$IDLE" "$(ulimit -n)" <<'PY'
+import json, os, platform, re, subprocess, sys, datetime
+out, results, loads, half, tps, ttft, window, idle, nofile = sys.argv[1:10]
+loads = [int(x) for x in loads.split()]
+def load(name):
+    try: return json.load(open(f"{out}/{name}.json"))
+    except (OSError, ValueError): return None
+def g(r, *path, default=None):
+    for k in path:
+        if r is None or k not in r: return default
+        r = r[k]
+    return r
+def f(v, d=1, unit=""):
+    return "–" if v is None else f"{v:,.{d}f}{unit}"
+def ratio(a, b):
+    return "–" if a is None or b in (None, 0) else f"{a / b:.2f}x"
+def sh(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception: return ""
+
+cpu = sh("lscpu | sed -n 's/^Model name: *//p' | head -1") or platform.processor()
+mem = sh("free -g | awk '/Mem:/ {print $2}'")
+commit = sh(f"git -C {os.path.dirname(results)} rev-parse --short HEAD")
+floor = {n: load(f"floor_{n}") for n in (2000, 10000)}
+sg = {n: load(f"streamgate_stream_{n}") for n in loads}
+nd = {n: load(f"node_stream_{n}") for n in loads}
+have_node = any(nd.values())
+
+L = []
+L.append("# streamgate benchmark results\n")
+L.append(f"Generated by `make bench` (bench/run.sh) on {datetime.datetime.now().strftime('%Y-%m-%d %H:%M %Z').strip()}, commit `{commit}`.\n")
+L.append(f"- Machine: {cpu}, {os.cpu_count()} cores, {mem} GiB RAM, Linux {platform.release()}.")
+L.append(f"- Demo pace: {tps} tokens/s after a {ttft} ms first-token delay; every stream is the same "
+         f"answer (its chunk frames are ~{g(floor[2000], 'bytes', default='?')} bytes).")
+L.append("- streamgate: `--threads 1`, pinned to core 0 (`taskset`); the Node `ws` peer is pinned there too. "
+         "sgbench (one thread) runs on core 1. Other work on the machine was not stopped.")
+L.append(f"- Each point: the streams' starts are spread over one stream's lifetime, 1 s of warm-up, then {window} s measured. "
+         "Server CPU and RSS come from /proc/<pid>.")
+L.append(f"- Limits: `ulimit -n` raised to {nofile} (the hard limit) in the script; the idle run holds {idle} "
+         f"connections, so it needed {int(idle) + 100:,} descriptors in the server and in sgbench.\n")
+L.append("Ratios are streamgate / peer: below 1 means streamgate used less (time, CPU, memory) — except for "
+         "rates, where above 1 means streamgate did more. Goals are reported, not asserted.\n")
+
+# ---- headline table ----
+L.append("## Figures beside their peers\n")
+L.append("| figure | streamgate | peer | peer's figure | ratio | goal |")
+L.append("|---|---|---|---|---|---|")
+for n in (2000, 10000):
+    s, fl, nn = sg.get(n), floor.get(n), nd.get(n)
+    sc, fc = g(s, "server", "cpu_us_per_chunk"), g(fl, "sender_cpu_us_per_msg")
+    L.append(f"| server CPU per delivered chunk, {n:,} streams | {f(sc, 2, ' µs')} | bare `send()` floor, {n:,} sockets | {f(fc, 2, ' µs')} | {ratio(sc, fc)} | ≤ 1.25x |")
+    if have_node:
+        L.append(f"| server CPU per delivered chunk, {n:,} streams | {f(sc, 2, ' µs')} | Node `ws` ({ratio(g(nn,'server','cpu_us_per_chunk'), fc)} of the floor) | {f(g(nn, 'server', 'cpu_us_per_chunk'), 2, ' µs')} | {ratio(sc, g(nn, 'server', 'cpu_us_per_chunk'))} | |")
+    if s:
+        L.append(f"| chunks delivered per second, {n:,} streams | {f(g(s, 'chunks', 'frames_per_s'), 0)} ({f(g(s,'server','cpu_util',default=0)*100,0)}% CPU) | Node `ws` | {f(g(nn, 'chunks', 'frames_per_s'), 0)} ({f((g(nn,'server','cpu_util') or 0)*100,0)}% CPU) | {ratio(g(s, 'chunks', 'frames_per_s'), g(nn, 'chunks', 'frames_per_s'))} | |")
+hs, hn = load("streamgate_half"), load("node_half")
+L.append(f"| chunk lateness p99 at half a core ({int(half):,} streams, streamgate at {f((g(hs,'server','cpu_util') or 0)*100,0)}% CPU) | {f(g(hs, 'lateness_us', 'p99'), 0, ' µs')} | Node `ws`, same load ({f((g(hn,'server','cpu_util') or 0)*100,0)}% CPU) | {f(g(hn, 'lateness_us', 'p99'), 0, ' µs')} | {ratio(g(hs, 'lateness_us', 'p99'), g(hn, 'lateness_us', 'p99'))} | < 1,000 µs |")
+si, ni = load("streamgate_idle"), load("node_idle")
+L.append(f"| server RSS per idle WebSocket, {g(si,'connected',default=0):,} open | {f(g(si, 'server', 'rss_per_connection_kib'), 2, ' KiB')} | Node `ws` ({g(ni,'connected',default=0):,} open) | {f(g(ni, 'server', 'rss_per_connection_kib'), 2, ' KiB')} | {ratio(g(si, 'server', 'rss_per_connection_kib'), g(ni, 'server', 'rss_per_connection_kib'))} | < 3 KiB |")
+L.append(f"| new WebSocket connections per second (sgbench on one core, 256 in flight) | {f(g(si, 'connect', 'rate_per_s'), 0)} | Node `ws` | {f(g(ni, 'connect', 'rate_per_s'), 0)} | {ratio(g(si, 'connect', 'rate_per_s'), g(ni, 'connect', 'rate_per_s'))} | ≥ 20,000/s |")
+L.append(f"| connections accepted per server CPU-second | {f(g(si, 'connect', 'per_server_cpu_s'), 0)} | Node `ws` | {f(g(ni, 'connect', 'per_server_cpu_s'), 0)} | {ratio(g(si, 'connect', 'per_server_cpu_s'), g(ni, 'connect', 'per_server_cpu_s'))} | ≥ 20,000 |")
+ss, ns = load("streamgate_slow"), load("node_slow")
+base_s, base_n = sg.get(2000), nd.get(2000)
+L.append(f"| lateness p99 of normal clients with 10% slow readers ({g(ss,'connections',default=0):,} streams) | {f(g(ss, 'lateness_us', 'p99'), 0, ' µs')} (without slow readers: {f(g(base_s, 'lateness_us', 'p99'), 0, ' µs')}) | Node `ws` | {f(g(ns, 'lateness_us', 'p99'), 0, ' µs')} (without: {f(g(base_n, 'lateness_us', 'p99'), 0, ' µs')}) | {ratio(g(ss, 'lateness_us', 'p99'), g(ns, 'lateness_us', 'p99'))} | unaffected |")
+L.append(f"| server RSS with the slow readers | {f((g(ss,'server','rss_after_kib') or 0)/1024, 0, ' MiB')} | Node `ws` | {f((g(ns,'server','rss_after_kib') or 0)/1024, 0, ' MiB')} | {ratio(g(ss,'server','rss_after_kib'), g(ns,'server','rss_after_kib'))} | bounded |")
+bs, bn = load("streamgate_burst"), load("node_burst")
+def burst_rate(r):
+    rs = g(r, "rounds") or []
+    v = [x["rate_per_s"] for x in rs if x.get("rate_per_s")]
+    return sum(v) / len(v) if v else None
+L.append(f"| reconnect storm: {g(bs,'connections',default=0):,} dropped at once, back per second (mean of {len(g(bs,'rounds') or [])} rounds) | {f(burst_rate(bs), 0)} (resumed; resume p99 {f(g(bs, 'resume_ms', 'p99'), 0, ' ms')}) | Node `ws` (no resume: new streams) | {f(burst_rate(bn), 0)} | {ratio(burst_rate(bs), burst_rate(bn))} | |")
+L.append("| added latency per chunk vs nginx SSE pass-through | not measured | nginx `proxy_buffering off` | – | – | ≤ 1.5x |")
+L.append("")
+L.append("The nginx comparison needs streamgate's OpenAI-compatible `/v1/chat/completions` in front of a fake "
+         "upstream; that endpoint was not in the server when this suite was written, so the row stays empty "
+         "until it lands (then: a fake OpenAI SSE upstream, nginx with `proxy_buffering off` and streamgate "
+         "each in front of it, sgbench-style lateness per chunk through each).\n")
+
+# ---- sweep ----
+L.append("## Load sweep: chunk lateness and CPU versus concurrent streams\n")
+L.append("Lateness = arrival at sgbench − the time the demo schedule said the token was due (`dueUs`).\n")
+L.append("| server | streams | chunks/s | server CPU | µs CPU / chunk | lateness µs p50 / p90 / p99 / p99.9 / max | TTFT ms p50 / p99 | sgbench CPU | errors |")
+L.append("|---|---|---|---|---|---|---|---|---|")
+dat = []
+for n in loads:
+    row = [n]
+    for name, r in (("streamgate", sg.get(n)), ("Node ws", nd.get(n))):
+        if not r:
+            row += ["?", "?", "?"]
+            continue
+        lt = r["lateness_us"]
+        L.append(f"| {name} | {n:,} | {f(r['chunks']['frames_per_s'], 0)} | {f(r['server']['cpu_util']*100, 0)}% | "
+                 f"{f(r['server']['cpu_us_per_chunk'], 2)} | {f(lt['p50'],0)} / {f(lt['p90'],0)} / {f(lt['p99'],0)} / {f(lt['p999'],0)} / {f(lt['max'],0)} | "
+                 f"{f(r['ttft_ms']['p50'],0)} / {f(r['ttft_ms']['p99'],0)} | {f(r['client']['window_cpu_util']*100,0)}% | {r['errors']['total']} |")
+        row += [lt["p50"] / 1000, lt["p99"] / 1000, lt["p999"] / 1000]
+    dat.append(row)
+L.append("")
+L.append("![chunk lateness percentiles versus load](latency.png)\n")
+with open(f"{out}/plot.dat", "w") as fh:
+    fh.write("# streams sg_p50 sg_p99 sg_p999 node_p50 node_p99 node_p999 (ms)\n")
+    for row in dat: fh.write(" ".join(str(x) for x in row) + "\n")
+with open(f"{out}/plot.gp", "w") as fh:
+    fh.write(f"""set terminal png size 960,600
+set output '{out}/latency.png'
+set title 'Chunk lateness vs concurrent streams ({tps} tokens/s each; server on one core)'
+set xlabel 'concurrent streams'
+set ylabel 'lateness (ms, log scale)'
+set logscale xy
+set grid
+set key top left
+set datafile missing '?'
+plot '{out}/plot.dat' using 1:2 with linespoints lw 2 lc rgb '#1f77b4' title 'streamgate p50', \\
+     '' using 1:3 with linespoints lw 2 lc rgb '#2ca02c' title 'streamgate p99', \\
+     '' using 1:4 with linespoints lw 2 lc rgb '#9467bd' title 'streamgate p99.9', \\
+     '' using 1:5 with linespoints dt 2 lw 2 lc rgb '#1f77b4' title 'Node ws p50', \\
+     '' using 1:6 with linespoints dt 2 lw 2 lc rgb '#2ca02c' title 'Node ws p99', \\
+     '' using 1:7 with linespoints dt 2 lw 2 lc rgb '#9467bd' title 'Node ws p99.9'
+""")
+
+# ---- floor ----
+L.append("## The floor\n")
+L.append("`bench/floor`: N loopback TCP connections, the sender on core 0 calling `send()` round-robin "
+         "(one message per socket per pass, as events at 20 tokens/s never batch), a reader process draining "
+         "them with epoll on core 1.\n")
+L.append("| sockets | message bytes | sender µs CPU per send | sends per CPU-second | reader µs CPU per message |")
+L.append("|---|---|---|---|---|")
+for n, r in floor.items():
+    if r: L.append(f"| {n:,} | {r['bytes']} | {r['sender_cpu_us_per_msg']:.2f} | {r['msgs_per_cpu_s']:,.0f} | {r['reader_cpu_us_per_msg']:.2f} |")
+L.append("")
+
+# ---- profile ----
+prof = f"{out}/profile_self.txt"
+if os.path.exists(prof) and os.path.getsize(prof) > 0:
+    rows = []
+    for line in open(prof):
+        m = re.match(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)$", line)
+        if m and not m.group(3).startswith("PROGRAM TOTALS"):
+            rows.append((m.group(2), m.group(3).strip()))
+    L.append("## Profile of the stream mode\n")
+    L.append("streamgate under `valgrind --tool=callgrind` (`perf` has no hardware counters in this VM), "
+             "300 streams at the demo pace for 8 s; instructions by function, own cost (not inclusive):\n")
+    L.append("| share of instructions | function |")
+    L.append("|---|---|")
+    for pct, fn in rows[:12]:
+        fn = re.sub(r"\s*\[[^\]]*\]$", "", fn)
+        L.append(f"| {pct}% | `{fn[:140]}` |")
+    L.append("")
+    if rows:
+        top = re.sub(r"\s*\[[^\]]*\]$", "", rows[0][1])[:140]
+        L.append(f"The biggest single cost: `{top}` at {rows[0][0]}% of the server's instructions.\n")
+
+L.append("## Raw results\n")
+L.append(f"Each run's JSON (sgbench's report) is in `{os.path.relpath(out, os.path.dirname(os.path.dirname(results)))}/` "
+         "on the machine that ran the suite (`bench/out/` is not committed).\n")
+open(results, "w").write("\n".join(L) + "\n")
+PY
+if command -v gnuplot >/dev/null; then
+  gnuplot "$OUT/plot.gp" && cp "$OUT/latency.png" "$ROOT/bench/latency.png"
+else
+  echo "bench: gnuplot missing (scripts/install-deps.sh installs gnuplot-nox): no plot" >&2
+fi
+echo "bench: wrote bench/RESULTS.md (raw results in $OUT)" >&2
