@@ -12,12 +12,36 @@
 #include "stream/stream_manager.hpp"
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <openssl/ssl.h>
 
 #include <thread>
 
 #include <unistd.h>  // environ
 
 namespace sg::gateway {
+
+namespace {
+
+// TLS 1.2+ with forward-secret AEAD suites only (TLS 1.3 suites are OpenSSL's defaults).
+std::shared_ptr<net::ssl::context> make_tls_context(const core::config& cfg) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
+                   net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(ctx->native_handle(),
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                          "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  try {
+    ctx->use_certificate_chain_file(cfg.tls_cert);
+    ctx->use_private_key_file(cfg.tls_key, net::ssl::context::pem);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("tls: cannot load " + cfg.tls_cert + " / " + cfg.tls_key + ": " + e.what());
+  }
+  return ctx;
+}
+
+}  // namespace
 
 struct server::impl {
   explicit impl(core::config c) : cfg(std::move(c)), a(cfg) {}
@@ -126,6 +150,8 @@ int server::run() {
   auto providers = std::move(built.providers);
 
   m.sec = std::make_unique<security>(m.a.cfg);
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
+  if (!cfg.tls_cert.empty()) m.a.tls = make_tls_context(cfg);
   m.a.sec = m.sec.get();
   m.a.store = m.st.get();
   m.streams = std::make_unique<stream::stream_manager>(m.ioc, m.a.cfg, *m.st, std::move(providers));
@@ -138,7 +164,8 @@ int server::run() {
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   core::log_info("listening", {{"address", ep.address().to_string()},
                                {"port", ep.port()},
-                               {"url", "http://" + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                               {"tls", m.a.tls != nullptr},
+                               {"url", (m.a.tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
                                                                          : ep.address().to_string()) +
                                            ":" + std::to_string(ep.port()) + "/"},
                                {"threads", threads},
@@ -163,6 +190,14 @@ int server::run() {
       if (ec) return;
       if (auto err = m.sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
       else core::log_info("reloaded", {{"what", "auth keys"}});
+      if (!m.cfg.tls_cert.empty()) {
+        try {
+          std::atomic_store(&m.a.tls, make_tls_context(m.cfg));
+          core::log_info("reloaded", {{"what", "tls certificate"}});
+        } catch (const std::exception& e) {
+          core::log_error("reload failed; keeping the old certificate", {{"error", e.what()}});
+        }
+      }
       wait_reload();
     });
   };
@@ -176,6 +211,14 @@ int server::run() {
       if (ec) return;
       if (auto err = m.sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
       else core::log_info("reloaded", {{"what", "auth keys"}});
+      if (!m.cfg.tls_cert.empty()) {
+        try {
+          std::atomic_store(&m.a.tls, make_tls_context(m.cfg));
+          core::log_info("reloaded", {{"what", "tls certificate"}});
+        } catch (const std::exception& e) {
+          core::log_error("reload failed; keeping the old certificate", {{"error", e.what()}});
+        }
+      }
       wait_reload();
     });
   };

@@ -19,33 +19,55 @@ bool accepts_event_stream(const gateway::request& req) {
 }
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, gateway::app& app)
-    : stream_(std::move(socket)),
+template <class Stream>
+basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context)
+    : tls_context_(std::move(tls_context)),
+      stream_(std::move(stream)),
       app_(app),
       queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
       heartbeat_(stream_.get_executor()) {
   error_code ec;
-  auto ep = stream_.socket().remote_endpoint(ec);
+  auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
   if (!ec) source_ip_ = ep.address().to_string();
 }
 
-http_session::~http_session() = default;
+template <class Stream>
+basic_http_session<Stream>::~basic_http_session() = default;
 
-void http_session::run() {
+template <class Stream>
+void basic_http_session<Stream>::run() {
   // Start on the session's strand: the acceptor's handler runs elsewhere.
-  net::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    if constexpr (is_tls_v<Stream>) {
+      beast::get_lowest_layer(self->stream_).expires_after(request_timeout);
+      self->stream_.async_handshake(net::ssl::stream_base::server, self->buffer_.data(),
+                                    beast::bind_front_handler(&basic_http_session::on_handshake, self));
+    } else {
+      self->do_read();
+    }
+  });
 }
 
-void http_session::do_read() {
+template <class Stream>
+void basic_http_session<Stream>::on_handshake(error_code ec, std::size_t used) {
+  if (ec) return;  // a failed handshake (plain HTTP to the TLS port, a scanner) just ends
+  buffer_.consume(used);
+  do_read();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::do_read() {
   parser_.emplace();
   parser_->body_limit(app_.cfg.max_message_bytes);
   parser_->header_limit(16 * 1024);
-  stream_.expires_after(request_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  beast::get_lowest_layer(stream_).expires_after(request_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&basic_http_session::on_read, this->shared_from_this()));
 }
 
-void http_session::on_read(error_code ec, std::size_t) {
-  if (ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof) {
+template <class Stream>
+void basic_http_session<Stream>::on_read(error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof ||
+      ec == net::ssl::error::stream_truncated) {
     do_close();
     return;
   }
@@ -74,7 +96,8 @@ bool is_api(const gateway::target& t) {
 }
 }  // namespace
 
-void http_session::handle_request(gateway::request req) {
+template <class Stream>
+void basic_http_session<Stream>::handle_request(gateway::request req) {
   auto t = gateway::parse_target(req.target());
   if (!t.valid) {
     send(gateway::error_response(req, proto::error_code::bad_request, "malformed request target"));
@@ -140,7 +163,7 @@ void http_session::handle_request(gateway::request req) {
     resume_stream(req, t.segments[2], t);
     return;
   }
-  auto self = shared_from_this();
+  auto self = this->shared_from_this();
   auto ex = stream_.get_executor();
   gateway::request_context ctx{who, source_ip_};
   bool handled = gateway::handle_api(app_, req, t, ctx, [self, ex](gateway::response res) {
@@ -149,7 +172,8 @@ void http_session::handle_request(gateway::request req) {
   if (!handled) send(gateway::static_response(app_, req, t));
 }
 
-void http_session::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
+template <class Stream>
+void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
   // Connection limits hold a slot for the life of the WebSocket; refuse with 429 before upgrading.
   auto ip_key = source_ip_;
   auto user_key = who.authenticated ? who.sub : std::string();
@@ -175,12 +199,13 @@ void http_session::upgrade(gateway::request req, gateway::principal who, bool be
     a->connections_per_ip.release(ip_key);
     if (!user_key.empty()) a->connections_per_user.release(user_key);
   });
-  stream_.expires_never();
-  std::make_shared<ws_session>(stream_.release_socket(), app_)->run(std::move(req), std::move(who), bearer_subprotocol,
+  beast::get_lowest_layer(stream_).expires_never();
+  std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)->run(std::move(req), std::move(who), bearer_subprotocol,
                                                                     std::move(slots));
 }
 
-void http_session::send(gateway::response res) {
+template <class Stream>
+void basic_http_session<Stream>::send(gateway::response res) {
   if (cors_origin_) {
     res.set(http::field::access_control_allow_origin, *cors_origin_);
     res.set(http::field::vary, "Origin");
@@ -189,14 +214,15 @@ void http_session::send(gateway::response res) {
   res.prepare_payload();
   bool close = res.need_eof();
   auto sp = std::make_shared<gateway::response>(std::move(res));
-  stream_.expires_after(request_timeout);
+  beast::get_lowest_layer(stream_).expires_after(request_timeout);
   http::async_write(stream_, *sp,
-                    [self = shared_from_this(), sp, close](error_code ec, std::size_t n) {
+                    [self = this->shared_from_this(), sp, close](error_code ec, std::size_t n) {
                       self->on_write(close, ec, n);
                     });
 }
 
-void http_session::on_write(bool close, error_code ec, std::size_t) {
+template <class Stream>
+void basic_http_session<Stream>::on_write(bool close, error_code ec, std::size_t) {
   if (ec) return;
   if (close) {
     do_close();
@@ -205,14 +231,26 @@ void http_session::on_write(bool close, error_code ec, std::size_t) {
   do_read();
 }
 
-void http_session::do_close() {
-  error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.close();
+template <class Stream>
+void basic_http_session<Stream>::do_close() {
+  if constexpr (is_tls_v<Stream>) {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown(beast::bind_front_handler(&basic_http_session::on_shutdown, this->shared_from_this()));
+  } else {
+    error_code ec;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    beast::get_lowest_layer(stream_).close();
+  }
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_shutdown(error_code) {
+  beast::get_lowest_layer(stream_).close();
 }
 
 // POST /v1/streams: with Accept: text/event-stream the answer is the stream itself, else 202.
-void http_session::start_stream(const gateway::request& req) {
+template <class Stream>
+void basic_http_session<Stream>::start_stream(const gateway::request& req) {
   boost::system::error_code ec;
   auto v = boost::json::parse(req.body(), ec);
   if (ec || !v.is_object()) {
@@ -241,7 +279,8 @@ void http_session::start_stream(const gateway::request& req) {
 }
 
 // GET /v1/streams/{id}/events: resume after Last-Event-ID or ?lastSeq=N.
-void http_session::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
+template <class Stream>
+void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
   auto s = app_.streams->find(id);
   if (!s || s->owner() != who_.owner()) {
     send(gateway::error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
@@ -270,7 +309,8 @@ void http_session::resume_stream(const gateway::request& req, const std::string&
   begin_sse(req, std::move(s), after);
 }
 
-void http_session::begin_sse(const gateway::request& req, std::shared_ptr<stream::stream> s, std::uint64_t after) {
+template <class Stream>
+void basic_http_session<Stream>::begin_sse(const gateway::request& req, std::shared_ptr<stream::stream> s, std::uint64_t after) {
   sse_ = true;
   sse_keep_alive_ = req.keep_alive();
   sse_stream_ = std::move(s);
@@ -291,31 +331,34 @@ void http_session::begin_sse(const gateway::request& req, std::shared_ptr<stream
   res.keep_alive(sse_keep_alive_);
   res.chunked(true);
   sse_sr_.emplace(res);
-  stream_.expires_after(sse_write_timeout);
+  beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
   http::async_write_header(stream_, *sse_sr_,
-                           beast::bind_front_handler(&http_session::on_sse_header, shared_from_this()));
+                           beast::bind_front_handler(&basic_http_session::on_sse_header, this->shared_from_this()));
 }
 
-void http_session::on_sse_header(error_code ec, std::size_t) {
+template <class Stream>
+void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
   if (ec) {
     end_sse(false);
     return;
   }
   sse_header_sent_ = true;
-  stream_.expires_never();
+  beast::get_lowest_layer(stream_).expires_never();
   // Subscribing replays the log after sse_last_seq_, then continues live.
-  auto r = sse_stream_->subscribe(shared_from_this(), sse_last_seq_);
+  auto r = sse_stream_->subscribe(this->shared_from_this(), sse_last_seq_);
   (void)r;  // an ended stream's replay ends with its terminal event, which ends the response
   arm_heartbeat();
 }
 
-void http_session::deliver(proto::event_ptr ev) {
-  net::post(stream_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
+template <class Stream>
+void basic_http_session<Stream>::deliver(proto::event_ptr ev) {
+  net::post(stream_.get_executor(), [self = this->shared_from_this(), ev = std::move(ev)]() mutable {
     self->sse_enqueue(std::move(ev));
   });
 }
 
-void http_session::sse_enqueue(proto::event_ptr ev) {
+template <class Stream>
+void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
   if (!sse_ || sse_done_ || sse_ending_) return;
   if (ev->seq != 0) {
     if (ev->seq <= sse_last_seq_) return;
@@ -332,25 +375,27 @@ void http_session::sse_enqueue(proto::event_ptr ev) {
   sse_write();
 }
 
-void http_session::sse_write() {
+template <class Stream>
+void basic_http_session<Stream>::sse_write() {
   if (queue_.writing() || sse_done_) return;
   in_flight_ = queue_.begin_write();
   if (!in_flight_) {
     if (sse_ending_) {
       // Terminal event written: end the chunked body, keep the connection for the next request.
       sse_done_ = true;
-      stream_.expires_after(sse_write_timeout);
+      beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
       net::async_write(stream_, http::make_chunk_last(),
-                       beast::bind_front_handler(&http_session::on_sse_write, shared_from_this(), true));
+                       beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), true));
     }
     return;
   }
-  stream_.expires_after(sse_write_timeout);
+  beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
   net::async_write(stream_, http::make_chunk(net::buffer(in_flight_->sse())),
-                   beast::bind_front_handler(&http_session::on_sse_write, shared_from_this(), false));
+                   beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
 }
 
-void http_session::on_sse_write(bool last, error_code ec, std::size_t) {
+template <class Stream>
+void basic_http_session<Stream>::on_sse_write(bool last, error_code ec, std::size_t) {
   if (last) {
     end_sse(!ec && sse_keep_alive_);
     return;
@@ -365,9 +410,10 @@ void http_session::on_sse_write(bool last, error_code ec, std::size_t) {
   sse_write();
 }
 
-void http_session::arm_heartbeat() {
+template <class Stream>
+void basic_http_session<Stream>::arm_heartbeat() {
   heartbeat_.expires_after(std::chrono::milliseconds(app_.cfg.sse_heartbeat_ms));
-  heartbeat_.async_wait([self = shared_from_this()](error_code ec) {
+  heartbeat_.async_wait([self = this->shared_from_this()](error_code ec) {
     if (ec || !self->sse_ || self->sse_done_) return;
     if (self->queue_.empty()) {
       self->queue_.push(proto::heartbeat_event());
@@ -377,7 +423,8 @@ void http_session::arm_heartbeat() {
   });
 }
 
-void http_session::end_sse(bool keep_alive) {
+template <class Stream>
+void basic_http_session<Stream>::end_sse(bool keep_alive) {
   if (!sse_) return;
   sse_ = false;
   sse_done_ = false;
@@ -392,9 +439,12 @@ void http_session::end_sse(bool keep_alive) {
   if (keep_alive && !queue_.writing()) {
     do_read();
   } else {
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     do_close();
   }
 }
+
+template class basic_http_session<plain_stream>;
+template class basic_http_session<tls_stream>;
 
 }  // namespace sg::io

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/asio.hpp"
+#include "net/stream_types.hpp"
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
 #include "gateway/security.hpp"
@@ -13,10 +14,14 @@
 
 namespace sg::io {
 
-class http_session final : public std::enable_shared_from_this<http_session>, public stream::subscriber {
+/// `Stream` is plain_stream or tls_stream (see net/stream_types.hpp).
+template <class Stream>
+class basic_http_session final : public std::enable_shared_from_this<basic_http_session<Stream>>,
+                                 public stream::subscriber {
  public:
-  http_session(tcp::socket&& socket, gateway::app& app);
-  ~http_session() override;
+  /// `tls_context` keeps the TLS context of a TLS stream alive (null for plain streams).
+  basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context);
+  ~basic_http_session() override;
   void run();
 
   // stream::subscriber (SSE mode) — any thread.
@@ -42,7 +47,11 @@ class http_session final : public std::enable_shared_from_this<http_session>, pu
   void arm_heartbeat();
   void end_sse(bool keep_alive);
 
-  beast::tcp_stream stream_;
+  void on_handshake(error_code ec, std::size_t used);
+  void on_shutdown(error_code ec);
+
+  std::shared_ptr<void> tls_context_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   gateway::app& app_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -66,5 +75,8 @@ class http_session final : public std::enable_shared_from_this<http_session>, pu
   std::optional<http::response_serializer<http::empty_body>> sse_sr_;
   net::steady_timer heartbeat_;
 };
+
+using http_session = basic_http_session<plain_stream>;
+using tls_http_session = basic_http_session<tls_stream>;
 
 }  // namespace sg::io

@@ -37,7 +37,11 @@ void listener::on_accept(error_code ec, tcp::socket socket) {
     t->async_wait([self = shared_from_this(), t](error_code) { self->do_accept(); });
     return;
   }
-  std::make_shared<http_session>(std::move(socket), app_)->run();
+  if (auto ctx = std::atomic_load(&app_.tls)) {
+    std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx)->run();
+  } else {
+    std::make_shared<http_session>(plain_stream(std::move(socket)), app_, nullptr)->run();
+  }
   do_accept();
 }
 

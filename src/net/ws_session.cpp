@@ -9,14 +9,18 @@
 
 namespace sg::io {
 
-ws_session::ws_session(tcp::socket&& socket, gateway::app& app)
-    : ws_(std::move(socket)),
+template <class Stream>
+basic_ws_session<Stream>::basic_ws_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context)
+    : tls_context_(std::move(tls_context)),
+      ws_(std::move(stream)),
       app_(app),
       queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}) {}
 
-ws_session::~ws_session() = default;
+template <class Stream>
+basic_ws_session<Stream>::~basic_ws_session() = default;
 
-void ws_session::run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
+template <class Stream>
+void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
                      std::shared_ptr<void> slots) {
   who_ = std::move(who);
   slots_ = std::move(slots);
@@ -48,16 +52,17 @@ void ws_session::run(http::request<http::string_body> req, gateway::principal wh
     // A browser that sent its token as "bearer, <token>" expects one of its subprotocols back.
     if (bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
   }));
-  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+  ws_.async_accept(req, beast::bind_front_handler(&basic_ws_session::on_accept, this->shared_from_this()));
 }
 
-void ws_session::on_accept(error_code ec) {
+template <class Stream>
+void basic_ws_session<Stream>::on_accept(error_code ec) {
   if (ec) {
     core::log(core::log_level::debug, "websocket handshake failed", {{"error", ec.message()}});
     return;
   }
   registered_ = true;
-  app_.connections.add(identity_.connection_id, shared_from_this());
+  app_.connections.add(identity_.connection_id, this->shared_from_this());
   app_.stats.ws_open.fetch_add(1, std::memory_order_relaxed);
   app_.stats.ws_accepted.fetch_add(1, std::memory_order_relaxed);
   store::connection_row row;
@@ -77,11 +82,13 @@ void ws_session::on_accept(error_code ec) {
   do_read();
 }
 
-void ws_session::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+template <class Stream>
+void basic_ws_session<Stream>::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
 }
 
-void ws_session::on_read(error_code ec, std::size_t) {
+template <class Stream>
+void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
   if (ec) {
     // Oversize messages (1009) and invalid UTF-8 (1007) were already answered by Beast's close.
     if (ec == websocket::error::message_too_big) close_cause_ = "message_too_big";
@@ -104,7 +111,8 @@ void ws_session::on_read(error_code ec, std::size_t) {
   if (!closing_) do_read();
 }
 
-void ws_session::handle_text(std::string_view text) {
+template <class Stream>
+void basic_ws_session<Stream>::handle_text(std::string_view text) {
   auto parsed = proto::parse_client_message(text);
   if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
     app_.stats.bad_messages.fetch_add(1, std::memory_order_relaxed);
@@ -114,13 +122,15 @@ void ws_session::handle_text(std::string_view text) {
   std::visit([this](auto& m) { handle(m); }, std::get<proto::client_message>(parsed));
 }
 
-void ws_session::send_error(proto::error_code code, std::string message, std::string_view request_id,
+template <class Stream>
+void basic_ws_session<Stream>::send_error(proto::error_code code, std::string message, std::string_view request_id,
                             std::string_view stream_id) {
   proto::error_info e{code, std::move(message), proto::default_retryable(code), {}, {}};
   enqueue(proto::make_error(e, stream_id, 0, request_id));
 }
 
-void ws_session::handle(proto::stream_request& r) {
+template <class Stream>
+void basic_ws_session<Stream>::handle(proto::stream_request& r) {
   std::erase_if(started_, [](auto& w) {
     auto s = w.lock();
     return !s || s->ended();
@@ -140,16 +150,18 @@ void ws_session::handle(proto::stream_request& r) {
   }
   started_.push_back(res.s);
   subs_[res.s->id()] = subscription{res.s, 0};
-  res.s->subscribe(shared_from_this(), 0);
+  res.s->subscribe(this->shared_from_this(), 0);
 }
 
-std::shared_ptr<stream::stream> ws_session::visible_stream(const std::string& id) {
+template <class Stream>
+std::shared_ptr<stream::stream> basic_ws_session<Stream>::visible_stream(const std::string& id) {
   auto s = app_.streams->find(id);
   if (s && s->owner() != who_.owner()) return nullptr;
   return s;
 }
 
-void ws_session::handle(proto::cancel_request& r) {
+template <class Stream>
+void basic_ws_session<Stream>::handle(proto::cancel_request& r) {
   auto s = visible_stream(r.stream_id);
   if (!s) {
     send_error(proto::error_code::not_found, "no stream " + r.stream_id, r.request_id, r.stream_id);
@@ -161,12 +173,13 @@ void ws_session::handle(proto::cancel_request& r) {
     auto last = s->info().last_seq;
     std::uint64_t after = (s->ended() && last) ? last - 1 : last;
     subs_[s->id()] = subscription{s, after};
-    s->subscribe(shared_from_this(), after);
+    s->subscribe(this->shared_from_this(), after);
   }
   app_.streams->cancel(r.stream_id);
 }
 
-void ws_session::handle(proto::resume_request& r) {
+template <class Stream>
+void basic_ws_session<Stream>::handle(proto::resume_request& r) {
   auto s = visible_stream(r.stream_id);
   if (!s) {
     send_error(proto::error_code::not_found, "no stream " + r.stream_id + " (unknown or expired)", r.request_id,
@@ -188,7 +201,7 @@ void ws_session::handle(proto::resume_request& r) {
     return;
   }
   subs_[s->id()] = subscription{s, r.last_seq};
-  if (s->subscribe(shared_from_this(), r.last_seq) == stream::stream::subscribe_result::not_retained) {
+  if (s->subscribe(this->shared_from_this(), r.last_seq) == stream::stream::subscribe_result::not_retained) {
     subs_.erase(s->id());
     send_error(proto::error_code::not_found,
                "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id,
@@ -196,28 +209,33 @@ void ws_session::handle(proto::resume_request& r) {
   }
 }
 
-void ws_session::handle(proto::ping_request& r) { enqueue(proto::make_pong(r.request_id)); }
+template <class Stream>
+void basic_ws_session<Stream>::handle(proto::ping_request& r) { enqueue(proto::make_pong(r.request_id)); }
 
-void ws_session::deliver(proto::event_ptr ev) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
+template <class Stream>
+void basic_ws_session<Stream>::deliver(proto::event_ptr ev) {
+  net::post(ws_.get_executor(), [self = this->shared_from_this(), ev = std::move(ev)]() mutable {
     self->enqueue(std::move(ev));
   });
 }
 
-void ws_session::send_frame(std::string text) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+template <class Stream>
+void basic_ws_session<Stream>::send_frame(std::string text) {
+  net::post(ws_.get_executor(), [self = this->shared_from_this(), text = std::move(text)]() mutable {
     self->enqueue(proto::make_raw(std::move(text)));
   });
 }
 
-void ws_session::disconnect(websocket::close_code code, std::string reason) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+template <class Stream>
+void basic_ws_session<Stream>::disconnect(websocket::close_code code, std::string reason) {
+  net::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)] {
     self->close_cause_ = reason.empty() ? "server" : reason;
     self->close(websocket::close_reason(code, reason));
   });
 }
 
-void ws_session::enqueue(proto::event_ptr ev, bool replay) {
+template <class Stream>
+void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
   if (closing_ || finished_) return;
   if (!ev->stream_id.empty() && ev->seq != 0) {
     auto it = subs_.find(ev->stream_id);
@@ -247,15 +265,17 @@ void ws_session::enqueue(proto::event_ptr ev, bool replay) {
   do_write();
 }
 
-void ws_session::do_write() {
+template <class Stream>
+void basic_ws_session<Stream>::do_write() {
   if (queue_.writing()) return;
   in_flight_ = queue_.begin_write();
   if (!in_flight_) return;
   ws_.text(true);
-  ws_.async_write(net::buffer(in_flight_->json), beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  ws_.async_write(net::buffer(in_flight_->json), beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
 }
 
-void ws_session::on_write(error_code ec, std::size_t) {
+template <class Stream>
+void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
   in_flight_.reset();
   queue_.end_write();
   if (ec) {
@@ -267,27 +287,30 @@ void ws_session::on_write(error_code ec, std::size_t) {
   if (pending_close_) {
     auto reason = *pending_close_;
     pending_close_.reset();
-    ws_.async_close(reason, beast::bind_front_handler(&ws_session::on_close, shared_from_this()));
+    ws_.async_close(reason, beast::bind_front_handler(&basic_ws_session::on_close, this->shared_from_this()));
     return;
   }
   if (!closing_) do_write();
 }
 
-void ws_session::close(websocket::close_reason reason) {
+template <class Stream>
+void basic_ws_session<Stream>::close(websocket::close_reason reason) {
   if (closing_ || finished_) return;
   closing_ = true;
   if (queue_.writing()) {
     pending_close_ = reason;  // Beast allows one write at a time; the close frame is a write
     return;
   }
-  ws_.async_close(reason, beast::bind_front_handler(&ws_session::on_close, shared_from_this()));
+  ws_.async_close(reason, beast::bind_front_handler(&basic_ws_session::on_close, this->shared_from_this()));
 }
 
-void ws_session::on_close(error_code) {
+template <class Stream>
+void basic_ws_session<Stream>::on_close(error_code) {
   // The read loop sees the end of the close handshake and calls finish().
 }
 
-void ws_session::finish() {
+template <class Stream>
+void basic_ws_session<Stream>::finish() {
   if (finished_) return;
   finished_ = true;
   for (auto& [id, sub] : subs_) sub.s->unsubscribe(this);
@@ -304,5 +327,8 @@ void ws_session::finish() {
                                       {"cause", close_cause_},
                                       {"durationMs", core::now_ms() - identity_.connected_at_ms}});
 }
+
+template class basic_ws_session<plain_stream>;
+template class basic_ws_session<tls_stream>;
 
 }  // namespace sg::io

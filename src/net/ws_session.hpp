@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/asio.hpp"
+#include "net/stream_types.hpp"
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
 #include "net/outbound_queue.hpp"
@@ -15,13 +16,16 @@
 
 namespace sg::io {
 
-class ws_session final : public std::enable_shared_from_this<ws_session>,
-                         public stream::subscriber,
-                         public gateway::connection_handle {
+/// `Stream` is plain_stream or tls_stream (see net/stream_types.hpp).
+template <class Stream>
+class basic_ws_session final : public std::enable_shared_from_this<basic_ws_session<Stream>>,
+                               public stream::subscriber,
+                               public gateway::connection_handle {
  public:
-  /// `socket` must already use a strand executor: every handler of this session runs on it.
-  ws_session(tcp::socket&& socket, gateway::app& app);
-  ~ws_session() override;
+  /// `stream` must already use a strand executor: every handler of this session runs on it.
+  /// `tls_context` keeps the TLS context of a TLS stream alive (null for plain streams).
+  basic_ws_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context);
+  ~basic_ws_session() override;
 
   /// Completes the upgrade of `req` for `who` and starts the read loop. `slots` is released when
   /// the connection ends (its place in the per-IP and per-user connection limits).
@@ -57,7 +61,8 @@ class ws_session final : public std::enable_shared_from_this<ws_session>,
   void on_close(error_code ec);
   void finish();  // runs once when the connection is gone
 
-  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<void> tls_context_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   gateway::app& app_;
   outbound_queue queue_;
@@ -81,5 +86,8 @@ class ws_session final : public std::enable_shared_from_this<ws_session>,
   std::unordered_map<std::string, subscription> subs_;
   std::vector<std::weak_ptr<stream::stream>> started_;
 };
+
+using ws_session = basic_ws_session<plain_stream>;
+using tls_ws_session = basic_ws_session<tls_stream>;
 
 }  // namespace sg::io

@@ -166,12 +166,14 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
         db.add_message(msg);
       }
       net::post(self->ex_, [self, status, make_event] {
-        auto ev = make_event();
-        self->s_->publish(ev);
-        auto outcome = status == "complete" ? "completed" : status;
+        // Quotas and counters are settled before the client can see the end and start again.
+        self->m_.per_user_.release(self->limit_key_);
         auto& c = self->m_.counters_;
         (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
             .fetch_add(1, std::memory_order_relaxed);
+        auto ev = make_event();
+        self->s_->publish(ev);
+        auto outcome = status == "complete" ? "completed" : status;
         core::log_info("stream end", {{"streamId", self->s_->id()},
                                       {"owner", self->s_->owner()},
                                       {"requestId", self->req_.request_id},
@@ -180,7 +182,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
                                       {"ttftMs", self->first_chunk_ms_},
                                       {"chunks", self->chunks_},
                                       {"durationMs", self->elapsed_ms()}});
-        self->m_.per_user_.release(self->limit_key_);
+        // After the terminal event is queued: a drain that sees no running stream closes sockets.
         self->m_.on_finished();
       });
     });
