@@ -96,16 +96,20 @@ for peer in "${peers[@]}"; do
   done
 done
 
-# Half capacity: the load at which streamgate's core is half busy, from the 2,000-stream point.
+# Half capacity: the load at which streamgate's core is half busy, interpolated from the sweep.
 HALF=$(python3 -c '
 import json,sys
 pts=[]
 for n in sys.argv[2].split():
-    try: r=json.load(open(f"{sys.argv[1]}/streamgate_stream_{n}.json"))
-    except OSError: continue
-    u=r["server"]["cpu_util"]
-    if u>0: pts.append(int(n)*0.5/u)
-print(int(min(max(pts[len(pts)//2] if pts else 1000, 100), 19000)))' "$OUT" "$LOADS")
+    try: pts.append((int(n), json.load(open(f"{sys.argv[1]}/streamgate_stream_{n}.json"))["server"]["cpu_util"]))
+    except (OSError, KeyError, ValueError): pass
+pts=[p for p in pts if p[1]>0]
+half=1000
+for (n0,u0),(n1,u1) in zip(pts,pts[1:]):
+    if u0<=0.5<=u1 and u1>u0: half=n0+(0.5-u0)*(n1-n0)/(u1-u0); break
+else:
+    if pts: n,u=min(pts,key=lambda p:abs(p[1]-0.5)); half=n*0.5/u
+print(int(min(max(half,100),19000)))' "$OUT" "$LOADS")
 for peer in "${peers[@]}"; do "start_$peer"; stream_point "${peer}_half" "$HALF"; stop_server; done
 
 # Idle connections: memory per connection and the connect rate (as fast as 256 in flight allow).
