@@ -148,7 +148,8 @@ void basic_ws_session<Stream>::handle(proto::stream_request& r) {
     enqueue(proto::make_error(*res.error, {}, 0, request_id));
     return;
   }
-  started_.push_back(res.s);
+  if (!res.reused) started_.push_back(res.s);
+  if (subs_.count(res.s->id())) return;  // already watching it: the retry changes nothing
   subs_[res.s->id()] = subscription{res.s, 0};
   res.s->subscribe(this->shared_from_this(), 0);
 }

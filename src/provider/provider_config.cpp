@@ -45,12 +45,14 @@ std::string read_file(const std::string& path) {
   return o.str();
 }
 
-// AWS credentials: explicit keys, else the environment, else a profile of the shared credentials file.
+// AWS credentials: the environment's keys, else a profile of the shared credentials file.
+// A profile or credentials file named in the config wins over the environment, as in the SDKs.
 void resolve_aws(provider_settings& s, const env_map& env, std::string profile, std::string file) {
   if (!s.access_key_id.empty()) return;
   auto id = env_or(env, {"AWS_ACCESS_KEY_ID"});
   auto secret = env_or(env, {"AWS_SECRET_ACCESS_KEY"});
-  if (!id.empty() && !secret.empty()) {
+  bool configured = !profile.empty() || !file.empty();
+  if (!configured && !id.empty() && !secret.empty()) {
     s.access_key_id = id;
     s.secret_access_key = secret;
     s.session_token = env_or(env, {"AWS_SESSION_TOKEN"});

@@ -238,6 +238,20 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
                                   "provider"};
     return out;
   }
+  // A client that lost its connection before stream_start re-sends the same request: give it the
+  // stream it already started instead of a second answer.
+  std::string request_key;
+  if (!req.request_id.empty()) {
+    request_key = limit_key + '\n' + req.request_id;
+    std::lock_guard lock(mu_);
+    if (auto it = by_request_.find(request_key); it != by_request_.end()) {
+      if (auto sit = streams_.find(it->second); sit != streams_.end() && sit->second.s->owner() == owner) {
+        out.s = sit->second.s;
+        out.reused = true;
+        return out;
+      }
+    }
+  }
   auto limited = [&](std::string message, std::int64_t retry_ms) {
     out.error = proto::error_info{proto::error_code::rate_limited, std::move(message), true, std::max<std::int64_t>(retry_ms, 1), {}};
     return out;
@@ -262,7 +276,8 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
   r->publish_start();
   {
     std::lock_guard lock(mu_);
-    streams_.emplace(s->id(), entry{s, r});
+    streams_.emplace(s->id(), entry{s, r, request_key});
+    if (!request_key.empty()) by_request_[request_key] = s->id();
   }
   running_.fetch_add(1);
   counters_.started.fetch_add(1, std::memory_order_relaxed);
@@ -327,6 +342,7 @@ void stream_manager::sweep() {
     if (ended != 0) {
       it->second.r.reset();  // the pipeline is done; only the log stays
       if (now - ended >= cfg_.stream_retention_ms) {
+        if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
         dropped.push_back(std::move(it->second));
         it = streams_.erase(it);
         continue;

@@ -38,6 +38,7 @@ class stream_manager {
   struct start_result {
     std::shared_ptr<stream> s;
     std::optional<proto::error_info> error;
+    bool reused = false;  // a retry of a request already started: `s` is that stream
   };
   /// Creates a stream and starts its pipeline. stream_start (seq 1) is already in its log on return.
   /// `owner` may resume, read and cancel it ("" = anyone who knows its id); `limit_key` is whose
@@ -88,8 +89,10 @@ class stream_manager {
   struct entry {
     std::shared_ptr<stream> s;
     std::shared_ptr<runner> r;
+    std::string request_key;
   };
   std::unordered_map<std::string, entry> streams_;
+  std::unordered_map<std::string, std::string> by_request_;  // limit key + requestId → stream id
 };
 
 }  // namespace sg::stream

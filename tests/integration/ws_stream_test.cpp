@@ -261,3 +261,27 @@ TEST(WebSocketStream, OneSlowClientDoesNotDelayAnother) {
 
 }  // namespace
 }  // namespace sg::test
+
+namespace sg::test {
+namespace {
+
+TEST(WebSocketStream, RetriedRequestIdGetsTheSameStreamNotASecondAnswer) {
+  server_process srv({"--demo-ttft-ms", "200"});
+  std::string first_id;
+  {
+    ws_client c(srv.port());
+    c.send_json(stream_request("only once", "dedupe", "req-42"));
+    first_id = std::string(c.read().at("streamId").as_string());
+    c.drop();  // lost before the client saw anything more
+  }
+  ws_client c2(srv.port());
+  c2.send_json(stream_request("only once", "dedupe", "req-42"));
+  auto events = c2.read_until("stream_complete", 10s);
+  EXPECT_EQ(std::string(events.front().at("streamId").as_string()), first_id);
+  EXPECT_EQ(events.front().at("seq"), 1);
+  auto history = http_request(srv.port(), http::verb::get, "/v1/projects/dedupe/messages").json();
+  EXPECT_EQ(history.at("items").as_array().size(), 2u);  // one question, one answer
+}
+
+}  // namespace
+}  // namespace sg::test
