@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "core/histogram.hpp"
 #include "core/rate_limit.hpp"
 #include "gateway/connection_registry.hpp"
 
@@ -34,6 +35,8 @@ struct counters {
   std::atomic<std::uint64_t> events_sent{0};
   std::atomic<std::uint64_t> auth_failures{0}, origin_refusals{0}, admin_refusals{0};
   std::atomic<std::uint64_t> rate_limited_connections{0};
+  std::atomic<std::int64_t> outbound_bytes{0};  // queued for clients, all connections
+  core::histogram chunk_lateness;               // chunk written to the socket − when it was due
 };
 
 struct static_file {

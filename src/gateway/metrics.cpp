@@ -52,6 +52,21 @@ std::string render_metrics(app& a) {
   metric(o, "streamgate_origin_refusals_total", "counter", "Requests refused for their Origin.",
          double(s.origin_refusals));
   metric(o, "streamgate_admin_refusals_total", "counter", "Management API calls refused.", double(s.admin_refusals));
+  metric(o, "streamgate_outbound_queue_bytes", "gauge", "Bytes queued for clients, all connections.",
+         double(s.outbound_bytes.load()));
+  c.ttft.render(o, "streamgate_time_to_first_token_seconds", "Stream start to its first text delta.");
+  c.inter_chunk.render(o, "streamgate_inter_chunk_seconds", "Time between consecutive deltas of a stream.");
+  s.chunk_lateness.render(o, "streamgate_chunk_lateness_seconds",
+                          "A chunk written to its socket minus when the provider's schedule made it due (demo).");
+  a.store->op_latency().render(o, "streamgate_store_op_seconds", "Duration of each SQLite operation on the store thread.");
+  o << "# HELP streamgate_upstream_requests_total Requests sent to model providers.\n"
+    << "# TYPE streamgate_upstream_requests_total counter\n";
+  for (auto& [p, n] : a.streams->upstream().requests())
+    o << "streamgate_upstream_requests_total{provider=\"" << p << "\"} " << n << '\n';
+  o << "# HELP streamgate_upstream_errors_total Streams that failed, by provider and error code.\n"
+    << "# TYPE streamgate_upstream_errors_total counter\n";
+  for (auto& [p, code, n] : a.streams->upstream().errors())
+    o << "streamgate_upstream_errors_total{provider=\"" << p << "\",code=\"" << code << "\"} " << n << '\n';
   metric(o, "streamgate_store_last_op_seconds", "gauge", "Duration of the last store operation.",
          double(a.store->last_op_us()) / 1e6);
   return o.str();

@@ -1,6 +1,7 @@
 // HTTP/1.1 keep-alive sessions; SSE responses are chunked so the connection survives the stream.
 #include "net/http_session.hpp"
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "net/ws_session.hpp"
 #include "proto/client_message.hpp"
@@ -400,6 +401,8 @@ void basic_http_session<Stream>::on_sse_write(bool last, error_code ec, std::siz
     end_sse(!ec && sse_keep_alive_);
     return;
   }
+  if (!ec && in_flight_->due_us)
+    app_.stats.chunk_lateness.observe_ms(static_cast<double>(core::now_us() - in_flight_->due_us) / 1000.0);
   in_flight_.reset();
   queue_.end_write();
   if (ec) {

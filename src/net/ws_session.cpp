@@ -250,6 +250,7 @@ void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
     }
   }
   auto result = queue_.push(std::move(ev));
+  report_queue();
   if (result == outbound_queue::push_result::merged)
     app_.stats.merged_chunks.fetch_add(1, std::memory_order_relaxed);
   if (result == outbound_queue::push_result::overflow) {
@@ -277,8 +278,11 @@ void basic_ws_session<Stream>::do_write() {
 
 template <class Stream>
 void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
+  if (!ec && in_flight_->due_us)
+    app_.stats.chunk_lateness.observe_ms(static_cast<double>(core::now_us() - in_flight_->due_us) / 1000.0);
   in_flight_.reset();
   queue_.end_write();
+  report_queue();
   if (ec) {
     if (!closing_) close_cause_ = "write: " + ec.message();
     finish();
@@ -317,6 +321,7 @@ void basic_ws_session<Stream>::finish() {
   for (auto& [id, sub] : subs_) sub.s->unsubscribe(this);
   subs_.clear();
   queue_.clear_waiting();
+  report_queue();
   slots_.reset();
   if (!registered_) return;
   app_.connections.remove(identity_.connection_id);
@@ -327,6 +332,13 @@ void basic_ws_session<Stream>::finish() {
                                       {"transport", "websocket"},
                                       {"cause", close_cause_},
                                       {"durationMs", core::now_ms() - identity_.connected_at_ms}});
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::report_queue() {
+  auto now = static_cast<std::int64_t>(queue_.bytes());
+  if (now != reported_bytes_) app_.stats.outbound_bytes.fetch_add(now - reported_bytes_, std::memory_order_relaxed);
+  reported_bytes_ = now;
 }
 
 template class basic_ws_session<plain_stream>;

@@ -60,6 +60,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void close(websocket::close_reason reason);
   void on_close(error_code ec);
   void finish();  // runs once when the connection is gone
+  void report_queue();  // publishes this queue's size change to the shared gauge
 
   std::shared_ptr<void> tls_context_;
   websocket::stream<Stream> ws_;
@@ -67,6 +68,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   gateway::app& app_;
   outbound_queue queue_;
   proto::event_ptr in_flight_;
+  std::int64_t reported_bytes_ = 0;
   std::optional<websocket::close_reason> pending_close_;
   bool closing_ = false;
   bool finished_ = false;

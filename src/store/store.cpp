@@ -31,9 +31,9 @@ void store::run(std::function<void(database&)> fn) {
     } catch (const std::exception& e) {
       core::log_error("store operation failed", {{"error", e.what()}});
     }
-    last_op_us_.store(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count(),
-        std::memory_order_relaxed);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    last_op_us_.store(us, std::memory_order_relaxed);
+    op_latency_.observe_ms(static_cast<double>(us) / 1000.0);
   });
 }
 

@@ -1,6 +1,7 @@
 // The store: a database owned by one thread of its own, so SQLite never blocks an I/O thread.
 #pragma once
 
+#include "core/histogram.hpp"
 #include "store/database.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -27,6 +28,8 @@ class store {
   void flush();
   /// Latency of the last write, in microseconds (for metrics).
   std::int64_t last_op_us() const { return last_op_us_.load(std::memory_order_relaxed); }
+  /// Duration of every store operation (all of them write or read SQLite).
+  const core::histogram& op_latency() const { return op_latency_; }
 
  private:
   database db_;
@@ -34,6 +37,7 @@ class store {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
   std::atomic<std::int64_t> last_op_us_{0};
+  core::histogram op_latency_;
 };
 
 }  // namespace sg::store

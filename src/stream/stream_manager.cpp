@@ -55,12 +55,20 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   // provider::sink
   void on_request_sent() override {
     if (finishing_) return;
+    m_.upstream_.request(provider_name_);
     progress("generating", "Generating with " + provider_name_ + "...", 40);
   }
 
   void on_delta(std::string text, std::int64_t due_us) override {
     if (finishing_ || text.empty()) return;
-    if (chunks_ == 0) first_chunk_ms_ = elapsed_ms();
+    auto now = std::chrono::steady_clock::now();
+    if (chunks_ == 0) {
+      first_chunk_ms_ = elapsed_ms();
+      m_.counters_.ttft.observe_ms(std::chrono::duration<double, std::milli>(now - t0_).count());
+    } else {
+      m_.counters_.inter_chunk.observe_ms(std::chrono::duration<double, std::milli>(now - last_delta_).count());
+    }
+    last_delta_ = now;
     ++chunks_;
     m_.counters_.chunks.fetch_add(1, std::memory_order_relaxed);
     s_->append_text(text);
@@ -84,6 +92,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void on_error(proto::error_info e) override {
     if (finishing_) return;
     finishing_ = true;
+    if (persist_) m_.upstream_.error(provider_name_, proto::to_string(e.code));
     auto self = shared_from_this();
     finish("failed", [self, e] { return proto::make_error(e, self->s_->id(), self->s_->next_seq()); });
   }
@@ -197,6 +206,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   net::strand<net::io_context::executor_type> ex_;
   std::shared_ptr<provider::cancellation> cancel_;
   std::chrono::steady_clock::time_point t0_;
+  std::chrono::steady_clock::time_point last_delta_;
   bool finishing_ = false;
   bool persist_ = true;  // false when the stream never belonged in the history
   std::int64_t first_chunk_ms_ = -1;
@@ -204,6 +214,28 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   std::string full_;
   proto::usage usage_;
 };
+
+void upstream_counters::request(const std::string& provider) {
+  std::lock_guard lock(mu_);
+  ++requests_[provider];
+}
+
+void upstream_counters::error(const std::string& provider, std::string_view code) {
+  std::lock_guard lock(mu_);
+  ++errors_[{provider, std::string(code)}];
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> upstream_counters::requests() const {
+  std::lock_guard lock(mu_);
+  return {requests_.begin(), requests_.end()};
+}
+
+std::vector<std::tuple<std::string, std::string, std::uint64_t>> upstream_counters::errors() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::tuple<std::string, std::string, std::uint64_t>> out;
+  for (auto& [k, n] : errors_) out.emplace_back(k.first, k.second, n);
+  return out;
+}
 
 stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, store::store& store,
                                std::map<std::string, std::shared_ptr<provider::provider>> providers)

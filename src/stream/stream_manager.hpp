@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "proto/client_message.hpp"
 #include "provider/provider.hpp"
+#include "core/histogram.hpp"
 #include "core/rate_limit.hpp"
 #include "stream/stream.hpp"
 
@@ -13,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 
 namespace sg::store {
@@ -26,6 +28,23 @@ class runner;
 struct stream_counters {
   std::atomic<std::uint64_t> started{0}, completed{0}, cancelled{0}, failed{0}, chunks{0};
   std::atomic<std::uint64_t> rate_limited_starts{0}, rate_limited_concurrency{0}, rate_limited_tokens{0};
+  core::histogram ttft;         // stream start → first delta
+  core::histogram inter_chunk;  // between consecutive deltas of a stream
+};
+
+/// Upstream requests and errors by provider and error code. Thread-safe.
+class upstream_counters {
+ public:
+  void request(const std::string& provider);
+  void error(const std::string& provider, std::string_view code);
+  /// (provider, count) and (provider, code, count) snapshots.
+  std::vector<std::pair<std::string, std::uint64_t>> requests() const;
+  std::vector<std::tuple<std::string, std::string, std::uint64_t>> errors() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::uint64_t> requests_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> errors_;
 };
 
 /// Thread-safe.
@@ -55,6 +74,7 @@ class stream_manager {
   std::size_t running() const;
   std::size_t retained() const;
   const stream_counters& counters() const { return counters_; }
+  const upstream_counters& upstream() const { return upstream_; }
   bool has_provider(const std::string& name) const { return providers_.count(name) > 0; }
   std::vector<std::string> provider_names() const;
 
@@ -80,6 +100,7 @@ class stream_manager {
   std::atomic<bool> accepting_{true};
   std::atomic<bool> stopped_{false};
   stream_counters counters_;
+  upstream_counters upstream_;
   std::atomic<std::size_t> running_{0};
   core::token_buckets start_rate_;   // stream starts per user
   core::token_buckets token_rate_;   // upstream tokens per user
