@@ -66,6 +66,7 @@ trap 'stop_server' EXIT
 bench() {
   local name="$1" mode="$2"; shift 2
   echo "bench: $name" >&2
+  cut -d' ' -f1 /proc/loadavg >"$OUT/$name.load"
   "${PIN_C[@]}" "$BENCH" "$mode" "ws://127.0.0.1:$PORT/ws" --server-pid "$SPID" --quiet --no-markdown \
     --tps "$TPS" --input "$INPUT" --label "$name" --json "$OUT/$name.json" "$@" || echo "bench: $name exited $?" >&2
 }
@@ -127,10 +128,10 @@ done
 start_streamgate; bench streamgate_burst burst --connections "$BURST_N" --rounds 3 --burst-after 2; stop_server
 if [ "$HAVE_NODE" = 1 ]; then start_node; bench node_burst burst --connections "$BURST_N" --rounds 3 --burst-after 2 --no-resume; stop_server; fi
 
-# The kernel floor, with the message size streamgate's chunk frames actually had.
-BYTES=$(python3 -c 'import json,sys
-r=json.load(open(sys.argv[1])); t=r["chunks"]["frames"]
-print(int(round(r["chunks"]["bytes_in"]/t)) if t else 124)' "$OUT/streamgate_stream_2000.json" 2>/dev/null || echo 124)
+# The kernel floor, with the size streamgate's chunk frames have (the JSON plus a 2-byte WebSocket header).
+BYTES=$(python3 -c 'import sys
+ls=[len(l.rstrip("\n").encode()) for l in open(sys.argv[1]) if "\"stream_chunk\"" in l]
+print(round(sum(ls)/len(ls)) + 2 if ls else 124)' "$OUT/answer.jsonl")
 for n in 2000 10000; do
   echo "bench: floor $n" >&2
   "$OUT/floor" --connections "$n" --bytes "$BYTES" --seconds 3 --sender-cpu $SERVER_CPU --reader-cpu $CLIENT_CPU --json >"$OUT/floor_$n.json"
@@ -236,42 +237,64 @@ L.append("The nginx comparison needs streamgate's OpenAI-compatible `/v1/chat/co
 # ---- sweep ----
 L.append("## Load sweep: chunk lateness and CPU versus concurrent streams\n")
 L.append("Lateness = arrival at sgbench − the time the demo schedule said the token was due (`dueUs`).\n")
-L.append("| server | streams | chunks/s | server CPU | µs CPU / chunk | lateness µs p50 / p90 / p99 / p99.9 / max | TTFT ms p50 / p99 | sgbench CPU | errors |")
-L.append("|---|---|---|---|---|---|---|---|---|")
+L.append("The last column is the machine's 1-minute load average when the point started: with 2 cores, "
+         "anything well above 2 means other work was competing with the pinned server.\n")
+L.append("| server | streams | chunks/s | server CPU | µs CPU / chunk | lateness µs p50 / p90 / p99 / p99.9 / max | TTFT ms p50 / p99 | sgbench CPU | errors | load |")
+L.append("|---|---|---|---|---|---|---|---|---|---|")
 dat = []
 for n in loads:
     row = [n]
-    for name, r in (("streamgate", sg.get(n)), ("Node ws", nd.get(n))):
+    for name, key, r in (("streamgate", "streamgate", sg.get(n)), ("Node ws", "node", nd.get(n))):
+        try: la = open(f"{out}/{key}_stream_{n}.load").read().strip()
+        except OSError: la = "?"
         if not r:
             row += ["?", "?", "?"]
             continue
         lt = r["lateness_us"]
+        ttft = f"{f(r['ttft_ms']['p50'],0)} / {f(r['ttft_ms']['p99'],0)}" if r["ttft_ms"]["count"] else "– (none in the window)"
         L.append(f"| {name} | {n:,} | {f(r['chunks']['frames_per_s'], 0)} | {f(r['server']['cpu_util']*100, 0)}% | "
                  f"{f(r['server']['cpu_us_per_chunk'], 2)} | {f(lt['p50'],0)} / {f(lt['p90'],0)} / {f(lt['p99'],0)} / {f(lt['p999'],0)} / {f(lt['max'],0)} | "
-                 f"{f(r['ttft_ms']['p50'],0)} / {f(r['ttft_ms']['p99'],0)} | {f(r['client']['window_cpu_util']*100,0)}% | {r['errors']['total']} |")
+                 f"{ttft} | {f(r['client']['window_cpu_util']*100,0)}% | {r['errors']['total']} | {la} |")
         row += [lt["p50"] / 1000, lt["p99"] / 1000, lt["p999"] / 1000]
     dat.append(row)
 L.append("")
+def peak(series):
+    pts = [(r["chunks"]["frames_per_s"], n) for n, r in series.items() if r]
+    return max(pts) if pts else (None, None)
+def knee(series, limit_us):
+    for n in sorted(series):
+        r = series[n]
+        if r and r["lateness_us"]["p99"] > limit_us: return n
+    return None
+for name, series in (("streamgate", sg), ("Node ws", nd)):
+    if not any(series.values()): continue
+    cps, at = peak(series)
+    k = knee(series, 100_000)
+    L.append(f"- {name}: at most {f(cps, 0)} chunks/s delivered (at {at:,} streams); p99 lateness first passes 100 ms at "
+             + (f"{k:,} streams." if k else "none of the loads measured."))
+L.append("- Past the load one core can carry, chunks queue and lateness grows for the whole window "
+         "(seconds): those points measure overload, not latency.\n")
 L.append("![chunk lateness percentiles versus load](latency.png)\n")
 with open(f"{out}/plot.dat", "w") as fh:
     fh.write("# streams sg_p50 sg_p99 sg_p999 node_p50 node_p99 node_p999 (ms)\n")
     for row in dat: fh.write(" ".join(str(x) for x in row) + "\n")
 with open(f"{out}/plot.gp", "w") as fh:
-    fh.write(f"""set terminal png size 960,600
+    fh.write(f"""set terminal pngcairo size 960,600 font ',10'
 set output '{out}/latency.png'
 set title 'Chunk lateness vs concurrent streams ({tps} tokens/s each; server on one core)'
 set xlabel 'concurrent streams'
 set ylabel 'lateness (ms, log scale)'
 set logscale xy
 set grid
-set key top left
+set key top left box opaque
+set xrange [{min(loads) * 0.8}:{max(loads) * 1.25}]
 set datafile missing '?'
 plot '{out}/plot.dat' using 1:2 with linespoints lw 2 lc rgb '#1f77b4' title 'streamgate p50', \\
      '' using 1:3 with linespoints lw 2 lc rgb '#2ca02c' title 'streamgate p99', \\
      '' using 1:4 with linespoints lw 2 lc rgb '#9467bd' title 'streamgate p99.9', \\
-     '' using 1:5 with linespoints dt 2 lw 2 lc rgb '#1f77b4' title 'Node ws p50', \\
-     '' using 1:6 with linespoints dt 2 lw 2 lc rgb '#2ca02c' title 'Node ws p99', \\
-     '' using 1:7 with linespoints dt 2 lw 2 lc rgb '#9467bd' title 'Node ws p99.9'
+     '' using 1:5 with linespoints dt (6,4) lw 2 pt 6 lc rgb '#1f77b4' title 'Node ws p50', \\
+     '' using 1:6 with linespoints dt (6,4) lw 2 pt 6 lc rgb '#2ca02c' title 'Node ws p99', \\
+     '' using 1:7 with linespoints dt (6,4) lw 2 pt 6 lc rgb '#9467bd' title 'Node ws p99.9'
 """)
 
 # ---- floor ----
