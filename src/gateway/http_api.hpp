@@ -4,6 +4,7 @@
 #include "core/asio.hpp"
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
+#include "gateway/target.hpp"
 #include "proto/event.hpp"
 
 #include <functional>
@@ -17,15 +18,7 @@ using response = http::response<http::string_body>;
 /// Sends the response; callable once, from any thread.
 using responder = std::function<void(response)>;
 
-/// The path of a request target split into decoded segments, and its query.
-struct target {
-  std::vector<std::string> segments;
-  std::string path;
-  std::vector<std::pair<std::string, std::string>> query;
-  bool valid = true;
-  const std::string* param(std::string_view key) const;
-};
-target parse_target(std::string_view t);
+
 
 response json_response(const request& req, http::status status, std::string body);
 response error_response(const request& req, const proto::error_info& e);
