@@ -4,7 +4,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps configure build web run test test-cpp test-web bench clean
+.PHONY: all deps configure build web run test test-cpp test-web test-asan bench clean
 
 all: build
 
@@ -30,6 +30,14 @@ test: build web
 
 test-cpp:
 	@ctest --preset $(PRESET)
+
+# The C++ suite again under AddressSanitizer and UBSan (its own build tree); fuzzing and
+# benchmark smoke runs are left to `make test`.
+test-asan: deps
+	@test -f build/asan-ubsan/build.ninja || cmake --preset asan-ubsan >/dev/null
+	@cmake --build --preset asan-ubsan -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --preset asan-ubsan -LE "fuzz|bench"
 
 bench: build
 	@bash bench/run.sh
