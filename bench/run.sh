@@ -4,7 +4,8 @@
 # Every run here is bounded (sgbench stops itself; --max-time as a backstop) and aims only at
 # 127.0.0.1. The server gets core 0 and sgbench core 1 (taskset), as the goals are stated.
 # Knobs (environment): LOADS="500 1000 2000 5000 10000" concurrent streams, TPS=20, TTFT_MS=200,
-# WINDOW=10 (s measured per point), IDLE=18000 connections, PROFILE=1 (callgrind, if present).
+# WINDOW=10 (s measured per point), IDLE=18000 connections, SLOW_N and BURST_N (default: the
+# half-capacity load), PROFILE=1 (callgrind, if present).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,7 +16,7 @@ mkdir -p "$OUT"
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/load_start.txt"
 LOADS="${LOADS:-500 1000 2000 5000 10000}"
 TPS="${TPS:-20}" TTFT_MS="${TTFT_MS:-200}" WINDOW="${WINDOW:-10}" IDLE="${IDLE:-18000}"
-SLOW_N="${SLOW_N:-2000}" BURST_N="${BURST_N:-2000}" PROFILE="${PROFILE:-1}"
+PROFILE="${PROFILE:-1}"
 INPUT="bench"
 
 # Descriptors: one per connection in the server and in sgbench; the hard limit (20,000 here) caps both.
@@ -97,20 +98,19 @@ for peer in "${peers[@]}"; do
   done
 done
 
-# Half capacity: the load at which streamgate's core is half busy, interpolated from the sweep.
+# Half capacity: the most chunks/s streamgate delivered in the sweep is its capacity on one core
+# (CPU % is not, on a shared machine); half of it, divided by one stream's chunk rate, is the load.
 HALF=$(python3 -c '
 import json,sys
-pts=[]
+peak=0
 for n in sys.argv[2].split():
-    try: pts.append((int(n), json.load(open(f"{sys.argv[1]}/streamgate_stream_{n}.json"))["server"]["cpu_util"]))
+    try: peak=max(peak, json.load(open(f"{sys.argv[1]}/streamgate_stream_{n}.json"))["chunks"]["frames_per_s"])
     except (OSError, KeyError, ValueError): pass
-pts=[p for p in pts if p[1]>0]
-half=1000
-for (n0,u0),(n1,u1) in zip(pts,pts[1:]):
-    if u0<=0.5<=u1 and u1>u0: half=n0+(0.5-u0)*(n1-n0)/(u1-u0); break
-else:
-    if pts: n,u=min(pts,key=lambda p:abs(p[1]-0.5)); half=n*0.5/u
-print(int(min(max(half,100),19000)))' "$OUT" "$LOADS")
+per_stream=float(sys.argv[3])/float(sys.argv[4])
+print(int(min(max(0.5*peak/per_stream if peak else 1000, 50), 19000)))' "$OUT" "$LOADS" "$TOKENS" "$LIFE")
+# The slow-reader and reconnect-storm runs use that load too, unless told otherwise: both ask how
+# the others fare while the server has headroom, not how an overloaded server degrades.
+SLOW_N="${SLOW_N:-$HALF}" BURST_N="${BURST_N:-$HALF}"
 for peer in "${peers[@]}"; do "start_$peer"; stream_point "${peer}_half" "$HALF"; stop_server; done
 
 # Idle connections: memory per connection and the connect rate (as fast as 256 in flight allow).
@@ -218,7 +218,10 @@ L.append(f"| server RSS per idle WebSocket, {g(si,'connected',default=0):,} open
 L.append(f"| new WebSocket connections per second (sgbench on one core, 256 in flight) | {f(g(si, 'connect', 'rate_per_s'), 0)} | Node `ws` | {f(g(ni, 'connect', 'rate_per_s'), 0)} | {ratio(g(si, 'connect', 'rate_per_s'), g(ni, 'connect', 'rate_per_s'))} | ≥ 20,000/s |")
 L.append(f"| connections accepted per server CPU-second | {f(g(si, 'connect', 'per_server_cpu_s'), 0)} | Node `ws` | {f(g(ni, 'connect', 'per_server_cpu_s'), 0)} | {ratio(g(si, 'connect', 'per_server_cpu_s'), g(ni, 'connect', 'per_server_cpu_s'))} | ≥ 20,000 |")
 ss, ns = load("streamgate_slow"), load("node_slow")
-base_s, base_n = sg.get(2000), nd.get(2000)
+# The baseline without slow readers: the same load, if the slow run used the half-capacity load.
+same = g(ss, "connections") == g(hs, "connections")
+base_s = hs if same else sg.get(g(ss, "connections"))
+base_n = hn if same else nd.get(g(ss, "connections"))
 L.append(f"| lateness p99 of normal clients with 10% slow readers ({g(ss,'connections',default=0):,} streams) | {f(g(ss, 'lateness_us', 'p99'), 0, ' µs')} (without slow readers: {f(g(base_s, 'lateness_us', 'p99'), 0, ' µs')}) | Node `ws` | {f(g(ns, 'lateness_us', 'p99'), 0, ' µs')} (without: {f(g(base_n, 'lateness_us', 'p99'), 0, ' µs')}) | {ratio(g(ss, 'lateness_us', 'p99'), g(ns, 'lateness_us', 'p99'))} | unaffected |")
 L.append(f"| server RSS with the slow readers | {f((g(ss,'server','rss_after_kib') or 0)/1024, 0, ' MiB')} | Node `ws` | {f((g(ns,'server','rss_after_kib') or 0)/1024, 0, ' MiB')} | {ratio(g(ss,'server','rss_after_kib'), g(ns,'server','rss_after_kib'))} | bounded |")
 bs, bn = load("streamgate_burst"), load("node_burst")
@@ -236,11 +239,13 @@ L.append("The nginx comparison needs streamgate's OpenAI-compatible `/v1/chat/co
 
 # ---- sweep ----
 L.append("## Load sweep: chunk lateness and CPU versus concurrent streams\n")
-L.append("Lateness = arrival at sgbench − the time the demo schedule said the token was due (`dueUs`).\n")
+L.append("Lateness = arrival at sgbench − the time the demo schedule said the token was due (`dueUs`). "
+         "Tokens per chunk above 1 means a lagging connection's queued chunks were merged (streamgate only; "
+         "the peer never merges).\n")
 L.append("The last column is the machine's 1-minute load average when the point started: with 2 cores, "
          "anything well above 2 means other work was competing with the pinned server.\n")
-L.append("| server | streams | chunks/s | server CPU | µs CPU / chunk | lateness µs p50 / p90 / p99 / p99.9 / max | TTFT ms p50 / p99 | sgbench CPU | errors | load |")
-L.append("|---|---|---|---|---|---|---|---|---|---|")
+L.append("| server | streams | chunks/s | server CPU | µs CPU / chunk | lateness µs p50 / p90 / p99 / p99.9 / max | TTFT ms p50 / p99 | tokens per chunk | sgbench CPU | errors | load |")
+L.append("|---|---|---|---|---|---|---|---|---|---|---|")
 dat = []
 for n in loads:
     row = [n]
@@ -254,7 +259,7 @@ for n in loads:
         ttft = f"{f(r['ttft_ms']['p50'],0)} / {f(r['ttft_ms']['p99'],0)}" if r["ttft_ms"]["count"] else "– (none in the window)"
         L.append(f"| {name} | {n:,} | {f(r['chunks']['frames_per_s'], 0)} | {f(r['server']['cpu_util']*100, 0)}% | "
                  f"{f(r['server']['cpu_us_per_chunk'], 2)} | {f(lt['p50'],0)} / {f(lt['p90'],0)} / {f(lt['p99'],0)} / {f(lt['p999'],0)} / {f(lt['max'],0)} | "
-                 f"{ttft} | {f(r['client']['window_cpu_util']*100,0)}% | {r['errors']['total']} | {la} |")
+                 f"{ttft} | {f(r['chunks']['tokens'] / r['chunks']['frames'] if r['chunks']['frames'] else None, 2)} | {f(r['client']['window_cpu_util']*100,0)}% | {r['errors']['total']} | {la} |")
         row += [lt["p50"] / 1000, lt["p99"] / 1000, lt["p999"] / 1000]
     dat.append(row)
 L.append("")
