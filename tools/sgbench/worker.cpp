@@ -129,12 +129,14 @@ class client {
  private:
   enum class state { idle, connecting, handshaking, open, closed };
 
-  std::string stream_body() const {
+  std::string stream_body() {
+    ++streams_sent_;
     std::string s = "{\"action\":\"stream\",\"projectId\":";
     append_str(s, w_.opt_.project);
     s += ",\"userInput\":";
     append_str(s, w_.opt_.input);
-    s += ",\"requestId\":\"b" + std::to_string(id_) + "\"}";
+    // Unique per stream: the server answers a repeated requestId with the stream it already started.
+    s += ",\"requestId\":\"b" + std::to_string(id_) + "-" + std::to_string(streams_sent_) + "\"}";
     return s;
   }
   static void append_str(std::string& s, const std::string& v) {
@@ -477,6 +479,7 @@ class client {
   bool restart_after_response_ = false;
   int status_ = 0;
   int errors_in_row_ = 0;
+  std::uint64_t streams_sent_ = 0;
   std::string stream_id_;
   std::uint64_t last_seq_ = 0, resume_from_ = 0;
   std::int64_t connect_start_us_ = 0, request_us_ = 0, drop_us_ = 0, now_us_ = 0;
