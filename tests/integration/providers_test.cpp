@@ -1,0 +1,453 @@
+// Real providers end to end: streamgate streams from the Node fakes of OpenAI, Anthropic, Bedrock and Ollama.
+#include "integration/harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+namespace sg::test {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+const fs::path repo_root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+
+std::string find_node() {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "";
+  std::size_t start = 0;
+  while (start <= p.size()) {
+    auto colon = p.find(':', start);
+    auto dir = p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (!dir.empty() && ::access((dir + "/node").c_str(), X_OK) == 0) return dir + "/node";
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return {};
+}
+
+// The fakes (tests/fakes/server.mjs, no npm packages needed) in a child process on a free port.
+class fake_upstreams {
+ public:
+  explicit fake_upstreams(std::vector<std::string> extra = {}) {
+    auto node = find_node();
+    if (node.empty()) throw std::runtime_error("node not found");
+    std::vector<std::string> argv = {node, (repo_root / "tests/fakes/server.mjs").string(), "--exit-with-stdin"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    int out[2], in[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      dup2(in[0], STDIN_FILENO);
+      std::vector<char*> c;
+      for (auto& a : argv) c.push_back(a.data());
+      c.push_back(nullptr);
+      execv(c[0], c.data());
+      _exit(127);
+    }
+    close(out[1]);
+    close(in[0]);
+    stdin_ = in[1];
+    out_ = out[0];
+    // The first stdout line is {"port":N}; bounded by poll so a broken node cannot hang the test.
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (line.find('\n') == std::string::npos) {
+      fd_set fds;
+      FD_ZERO(&fds);
+      FD_SET(out_, &fds);
+      timeval tv{0, 100000};
+      if (::select(out_ + 1, &fds, nullptr, nullptr, &tv) > 0) {
+        char buf[256];
+        auto n = ::read(out_, buf, sizeof buf);
+        if (n <= 0) throw std::runtime_error("the fakes exited: " + line);
+        line.append(buf, static_cast<std::size_t>(n));
+      }
+      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("the fakes did not start");
+    }
+    port_ = static_cast<std::uint16_t>(json::parse(line.substr(0, line.find('\n'))).at("port").to_number<int>());
+  }
+  ~fake_upstreams() {
+    close(stdin_);
+    ::kill(pid_, SIGTERM);
+    int status;
+    waitpid(pid_, &status, 0);
+    close(out_);
+  }
+  std::uint16_t port() const { return port_; }
+  std::string url(const std::string& path = "") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+
+  json::array requests() const { return http_request(port_, http::verb::get, "/_fake/requests").json().as_array(); }
+  /// The id of the latest request for `model`, or 0.
+  std::int64_t last_request_for(const std::string& model) const {
+    std::int64_t id = 0;
+    for (auto& r : requests())
+      if (r.at("model").is_string() && r.at("model").as_string() == model) id = r.at("id").to_number<std::int64_t>();
+    return id;
+  }
+  /// Waits (bounded) until request `id`'s response closed; its record.
+  json::object wait_closed(std::int64_t id) const {
+    auto r = http_request(port_, http::verb::get, "/_fake/wait-closed?id=" + std::to_string(id) + "&timeoutMs=3000", {},
+                          {}, 5s);
+    if (r.status != 200) throw std::runtime_error("fake: " + r.body);
+    return r.json().as_object();
+  }
+
+ private:
+  int pid_ = -1;
+  int stdin_ = -1;
+  int out_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// The fakes' deterministic answer and its token count (words with their leading space).
+std::string reply(const std::string& kind, const std::string& input) {
+  return "Hello from the fake " + kind + "! You said: " + input;
+}
+std::size_t token_count(const std::string& text) {
+  static const std::regex word(R"(\s*\S+)");
+  return static_cast<std::size_t>(std::distance(std::sregex_iterator(text.begin(), text.end(), word), std::sregex_iterator()));
+}
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    char tmpl[] = "/tmp/sg-providers-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name) << text;
+    return (path / name).string();
+  }
+};
+
+constexpr const char* aws_key_id = "AKIDFAKEFAKEFAKE";
+constexpr const char* aws_secret = "fake/secret+key/for+tests";
+
+// One config naming every provider kind against the fakes; retries off so each fault maps as it is.
+std::string config_for(const fake_upstreams& f, const temp_dir& dir, const std::string& secret = aws_secret) {
+  auto creds = dir.write("credentials", std::string("[fake]\naws_access_key_id = ") + aws_key_id +
+                                            "\naws_secret_access_key = " + secret + "\naws_session_token = tok\n");
+  std::string common = "max_retries = 0\nfirst_byte_timeout_ms = 700\nidle_timeout_ms = 5000\n";
+  return dir.write("streamgate.toml",
+                   "[providers.openai]\nbase_url = \"" + f.url("/v1") + "\"\napi_key_env = \"SG_TEST_OPENAI_KEY\"\n"
+                   "default_model = \"gpt-fake\"\n" + common +
+                   "[providers.openai-retry]\nkind = \"openai\"\nbase_url = \"" + f.url("/v1") +
+                   "\"\ndefault_model = \"gpt-fake\"\nmax_retries = 2\nretry_base_ms = 10\n"
+                   "[providers.anthropic]\nbase_url = \"" + f.url() + "\"\napi_key_env = \"SG_TEST_ANTHROPIC_KEY\"\n"
+                   "default_model = \"claude-fake\"\nmax_tokens = 200\n" + common +
+                   "[providers.bedrock]\nregion = \"us-east-1\"\nendpoint = \"" + f.url() + "\"\ncredentials_file = \"" +
+                   creds + "\"\nprofile = \"fake\"\ndefault_model = \"anthropic.claude-3-5-haiku-20241022-v1:0\"\n" + common +
+                   "[providers.bedrock-converse]\nkind = \"bedrock\"\napi = \"converse\"\nregion = \"us-east-1\"\nendpoint = \"" +
+                   f.url() + "\"\ncredentials_file = \"" + creds + "\"\nprofile = \"fake\"\n"
+                   "default_model = \"meta.llama3-1-8b-instruct-v1:0\"\n" + common +
+                   "[providers.ollama]\nbase_url = \"" + f.url() + "\"\ndefault_model = \"llama3.2\"\n" + common);
+}
+
+struct outcome {
+  std::string stream_id;
+  std::string text;
+  json::object terminal;
+  std::vector<std::string> types;
+  bool generating_before_first_chunk = false;
+};
+
+outcome stream_via(ws_client& ws, const std::string& provider, const std::string& model, const std::string& input) {
+  auto req = stream_request(input, "providers");
+  if (!provider.empty()) req["provider"] = provider;
+  if (!model.empty()) req["model"] = model;
+  ws.send_json(req);
+  outcome o;
+  bool generating = false;
+  for (;;) {
+    auto ev = ws.read(15s);
+    std::string type(ev.at("type").as_string());
+    o.types.push_back(type);
+    if (type == "stream_start") o.stream_id = std::string(ev.at("streamId").as_string());
+    if (type == "progress" && ev.at("stage") == "generating") generating = true;
+    if (type == "stream_chunk") {
+      if (o.text.empty()) o.generating_before_first_chunk = generating;
+      o.text += std::string(ev.at("content").as_string());
+    }
+    if (type == "stream_complete" || type == "error" || type == "stream_cancelled") {
+      o.terminal = ev;
+      return o;
+    }
+  }
+}
+
+class Providers : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (find_node().empty()) GTEST_SKIP() << "node is not installed";
+    ::setenv("SG_TEST_OPENAI_KEY", "sk-fake", 1);
+    ::setenv("SG_TEST_ANTHROPIC_KEY", "sk-ant-fake", 1);
+    fakes_ = new fake_upstreams({"--slow-ms", "3000"});
+    dir_ = new temp_dir();
+    server_ = new server_process({"--config", config_for(*fakes_, *dir_)});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+    delete fakes_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    if (!server_) GTEST_SKIP() << "node is not installed";
+  }
+  static fake_upstreams* fakes_;
+  static temp_dir* dir_;
+  static server_process* server_;
+};
+fake_upstreams* Providers::fakes_ = nullptr;
+temp_dir* Providers::dir_ = nullptr;
+server_process* Providers::server_ = nullptr;
+
+TEST_F(Providers, EachProviderStreamsTextAndUsage) {
+  ws_client ws(server_->port());
+  struct row {
+    std::string provider, kind;
+  };
+  for (auto& r : {row{"openai", "openai"}, row{"anthropic", "anthropic"}, row{"bedrock", "bedrock"},
+                  row{"bedrock-converse", "bedrock"}, row{"ollama", "ollama"}}) {
+    SCOPED_TRACE(r.provider);
+    std::string input = "Name my blog about " + r.provider;
+    auto o = stream_via(ws, r.provider, "", input);
+    ASSERT_EQ(o.terminal.at("type"), "stream_complete") << json::serialize(o.terminal);
+    auto expected = reply(r.kind, input);
+    EXPECT_EQ(o.text, expected);
+    EXPECT_EQ(std::string(o.terminal.at("fullContent").as_string()), expected);
+    auto& usage = o.terminal.at("usage").as_object();
+    EXPECT_EQ(usage.at("outputTokens").to_number<std::size_t>(), token_count(expected));
+    EXPECT_GT(usage.at("inputTokens").to_number<std::size_t>(), 0u);
+    EXPECT_TRUE(o.generating_before_first_chunk);
+  }
+  // What went upstream: each wire format's request shape.
+  auto reqs = fakes_->requests();
+  bool saw_invoke = false, saw_converse = false;
+  for (auto& rv : reqs) {
+    auto& r = rv.as_object();
+    auto body = json::parse(r.at("body").as_string()).as_object();
+    auto& h = r.at("headers").as_object();
+    auto kind = std::string(r.at("kind").as_string());
+    if (kind == "openai") {
+      EXPECT_EQ(h.at("authorization"), "Bearer sk-fake");
+      EXPECT_EQ(body.at("stream_options").at("include_usage"), true);
+    } else if (kind == "anthropic") {
+      EXPECT_EQ(h.at("x-api-key"), "sk-ant-fake");
+      EXPECT_EQ(h.at("anthropic-version"), "2023-06-01");
+      EXPECT_EQ(body.at("max_tokens"), 200);
+    } else if (kind == "bedrock-invoke") {
+      saw_invoke = true;
+      EXPECT_EQ(r.at("path"), "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke-with-response-stream");
+      EXPECT_EQ(h.at("x-amz-security-token"), "tok");
+    } else if (kind == "bedrock-converse") {
+      saw_converse = true;
+      EXPECT_EQ(r.at("path"), "/model/meta.llama3-1-8b-instruct-v1%3A0/converse-stream");
+    }
+  }
+  EXPECT_TRUE(saw_invoke);
+  EXPECT_TRUE(saw_converse);
+}
+
+TEST_F(Providers, UpstreamFailuresMapToErrorCodes) {
+  ws_client ws(server_->port());
+  struct row {
+    std::string provider, model, code;
+    bool retryable;
+    std::string text;  // what arrived before the failure
+  };
+  const std::vector<row> rows = {
+      {"openai", "fault-429", "upstream_rate_limited", true, ""},
+      {"openai", "fault-500", "upstream_unavailable", true, ""},
+      {"openai", "fault-cut", "upstream_unavailable", true, "Hello from"},
+      {"openai", "fault-garbage", "upstream_error", false, ""},
+      {"openai", "fault-error", "upstream_unavailable", true, "Hello"},
+      {"anthropic", "fault-429", "upstream_rate_limited", true, ""},
+      {"anthropic", "fault-500", "upstream_unavailable", true, ""},
+      {"anthropic", "fault-error", "upstream_unavailable", true, "Hello"},
+      {"anthropic", "fault-slow", "upstream_timeout", true, ""},
+      {"bedrock", "anthropic.claude-fault-429", "upstream_rate_limited", true, ""},
+      {"bedrock", "anthropic.claude-fault-error", "upstream_rate_limited", true, "Hello"},
+      {"bedrock", "anthropic.claude-fault-badcrc", "upstream_error", false, "Hello"},
+      {"bedrock-converse", "fault-500", "upstream_unavailable", true, ""},
+      {"bedrock-converse", "fault-garbage", "upstream_error", false, ""},
+      {"bedrock-converse", "fault-cut", "upstream_unavailable", true, "Hello from"},
+      {"ollama", "fault-error", "upstream_error", false, "Hello"},
+      {"ollama", "fault-garbage", "upstream_error", false, ""},
+      {"ollama", "missing", "upstream_error", false, ""},
+      {"ollama", "fault-slow", "upstream_timeout", true, ""},
+  };
+  for (auto& r : rows) {
+    SCOPED_TRACE(r.provider + " " + r.model);
+    auto o = stream_via(ws, r.provider, r.model, "faulty");
+    ASSERT_EQ(o.terminal.at("type"), "error") << json::serialize(o.terminal);
+    EXPECT_EQ(std::string(o.terminal.at("code").as_string()), r.code) << o.terminal.at("message");
+    EXPECT_EQ(o.terminal.at("retryable"), r.retryable);
+    EXPECT_EQ(std::string(o.terminal.at("streamId").as_string()), o.stream_id);
+    EXPECT_EQ(o.text.substr(0, r.text.size()), r.text);
+    if (r.code == "upstream_rate_limited" && r.provider == "openai") {
+      EXPECT_EQ(o.terminal.at("retryAfterMs"), 1000);
+    }
+  }
+}
+
+TEST_F(Providers, RetriesBeforeTheFirstToken) {
+  ws_client ws(server_->port());
+  auto o = stream_via(ws, "openai-retry", "fault-429-once", "retry me");
+  ASSERT_EQ(o.terminal.at("type"), "stream_complete") << json::serialize(o.terminal);
+  EXPECT_EQ(o.text, reply("openai", "retry me"));
+  int attempts = 0;
+  for (auto& r : fakes_->requests())
+    if (r.at("model") == "fault-429-once") ++attempts;
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(std::count(o.types.begin(), o.types.end(), "progress"), 4) << "generating is entered once";
+}
+
+TEST_F(Providers, CancelClosesTheUpstreamConnection) {
+  ws_client ws(server_->port());
+  for (std::string provider : {"openai", "anthropic", "bedrock", "bedrock-converse", "ollama"}) {
+    SCOPED_TRACE(provider);
+    std::string model = provider == "bedrock" ? "anthropic.claude-fault-stall" : "fault-stall";
+    auto req = stream_request("cancel me", "providers");
+    req["provider"] = provider;
+    req["model"] = model;
+    ws.send_json(req);
+    std::string id;
+    for (;;) {
+      auto ev = ws.read(10s);
+      if (ev.at("type") == "stream_start") id = std::string(ev.at("streamId").as_string());
+      if (ev.at("type") == "stream_chunk") break;
+      ASSERT_NE(ev.at("type"), "error") << json::serialize(ev);
+    }
+    auto upstream = fakes_->last_request_for(model);
+    ASSERT_GT(upstream, 0);
+    auto sent_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+    ws.send_json({{"action", "cancel"}, {"streamId", id}});
+    auto events = ws.read_until("stream_cancelled", 5s, id);
+    auto closed = fakes_->wait_closed(upstream);
+    EXPECT_EQ(closed.at("aborted"), true) << "the fake saw the socket close before its response ended";
+    auto after_ms = closed.at("closedAt").to_number<std::int64_t>() - sent_at;
+    std::cout << "[ measured ] " << provider << ": upstream saw the close " << after_ms << " ms after cancel\n";
+    EXPECT_LT(after_ms, 1000);
+  }
+}
+
+TEST_F(Providers, BadAwsCredentialsAreNotRetryable) {
+  temp_dir dir;
+  server_process srv({"--config", config_for(*fakes_, dir, "wrong-secret")});
+  ws_client ws(srv.port());
+  auto o = stream_via(ws, "bedrock", "", "hello");
+  ASSERT_EQ(o.terminal.at("type"), "error");
+  EXPECT_EQ(o.terminal.at("code"), "upstream_error");
+  EXPECT_EQ(o.terminal.at("retryable"), false);
+  EXPECT_NE(std::string(o.terminal.at("message").as_string()).find("InvalidSignatureException"), std::string::npos)
+      << o.terminal.at("message");
+}
+
+// Runs streamgate to its exit (bounded): exit status and stderr.
+std::pair<int, std::string> run_to_exit(std::vector<std::string> args) {
+  std::vector<std::string> argv = {STREAMGATE_BIN, "--listen", "127.0.0.1:0", "--web-root", ""};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  int pid = fork();
+  if (pid == 0) {
+    dup2(err[1], STDERR_FILENO);
+    std::vector<char*> c;
+    for (auto& a : argv) c.push_back(a.data());
+    c.push_back(nullptr);
+    execv(c[0], c.data());
+    _exit(127);
+  }
+  close(err[1]);
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {  // stderr reaches EOF when the process exits
+    fd_set fds;
+    FD_ZERO(&fds);
+    FD_SET(err[0], &fds);
+    timeval tv{0, 100000};
+    if (::select(err[0] + 1, &fds, nullptr, nullptr, &tv) > 0) {
+      char buf[1024];
+      auto n = ::read(err[0], buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+  }
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+TEST_F(Providers, UnknownDefaultProviderIsAStartUpError) {
+  temp_dir dir;
+  auto [status, err] = run_to_exit({"--provider", "nonesuch", "--data-dir", dir.path.string()});
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err.find("unknown provider 'nonesuch'"), std::string::npos) << err;
+  auto bad = dir.write("bad.toml", "[providers.x]\nkind = \"nope\"\n");
+  auto [status2, err2] = run_to_exit({"--config", bad, "--data-dir", dir.path.string()});
+  EXPECT_NE(status2, 0);
+  EXPECT_NE(err2.find("providers.x.kind"), std::string::npos) << err2;
+}
+
+// With no config file, the official SDKs' environment variables are enough.
+TEST_F(Providers, SdkEnvironmentConventions) {
+  struct env_guard {
+    std::vector<std::string> names;
+    void set(const std::string& k, const std::string& v) {
+      ::setenv(k.c_str(), v.c_str(), 1);
+      names.push_back(k);
+    }
+    ~env_guard() {
+      for (auto& n : names) ::unsetenv(n.c_str());
+    }
+  } env;
+  temp_dir dir;
+  auto creds = dir.write("credentials", std::string("[default]\naws_access_key_id = ") + aws_key_id +
+                                            "\naws_secret_access_key = " + aws_secret + "\n");
+  env.set("OPENAI_BASE_URL", fakes_->url("/v1"));
+  env.set("OPENAI_API_KEY", "sk-fake");
+  env.set("ANTHROPIC_BASE_URL", fakes_->url());
+  env.set("ANTHROPIC_API_KEY", "sk-ant-fake");
+  env.set("OLLAMA_HOST", "127.0.0.1:" + std::to_string(fakes_->port()));
+  env.set("AWS_REGION", "us-east-1");
+  env.set("AWS_SHARED_CREDENTIALS_FILE", creds);
+  env.set("STREAMGATE_BEDROCK_ENDPOINT", fakes_->url());
+  server_process srv({"--provider", "openai"});
+  ws_client ws(srv.port());
+  auto o = stream_via(ws, "", "", "env only");  // the default provider
+  ASSERT_EQ(o.terminal.at("type"), "stream_complete") << json::serialize(o.terminal);
+  EXPECT_EQ(o.text, reply("openai", "env only"));
+  for (auto& [provider, kind] : std::vector<std::pair<std::string, std::string>>{
+           {"anthropic", "anthropic"}, {"ollama", "ollama"}, {"bedrock", "bedrock"}}) {
+    auto m = provider == "ollama" ? "llama3.2" : "";
+    auto r = stream_via(ws, provider, m, "env only");
+    ASSERT_EQ(r.terminal.at("type"), "stream_complete") << provider << ": " << json::serialize(r.terminal);
+    EXPECT_EQ(r.text, reply(kind, "env only"));
+  }
+}
+
+}  // namespace
+}  // namespace sg::test
