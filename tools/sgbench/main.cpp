@@ -117,6 +117,8 @@ class coordinator {
     rep_.window_client_cpu_s = self_cpu_s() - c0;
     rep_.window_s = static_cast<double>(t1 - t0) / 1e6;
     rep_.server_window_cpu_s = s1.cpu_s - s0.cpu_s;
+    rep_.server_window_user_s = s1.user_s - s0.user_s;
+    rep_.server_window_sys_s = s1.sys_s - s0.sys_s;
     rep_.server_after = s1;
     rep_.still_open = sum(&worker::open_);
   }

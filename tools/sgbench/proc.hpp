@@ -14,6 +14,8 @@ namespace sg::tools {
 struct proc_sample {
   bool ok = false;
   double cpu_s = 0;        // user + system, all threads
+  double user_s = 0;       // user space: the server's own code
+  double sys_s = 0;        // kernel: system calls (send, epoll), on the process's behalf
   std::int64_t rss_kib = 0;
   std::int64_t hwm_kib = 0;  // peak RSS
 };
@@ -37,6 +39,8 @@ inline proc_sample sample_proc(int pid) {
   }
   static const long ticks = sysconf(_SC_CLK_TCK);
   s.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(ticks);
+  s.user_s = static_cast<double>(utime) / static_cast<double>(ticks);
+  s.sys_s = static_cast<double>(stime) / static_cast<double>(ticks);
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::stoll(line.substr(6));

@@ -91,6 +91,8 @@ std::string bench_report::json() const {
   sv["window_cpu_s"] = server_window_cpu_s;
   sv["cpu_util"] = ratio(server_window_cpu_s, window_s);
   sv["cpu_us_per_chunk"] = ratio(server_window_cpu_s * 1e6, static_cast<double>(frames));
+  sv["user_us_per_chunk"] = ratio(server_window_user_s * 1e6, static_cast<double>(frames));
+  sv["sys_us_per_chunk"] = ratio(server_window_sys_s * 1e6, static_cast<double>(frames));
   sv["rss_before_kib"] = server_before.rss_kib;
   sv["rss_after_kib"] = server_after.rss_kib;
   sv["rss_peak_kib"] = server_after.hwm_kib;
@@ -160,7 +162,9 @@ std::string bench_report::markdown() const {
     m << "| chunk events delivered | " << frames << " (" << fmt(ratio(static_cast<double>(frames), window_s), 0)
       << "/s, " << stats.chunk_tokens << " tokens) |\n";
     m << "| server CPU | " << fmt(ratio(server_window_cpu_s, window_s) * 100, 1) << "% of a core; "
-      << fmt(ratio(server_window_cpu_s * 1e6, static_cast<double>(frames)), 2) << " µs per chunk |\n";
+      << fmt(ratio(server_window_cpu_s * 1e6, static_cast<double>(frames)), 2) << " µs per chunk ("
+      << fmt(ratio(server_window_user_s * 1e6, static_cast<double>(frames)), 2) << " user + "
+      << fmt(ratio(server_window_sys_s * 1e6, static_cast<double>(frames)), 2) << " kernel) |\n";
     m << "| sgbench CPU | " << fmt(ratio(window_client_cpu_s, window_s) * 100, 1) << "% of a core |\n";
   }
   if (o.mode == bench_mode::burst) {

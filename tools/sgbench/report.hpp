@@ -22,6 +22,7 @@ struct bench_report {
   std::uint64_t connected = 0, still_open = 0;
   double connect_s = 0, connect_server_cpu_s = 0;
   double window_s = 0, server_window_cpu_s = 0, window_client_cpu_s = 0, client_cpu_s = 0;
+  double server_window_user_s = 0, server_window_sys_s = 0;
   proc_sample server_before, server_after;
   std::vector<burst_round> rounds;
   bool timed_out = false;
