@@ -1,0 +1,182 @@
+// The projects REST API: every endpoint, every validation error, history written by streams.
+#include "integration/harness.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+namespace sg::test {
+namespace {
+
+namespace json = boost::json;
+
+class Projects : public ::testing::Test {
+ protected:
+  void SetUp() override { srv_ = std::make_unique<server_process>(std::vector<std::string>{"--demo-tokens-per-second", "2000"}); }
+  http_result call(http::verb v, const std::string& path, const std::string& body = {}) {
+    return http_request(srv_->port(), v, path, body);
+  }
+  std::string create(const std::string& name) {
+    auto r = call(http::verb::post, "/v1/projects", json::serialize(json::object{{"name", name}, {"description", "d"}}));
+    EXPECT_EQ(r.status, 201u);
+    return std::string(r.json().at("id").as_string());
+  }
+  void expect_field_error(const http_result& r, const std::string& field) {
+    EXPECT_EQ(r.status, 400u) << r.body;
+    auto o = r.json().as_object();
+    EXPECT_EQ(o.at("code"), "bad_request");
+    EXPECT_EQ(std::string(o.at("field").as_string()), field) << r.body;
+    EXPECT_FALSE(o.at("message").as_string().empty());
+  }
+  std::unique_ptr<server_process> srv_;
+};
+
+TEST_F(Projects, CreateGetListUpdateDelete) {
+  auto id = create("Cooking blog");
+  auto got = call(http::verb::get, "/v1/projects/" + id).json().as_object();
+  EXPECT_EQ(got.at("name"), "Cooking blog");
+  EXPECT_EQ(got.at("description"), "d");
+  EXPECT_GT(got.at("createdAt").to_number<std::int64_t>(), 0);
+  create("Second");
+  auto list = call(http::verb::get, "/v1/projects").json().at("items").as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].at("id"), json::value(id));
+  auto upd = call(http::verb::put, "/v1/projects/" + id, R"({"name":"Baking blog"})");
+  EXPECT_EQ(upd.status, 200u);
+  EXPECT_EQ(upd.json().at("name"), "Baking blog");
+  EXPECT_EQ(upd.json().at("description"), "d");  // untouched fields stay
+  EXPECT_EQ(call(http::verb::delete_, "/v1/projects/" + id).status, 204u);
+  EXPECT_EQ(call(http::verb::get, "/v1/projects/" + id).status, 404u);
+  EXPECT_EQ(call(http::verb::delete_, "/v1/projects/" + id).status, 404u);
+  EXPECT_EQ(call(http::verb::put, "/v1/projects/" + id, R"({"name":"x"})").status, 404u);
+}
+
+TEST_F(Projects, ProjectValidationErrors) {
+  expect_field_error(call(http::verb::post, "/v1/projects", "{}"), "name");
+  expect_field_error(call(http::verb::post, "/v1/projects", R"({"name":""})"), "name");
+  expect_field_error(call(http::verb::post, "/v1/projects", R"({"name":7})"), "name");
+  expect_field_error(call(http::verb::post, "/v1/projects", json::serialize(json::object{{"name", std::string(201, 'n')}})),
+                     "name");
+  expect_field_error(call(http::verb::post, "/v1/projects", R"({"name":"ok","description":[]})"), "description");
+  expect_field_error(
+      call(http::verb::post, "/v1/projects", json::serialize(json::object{{"name", "ok"}, {"description", std::string(2001, 'd')}})),
+      "description");
+  expect_field_error(call(http::verb::post, "/v1/projects", "not json"), "body");
+  expect_field_error(call(http::verb::post, "/v1/projects", "[1]"), "body");
+  auto id = create("p");
+  expect_field_error(call(http::verb::put, "/v1/projects/" + id, R"({"name":""})"), "name");
+  expect_field_error(call(http::verb::put, "/v1/projects/" + id, "nope"), "body");
+  EXPECT_EQ(call(http::verb::patch, "/v1/projects/" + id).status, 400u);
+  EXPECT_EQ(call(http::verb::get, "/v1/projects/" + id + "/nothing").status, 404u);
+}
+
+TEST_F(Projects, CardsCrudAndOrder) {
+  auto pid = create("cards");
+  auto base = "/v1/projects/" + pid + "/cards";
+  auto c1 = call(http::verb::post, base, R"({"kind":"instruction","content":"Use alliteration"})");
+  ASSERT_EQ(c1.status, 201u);
+  EXPECT_EQ(c1.json().at("order"), 0);
+  auto c2 = call(http::verb::post, base, R"({"kind":"example","content":"Bread Basics","order":-1})");
+  ASSERT_EQ(c2.status, 201u);
+  auto list = call(http::verb::get, base).json().at("items").as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].at("kind"), "example");  // order -1 sorts first
+  auto cid = std::string(c1.json().at("id").as_string());
+  auto upd = call(http::verb::put, base + "/" + cid, R"({"content":"Use puns","kind":"style","order":5})");
+  EXPECT_EQ(upd.status, 200u);
+  EXPECT_EQ(upd.json().at("content"), "Use puns");
+  EXPECT_EQ(upd.json().at("kind"), "style");
+  EXPECT_EQ(call(http::verb::get, base + "/" + cid).json().at("order"), 5);
+  EXPECT_EQ(call(http::verb::delete_, base + "/" + cid).status, 204u);
+  EXPECT_EQ(call(http::verb::get, base + "/" + cid).status, 404u);
+  EXPECT_EQ(call(http::verb::delete_, base + "/" + cid).status, 404u);
+  EXPECT_EQ(call(http::verb::get, "/v1/projects/p_none/cards").status, 404u);
+  EXPECT_EQ(call(http::verb::post, "/v1/projects/p_none/cards", R"({"kind":"style","content":"x"})").status, 404u);
+  // Deleting the project deletes its cards.
+  call(http::verb::delete_, "/v1/projects/" + pid);
+  EXPECT_EQ(call(http::verb::get, base).status, 404u);
+}
+
+TEST_F(Projects, CardValidationErrors) {
+  auto pid = create("v");
+  auto base = "/v1/projects/" + pid + "/cards";
+  expect_field_error(call(http::verb::post, base, R"({"content":"x"})"), "kind");
+  expect_field_error(call(http::verb::post, base, R"({"kind":"poem","content":"x"})"), "kind");
+  expect_field_error(call(http::verb::post, base, R"({"kind":"style"})"), "content");
+  expect_field_error(call(http::verb::post, base, R"({"kind":"style","content":""})"), "content");
+  expect_field_error(call(http::verb::post, base, json::serialize(json::object{{"kind", "style"}, {"content", std::string(8001, 'c')}})),
+                     "content");
+  expect_field_error(call(http::verb::post, base, R"({"kind":"style","content":"x","order":"1"})"), "order");
+  expect_field_error(call(http::verb::post, base, R"({"kind":"style","content":"x","order":1.5})"), "order");
+  expect_field_error(call(http::verb::post, base, "{"), "body");
+  auto cid = std::string(call(http::verb::post, base, R"({"kind":"style","content":"x"})").json().at("id").as_string());
+  expect_field_error(call(http::verb::put, base + "/" + cid, R"({"kind":"nope"})"), "kind");
+  expect_field_error(call(http::verb::put, base + "/" + cid, R"({"content":5})"), "content");
+}
+
+TEST_F(Projects, StreamsUseTheCardsAndWriteTheHistory) {
+  auto pid = create("history");
+  call(http::verb::post, "/v1/projects/" + pid + "/cards", R"({"kind":"instruction","content":"Mention sourdough starters"})");
+  ws_client c(srv_->port());
+  for (int i = 0; i < 3; ++i) {
+    c.send_json(stream_request("question " + std::to_string(i) + " about bread", pid));
+    auto events = c.read_until("stream_complete");
+    auto full = std::string(events.back().at("fullContent").as_string());
+    EXPECT_NE(full.find("Shaped by 1 prompt card"), std::string::npos) << full;
+  }
+  auto page = call(http::verb::get, "/v1/projects/" + pid + "/messages?limit=4").json().as_object();
+  auto items = page.at("items").as_array();
+  ASSERT_EQ(items.size(), 4u);  // the newest four, oldest first
+  EXPECT_EQ(items[0].at("role"), "user");
+  EXPECT_EQ(items[3].at("role"), "assistant");
+  EXPECT_EQ(items[3].at("status"), "complete");
+  EXPECT_NE(std::string(items[2].at("content").as_string()).find("question 2"), std::string::npos);
+  ASSERT_TRUE(page.at("nextBefore").is_int64());
+  auto older = call(http::verb::get, "/v1/projects/" + pid + "/messages?limit=4&before=" +
+                                         std::to_string(page.at("nextBefore").as_int64()))
+                   .json()
+                   .as_object();
+  EXPECT_EQ(older.at("items").as_array().size(), 2u);
+  EXPECT_TRUE(older.at("nextBefore").is_null());
+  expect_field_error(call(http::verb::get, "/v1/projects/" + pid + "/messages?limit=0"), "limit");
+  expect_field_error(call(http::verb::get, "/v1/projects/" + pid + "/messages?limit=x"), "limit");
+  expect_field_error(call(http::verb::get, "/v1/projects/" + pid + "/messages?before=-3"), "before");
+}
+
+TEST_F(Projects, CancelledAnswerIsSavedWithItsStatus) {
+  server_process slow({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "20"});
+  ws_client c(slow.port());
+  c.send_json(stream_request("stop me", "adhoc"));
+  auto events = c.read_until("stream_chunk");
+  auto id = std::string(events.front().at("streamId").as_string());
+  c.send_json({{"action", "cancel"}, {"streamId", id}});
+  c.read_until("stream_cancelled", 5s, id);
+  auto items = http_request(slow.port(), http::verb::get, "/v1/projects/adhoc/messages").json().at("items").as_array();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[1].at("status"), "cancelled");
+  EXPECT_EQ(items[1].at("streamId"), json::value(id));
+}
+
+TEST(ProjectsRestart, HistorySurvivesARestart) {
+  char tmpl[] = "/tmp/streamgate-test-XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  std::string dir = tmpl, pid;
+  {
+    server_process srv({}, dir);
+    pid = std::string(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"durable"})").json().at("id").as_string());
+    ws_client c(srv.port());
+    c.send_json(stream_request("remember me", pid));
+    c.read_until("stream_complete");
+    srv.signal(SIGTERM);
+    ASSERT_TRUE(srv.wait(10s));
+  }
+  server_process again({}, dir);
+  EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid).json().at("name"), "durable");
+  EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid + "/messages").json().at("items").as_array().size(),
+            2u);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sg::test
