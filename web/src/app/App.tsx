@@ -8,6 +8,7 @@ import { ProjectView } from './components/ProjectView.js';
 import { EmptyState } from './components/EmptyState.js';
 import { ProjectsStore, useProjects } from './projects-store.js';
 import { navigate, useRoute } from './route.js';
+import { NotAuthorized } from './components/NotAuthorized.js';
 
 export function App() {
   const client = useStreamClient();
@@ -19,6 +20,11 @@ export function App() {
   useEffect(() => {
     void projects.load();
   }, [projects]);
+
+  // Refused for want of a (valid) token: stop retrying the socket until the user supplies one.
+  useEffect(() => {
+    if (state.unauthorized) client.disconnect();
+  }, [state.unauthorized, client]);
 
   // Close the phone drawer whenever the route changes.
   useEffect(() => setMenuOpen(false), [route.projectId, route.tab]);
@@ -43,7 +49,12 @@ export function App() {
           <span className="brand-name">streamgate</span>
           <span className="brand-sub">Title generator</span>
         </a>
-        <ConnectionStatus />
+        <div className="topbar-right">
+          <ConnectionStatus unauthorized={state.unauthorized} />
+          <a className="admin-link" href="/admin" data-testid="admin-link" title="Server metrics (admin only)">
+            Admin
+          </a>
+        </div>
       </header>
       <div className="layout">
         <aside className="sidebar" aria-label="Projects">
@@ -51,7 +62,9 @@ export function App() {
         </aside>
         <div className="scrim" onClick={() => setMenuOpen(false)} aria-hidden="true" />
         <main className="main">
-          {current ? (
+          {state.unauthorized ? (
+            <NotAuthorized detail={state.error} />
+          ) : current ? (
             <ProjectView key={current.id} project={current} store={projects} tab={route.tab} />
           ) : route.projectId && state.loaded ? (
             <EmptyState title="Project not found" body="It may have been deleted.">

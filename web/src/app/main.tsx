@@ -1,11 +1,16 @@
 // Entry point: one StreamClient for the page, created outside React, then the app in StrictMode.
+// The path /admin shows the metrics page instead (the server answers every unknown path with
+// index.html); everything else is the app, routed by the hash.
 
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { StreamClient } from '../sdk/client.js';
 import { StreamClientProvider } from '../react/context.js';
+import { AdminPage } from '../admin/AdminPage.js';
 import { App } from './App.js';
+import { adoptTokenFromUrl, currentToken } from './token.js';
 import './styles.css';
+import '../admin/admin.css';
 
 /** `?server=http://host:port` points the app at another streamgate (development). */
 function serverFromQuery(): string | undefined {
@@ -19,24 +24,24 @@ function serverFromQuery(): string | undefined {
   }
 }
 
-function tokenFromStorage(): string | undefined {
-  try {
-    return window.localStorage.getItem('streamgate.token') ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
+adoptTokenFromUrl();
 const baseUrl = serverFromQuery();
-const client = new StreamClient({ ...(baseUrl ? { baseUrl } : {}), token: tokenFromStorage });
+const client = new StreamClient({ ...(baseUrl ? { baseUrl } : {}), token: currentToken });
 
 // A handle for tests and for debugging from the console.
 (window as unknown as { __streamgate: unknown }).__streamgate = { client };
 
+const isAdmin = /^\/admin\/?$/.test(window.location.pathname);
+
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <StreamClientProvider client={client}>
-      <App />
-    </StreamClientProvider>
+    {isAdmin ? (
+      // The admin page only polls over HTTP: no WebSocket of its own to count.
+      <AdminPage api={client.api} />
+    ) : (
+      <StreamClientProvider client={client}>
+        <App />
+      </StreamClientProvider>
+    )}
   </StrictMode>,
 );

@@ -1,18 +1,20 @@
 // Projects and their prompt cards, kept in an external store shared by the sidebar and editor.
 
 import { useSyncExternalStore } from 'react';
-import type { RestApi, CardKind, Project, PromptCard } from '../sdk/rest.js';
+import { StreamgateError, type RestApi, type CardKind, type Project, type PromptCard } from '../sdk/rest.js';
 import { Store } from '../sdk/store.js';
 
 export interface ProjectsState {
   readonly projects: readonly Project[];
   readonly loaded: boolean;
   readonly error: string | null;
+  /** The server refused the token (401) or its absence: the app cannot do anything until it has one. */
+  readonly unauthorized: boolean;
   readonly cards: Readonly<Record<string, readonly PromptCard[] | undefined>>;
 }
 
 export class ProjectsStore {
-  private readonly store = new Store<ProjectsState>({ projects: [], loaded: false, error: null, cards: {} });
+  private readonly store = new Store<ProjectsState>({ projects: [], loaded: false, error: null, unauthorized: false, cards: {} });
   private loading: Promise<void> | null = null;
 
   constructor(private readonly api: RestApi) {}
@@ -26,10 +28,10 @@ export class ProjectsStore {
       .listProjects()
       .then((projects) => {
         const sorted = [...projects].sort((a, b) => b.updatedAt - a.updatedAt);
-        this.store.update((s) => ({ ...s, projects: sorted, loaded: true, error: null }));
+        this.store.update((s) => ({ ...s, projects: sorted, loaded: true, error: null, unauthorized: false }));
       })
       .catch((err: unknown) => {
-        this.store.update((s) => ({ ...s, loaded: true, error: messageOf(err) }));
+        this.store.update((s) => ({ ...s, loaded: true, error: messageOf(err), unauthorized: isUnauthorized(err) }));
       })
       .finally(() => {
         this.loading = null;
@@ -111,4 +113,8 @@ export function useProjects(store: ProjectsStore): ProjectsState {
 
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+export function isUnauthorized(err: unknown): boolean {
+  return err instanceof StreamgateError && (err.status === 401 || err.code === 'unauthorized');
 }

@@ -17,8 +17,19 @@ const LABELS: Record<ConnectionState, string> = {
   offline: 'Offline',
 };
 
-export function ConnectionStatus() {
+export function ConnectionStatus({ unauthorized = false }: { unauthorized?: boolean }) {
   const c = useConnection();
+  if (unauthorized) {
+    return (
+      <div className="connection connection-unauthorized" data-testid="connection-status" data-state="unauthorized" role="status" aria-live="polite" title="The server requires a valid token">
+        <span className="dot" aria-hidden="true" />
+        <span className="connection-label">Not authorized</span>
+        <span className="connection-short" aria-hidden="true">
+          No access
+        </span>
+      </div>
+    );
+  }
   const title =
     c.state === 'connected' && c.connectionTimeMs !== null
       ? `WebSocket open in ${c.connectionTimeMs} ms${c.connectionId ? ` · ${c.connectionId}` : ''}`
