@@ -35,9 +35,6 @@ const answer = opt.answerFile
   : 'Here are 5 title ideas for "bench":\n\n1. **Bench: A Practical Guide**\n';
 const tokens = answer.match(/ *(?:\n+|[\p{L}\p{N}'\u0080-\uffff]+|[^\n])/gu) || [answer];
 
-// Wall-clock microseconds with sub-millisecond precision, comparable with the client's clock.
-const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
-
 function startStream(ws, msg) {
   const streamId = 'st_' + crypto.randomBytes(8).toString('base64url');
   const sessionId = String(msg.projectId || '');
@@ -54,7 +51,7 @@ function startStream(ws, msg) {
   // Token k is due at start + ttft + k/rate, against absolute time like streamgate's demo, so
   // both are measured against the same schedule.
   const t0 = performance.now();
-  const t0Us = nowUs();
+  const t0Us = Math.round((performance.timeOrigin + t0) * 1000);  // the same instant as t0, in wall-clock µs
   const started = Date.now();
   let k = 0;
   let firstChunkMs = -1;
