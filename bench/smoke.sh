@@ -75,12 +75,17 @@ import socket, sys, threading, time
 lport, uport = int(sys.argv[1]), int(sys.argv[2])
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", lport)); ls.listen(16); ls.settimeout(30)
-def pump(a, b):
+def pump(a, b, cut_after=None):
+    # With cut_after, both sides are shut down once that many bytes went through: mid-stream,
+    # whatever the machine's speed.
+    seen = 0
     try:
         while True:
             d = a.recv(65536)
             if not d: break
             b.sendall(d)
+            seen += len(d)
+            if cut_after is not None and seen >= cut_after: break
     except OSError: pass
     for s in (a, b):
         try: s.shutdown(socket.SHUT_RDWR)
@@ -88,12 +93,7 @@ def pump(a, b):
 def serve(c, cut):
     u = socket.create_connection(("127.0.0.1", uport))
     threading.Thread(target=pump, args=(c, u), daemon=True).start()
-    threading.Thread(target=pump, args=(u, c), daemon=True).start()
-    if cut:
-        time.sleep(0.15)
-        for s in (c, u):
-            try: s.shutdown(socket.SHUT_RDWR)
-            except OSError: pass
+    threading.Thread(target=pump, args=(u, c, 4000 if cut else None), daemon=True).start()
 n = 0
 end = time.time() + 30
 while time.time() < end:
