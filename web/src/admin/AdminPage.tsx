@@ -168,11 +168,11 @@ function Dashboard({ state, now }: { state: AdminState; now: number }) {
         </dl>
       </Panel>
 
-      <Panel title="Latency" subtitle="Estimated from the histogram buckets, since the server started" testId="admin-latency">
+      <Panel title="Latency" subtitle="Quantiles estimated from the histogram buckets since start; charts per 2 s" testId="admin-latency">
         <div className="latency-list">
-          <LatencyRow id="ttft" label="Time to first token" l={cur.ttft} spark={series((p) => p.ttft.p50)} />
-          <LatencyRow id="inter-chunk" label="Between chunks" l={cur.interChunk} spark={series((p) => p.interChunk.p99)} sparkLabel="p99" />
-          <LatencyRow id="lateness" label="Chunk lateness" l={cur.lateness} spark={series((p) => p.lateness.p99)} sparkLabel="p99" />
+          <LatencyRow id="ttft" label="Time to first token" l={cur.ttft} spark={series((p) => p.recent.ttftP50)} />
+          <LatencyRow id="inter-chunk" label="Between chunks" l={cur.interChunk} spark={series((p) => p.recent.interChunkP99)} sparkLabel="p99" />
+          <LatencyRow id="lateness" label="Chunk lateness" l={cur.lateness} spark={series((p) => p.recent.latenessP99)} sparkLabel="p99" />
         </div>
       </Panel>
 

@@ -2,7 +2,10 @@
 
 export interface SparklineProps {
   values: readonly (number | null)[];
-  /** Fixed number of slots, so a short history starts at the right edge and grows leftwards. */
+  /**
+   * Most samples the chart holds. A shorter history fills at least a quarter of that width from
+   * the right edge and grows leftwards, so the first samples are not squeezed into a corner.
+   */
   slots: number;
   label: string;
   testId?: string;
@@ -41,11 +44,13 @@ export function sparklinePath(values: readonly (number | null)[], slots: number)
     lastX = x;
   });
   if (segStart !== null) area += `L${lastX.toFixed(1)},${H}L${(segStart as number).toFixed(1)},${H}Z`;
+  // A lone sample (no neighbour to join) still shows, as the round cap of a zero-length line.
+  line = line.replace(/M[\d.-]+,[\d.-]+(?=M|$)/g, (m) => `${m}l0,0`);
   return { line, area, max };
 }
 
 export function Sparkline({ values, slots, label, testId, tone = 'primary' }: SparklineProps) {
-  const { line, area, max } = sparklinePath(values, slots);
+  const { line, area, max } = sparklinePath(values, Math.min(slots, Math.max(values.length, Math.ceil(slots / 4))));
   return (
     <svg
       className={`sparkline tone-${tone}`}

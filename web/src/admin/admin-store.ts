@@ -55,9 +55,8 @@ export interface Point {
   ttft: Latency;
   interChunk: Latency;
   lateness: Latency;
-  /** Over the observations made since the previous poll (null when none). */
-  recentTtftP50: number | null;
-  recentInterChunkP99: number | null;
+  /** Over the observations made since the previous poll (null when there were none). */
+  recent: { ttftP50: number | null; interChunkP99: number | null; latenessP99: number | null };
   upstreamRequests: Record<string, number>;
   /** "provider/code" → failed streams. */
   upstreamErrors: Record<string, number>;
@@ -109,6 +108,7 @@ export function toPoint(s: Scrape, t: number, prev: { scrape: Scrape; point: Poi
   const dt = prev ? (t - prev.point.t) / 1000 : 0;
   const ttftH = histogramOf(s, HISTOGRAMS.ttft);
   const interH = histogramOf(s, HISTOGRAMS.interChunk);
+  const lateH = histogramOf(s, HISTOGRAMS.lateness);
   const recent = (h: Histogram | null, name: string, q: number): number | null => {
     if (!h || !prev) return null;
     return histogramQuantile(q, histogramDelta(histogramOf(prev.scrape, name), h).buckets);
@@ -130,9 +130,12 @@ export function toPoint(s: Scrape, t: number, prev: { scrape: Scrape; point: Poi
     eventRate: prev ? counterRate(prev.point.events, events, dt) : 0,
     ttft: latency(ttftH),
     interChunk: latency(interH),
-    lateness: latency(histogramOf(s, HISTOGRAMS.lateness)),
-    recentTtftP50: recent(ttftH, HISTOGRAMS.ttft, 0.5),
-    recentInterChunkP99: recent(interH, HISTOGRAMS.interChunk, 0.99),
+    lateness: latency(lateH),
+    recent: {
+      ttftP50: recent(ttftH, HISTOGRAMS.ttft, 0.5),
+      interChunkP99: recent(interH, HISTOGRAMS.interChunk, 0.99),
+      latenessP99: recent(lateH, HISTOGRAMS.lateness, 0.99),
+    },
     upstreamRequests: recordOf(groupBy(s, 'streamgate_upstream_requests_total', ['provider'])),
     upstreamErrors: recordOf(groupBy(s, 'streamgate_upstream_errors_total', ['provider', 'code'])),
   };

@@ -194,7 +194,14 @@ describe('derived figures', () => {
     expect(p2.chunkRate).toBe(50);
     expect(p2.eventRate).toBe(25);
     // No new first tokens between the two scrapes.
-    expect(p2.recentTtftP50).toBeNull();
+    expect(p2.recent.ttftP50).toBeNull();
+    // Two more first tokens, both in (0.5, 1]: the recent median lies in that bucket.
+    const s3 = parsePrometheus(
+      TEXT.replace('_bucket{le="1"} 10', '_bucket{le="1"} 12').replace('_bucket{le="+Inf"} 10', '_bucket{le="+Inf"} 12').replace('_count 10', '_count 12'),
+    );
+    const p3 = toPoint(s3, 14_000, { scrape: s2, point: p2 });
+    expect(p3.recent.ttftP50).toBeCloseTo(0.75, 10);
+    expect(p3.ttft.count).toBe(12);
   });
 
   it('draws sparklines right-aligned and scaled to the maximum', () => {
@@ -203,7 +210,8 @@ describe('derived figures', () => {
     expect(line.startsWith('M60.0,')).toBe(true);
     expect(line.endsWith('L120.0,1.5')).toBe(true);
     expect(sparklinePath([], 60).line).toBe('');
-    expect(sparklinePath([1, null, 1], 3).line.match(/M/g)).toHaveLength(2);
+    expect(sparklinePath([1, null, 1], 3).line).toBe('M0.0,1.5l0,0M120.0,1.5l0,0');
+    expect(sparklinePath([1, 1, null], 3).line).toBe('M0.0,1.5L60.0,1.5');
   });
 
   it('formats seconds', () => {
