@@ -107,6 +107,44 @@ bool handle_connections(app& a, const request& req, const target& t, const reque
   return true;
 }
 
+// /v1/admin/…: the same figures as /metrics and the open connections, for the admin page.
+bool handle_admin(app& a, const request& req, const target& t, const request_context& ctx, responder& respond) {
+  if (!a.sec->admin_allowed(req, ctx.who, ctx.source_ip)) {
+    a.stats.admin_refusals.fetch_add(1, std::memory_order_relaxed);
+    respond(error_response(req, proto::error_code::forbidden, "admin only: send X-Admin-Key or an admin token"));
+    return true;
+  }
+  if (req.method() != http::verb::get) {
+    respond(error_response(req, proto::error_code::bad_request, "use GET"));
+    return true;
+  }
+  if (t.path == "/v1/admin/metrics") {
+    response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = render_metrics(a);
+    respond(std::move(res));
+    return true;
+  }
+  if (t.path == "/v1/admin/connections") {
+    boost::json::array items;
+    for (auto& c : a.connections.snapshot()) {
+      auto& idn = c->identity();
+      items.push_back({{"connectionId", idn.connection_id},
+                       {"connectedAt", idn.connected_at_ms},
+                       {"lastActiveAt", c->last_active_ms()},
+                       {"sourceIp", idn.source_ip},
+                       {"userAgent", idn.user_agent},
+                       {"sub", idn.sub}});
+    }
+    respond(json_response(req, http::status::ok, boost::json::serialize(boost::json::object{{"items", items}})));
+    return true;
+  }
+  respond(error_response(req, proto::error_code::not_found, "no such route: " + t.path));
+  return true;
+}
+
 }  // namespace
 
 bool handle_api(app& a, const request& req, const target& t, const request_context& ctx, responder respond) {
@@ -115,7 +153,7 @@ bool handle_api(app& a, const request& req, const target& t, const request_conte
     // A CORS preflight: the session adds Access-Control-Allow-Origin when the origin is allowed.
     response res{http::status::no_content, req.version()};
     res.set(http::field::access_control_allow_methods, "GET, POST, PUT, DELETE, OPTIONS");
-    res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, Last-Event-ID, Accept");
+    res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, Last-Event-ID, Accept, X-Admin-Key");
     res.set(http::field::access_control_max_age, "600");
     res.keep_alive(req.keep_alive());
     respond(std::move(res));
@@ -152,6 +190,7 @@ bool handle_api(app& a, const request& req, const target& t, const request_conte
   }
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "projects") return handle_projects(a, req, t, ctx, respond);
   if (!seg.empty() && seg[0] == "@connections") return handle_connections(a, req, t, ctx, respond);
+  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "admin") return handle_admin(a, req, t, ctx, respond);
   if (!seg.empty() && seg[0] == "v1") {
     respond(error_response(req, proto::error_code::not_found, "no such route: " + t.path));
     return true;

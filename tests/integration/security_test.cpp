@@ -281,3 +281,23 @@ TEST(Management, AdminTokenWithAuth) {
 
 }  // namespace
 }  // namespace sg::test
+
+namespace sg::test {
+namespace {
+
+TEST(Management, AdminEndpointsForTheAdminPage) {
+  server_process srv({"--admin-key", "page-key-123"});
+  ws_client c(srv.port());
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/admin/metrics").status, 403u);
+  auto m = http_request(srv.port(), http::verb::get, "/v1/admin/metrics", {}, {{"X-Admin-Key", "page-key-123"}});
+  EXPECT_EQ(m.status, 200u);
+  EXPECT_NE(m.body.find("streamgate_connections_active{transport=\"websocket\"} 1"), std::string::npos);
+  auto conns = http_request(srv.port(), http::verb::get, "/v1/admin/connections", {}, {{"X-Admin-Key", "page-key-123"}});
+  ASSERT_EQ(conns.status, 200u);
+  auto items = conns.json().at("items").as_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].at("connectionId"), json::value(c.connection_id()));
+}
+
+}  // namespace
+}  // namespace sg::test

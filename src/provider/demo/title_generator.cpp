@@ -23,7 +23,8 @@ const std::unordered_set<std::string>& stopwords() {
       "being", "does", "doing", "done", "where", "while", "after", "before", "again", "most", "must", "own",
       "same", "both", "few", "why", "may", "might", "shall", "yes", "yet", "ever", "every", "something",
       "me", "my", "is", "it", "in", "on", "of", "to", "a", "an", "or", "be", "as", "at", "by", "we", "us",
-      "do", "if", "so", "no", "up", "am", "i"};
+      "do", "if", "so", "no", "up", "am", "i", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+      "under", "characters", "words", "short", "long", "beginner", "beginners", "guide", "home", "best", "top"};
   return s;
 }
 
