@@ -152,6 +152,10 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     upgrade(std::move(req), std::move(who), bearer_subprotocol);
     return;
   }
+  if (gateway::openai_api::handles(t)) {
+    openai_request(req, t);
+    return;
+  }
   if (t.path == "/v1/streams" && req.method() == http::verb::post) {
     start_stream(req);
     return;
@@ -247,6 +251,23 @@ void basic_http_session<Stream>::do_close() {
 template <class Stream>
 void basic_http_session<Stream>::on_shutdown(error_code) {
   beast::get_lowest_layer(stream_).close();
+}
+
+// The OpenAI-compatible routes; a streamed completion reuses the SSE write loop with its own format.
+template <class Stream>
+void basic_http_session<Stream>::openai_request(const gateway::request& req, const gateway::target& t) {
+  auto self = this->shared_from_this();
+  auto ex = stream_.get_executor();
+  gateway::openai_api::handle(
+      app_, req, t, who_.owner(), limit_key_, ex,
+      [self, ex](gateway::response res) {
+        net::post(ex, [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+      },
+      [self, &req](std::shared_ptr<stream::stream> s, gateway::openai_api::event_formatter f) {
+        self->sse_format_ = std::move(f);
+        self->sse_cancel_on_close_ = true;
+        self->begin_sse(req, std::move(s), 0);
+      });
 }
 
 // POST /v1/streams: with Accept: text/event-stream the answer is the stream itself, else 202.
@@ -349,6 +370,25 @@ void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
   auto r = sse_stream_->subscribe(this->shared_from_this(), sse_last_seq_);
   (void)r;  // an ended stream's replay ends with its terminal event, which ends the response
   arm_heartbeat();
+  if (sse_cancel_on_close_) watch_client();
+}
+
+// A pending read sees a client that leaves mid-answer at once, so its upstream request is cancelled
+// rather than left generating. The read timer stays disarmed: only the writes carry timeouts.
+template <class Stream>
+void basic_http_session<Stream>::watch_client() {
+  watching_ = true;
+  stream_.async_read_some(buffer_.prepare(1024), [self = this->shared_from_this()](error_code ec, std::size_t n) {
+    self->watching_ = false;
+    if (!ec) self->buffer_.commit(n);  // a pipelined request: kept for the next read
+    if (self->read_after_watch_) {
+      self->read_after_watch_ = false;
+      if (!ec || ec == net::error::operation_aborted) self->do_read();
+      else self->do_close();
+      return;
+    }
+    if (ec && self->sse_) self->end_sse(false);
+  });
 }
 
 template <class Stream>
@@ -390,8 +430,20 @@ void basic_http_session<Stream>::sse_write() {
     }
     return;
   }
+  const std::string* bytes = &in_flight_->sse();
+  if (sse_format_) {
+    sse_bytes_ = sse_format_(*in_flight_);
+    if (sse_bytes_.empty()) {
+      // Nothing to write for this event (progress): an empty chunk would end the body.
+      in_flight_.reset();
+      queue_.end_write();
+      net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
+      return;
+    }
+    bytes = &sse_bytes_;
+  }
   beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-  net::async_write(stream_, http::make_chunk(net::buffer(in_flight_->sse())),
+  net::async_write(stream_, http::make_chunk(net::buffer(*bytes)),
                    beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
 }
 
@@ -433,13 +485,21 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   sse_done_ = false;
   sse_ending_ = false;
   heartbeat_.cancel();
+  if (sse_cancel_on_close_ && sse_stream_ && !sse_stream_->ended()) app_.streams->cancel(sse_stream_->id());
+  sse_cancel_on_close_ = false;
+  sse_format_ = nullptr;
   if (sse_stream_) sse_stream_->unsubscribe(this);
   sse_stream_.reset();
   queue_.clear_waiting();
   sse_sr_.reset();
   sse_res_.reset();
   app_.stats.sse_open.fetch_sub(1, std::memory_order_relaxed);
-  if (keep_alive && !queue_.writing()) {
+  if (keep_alive && !queue_.writing() && watching_) {
+    // The watching read still holds the socket: cancel it, and read the next request when it returns.
+    read_after_watch_ = true;
+    error_code ec;
+    beast::get_lowest_layer(stream_).socket().cancel(ec);
+  } else if (keep_alive && !queue_.writing()) {
     do_read();
   } else {
     beast::get_lowest_layer(stream_).expires_never();

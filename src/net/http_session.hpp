@@ -5,6 +5,7 @@
 #include "net/stream_types.hpp"
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
+#include "gateway/openai_api.hpp"
 #include "gateway/security.hpp"
 #include "net/outbound_queue.hpp"
 #include "stream/stream.hpp"
@@ -37,6 +38,8 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   void do_close();
 
   // SSE
+  void openai_request(const gateway::request& req, const gateway::target& t);
+  void watch_client();
   void start_stream(const gateway::request& req);
   void resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t);
   void begin_sse(const gateway::request& req, std::shared_ptr<stream::stream> s, std::uint64_t after);
@@ -73,6 +76,11 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   proto::event_ptr in_flight_;
   std::optional<http::response<http::empty_body>> sse_res_;
   std::optional<http::response_serializer<http::empty_body>> sse_sr_;
+  gateway::openai_api::event_formatter sse_format_;  // set: events are written in this format, not as SSE
+  std::string sse_bytes_;                            // the formatted event being written
+  bool sse_cancel_on_close_ = false;                 // the stream has no other reader: a lost client cancels it
+  bool watching_ = false;                            // a read is pending only to see the client leave
+  bool read_after_watch_ = false;                    // the response ended: read the next request once it returns
   net::steady_timer heartbeat_;
 };
 

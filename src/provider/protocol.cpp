@@ -12,14 +12,21 @@ proto::error_info protocol::http_error(unsigned status, const httpc::response_he
 }
 
 std::string system_prompt_of(const request& req) {
+  // Any system message in the history, even an empty one, replaces the default instruction.
+  bool replaced = false;
   std::string system;
+  auto add = [&](const std::string& part) {
+    if (part.empty()) return;
+    if (!system.empty()) system += "\n";
+    system += part;
+  };
   for (auto& m : req.history) {
     if (m.role != "system") continue;
-    if (!system.empty()) system += "\n";
-    system += m.content;
+    replaced = true;
+    add(m.content);
   }
-  if (system.empty()) return req.system_prompt;
-  for (auto& c : req.cards) system += "\n[" + c.kind + "] " + c.content;
+  if (!replaced) return req.system_prompt;
+  for (auto& c : req.cards) add("[" + c.kind + "] " + c.content);
   return system;
 }
 

@@ -76,8 +76,8 @@ struct turn {
   std::string content;
 };
 
-/// The system prompt: the history's system messages (cards appended) if it has any, else the
-/// one the stream engine built from the project's cards.
+/// The system prompt: the history's system messages (cards appended) if it has any, even empty
+/// ones, else the one the stream engine built from the project's cards.
 std::string system_prompt_of(const request& req);
 /// The history without system messages, then the user input; consecutive turns of one role are
 /// joined when `merge` (Anthropic and Bedrock want strict alternation).

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 
 namespace sg::test {
 namespace {
@@ -447,6 +448,154 @@ TEST_F(Providers, SdkEnvironmentConventions) {
     ASSERT_EQ(r.terminal.at("type"), "stream_complete") << provider << ": " << json::serialize(r.terminal);
     EXPECT_EQ(r.text, reply(kind, "env only"));
   }
+}
+
+}  // namespace
+}  // namespace sg::test
+
+namespace sg::test {
+namespace {
+
+// ---- the OpenAI-compatible surface of streamgate itself ----
+
+std::string chat_body(const std::string& model, const std::string& input, bool stream, bool usage = true) {
+  json::object o{{"model", model}, {"messages", json::array{json::object{{"role", "user"}, {"content", input}}}}};
+  if (stream) {
+    o["stream"] = true;
+    if (usage) o["stream_options"] = json::object{{"include_usage", true}};
+  }
+  return json::serialize(o);
+}
+
+struct chat_stream {
+  std::string text;
+  std::vector<json::object> chunks;
+  std::optional<json::object> usage;
+  std::optional<json::object> error;
+  bool done = false;
+  std::string finish_reason;
+};
+
+chat_stream read_chat_stream(sse_client& c) {
+  chat_stream out;
+  while (auto ev = c.next(10s)) {
+    if (ev->data == "[DONE]") {
+      out.done = true;
+      continue;
+    }
+    auto o = json::parse(ev->data).as_object();
+    if (o.contains("error")) {
+      out.error = o.at("error").as_object();
+      continue;
+    }
+    EXPECT_EQ(o.at("object"), "chat.completion.chunk");
+    out.chunks.push_back(o);
+    auto& choices = o.at("choices").as_array();
+    if (!choices.empty()) {
+      auto& ch = choices[0].as_object();
+      auto& d = ch.at("delta").as_object();
+      if (auto* c = d.if_contains("content"); c && c->is_string()) out.text += std::string(c->as_string());
+      if (ch.at("finish_reason").is_string()) out.finish_reason = std::string(ch.at("finish_reason").as_string());
+    }
+    if (auto* u = o.if_contains("usage"); u && u->is_object()) out.usage = u->as_object();
+  }
+  return out;
+}
+
+TEST_F(Providers, ModelsListsEveryProvider) {
+  auto r = http_request(server_->port(), http::verb::get, "/v1/models");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto o = r.json().as_object();
+  EXPECT_EQ(o.at("object"), "list");
+  std::set<std::string> ids;
+  for (auto& m : o.at("data").as_array()) ids.insert(std::string(m.at("id").as_string()));
+  for (auto id : {"demo", "openai", "openai/gpt-fake", "anthropic/claude-fake", "bedrock-converse", "ollama/llama3.2"})
+    EXPECT_TRUE(ids.count(id)) << id;
+}
+
+TEST_F(Providers, ChatCompletionsStreamsInOpenAiFormat) {
+  sse_client c(server_->port(), http::verb::post, "/v1/chat/completions", chat_body("openai/gpt-fake", "via surface", true),
+               {{"Content-Type", "application/json"}});
+  ASSERT_EQ(c.status(), 200u);
+  EXPECT_EQ(c.headers().at("Content-Type"), "text/event-stream; charset=utf-8");
+  auto s = read_chat_stream(c);
+  EXPECT_FALSE(s.error);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.text, reply("openai", "via surface"));
+  EXPECT_EQ(s.finish_reason, "stop");
+  ASSERT_TRUE(s.usage);
+  EXPECT_EQ(s.usage->at("completion_tokens").to_number<std::size_t>(), token_count(s.text));
+  ASSERT_GE(s.chunks.size(), 3u);
+  EXPECT_EQ(s.chunks.front().at("choices").at(0).at("delta").at("role"), "assistant");
+  EXPECT_TRUE(s.chunks.back().at("choices").as_array().empty()) << "usage comes in a last chunk with no choices";
+  auto id = s.chunks.front().at("id");
+  for (auto& ch : s.chunks) {
+    EXPECT_EQ(ch.at("id"), id);
+    EXPECT_EQ(ch.at("model"), "openai/gpt-fake");
+  }
+}
+
+TEST_F(Providers, ChatCompletionsWithoutStreamAndForEachProvider) {
+  for (auto& [model, kind] : std::vector<std::pair<std::string, std::string>>{
+           {"anthropic/claude-fake", "anthropic"}, {"bedrock", "bedrock"}, {"ollama", "ollama"}, {"openai", "openai"}}) {
+    auto r = http_request(server_->port(), http::verb::post, "/v1/chat/completions", chat_body(model, "plain", false),
+                          {{"Content-Type", "application/json"}});
+    ASSERT_EQ(r.status, 200u) << model << ": " << r.body;
+    auto o = r.json().as_object();
+    EXPECT_EQ(o.at("object"), "chat.completion");
+    EXPECT_EQ(std::string(o.at("choices").at(0).at("message").at("content").as_string()), reply(kind, "plain"));
+    EXPECT_EQ(o.at("choices").at(0).at("finish_reason"), "stop");
+    EXPECT_GT(o.at("usage").at("total_tokens").to_number<int>(), 0);
+  }
+  auto demo = http_request(server_->port(), http::verb::post, "/v1/chat/completions", chat_body("demo", "titles", false));
+  ASSERT_EQ(demo.status, 200u) << demo.body;
+  EXPECT_FALSE(demo.json().at("choices").at(0).at("message").at("content").as_string().empty());
+}
+
+TEST_F(Providers, ChatCompletionsErrorsInOpenAiShape) {
+  auto unknown = http_request(server_->port(), http::verb::post, "/v1/chat/completions", chat_body("nope/nope", "x", false));
+  EXPECT_EQ(unknown.status, 404u);
+  EXPECT_EQ(unknown.json().at("error").at("param"), "model");
+  auto limited = http_request(server_->port(), http::verb::post, "/v1/chat/completions", chat_body("openai/fault-429", "x", false));
+  EXPECT_EQ(limited.status, 503u);
+  EXPECT_EQ(limited.json().at("error").at("code"), "upstream_rate_limited");
+  EXPECT_EQ(limited.json().at("error").at("type"), "rate_limit_error");
+  sse_client c(server_->port(), http::verb::post, "/v1/chat/completions", chat_body("anthropic/fault-error", "x", true));
+  auto s = read_chat_stream(c);
+  ASSERT_TRUE(s.error);
+  EXPECT_EQ(s.error->at("code"), "upstream_unavailable");
+  EXPECT_FALSE(s.done);
+}
+
+TEST_F(Providers, ChatCompletionsClientThatLeavesCancelsTheUpstream) {
+  // A raw socket: the answer stalls after one token, so the client must see bytes as they come.
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+  timeval tv{10, 0};
+  ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto body = chat_body("openai/fault-stall", "leave", true);
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  net::write(sock, net::buffer(req));
+  std::string got;
+  while (got.find("\"content\":\"Hello\"") == std::string::npos) {
+    char buf[4096];
+    error_code ec;
+    auto n = sock.read_some(net::buffer(buf), ec);
+    ASSERT_FALSE(ec) << ec.message() << ": " << got;
+    got.append(buf, n);
+  }
+  auto upstream = fakes_->last_request_for("fault-stall");
+  auto left_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch()).count();
+  sock.shutdown(tcp::socket::shutdown_both);
+  sock.close();
+  auto closed = fakes_->wait_closed(upstream);
+  EXPECT_EQ(closed.at("aborted"), true);
+  auto after_ms = closed.at("closedAt").to_number<std::int64_t>() - left_at;
+  std::cout << "[ measured ] the upstream saw the close " << after_ms << " ms after the client left\n";
+  EXPECT_LT(after_ms, 1000) << "cancelled by the client leaving, not by an upstream timeout";
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// The OpenAI-compatible surface: POST /v1/chat/completions and GET /v1/models on top of the stream engine.
+#pragma once
+
+#include "core/asio.hpp"
+#include "gateway/app.hpp"
+#include "gateway/http_api.hpp"
+#include "proto/client_message.hpp"
+#include "stream/stream.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace sg::gateway::openai_api {
+
+/// Turns one stream event into the bytes of the response body ("" writes nothing). Called in event
+/// order on the session's strand; stateful.
+using event_formatter = std::function<std::string(const proto::event&)>;
+/// Starts the streamed response: the session writes `s`'s events through the formatter.
+using sse_starter = std::function<void(std::shared_ptr<stream::stream> s, event_formatter f)>;
+
+/// True for the paths this surface serves.
+bool handles(const target& t);
+
+/// Serves the request: calls `respond` once, or `start_sse` once for `stream: true`.
+/// Runs on the session's strand `ex`, which also receives the non-streamed answer's completion.
+void handle(app& a, const request& req, const target& t, const std::string& owner, const std::string& limit_key,
+            net::any_io_executor ex, responder respond, sse_starter start_sse);
+
+// ---- pure parts, for tests ----
+
+struct chat_request {
+  proto::stream_request stream;  ///< what goes to the stream engine
+  std::string model;             ///< as the client named it (echoed in every chunk)
+  bool stream_mode = false;
+  bool include_usage = false;
+};
+
+/// Parses a chat completion body; the error is an OpenAI-shaped error answer's status and body.
+std::variant<chat_request, std::pair<unsigned, std::string>> parse_chat_request(std::string_view body);
+
+/// OpenAI's error body: {"error":{"message","type","param","code"}}.
+std::string openai_error_body(const proto::error_info& e);
+
+/// The formatter of one streamed completion: chat.completion.chunk events, then `data: [DONE]`.
+event_formatter chunk_formatter(std::string id, std::string model, std::int64_t created, bool include_usage);
+
+}  // namespace sg::gateway::openai_api

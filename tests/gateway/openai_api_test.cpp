@@ -1,0 +1,82 @@
+// The OpenAI-compatible surface without sockets: request parsing and the chat.completion.chunk framing.
+#include "gateway/openai_api.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace sg::gateway::openai_api {
+namespace {
+
+namespace json = boost::json;
+
+TEST(OpenAiApi, ParsesMessagesIntoAStreamRequest) {
+  auto r = parse_chat_request(R"({"model":"openai/gpt-x","stream":true,"stream_options":{"include_usage":true},
+    "messages":[{"role":"developer","content":"Be terse."},{"role":"user","content":"hi"},
+                {"role":"assistant","content":"hello"},{"role":"user","content":[{"type":"text","text":"name "},{"type":"text","text":"it"}]}]})");
+  ASSERT_TRUE(std::holds_alternative<chat_request>(r));
+  auto& c = std::get<chat_request>(r);
+  EXPECT_EQ(c.model, "openai/gpt-x");
+  EXPECT_TRUE(c.stream_mode);
+  EXPECT_TRUE(c.include_usage);
+  EXPECT_EQ(c.stream.user_input, "name it");
+  ASSERT_EQ(c.stream.history.size(), 3u);
+  EXPECT_EQ(c.stream.history[0].role, "system");
+  EXPECT_EQ(c.stream.history[0].content, "Be terse.");
+}
+
+TEST(OpenAiApi, NoSystemMessageStillReplacesTheDefaultInstruction) {
+  auto r = parse_chat_request(R"({"model":"demo","messages":[{"role":"user","content":"hi"}]})");
+  auto& c = std::get<chat_request>(r);
+  ASSERT_EQ(c.stream.history.size(), 1u);
+  EXPECT_EQ(c.stream.history[0].role, "system");
+  EXPECT_EQ(c.stream.history[0].content, "");
+  EXPECT_FALSE(c.stream_mode);
+}
+
+TEST(OpenAiApi, RejectsBadBodiesTheOpenAiWay) {
+  for (auto body : {"", "[]", R"({"messages":[{"role":"user","content":"x"}]})", R"({"model":"m","messages":[]})",
+                    R"({"model":"m","messages":[{"role":"assistant","content":"x"}]})",
+                    R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})"}) {
+    auto r = parse_chat_request(body);
+    ASSERT_TRUE((std::holds_alternative<std::pair<unsigned, std::string>>(r))) << body;
+    auto& [status, text] = std::get<std::pair<unsigned, std::string>>(r);
+    EXPECT_EQ(status, 400u);
+    auto err = json::parse(text).at("error").as_object();
+    EXPECT_EQ(err.at("type"), "invalid_request_error");
+    EXPECT_TRUE(err.contains("param"));
+  }
+}
+
+TEST(OpenAiApi, ChunkFramingWithUsageAndDone) {
+  auto f = chunk_formatter("chatcmpl-1", "demo", 1700000000, true);
+  auto start = f(*proto::make_stream_start("st_1", "p", "r"));
+  auto head = R"(data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"demo","system_fingerprint":null,)";
+  EXPECT_EQ(start, std::string(head) +
+                       R"("choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null})" +
+                       "\n\n");
+  EXPECT_EQ(f(*proto::make_progress("st_1", 2, "generating", "x", 40)), "");
+  auto chunk = f(*proto::make_chunk("st_1", 3, "Hi \"you\"", "p"));
+  EXPECT_EQ(chunk, std::string(head) +
+                       R"("choices":[{"index":0,"delta":{"content":"Hi \"you\""},"logprobs":null,"finish_reason":null}],"usage":null})" +
+                       "\n\n");
+  auto end = f(*proto::make_complete("st_1", 4, "Hi", proto::usage{7, 2}, proto::stream_metrics{}));
+  EXPECT_EQ(end, std::string(head) +
+                     R"("choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})" + "\n\n" +
+                     head + R"("choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}})" + "\n\n" +
+                     "data: [DONE]\n\n");
+}
+
+TEST(OpenAiApi, ErrorsMidStreamAreErrorPayloads) {
+  auto f = chunk_formatter("chatcmpl-1", "m", 1, false);
+  proto::error_info e{proto::error_code::upstream_rate_limited, "slow down", true, 1000, {}};
+  auto out = f(*proto::make_error(e, "st_1", 5));
+  ASSERT_EQ(out.rfind("data: ", 0), 0u);
+  auto err = json::parse(out.substr(6)).at("error").as_object();
+  EXPECT_EQ(err.at("message"), "slow down");
+  EXPECT_EQ(err.at("type"), "rate_limit_error");
+  EXPECT_EQ(err.at("code"), "upstream_rate_limited");
+  EXPECT_EQ(out.find("[DONE]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sg::gateway::openai_api
