@@ -43,7 +43,8 @@ TEST(Lifecycle, ConnectionTableRowLivesAsLongAsTheConnection) {
     // The row is written off the I/O thread; ping round-trips until it is visible.
     store::database db(srv.data_dir() + "/streamgate.db");
     std::optional<store::connection_row> row;
-    for (int i = 0; i < 200 && !row; ++i) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!row && std::chrono::steady_clock::now() < deadline) {
       c.send_json({{"action", "ping"}});
       c.read();
       row = db.get_connection(id);
