@@ -148,6 +148,11 @@ void basic_ws_session<Stream>::handle(proto::stream_request& r) {
     enqueue(proto::make_error(*res.error, {}, 0, request_id));
     return;
   }
+  core::log_info("stream start", {{"connectionId", identity_.connection_id},
+                                  {"streamId", res.s->id()},
+                                  {"requestId", request_id},
+                                  {"sub", who_.sub},
+                                  {"retry", res.reused}});
   if (!res.reused) started_.push_back(res.s);
   if (subs_.count(res.s->id())) return;  // already watching it: the retry changes nothing
   subs_[res.s->id()] = subscription{res.s, 0};

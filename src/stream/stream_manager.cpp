@@ -56,6 +56,10 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void on_request_sent() override {
     if (finishing_) return;
     m_.upstream_.request(provider_name_);
+    core::log_info("upstream request", {{"streamId", s_->id()},
+                                        {"requestId", req_.request_id},
+                                        {"provider", provider_name_},
+                                        {"model", req_.model}});
     progress("generating", "Generating with " + provider_name_ + "...", 40);
   }
 
