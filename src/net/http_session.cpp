@@ -30,6 +30,9 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
   error_code ec;
   auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
   if (!ec) source_ip_ = ep.address().to_string();
+  // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
+  // client's delayed ACK (~40 ms) and the first token arrives that much late.
+  beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
 }
 
 template <class Stream>
