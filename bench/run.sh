@@ -128,6 +128,83 @@ done
 start_streamgate; bench streamgate_burst burst --connections "$BURST_N" --rounds 3 --burst-after 2; stop_server
 if [ "$HAVE_NODE" = 1 ]; then start_node; bench node_burst burst --connections "$BURST_N" --rounds 3 --burst-after 2 --no-resume; stop_server; fi
 
+# Proxies in front of one fake OpenAI upstream (bench/peers/node-ws/fake-openai.js, whose tokens carry
+# their due time): nginx as a pure SSE pass-through against streamgate's /v1/chat/completions, and
+# the upstream read directly for the baseline. The proxy gets core 0; upstream and sgbench core 1.
+PROXY_N="${PROXY_N:-500}"
+proxy_bench() {  # proxy_bench NAME URL PID
+  local rate; rate=$(python3 -c "print(max(50, $PROXY_N/$LIFE))")
+  echo "bench: $1" >&2
+  cut -d' ' -f1 /proc/loadavg >"$OUT/$1.load"
+  "${PIN_C[@]}" "$BENCH" stream "$2" --openai --server-pid "$3" --quiet --no-markdown --input "$INPUT" --label "$1" \
+    --connections "$PROXY_N" --stream-rate "$rate" --warmup 1 --duration "$WINDOW" --json "$OUT/$1.json" \
+    || echo "bench: $1 exited $?" >&2
+}
+if [ "$HAVE_NODE" = 1 ]; then
+  UP=$(free_port)
+  "${PIN_C[@]}" node "$NODEDIR/fake-openai.js" --port "$UP" --ttft-ms "$TTFT_MS" --tokens-per-second "$TPS" \
+    --tokens "$TOKENS" 2>>"$OUT/fake-openai.log" &
+  FPID=$!
+  wait_port "$UP"
+  proxy_bench proxy_direct "http://127.0.0.1:$UP/v1/chat/completions" "$FPID"
+  if command -v nginx >/dev/null; then
+    NPORT=$(free_port)
+    mkdir -p "$OUT/nginx"
+    cat >"$OUT/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log stderr warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  client_body_temp_path $OUT/nginx/body; proxy_temp_path $OUT/nginx/proxy;
+  fastcgi_temp_path $OUT/nginx/fcgi; uwsgi_temp_path $OUT/nginx/uwsgi; scgi_temp_path $OUT/nginx/scgi;
+  upstream up { server 127.0.0.1:$UP; keepalive 1024; }
+  server {
+    listen 127.0.0.1:$NPORT;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_cache off;
+      proxy_read_timeout 300s;
+    }
+  }
+}
+NGINX
+    "${PIN_S[@]}" nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>>"$OUT/nginx.log" &
+    NGPID=$!
+    wait_port "$NPORT"
+    sleep 0.2
+    NGWORKER=$(pgrep -P "$NGPID" | head -1)
+    proxy_bench proxy_nginx "http://127.0.0.1:$NPORT/v1/chat/completions" "${NGWORKER:-$NGPID}"
+    kill "$NGPID" 2>/dev/null || true; wait "$NGPID" 2>/dev/null || true
+  else
+    echo "bench: nginx missing (scripts/install-deps.sh installs it): no nginx comparison" >&2
+  fi
+  export OPENAI_BASE_URL="http://127.0.0.1:$UP/v1" OPENAI_API_KEY=bench
+  start_streamgate --provider openai
+  code=$(python3 -c '
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], data=b"{\"model\":\"bench\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                             headers={"Content-Type": "application/json"}, method="POST")
+try: print(urllib.request.urlopen(req, timeout=10).status)
+except urllib.error.HTTPError as e: print(e.code)
+except Exception: print(0)' "http://127.0.0.1:$PORT/v1/chat/completions")
+  echo "$code" >"$OUT/proxy_streamgate.status"
+  if [ "$code" = 200 ]; then
+    proxy_bench proxy_streamgate "http://127.0.0.1:$PORT/v1/chat/completions" "$SPID"
+  else
+    echo "bench: streamgate answered $code on POST /v1/chat/completions: no streamgate proxy point" >&2
+  fi
+  stop_server
+  unset OPENAI_BASE_URL OPENAI_API_KEY
+  kill "$FPID" 2>/dev/null || true; wait "$FPID" 2>/dev/null || true
+fi
+
 # The kernel floor, with the size streamgate's chunk frames have (the JSON plus a 2-byte WebSocket header).
 BYTES=$(python3 -c 'import sys
 ls=[len(l.rstrip("\n").encode()) for l in open(sys.argv[1]) if "\"stream_chunk\"" in l]
@@ -243,12 +320,27 @@ def burst_rate(r):
     v = [x["rate_per_s"] for x in rs if x.get("rate_per_s")]
     return sum(v) / len(v) if v else None
 L.append(f"| reconnect storm: {g(bs,'connections',default=0):,} dropped at once, back per second (mean of {len(g(bs,'rounds') or [])} rounds) | {f(burst_rate(bs), 0)} (resumed; resume p99 {f(g(bs, 'resume_ms', 'p99'), 0, ' ms')}) | Node `ws` (no resume: new streams) | {f(burst_rate(bn), 0)} | {ratio(burst_rate(bs), burst_rate(bn))} | |")
-L.append("| added latency per chunk vs nginx SSE pass-through | not measured | nginx `proxy_buffering off` | – | – | ≤ 1.5x |")
+pd, pn, ps = load("proxy_direct"), load("proxy_nginx"), load("proxy_streamgate")
+def added(r, q):
+    a, b = g(r, "lateness_us", q), g(pd, "lateness_us", q)
+    return None if a is None or b is None else max(a - b, 0)
+try: sg_status = open(f"{out}/proxy_streamgate.status").read().strip()
+except OSError: sg_status = "?"
+for q, label in (("p50", "p50"), ("p99", "p99")):
+    sv = f(added(ps, q), 0, " µs") if ps else ("not measured" if sg_status in ("?", "") else f"not measured (HTTP {sg_status})")
+    L.append(f"| added latency per chunk, {label}, through the proxy ({g(pd,'connections',default=0):,} streams) | {sv} | "
+             f"nginx, `proxy_buffering off` | {f(added(pn, q), 0, ' µs')} | {ratio(added(ps, q), added(pn, q))} | ≤ 1.5x |")
+if pn or ps:
+    L.append(f"| proxy CPU per chunk | {f(g(ps,'server','cpu_us_per_chunk'), 2, ' µs')} | nginx worker | "
+             f"{f(g(pn,'server','cpu_us_per_chunk'), 2, ' µs')} | {ratio(g(ps,'server','cpu_us_per_chunk'), g(pn,'server','cpu_us_per_chunk'))} | |")
 L.append("")
-L.append("The nginx comparison needs streamgate's OpenAI-compatible `/v1/chat/completions` in front of a fake "
-         "upstream; that endpoint was not in the server when this suite was written, so the row stays empty "
-         "until it lands (then: a fake OpenAI SSE upstream, nginx with `proxy_buffering off` and streamgate "
-         "each in front of it, sgbench-style lateness per chunk through each).\n")
+L.append(f"Proxy rows: one fake OpenAI upstream streams tokens stamped with their due time; sgbench reads it directly "
+         f"(lateness p50 {f(g(pd,'lateness_us','p50'),0)} µs, p99 {f(g(pd,'lateness_us','p99'),0)} µs), through nginx, and "
+         "through streamgate's `/v1/chat/completions`; added latency is the difference of the percentiles.")
+if not ps:
+    L.append(" streamgate's `/v1/chat/completions` was not answering on this build, so its side is empty; it is "
+             "measured by the same step as soon as the endpoint is in the server.")
+L.append("")
 
 # ---- sweep ----
 L.append("## Load sweep: chunk lateness and CPU versus concurrent streams\n")

@@ -9,7 +9,7 @@ packages=(
   python3-prometheus-client
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
-  gnuplot-nox valgrind
+  gnuplot-nox valgrind strace nginx
 )
 # Node.js 18+ with npm builds the web app; a machine that already has one keeps it.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi

@@ -99,6 +99,9 @@ options:
   --json FILE          write the JSON report to FILE ("-" = stdout)
   --no-markdown        do not print the markdown table
   --label TEXT         a label carried into the report
+  --openai             the URL is an OpenAI-compatible POST …/chat/completions (stream: true); each
+                       chunk's delay is read from the last "|<µs>" stamp in its content, as
+                       bench/peers/node-ws/fake-openai.js writes them (for comparing proxies)
   --fail-on-error      exit 3 if any error was counted
   --quiet              no progress lines on stderr
 )";
@@ -123,6 +126,7 @@ bench_options parse_bench_options(int argc, char** argv, bool& help) {
     if (flag("no-resume")) { o.resume = false; continue; }
     if (flag("no-markdown")) { o.markdown = false; continue; }
     if (flag("fail-on-error")) { o.fail_on_error = true; continue; }
+    if (flag("openai")) { o.openai = true; continue; }
     if (flag("quiet")) { o.quiet = true; continue; }
     if (auto eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
@@ -161,6 +165,11 @@ bench_options parse_bench_options(int argc, char** argv, bool& help) {
   else if (m == "slow") o.mode = bench_mode::slow;
   else throw std::invalid_argument("unknown mode '" + m + "': idle, stream, burst or slow");
   parse_url(o, positional[1]);
+  if (o.openai) {
+    if (o.transport != bench_transport::sse) throw std::invalid_argument("--openai needs an http:// URL");
+    if (o.path == "/") o.path = "/v1/chat/completions";
+    if (o.mode == bench_mode::burst) throw std::invalid_argument("--openai has no resume: use idle, stream or slow");
+  }
   if (o.connections == 0) throw std::invalid_argument("--connections must be at least 1");
   if (o.threads == 0 || o.threads > 16) throw std::invalid_argument("--threads must be 1..16");
   if (o.sources == 0 || o.source_base == 0 || o.source_base + o.sources > 255)

@@ -39,6 +39,7 @@ struct bench_options {
   std::string project = "bench";
   std::string input = "bench";
   bool fail_on_error = false;
+  bool openai = false;       // SSE in OpenAI's chat.completion.chunk format, timed by "|<µs>" send stamps
   bool quiet = false;
 };
 

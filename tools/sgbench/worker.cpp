@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cmath>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -93,8 +95,9 @@ class client {
     if (w_.opt_.transport == bench_transport::ws) {
       send_ws(stream_body());
     } else {
-      auto body = stream_body();
-      std::string req = "POST /v1/streams HTTP/1.1\r\nHost: " + host_header() +
+      auto body = w_.opt_.openai ? openai_body() : stream_body();
+      std::string req = "POST " + std::string(w_.opt_.openai ? w_.opt_.path : "/v1/streams") +
+                        " HTTP/1.1\r\nHost: " + host_header() +
                         "\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\nUser-Agent: sgbench\r\n\r\n" + body;
       send_raw(std::move(req));
@@ -139,6 +142,46 @@ class client {
     s += ",\"requestId\":\"b" + std::to_string(id_) + "-" + std::to_string(streams_sent_) + "\"}";
     return s;
   }
+  std::string openai_body() const {
+    std::string s = "{\"model\":\"bench\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":";
+    append_str(s, w_.opt_.input);
+    s += "}]}";
+    return s;
+  }
+
+  // An OpenAI chat.completion.chunk (or [DONE], or an error object) from a proxied fake upstream.
+  void on_openai(std::string_view data) {
+    if (data == "[DONE]") {
+      ++w_.stats_.streams_completed;
+      errors_in_row_ = 0;
+      end_stream();
+      return;
+    }
+    if (data.find("\"error\":") != std::string_view::npos && data.find("\"choices\"") == std::string_view::npos) {
+      ++w_.stats_.error_events;
+      ++w_.stats_.error_codes["openai_error"];
+      return;
+    }
+    auto content = json_str(data, "content");
+    auto bar = content.rfind('|');
+    if (bar == std::string_view::npos) return;  // the role-only first chunk, or the finish chunk
+    if (!first_chunk_seen_) {
+      first_chunk_seen_ = true;
+      if (w_.ctl_.recording.load(std::memory_order_relaxed) && request_us_)
+        w_.stats_.ttft_us.record(now_us_ - request_us_);
+    }
+    if (!w_.ctl_.recording.load(std::memory_order_relaxed)) return;
+    ++(slow_ ? w_.stats_.chunk_frames_slow : w_.stats_.chunk_frames);
+    std::size_t stamps = 0;
+    for (char c : content) stamps += c == '|';
+    w_.stats_.chunk_tokens += stamps;  // a proxy that merges deltas puts several stamps in one chunk
+    // The stamp is CLOCK_MONOTONIC (system-wide, as steady_clock is here): no wall-clock skew between
+    // the upstream's runtime and this process.
+    std::int64_t sent = 0;
+    std::from_chars(content.data() + bar + 1, content.data() + content.size(), sent);
+    if (sent > 0) (slow_ ? w_.stats_.lateness_slow_us : w_.stats_.lateness_us).record(mono_us_ - sent);
+  }
+
   static void append_str(std::string& s, const std::string& v) {
     s += '"';
     for (char c : v) {
@@ -271,6 +314,10 @@ class client {
       if (slow_) budget_ -= static_cast<double>(n);
       w_.stats_.bytes_in += n;
       now_us_ = core::now_us();
+      if (w_.opt_.openai)
+        mono_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
       if (!on_bytes(buf_.get(), n)) return;
       do_read();
     });
@@ -344,6 +391,7 @@ class client {
   }
 
   void on_event(std::string_view json) {
+    if (w_.opt_.openai) return on_openai(json);
     auto type = json_str(json, "type");
     if (type == "connected") {
       if (state_ == state::handshaking) become_open();
@@ -483,6 +531,7 @@ class client {
   std::string stream_id_;
   std::uint64_t last_seq_ = 0, resume_from_ = 0;
   std::int64_t connect_start_us_ = 0, request_us_ = 0, drop_us_ = 0, now_us_ = 0;
+  std::int64_t mono_us_ = 0;  // --openai: CLOCK_MONOTONIC at the read, against the upstream's stamps
   double slow_bps_ = 0, budget_ = 0;
   std::int64_t budget_us_ = 0;
 };
