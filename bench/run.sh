@@ -334,9 +334,11 @@ if pn or ps:
     L.append(f"| proxy CPU per chunk | {f(g(ps,'server','cpu_us_per_chunk'), 2, ' µs')} | nginx worker | "
              f"{f(g(pn,'server','cpu_us_per_chunk'), 2, ' µs')} | {ratio(g(ps,'server','cpu_us_per_chunk'), g(pn,'server','cpu_us_per_chunk'))} | |")
 L.append("")
-L.append(f"Proxy rows: one fake OpenAI upstream streams tokens stamped with their due time; sgbench reads it directly "
+L.append(f"Proxy rows: one fake OpenAI upstream (`bench/peers/node-ws/fake-openai.js`) streams tokens stamped with "
+         "the monotonic microsecond it wrote them; sgbench reads it directly "
          f"(lateness p50 {f(g(pd,'lateness_us','p50'),0)} µs, p99 {f(g(pd,'lateness_us','p99'),0)} µs), through nginx, and "
-         "through streamgate's `/v1/chat/completions`; added latency is the difference of the percentiles.")
+         "through streamgate's `/v1/chat/completions` (`--provider openai` pointed at the fake), each pinned to core 0 "
+         "with the upstream and sgbench on core 1; added latency is the difference of the percentiles.")
 if not ps:
     L.append(" streamgate's `/v1/chat/completions` was not answering on this build, so its side is empty; it is "
              "measured by the same step as soon as the endpoint is in the server.")
