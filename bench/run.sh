@@ -265,7 +265,7 @@ def sh(cmd):
 
 cpu = sh("lscpu | sed -n 's/^Model name: *//p' | head -1") or platform.processor()
 mem = sh("free -g | awk '/Mem:/ {print $2}'")
-commit = sh(f"git -C {os.path.dirname(results)} rev-parse --short HEAD")
+commit = sh(f"git -C {os.path.dirname(results)} describe --always --dirty")
 floor = {n: load(f"floor_{n}") for n in (2000, 10000)}
 sg = {n: load(f"streamgate_stream_{n}") for n in loads}
 nd = {n: load(f"node_stream_{n}") for n in loads}
