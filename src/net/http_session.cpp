@@ -505,6 +505,11 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   } else if (keep_alive && !queue_.writing()) {
     do_read();
   } else {
+    if (watching_) {
+      // No read may be pending while a TLS shutdown runs.
+      error_code ec;
+      beast::get_lowest_layer(stream_).socket().cancel(ec);
+    }
     beast::get_lowest_layer(stream_).expires_never();
     do_close();
   }
