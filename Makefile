@@ -26,6 +26,7 @@ run: build web
 
 test: build web
 	@$(MAKE) --no-print-directory test-cpp
+	@bash scripts/test-fakes.sh
 	@if [ -f web/package.json ]; then bash scripts/web.sh test; fi
 
 test-cpp:
