@@ -143,6 +143,17 @@ if command -v c++ >/dev/null; then
   expect floor_json '"sender_cpu_us_per_msg"' "$TMP/floor_run.out"
 fi
 
+# sgbench --openai against the fake OpenAI upstream (plain Node, no dependencies).
+if command -v node >/dev/null; then
+  UPORT=$(free_port)
+  node "$ROOT/bench/peers/node-ws/fake-openai.js" --port "$UPORT" --ttft-ms 20 --tokens-per-second 400 2>"$TMP/fake.log" &
+  pids+=("$!")
+  wait_port "$UPORT"
+  check sgbench_openai "$BENCH" stream "http://127.0.0.1:$UPORT/v1/chat/completions" --openai --connections 20 \
+    --warmup 0.3 --duration 1 --quiet --fail-on-error --json "$TMP/openai.json"
+  expect sgbench_openai_chunks '"frames":[1-9]' "$TMP/openai.json"
+fi
+
 # The Node peer answers the same protocol (when Node and its one dependency are there).
 NODEDIR="$ROOT/bench/peers/node-ws"
 if command -v node >/dev/null && [ -d "$NODEDIR/node_modules/ws" ]; then
