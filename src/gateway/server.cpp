@@ -184,24 +184,6 @@ int server::run() {
       core::log_info("signal", {{"signal", sig}});
       net::post(m.drain_timer->get_executor(), [&] { m.begin_drain(); });
       wait_signal();
-  m.reload_signal = std::make_unique<net::signal_set>(m.ioc, SIGHUP);
-  std::function<void()> wait_reload = [&] {
-    m.reload_signal->async_wait([&](error_code ec, int) {
-      if (ec) return;
-      if (auto err = m.sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
-      else core::log_info("reloaded", {{"what", "auth keys"}});
-      if (!m.cfg.tls_cert.empty()) {
-        try {
-          std::atomic_store(&m.a.tls, make_tls_context(m.cfg));
-          core::log_info("reloaded", {{"what", "tls certificate"}});
-        } catch (const std::exception& e) {
-          core::log_error("reload failed; keeping the old certificate", {{"error", e.what()}});
-        }
-      }
-      wait_reload();
-    });
-  };
-  wait_reload();
     });
   };
   wait_signal();

@@ -187,3 +187,32 @@ TEST(Lifecycle, ManagementApiSendsAndDisconnects) {
 
 }  // namespace
 }  // namespace sg::test
+
+namespace sg::test {
+namespace {
+
+TEST(Lifecycle, RepeatedSighupReloadsEachTimeThenSigtermStops) {
+  server_process srv;
+  for (int i = 1; i <= 3; ++i) {
+    srv.signal(SIGHUP);
+    // Each reload logs once; wait for the i-th line.
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    std::size_t count = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto log = srv.log();
+      count = 0;
+      for (auto p = log.find("\"msg\":\"reloaded\""); p != std::string::npos; p = log.find("\"msg\":\"reloaded\"", p + 1)) ++count;
+      if (count >= static_cast<std::size_t>(i)) break;
+      srv.wait_for_log("\"msg\":\"reloaded\"", 100ms);
+    }
+    EXPECT_EQ(count, static_cast<std::size_t>(i));
+  }
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/healthz").status, 200u);
+  srv.signal(SIGTERM);
+  auto status = srv.wait(10s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, 0);
+}
+
+}  // namespace
+}  // namespace sg::test
