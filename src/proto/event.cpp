@@ -159,21 +159,31 @@ const std::string& event::sse() const {
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
   out += '"';
-  std::size_t i = 0;
+  // Copy runs of bytes that need no escaping in one append; only the exceptions go byte by byte.
+  std::size_t run = 0, i = 0;
+  auto flush = [&] {
+    if (i > run) out.append(s.data() + run, i - run);
+  };
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      std::size_t n = utf8_sequence(s, i);
-      if (n == 0) {
-        out += "\xEF\xBF\xBD";
-        ++i;
-      } else {
-        out.append(s.data() + i, n);
-        i += n;
-      }
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
       continue;
     }
+    if (c >= 0x80) {
+      std::size_t n = utf8_sequence(s, i);
+      if (n != 0) {
+        i += n;  // valid UTF-8 stays in the run
+        continue;
+      }
+      flush();
+      out += "\xEF\xBF\xBD";
+      run = ++i;
+      continue;
+    }
+    flush();
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -183,16 +193,13 @@ void append_json_string(std::string& out, std::string_view s) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
     }
-    ++i;
+    run = ++i;
   }
+  flush();
   out += '"';
 }
 
