@@ -501,4 +501,23 @@ if command -v gnuplot >/dev/null; then
 else
   echo "bench: gnuplot missing (scripts/install-deps.sh installs gnuplot-nox): no plot" >&2
 fi
+# Time to first token through streamgate versus straight from a fake upstream (1,000 requests).
+if command -v node >/dev/null; then
+  echo "bench: time to first token through streamgate vs direct" >&2
+  if ttft=$(node "$ROOT/bench/providers/ttft.mjs" --requests 1000 --ttft-ms 20 --bin "$ROOT/build/release/streamgate" 2>&1); then
+    {
+      echo
+      echo "## Time to first token through streamgate versus straight from the upstream"
+      echo
+      echo "\`bench/providers/ttft.mjs\`: a fake OpenAI upstream answering after a fixed 20 ms; requests one at a time,"
+      echo "alternating direct and through streamgate (goal: under 1 ms added at p99)."
+      echo
+      echo '```'
+      echo "$ttft"
+      echo '```'
+    } >> "$ROOT/bench/RESULTS.md"
+  else
+    echo "bench: ttft.mjs failed: $ttft" >&2
+  fi
+fi
 echo "bench: wrote bench/RESULTS.md (raw results in $OUT)" >&2
