@@ -162,15 +162,6 @@ int server::run() {
   m.lst = std::make_shared<io::listener>(m.ioc, tcp::endpoint{address, cfg.listen_port}, m.a);
   auto ep = m.lst->local_endpoint();
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  core::log_info("listening", {{"address", ep.address().to_string()},
-                               {"port", ep.port()},
-                               {"tls", m.a.tls != nullptr},
-                               {"url", (m.a.tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                                                         : ep.address().to_string()) +
-                                           ":" + std::to_string(ep.port()) + "/"},
-                               {"threads", threads},
-                               {"provider", cfg.provider},
-                               {"dataDir", cfg.data_dir}});
   m.lst->run();
   m.streams->start_sweeper();
   m.table_sweep = std::make_unique<net::steady_timer>(m.ioc);
@@ -205,6 +196,18 @@ int server::run() {
     });
   };
   wait_reload();
+
+  // Announced only once every signal handler is in place: a SIGHUP or SIGTERM sent by someone
+  // who read this line must never meet the default action.
+  core::log_info("listening", {{"address", ep.address().to_string()},
+                               {"port", ep.port()},
+                               {"tls", m.a.tls != nullptr},
+                               {"url", (m.a.tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                                                                         : ep.address().to_string()) +
+                                           ":" + std::to_string(ep.port()) + "/"},
+                               {"threads", threads},
+                               {"provider", cfg.provider},
+                               {"dataDir", cfg.data_dir}});
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { m.ioc.run(); });

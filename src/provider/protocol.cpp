@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <stdexcept>
 
 namespace sg::provider {
 
@@ -99,6 +100,20 @@ proto::error_info error_for_status(std::string_view provider, unsigned status, c
 
 proto::error_info upstream_failure(proto::error_code code, std::string message) {
   return proto::error_info{code, std::move(message), proto::default_retryable(code), {}, {}};
+}
+
+std::uint64_t count_field(const boost::json::object& o, std::string_view key, std::uint64_t otherwise) {
+  if (auto* v = o.if_contains(key)) {
+    if (v->is_uint64()) return v->get_uint64();
+    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+  }
+  return otherwise;
+}
+
+httpc::url parse_base_url(const provider_settings& s) {
+  auto u = httpc::parse_url(s.base_url);
+  if (!u) throw std::invalid_argument("provider " + s.name + ": base_url '" + s.base_url + "' is not an http(s) URL");
+  return *u;
 }
 
 }  // namespace sg::provider

@@ -94,4 +94,10 @@ std::string error_message_in(std::string_view body);
 /// An upstream failure that is neither an HTTP status nor a transport error.
 proto::error_info upstream_failure(proto::error_code code, std::string message);
 
+/// A non-negative integer field of an upstream JSON object (token counts), or `otherwise`.
+std::uint64_t count_field(const boost::json::object& o, std::string_view key, std::uint64_t otherwise = 0);
+
+/// The settings' base URL parsed; throws std::invalid_argument naming the provider when it is not http(s).
+httpc::url parse_base_url(const provider_settings& s);
+
 }  // namespace sg::provider

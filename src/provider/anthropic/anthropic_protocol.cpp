@@ -10,13 +10,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::uint64_t count(const json::object& o, std::string_view key, std::uint64_t otherwise) {
-  if (auto* v = o.if_contains(key)) {
-    if (v->is_uint64()) return v->get_uint64();
-    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
-  }
-  return otherwise;
-}
 
 class sse_decoder final : public stream_decoder {
  public:
@@ -77,18 +70,18 @@ void event_state::on_event(const json::object& ev, decoded& out) {
   } else if (type == "message_start") {
     if (auto* m = ev.if_contains("message"); m && m->is_object())
       if (auto* u = m->get_object().if_contains("usage"); u && u->is_object()) {
-        usage_.input_tokens = count(u->get_object(), "input_tokens", usage_.input_tokens);
-        usage_.output_tokens = count(u->get_object(), "output_tokens", usage_.output_tokens);
+        usage_.input_tokens = count_field(u->get_object(), "input_tokens", usage_.input_tokens);
+        usage_.output_tokens = count_field(u->get_object(), "output_tokens", usage_.output_tokens);
       }
   } else if (type == "message_delta") {
     // Usage here is cumulative: it replaces, never adds.
     if (auto* u = ev.if_contains("usage"); u && u->is_object()) {
-      usage_.input_tokens = count(u->get_object(), "input_tokens", usage_.input_tokens);
-      usage_.output_tokens = count(u->get_object(), "output_tokens", usage_.output_tokens);
+      usage_.input_tokens = count_field(u->get_object(), "input_tokens", usage_.input_tokens);
+      usage_.output_tokens = count_field(u->get_object(), "output_tokens", usage_.output_tokens);
     }
   } else if (type == "message_stop") {
     if (auto* m = ev.if_contains("amazon-bedrock-invocationMetrics"); m && m->is_object())
-      fallback_usage({count(m->get_object(), "inputTokenCount", 0), count(m->get_object(), "outputTokenCount", 0)});
+      fallback_usage({count_field(m->get_object(), "inputTokenCount", 0), count_field(m->get_object(), "outputTokenCount", 0)});
     done_ = true;
     out.done = true;
     out.usage = usage_;
@@ -126,9 +119,7 @@ std::string messages_body(const request& req, const std::string& model, std::uin
 std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<sse_decoder>(std::move(label)); }
 
 anthropic_protocol::anthropic_protocol(provider_settings s) : s_(std::move(s)) {
-  auto u = httpc::parse_url(s_.base_url);
-  if (!u) throw std::invalid_argument("provider " + s_.name + ": base_url '" + s_.base_url + "' is not an http(s) URL");
-  base_ = *u;
+  base_ = parse_base_url(s_);
 }
 
 httpc::request_spec anthropic_protocol::build(const request& req, const std::string& model) const {

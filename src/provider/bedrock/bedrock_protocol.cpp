@@ -11,13 +11,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::uint64_t count(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key)) {
-    if (v->is_uint64()) return v->get_uint64();
-    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
-  }
-  return 0;
-}
 
 // Frame handling common to both APIs: CRC errors, exception and error frames.
 class frame_decoder : public stream_decoder {
@@ -133,8 +126,8 @@ class converse_decoder final : public frame_decoder {
       stopped_ = true;
     } else if (type == "metadata") {
       if (auto* u = payload.if_contains("usage"); u && u->is_object()) {
-        usage_.input_tokens = count(u->get_object(), "inputTokens");
-        usage_.output_tokens = count(u->get_object(), "outputTokens");
+        usage_.input_tokens = count_field(u->get_object(), "inputTokens");
+        usage_.output_tokens = count_field(u->get_object(), "outputTokens");
       }
       complete(out);  // metadata is the last event of a ConverseStream
     }

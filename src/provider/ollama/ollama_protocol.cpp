@@ -10,13 +10,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::uint64_t count(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key)) {
-    if (v->is_uint64()) return v->get_uint64();
-    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
-  }
-  return 0;
-}
 
 class line_decoder final : public stream_decoder {
  public:
@@ -57,7 +50,7 @@ class line_decoder final : public stream_decoder {
       if (auto* d = o.if_contains("done"); d && d->is_bool() && d->get_bool()) {
         done_ = true;
         out.done = true;
-        out.usage = {count(o, "prompt_eval_count"), count(o, "eval_count")};
+        out.usage = {count_field(o, "prompt_eval_count"), count_field(o, "eval_count")};
       }
     }
   }
@@ -97,9 +90,7 @@ std::string base_url_from_host(std::string host) {
 std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<line_decoder>(std::move(label)); }
 
 ollama_protocol::ollama_protocol(provider_settings s) : s_(std::move(s)) {
-  auto u = httpc::parse_url(s_.base_url);
-  if (!u) throw std::invalid_argument("provider " + s_.name + ": base_url '" + s_.base_url + "' is not an http(s) URL");
-  base_ = *u;
+  base_ = parse_base_url(s_);
 }
 
 httpc::request_spec ollama_protocol::build(const request& req, const std::string& model) const {

@@ -25,13 +25,6 @@ std::string_view str_or(const json::object& o, std::string_view key) {
   return {};
 }
 
-std::uint64_t count(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key)) {
-    if (v->is_uint64()) return v->get_uint64();
-    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
-  }
-  return 0;
-}
 
 class chunk_decoder final : public stream_decoder {
  public:
@@ -91,8 +84,8 @@ class chunk_decoder final : public stream_decoder {
       return;
     }
     if (auto* u = o.if_contains("usage"); u && u->is_object()) {
-      usage_.input_tokens = count(u->get_object(), "prompt_tokens");
-      usage_.output_tokens = count(u->get_object(), "completion_tokens");
+      usage_.input_tokens = count_field(u->get_object(), "prompt_tokens");
+      usage_.output_tokens = count_field(u->get_object(), "completion_tokens");
     }
     auto* choices = o.if_contains("choices");
     if (!choices || !choices->is_array()) return;
@@ -133,9 +126,7 @@ std::string chat_body(const request& req, const std::string& model) {
 std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<chunk_decoder>(std::move(label)); }
 
 openai_protocol::openai_protocol(provider_settings s) : s_(std::move(s)) {
-  auto u = httpc::parse_url(s_.base_url);
-  if (!u) throw std::invalid_argument("provider " + s_.name + ": base_url '" + s_.base_url + "' is not an http(s) URL");
-  base_ = *u;
+  base_ = parse_base_url(s_);
 }
 
 httpc::request_spec openai_protocol::build(const request& req, const std::string& model) const {
