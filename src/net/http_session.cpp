@@ -11,8 +11,13 @@
 
 namespace sg::io {
 namespace {
-constexpr auto request_timeout = std::chrono::seconds(30);
+constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto sse_write_timeout = std::chrono::seconds(60);
+constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
+// After a response that closes the connection, the client's unread bytes are drained this long so
+// the close is a FIN, not a reset that could destroy the response before the client reads it.
+constexpr auto linger_timeout = std::chrono::milliseconds(500);
+constexpr std::uint32_t header_limit_bytes = 16 * 1024;
 
 bool accepts_event_stream(const gateway::request& req) {
   auto accept = req[http::field::accept];
@@ -21,10 +26,13 @@ bool accepts_event_stream(const gateway::request& req) {
 }  // namespace
 
 template <class Stream>
-basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context)
+basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context,
+                                               gateway::admission admission)
     : tls_context_(std::move(tls_context)),
       stream_(std::move(stream)),
       app_(app),
+      slot_(std::move(admission.slot)),
+      refusal_(std::move(admission.refusal)),
       queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
       heartbeat_(stream_.get_executor()) {
   error_code ec;
@@ -42,8 +50,12 @@ template <class Stream>
 void basic_http_session<Stream>::run() {
   // Start on the session's strand: the acceptor's handler runs elsewhere.
   net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    if (self->refusal_) {
+      self->refuse();
+      return;
+    }
     if constexpr (is_tls_v<Stream>) {
-      beast::get_lowest_layer(self->stream_).expires_after(request_timeout);
+      beast::get_lowest_layer(self->stream_).expires_after(tls_handshake_timeout);
       self->stream_.async_handshake(net::ssl::stream_base::server, self->buffer_.data(),
                                     beast::bind_front_handler(&basic_http_session::on_handshake, self));
     } else {
@@ -59,12 +71,36 @@ void basic_http_session<Stream>::on_handshake(error_code ec, std::size_t used) {
   do_read();
 }
 
+// A connection refused at accept gets one answer (429, or 503 at capacity) and is closed; nothing it
+// sent is parsed.
+template <class Stream>
+void basic_http_session<Stream>::refuse() {
+  gateway::request req;
+  req.version(11);
+  auto res = gateway::error_response(req, *refusal_);
+  res.keep_alive(false);
+  send(std::move(res));
+}
+
+// The header has its own deadline (slowloris), and so has the body once the header is in; an idle
+// keep-alive connection waits for its next header under the same deadline.
 template <class Stream>
 void basic_http_session<Stream>::do_read() {
   parser_.emplace();
   parser_->body_limit(app_.cfg.max_message_bytes);
-  parser_->header_limit(16 * 1024);
-  beast::get_lowest_layer(stream_).expires_after(request_timeout);
+  parser_->header_limit(header_limit_bytes);
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(app_.cfg.header_timeout_ms));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&basic_http_session::on_read_header, this->shared_from_this()));
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_read_header(error_code ec, std::size_t bytes) {
+  if (ec || parser_->is_done()) {
+    on_read(ec, bytes);
+    return;
+  }
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(app_.cfg.body_timeout_ms));
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&basic_http_session::on_read, this->shared_from_this()));
 }
 
@@ -75,7 +111,11 @@ void basic_http_session<Stream>::on_read(error_code ec, std::size_t) {
     do_close();
     return;
   }
-  if (ec == beast::error::timeout) return;  // the stream already closed the socket
+  if (ec == beast::error::timeout) {
+    // The stream already closed the socket: a slow (or idle) client costs nothing more.
+    app_.stats.request_timeouts.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (ec) {
     // Malformed HTTP gets one clear answer, then the connection closes (the parser state is lost).
     gateway::request req;
@@ -106,19 +146,6 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
   if (!t.valid) {
     send(gateway::error_response(req, proto::error_code::bad_request, "malformed request target"));
     return;
-  }
-  // Once per TCP connection: the new-connection rate of this address.
-  if (!rate_checked_) {
-    rate_checked_ = true;
-    if (auto wait = app_.connection_rate.take(source_ip_)) {
-      app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
-      auto res = gateway::error_response(
-          req, proto::error_info{proto::error_code::rate_limited, "too many new connections from " + source_ip_, true,
-                                 wait, {}});
-      res.keep_alive(false);
-      send(std::move(res));
-      return;
-    }
   }
   cors_origin_ = app_.sec->cors_origin(req);
   bool api = is_api(t);
@@ -182,19 +209,10 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
 
 template <class Stream>
 void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
-  // Connection limits hold a slot for the life of the WebSocket; refuse with 429 before upgrading.
-  auto ip_key = source_ip_;
+  // The per-address slot was taken at accept and moves into the WebSocket; the per-user one is taken
+  // here, once the user is known. Refuse with 429 before upgrading.
   auto user_key = who.authenticated ? who.sub : std::string();
-  if (!app_.connections_per_ip.try_acquire(ip_key)) {
-    app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
-    auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
-                                                              "too many connections from " + ip_key, true, 1000, {}});
-    res.keep_alive(false);
-    send(std::move(res));
-    return;
-  }
   if (!user_key.empty() && !app_.connections_per_user.try_acquire(user_key)) {
-    app_.connections_per_ip.release(ip_key);
     app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
     auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
                                                               "too many connections for this user", true, 1000, {}});
@@ -203,8 +221,7 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
     return;
   }
   auto* a = &app_;
-  std::shared_ptr<void> slots(nullptr, [a, ip_key, user_key](void*) {
-    a->connections_per_ip.release(ip_key);
+  std::shared_ptr<void> slots(nullptr, [a, user_key, socket_slot = std::move(slot_)](void*) {
     if (!user_key.empty()) a->connections_per_user.release(user_key);
   });
   beast::get_lowest_layer(stream_).expires_never();
@@ -219,10 +236,11 @@ void basic_http_session<Stream>::send(gateway::response res) {
     res.set(http::field::vary, "Origin");
     res.set(http::field::access_control_expose_headers, "X-Stream-Id, Location, Retry-After");
   }
+  awaited_stream_.reset();  // the answer is going out: a client that leaves now cancels nothing
   res.prepare_payload();
   bool close = res.need_eof();
   auto sp = std::make_shared<gateway::response>(std::move(res));
-  beast::get_lowest_layer(stream_).expires_after(request_timeout);
+  beast::get_lowest_layer(stream_).expires_after(write_timeout);
   http::async_write(stream_, *sp,
                     [self = this->shared_from_this(), sp, close](error_code ec, std::size_t n) {
                       self->on_write(close, ec, n);
@@ -232,6 +250,16 @@ void basic_http_session<Stream>::send(gateway::response res) {
 template <class Stream>
 void basic_http_session<Stream>::on_write(bool close, error_code ec, std::size_t) {
   if (ec) return;
+  if (watching_) {
+    // The read that watched for a leaving client is still pending: stop it first, and read the next
+    // request once it has returned (two reads may never run at once).
+    error_code ignored;
+    beast::get_lowest_layer(stream_).socket().cancel(ignored);
+    if (!close) {
+      read_after_watch_ = true;
+      return;
+    }
+  }
   if (close) {
     do_close();
     return;
@@ -247,8 +275,24 @@ void basic_http_session<Stream>::do_close() {
   } else {
     error_code ec;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
-    beast::get_lowest_layer(stream_).close();
+    if (ec) {
+      beast::get_lowest_layer(stream_).close();
+      return;
+    }
+    beast::get_lowest_layer(stream_).expires_after(linger_timeout);
+    linger({});
   }
+}
+
+// Reads and drops what the client still sends until it closes too (or the deadline passes).
+template <class Stream>
+void basic_http_session<Stream>::linger(error_code ec) {
+  if (ec) {
+    beast::get_lowest_layer(stream_).close();
+    return;
+  }
+  beast::get_lowest_layer(stream_).async_read_some(
+      net::buffer(linger_buf_), [self = this->shared_from_this()](error_code ec, std::size_t) { self->linger(ec); });
 }
 
 template <class Stream>
@@ -270,6 +314,12 @@ void basic_http_session<Stream>::openai_request(const gateway::request& req, con
         self->sse_format_ = std::move(f);
         self->sse_cancel_on_close_ = true;
         self->begin_sse(req, std::move(s), 0);
+      },
+      // A non-streamed completion has no other reader either: a client that leaves before the answer
+      // cancels it, so nobody pays for an answer that nobody will read.
+      [self](std::shared_ptr<stream::stream> s) {
+        self->awaited_stream_ = std::move(s);
+        self->watch_client();
       });
 }
 
@@ -326,6 +376,25 @@ void basic_http_session<Stream>::resume_stream(const gateway::request& req, cons
     }
     after = n;
   }
+  // At or past the end of a finished stream (what EventSource sends when it reconnects after the
+  // terminal event): 204 tells it to stop reconnecting, instead of a response that never ends.
+  auto last = s->last_event();
+  std::uint64_t last_seq = last ? last->seq : 0;
+  if (s->ended() && after >= last_seq) {
+    gateway::response res{http::status::no_content, req.version()};
+    res.set(http::field::server, "streamgate");
+    res.set("X-Stream-Id", s->id());
+    res.keep_alive(req.keep_alive());
+    send(std::move(res));
+    return;
+  }
+  if (after > last_seq) {
+    send(gateway::error_response(req, proto::error_code::bad_request,
+                                 "Last-Event-ID/lastSeq " + std::to_string(after) + " is past the stream's last event (" +
+                                     std::to_string(last_seq) + ")",
+                                 "lastSeq"));
+    return;
+  }
   if (auto events = s->events_between(after, after); !events) {
     send(gateway::error_response(req, proto::error_code::not_found,
                                  "events after seq " + std::to_string(after) + " are no longer retained"));
@@ -370,8 +439,16 @@ void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
   sse_header_sent_ = true;
   beast::get_lowest_layer(stream_).expires_never();
   // Subscribing replays the log after sse_last_seq_, then continues live.
+  using result = stream::stream::subscribe_result;
   auto r = sse_stream_->subscribe(this->shared_from_this(), sse_last_seq_);
-  (void)r;  // an ended stream's replay ends with its terminal event, which ends the response
+  if (r == result::past_end || r == result::beyond_end || r == result::not_retained) {
+    // Nothing will follow (the stream ended in between, or its log was trimmed): end the body now
+    // rather than send heartbeats forever. An ended stream's replay otherwise ends with its
+    // terminal event, which ends the response.
+    sse_ending_ = true;
+    sse_write();
+    return;
+  }
   arm_heartbeat();
   if (sse_cancel_on_close_) watch_client();
 }
@@ -391,6 +468,10 @@ void basic_http_session<Stream>::watch_client() {
       return;
     }
     if (ec && self->sse_) self->end_sse(false);
+    if (ec && ec != net::error::operation_aborted && self->awaited_stream_) {
+      self->app_.streams->cancel(self->awaited_stream_->id());
+      self->awaited_stream_.reset();
+    }
   });
 }
 

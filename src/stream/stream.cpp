@@ -72,6 +72,9 @@ void stream::append_text(std::string_view delta) {
 stream::subscribe_result stream::subscribe(const std::shared_ptr<subscriber>& sub, std::uint64_t after_seq) {
   std::lock_guard lock(mu_);
   if (after_seq + 1 < first_retained_) return subscribe_result::not_retained;
+  auto last = log_.empty() ? 0 : log_.back()->seq;
+  if (after_seq > last && state_ == state::running) return subscribe_result::beyond_end;
+  if (after_seq >= last && state_ != state::running) return subscribe_result::past_end;
   for (std::size_t i = log_head_; i < log_.size(); ++i)
     if (log_[i]->seq > after_seq) sub->deliver(log_[i]);
   if (state_ != state::running) return subscribe_result::ended;
@@ -84,6 +87,11 @@ stream::subscribe_result stream::subscribe(const std::shared_ptr<subscriber>& su
 void stream::unsubscribe(const subscriber* sub) {
   std::lock_guard lock(mu_);
   std::erase_if(subs_, [sub](auto& p) { return p.first == sub; });
+}
+
+proto::event_ptr stream::last_event() const {
+  std::lock_guard lock(mu_);
+  return log_.empty() ? nullptr : log_.back();
 }
 
 std::optional<std::vector<proto::event_ptr>> stream::events_between(std::uint64_t after, std::uint64_t upto) const {

@@ -53,12 +53,17 @@ class stream {
   /// Appends the delta to the text the stream has produced so far. Producer only.
   void append_text(std::string_view delta);
 
-  enum class subscribe_result { ok, ended, not_retained };
+  enum class subscribe_result { ok, ended, not_retained, past_end, beyond_end };
   /// Delivers every logged event with seq > after_seq, then (if still running) every live event.
   /// `ended`: the stream is over and everything after after_seq was delivered.
   /// `not_retained`: events after after_seq were dropped from the bounded log.
+  /// `past_end`: the stream is over and after_seq is at or past its terminal event: nothing follows.
+  /// `beyond_end`: after_seq is past the last event of a running stream (a client's mistake).
+  /// Nothing is delivered and no subscription is kept for the last three.
   subscribe_result subscribe(const std::shared_ptr<subscriber>& sub, std::uint64_t after_seq);
   void unsubscribe(const subscriber* sub);
+  /// The newest event in the log (the terminal one once the stream is over).
+  proto::event_ptr last_event() const;
   /// The logged events with after < seq <= upto; nullopt if some were trimmed from the log.
   std::optional<std::vector<proto::event_ptr>> events_between(std::uint64_t after, std::uint64_t upto) const;
 

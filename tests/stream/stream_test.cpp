@@ -51,6 +51,28 @@ TEST(Stream, TerminalEventEndsTheStreamAndDropsSubscribers) {
   EXPECT_GT(s.ended_at_ms(), 0);
 }
 
+// A resume at or past the end of a finished stream, or past the last event of a running one, is told
+// so: nothing is delivered and no subscription is kept that nothing would ever close.
+TEST(Stream, ResumeAtOrPastTheEndIsToldSo) {
+  stream s("st", "p", "o", "demo", 1 << 20);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  publish_chunk(s, "a");
+  auto r = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(r, 3), stream::subscribe_result::beyond_end);
+  EXPECT_EQ(s.subscriber_count(), 0u);
+  EXPECT_EQ(s.subscribe(r, 2), stream::subscribe_result::ok);  // at the live edge: waits for more
+  s.unsubscribe(r.get());
+  s.publish(proto::make_cancelled("st", s.next_seq()));
+  auto late = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(late, 3), stream::subscribe_result::past_end);
+  EXPECT_EQ(s.subscribe(late, 99), stream::subscribe_result::past_end);
+  EXPECT_TRUE(late->got.empty());
+  EXPECT_EQ(s.subscribe(late, 2), stream::subscribe_result::ended);
+  ASSERT_EQ(late->got.size(), 1u);
+  EXPECT_EQ(late->got[0]->type, proto::event_type::stream_cancelled);
+  EXPECT_EQ(s.last_event()->seq, 3u);
+}
+
 TEST(Stream, BoundedLogTrimsOldestAndRefusesResumeBeforeIt) {
   stream s("st", "p", "o", "demo", 400);
   s.publish(proto::make_stream_start("st", "p", ""));
