@@ -26,6 +26,7 @@ struct config {
   std::int64_t idle_timeout_ms = 10 * 60 * 1000;
   unsigned max_streams_per_connection = 4;
   std::int64_t stream_retention_ms = 10 * 60 * 1000;
+  std::size_t retained_max_bytes = 256 * 1024 * 1024;  // all finished streams kept for resume, together
   std::size_t stream_log_max_bytes = 16 * 1024 * 1024;
   std::int64_t sse_heartbeat_ms = 15 * 1000;
   std::int64_t drain_timeout_ms = 30 * 1000;

@@ -38,6 +38,11 @@ std::string render_metrics(app& a) {
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));
   metric(o, "streamgate_streams_retained", "gauge", "Streams held for resume, running or finished.",
          double(a.streams->retained()));
+  metric(o, "streamgate_streams_retained_bytes", "gauge", "Memory held by finished streams kept for resume.",
+         double(a.streams->retained_bytes()));
+  metric(o, "streamgate_streams_evicted_total", "counter",
+         "Finished streams dropped before their retention ended, to stay within --retained-max-bytes.",
+         double(a.streams->evicted()));
   o << "# HELP streamgate_streams_total Streams by outcome.\n# TYPE streamgate_streams_total counter\n"
     << "streamgate_streams_total{outcome=\"started\"} " << c.started.load() << '\n'
     << "streamgate_streams_total{outcome=\"completed\"} " << c.completed.load() << '\n'

@@ -218,7 +218,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
                                           {"chunks", self->chunks_},
                                           {"durationMs", self->elapsed_ms()}});
             // After the terminal event is queued: a drain that sees no running stream closes sockets.
-            self->m_.on_finished();
+            self->m_.on_finished(self->s_->id());
           });
         });
   }
@@ -369,7 +369,37 @@ std::size_t stream_manager::retained() const {
   return streams_.size();
 }
 
-void stream_manager::on_finished() { running_.fetch_sub(1); }
+std::size_t stream_manager::retained_bytes() const {
+  std::lock_guard lock(mu_);
+  return finished_bytes_;
+}
+
+// The pipeline is done: only the (now compact) log stays, counted against the retention budget, and
+// the oldest finished streams go first when the budget is spent.
+void stream_manager::on_finished(const std::string& id) {
+  std::vector<entry> dropped;  // destroyed outside the lock
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = streams_.find(id); it != streams_.end()) {
+      dropped.push_back(entry{nullptr, std::move(it->second.r), {}});
+      auto bytes = it->second.s->retained_bytes();
+      finished_.emplace_back(id, bytes);
+      finished_bytes_ += bytes;
+    }
+    while (cfg_.retained_max_bytes && finished_bytes_ > cfg_.retained_max_bytes && !finished_.empty()) {
+      auto [old_id, bytes] = finished_.front();
+      finished_.pop_front();
+      finished_bytes_ -= bytes;
+      if (auto it = streams_.find(old_id); it != streams_.end()) {
+        if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
+        dropped.push_back(std::move(it->second));
+        streams_.erase(it);
+        evicted_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+  running_.fetch_sub(1);
+}
 
 void stream_manager::interrupt_all() {
   std::vector<std::shared_ptr<runner>> rs;
@@ -395,18 +425,16 @@ void stream_manager::sweep() {
   auto now = core::now_ms();
   std::vector<entry> dropped;  // destroyed outside the lock
   std::lock_guard lock(mu_);
-  for (auto it = streams_.begin(); it != streams_.end();) {
-    auto ended = it->second.s->ended_at_ms();
-    if (ended != 0) {
-      it->second.r.reset();  // the pipeline is done; only the log stays
-      if (now - ended >= cfg_.stream_retention_ms) {
-        if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
-        dropped.push_back(std::move(it->second));
-        it = streams_.erase(it);
-        continue;
-      }
-    }
-    ++it;
+  // finished_ is in end order: the expired ones are at its front.
+  while (!finished_.empty()) {
+    auto it = streams_.find(finished_.front().first);
+    if (it != streams_.end() && now - it->second.s->ended_at_ms() < cfg_.stream_retention_ms) break;
+    finished_bytes_ -= finished_.front().second;
+    finished_.pop_front();
+    if (it == streams_.end()) continue;
+    if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
+    dropped.push_back(std::move(it->second));
+    streams_.erase(it);
   }
 }
 

@@ -315,3 +315,40 @@ TEST(Hardening, FullStoreAnswers503EndsStreamsAndDrainsAtOnce) {
 
 }  // namespace
 }  // namespace sg::test
+
+namespace sg::test {
+namespace {
+
+// Finished streams kept for resume share one byte budget; past it the oldest go first, and resuming
+// one of them is "not found", as after its retention.
+TEST(Hardening, RetainedStreamsShareAByteBudgetOldestFirst) {
+  server_process srv({"--retained-max-bytes", "40000", "--demo-tokens-per-second", "0"});
+  ws_client ws(srv.port());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    ws.send_json(stream_request("budget " + std::to_string(i)));
+    auto done = ws.read_until("stream_complete", 10s).back();
+    ids.push_back(std::string(done.at("streamId").as_string()));
+  }
+  auto metrics = http_request(srv.port(), http::verb::get, "/metrics").body;
+  EXPECT_EQ(metrics.find("streamgate_streams_evicted_total 0\n"), std::string::npos) << "nothing was evicted";
+  auto retained_at = metrics.find("\nstreamgate_streams_retained_bytes ");
+  ASSERT_NE(retained_at, std::string::npos);
+  auto retained = std::stod(metrics.substr(retained_at + 35));
+  EXPECT_LE(retained, 40000.0);
+  EXPECT_GT(retained, 0.0);
+  // The oldest is gone, the newest is still there, byte for byte.
+  ws.send_json(boost::json::object{{"action", "resume"}, {"streamId", ids.front()}, {"lastSeq", 0}});
+  auto gone = ws.read(5s);
+  EXPECT_EQ(gone.at("code"), "not_found") << boost::json::serialize(gone);
+  ws.send_json(boost::json::object{{"action", "resume"}, {"streamId", ids.back()}, {"lastSeq", 0}});
+  auto replay = ws.read_until("stream_complete", 5s);
+  EXPECT_EQ(replay.front().at("type"), "stream_start");
+  std::string text;
+  for (auto& e : replay)
+    if (e.at("type") == "stream_chunk") text += std::string(e.at("content").as_string());
+  EXPECT_EQ(text, std::string(replay.back().at("fullContent").as_string()));
+}
+
+}  // namespace
+}  // namespace sg::test
