@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) into build/fuzz and optionally runs them.
-#   fuzz/build.sh              build sse_fuzz, ndjson_fuzz, event_stream_fuzz, sigv4_fuzz
+#   fuzz/build.sh              build sse_fuzz, ndjson_fuzz, event_stream_fuzz, sigv4_fuzz,
+#                              client_message_fuzz, http_request_fuzz, jwt_verify_fuzz
 #   fuzz/build.sh run [SECS]   build, then fuzz each for SECS seconds (default 60) on a copy
 #                              of its seed corpus in fuzz/corpus/<name>/
 set -euo pipefail
@@ -21,7 +22,7 @@ SAN_LINK=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 compile() {  # compile SRC into OBJ when the source or a header is newer
   local src=$1 obj=$OUT/obj/$(echo "$1" | tr '/' '_').o
-  if [[ ! -f $obj || $src -nt $obj || -n $(find src/provider src/proto src/gateway fuzz -name '*.hpp' -newer "$obj" -print -quit) ]]; then
+  if [[ ! -f $obj || $src -nt $obj || -n $(find src/provider src/proto src/gateway src/auth fuzz -name '*.hpp' -newer "$obj" -print -quit) ]]; then
     "$CXX" "${COMMON[@]}" "${SAN_OBJ[@]}" -c "$src" -o "$obj"
   fi
   echo "$obj"
@@ -42,12 +43,13 @@ link sigv4_fuzz src/provider/aws/sigv4.cpp
 link client_message_fuzz src/proto/client_message.cpp src/proto/event.cpp src/proto/error_code.cpp fuzz/boost_json_impl.cpp
 link http_request_fuzz src/gateway/target.cpp src/proto/client_message.cpp src/proto/event.cpp \
   src/proto/error_code.cpp fuzz/boost_json_impl.cpp fuzz/boost_url_impl.cpp
+link jwt_verify_fuzz src/auth/jwt.cpp fuzz/boost_json_impl.cpp
 
 if [[ ${1:-} == run ]]; then
   secs=${2:-60}
   status=0
   total=0
-  for name in sse ndjson event_stream sigv4 client_message http_request; do
+  for name in sse ndjson event_stream sigv4 client_message http_request jwt_verify; do
     work=$OUT/corpus/$name
     mkdir -p "$work"
     cp -n fuzz/corpus/$name/* "$work/" 2>/dev/null || true
@@ -65,6 +67,6 @@ if [[ ${1:-} == run ]]; then
     fi
   done
   echo "fuzz: $total inputs in all"
-  [ $status -eq 0 ] && echo "6 passed, 0 failed" || echo "fuzz: failures above"
+  [ $status -eq 0 ] && echo "7 passed, 0 failed" || echo "fuzz: failures above"
   exit $status
 fi

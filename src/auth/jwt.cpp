@@ -11,6 +11,8 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
+#include <cmath>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -66,7 +68,7 @@ pkey_ptr load_pem(const std::string& pem) {
   return k;
 }
 
-bn_ptr bn_from(const std::string& bytes) {
+bn_ptr bn_from(std::string_view bytes) {
   return bn_ptr(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), nullptr));
 }
 
@@ -94,8 +96,9 @@ pkey_ptr key_from_jwk(const boost::json::object& jwk, algorithm alg) {
     auto e = base64url_decode(jwk_str(jwk, "e"));
     if (!n || !e || n->empty() || e->empty()) return nullptr;
     auto bn_n = bn_from(*n), bn_e = bn_from(*e);
-    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get());
-    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get());
+    if (!bld || !bn_n || !bn_e || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1)
+      return nullptr;
     return from_params("RSA", bld.get());
   }
   if (!is_rsa(alg) && !is_hmac(alg) && kty == "EC" && jwk_str(jwk, "crv") == curve_of(alg)) {
@@ -104,8 +107,9 @@ pkey_ptr key_from_jwk(const boost::json::object& jwk, algorithm alg) {
     if (!x || !y || x->size() != ec_coord_len(alg) || y->size() != ec_coord_len(alg)) return nullptr;
     std::string point = "\x04" + *x + *y;  // uncompressed SEC1 point
     const char* group = alg == algorithm::es384 ? "P-384" : "P-256";
-    OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
-    OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+    if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1)
+      return nullptr;
     return from_params("EC", bld.get());
   }
   return nullptr;
@@ -121,26 +125,75 @@ bool key_fits(EVP_PKEY* k, algorithm alg) {
   return alg == algorithm::es384 ? g == "secp384r1" || g == "P-384" : g == "prime256v1" || g == "P-256";
 }
 
-std::int64_t num_claim(const boost::json::object& o, const char* key, bool& present, bool& bad) {
+// The JWK's own restrictions: a key published for encryption, for another algorithm, or without
+// the "verify" operation must not verify our tokens, even if its type and curve fit.
+bool jwk_allows(const boost::json::object& jwk, algorithm alg) {
+  if (auto it = jwk.find("use"); it != jwk.end() && !(it->value().is_string() && it->value().get_string() == "sig"))
+    return false;
+  if (auto it = jwk.find("alg"); it != jwk.end() && !(it->value().is_string() && it->value().get_string() == to_string(alg)))
+    return false;
+  if (auto it = jwk.find("key_ops"); it != jwk.end()) {
+    if (!it->value().is_array()) return false;
+    bool verify = false;
+    for (auto& op : it->value().get_array()) verify = verify || (op.is_string() && op.get_string() == "verify");
+    if (!verify) return false;
+  }
+  return true;
+}
+
+enum class num_status { ok, missing, bad };
+
+// A NumericDate as int64. Values outside int64 (a uint64 past INT64_MAX, 1e300, an infinity)
+// are refused here, because converting them would be undefined behaviour.
+num_status num_claim(const boost::json::object& o, const char* key, std::int64_t& out) {
   auto it = o.find(key);
-  present = it != o.end();
-  if (!present) return 0;
+  if (it == o.end()) return num_status::missing;
   const auto& v = it->value();
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
-  if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
-  bad = true;
-  return 0;
+  if (v.is_int64()) {
+    out = v.get_int64();
+    return num_status::ok;
+  }
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return num_status::bad;
+    out = static_cast<std::int64_t>(v.get_uint64());
+    return num_status::ok;
+  }
+  if (v.is_double()) {
+    double d = v.get_double();
+    // -2^63 is exact as a double; 2^63 is the first value past the range.
+    constexpr double lo = -9223372036854775808.0, hi = 9223372036854775808.0;
+    if (!std::isfinite(d) || d < lo || d >= hi) return num_status::bad;
+    out = static_cast<std::int64_t>(d);
+    return num_status::ok;
+  }
+  return num_status::bad;
+}
+
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t r;
+  if (!__builtin_add_overflow(a, b, &r)) return r;
+  return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+}
+
+bool claim_has(const boost::json::value& v, std::string_view want) {
+  if (v.is_string()) return v.get_string() == want;
+  if (v.is_bool()) return want == "true" && v.get_bool();
+  if (v.is_array())
+    for (auto& item : v.get_array())
+      if (item.is_string() && item.get_string() == want) return true;
+  return false;
 }
 
 }  // namespace
 
+// Every key is owned once, in `keys`; the kid index holds positions into it, so two JWKs with the
+// same kid (or none) can never free a key another lookup still uses.
 class key_set {
  public:
   std::string secret;
-  pkey_ptr single;
-  std::map<std::string, pkey_ptr> by_kid;
-  std::vector<EVP_PKEY*> all;
+  std::vector<pkey_ptr> keys;
+  std::multimap<std::string, std::size_t, std::less<>> by_kid;  // JWKS keys that have a kid
+  std::optional<std::size_t> pem;                               // the --jwt-public-key key
 };
 
 std::optional<algorithm> parse_algorithm(std::string_view n) {
@@ -216,6 +269,14 @@ std::string base64url_encode(std::string_view in) {
 }
 
 verifier::verifier(const verifier_config& cfg) : cfg_(cfg), keys_(std::make_unique<key_set>()) {
+  if (!cfg.admin_claim.empty()) {
+    auto eq = cfg.admin_claim.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == cfg.admin_claim.size())
+      throw std::invalid_argument("auth: the admin claim must be NAME=VALUE, e.g. role=admin");
+    admin_name_ = cfg.admin_claim.substr(0, eq);
+    admin_value_ = cfg.admin_claim.substr(eq + 1);
+  }
+  if (cfg_.leeway_s < 0) cfg_.leeway_s = 0;
   if (is_hmac(cfg.alg)) {
     if (cfg.secret.size() < 32)
       throw std::invalid_argument("auth: an HS* secret must be at least 32 bytes");
@@ -223,10 +284,11 @@ verifier::verifier(const verifier_config& cfg) : cfg_(cfg), keys_(std::make_uniq
     return;
   }
   if (!cfg.public_key_pem.empty()) {
-    keys_->single = load_pem(cfg.public_key_pem);
-    if (!key_fits(keys_->single.get(), cfg.alg))
+    auto key = load_pem(cfg.public_key_pem);
+    if (!key_fits(key.get(), cfg.alg))
       throw std::invalid_argument(std::string("auth: the public key does not fit ") + std::string(to_string(cfg.alg)));
-    keys_->all.push_back(keys_->single.get());
+    keys_->pem = keys_->keys.size();
+    keys_->keys.push_back(std::move(key));
   }
   if (!cfg.jwks_json.empty()) {
     boost::json::error_code ec;
@@ -234,14 +296,19 @@ verifier::verifier(const verifier_config& cfg) : cfg_(cfg), keys_(std::make_uniq
     if (ec || !doc.is_object() || !doc.as_object().contains("keys") || !doc.at("keys").is_array())
       throw std::invalid_argument("auth: the JWKS is not a JSON object with a keys array");
     for (auto& k : doc.at("keys").as_array()) {
-      if (!k.is_object()) continue;
+      if (!k.is_object() || !jwk_allows(k.as_object(), cfg.alg)) continue;
       auto key = key_from_jwk(k.as_object(), cfg.alg);
-      if (!key) continue;  // keys of other types or curves are not for this algorithm
-      keys_->all.push_back(key.get());
-      keys_->by_kid[jwk_str(k.as_object(), "kid")] = std::move(key);
+      // Other types or curves are not for this algorithm; a weak or malformed key is not for any.
+      if (!key || !key_fits(key.get(), cfg.alg)) continue;
+      std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_free> check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+      if (!check || EVP_PKEY_public_check(check.get()) != 1) continue;
+      auto kid = k.as_object().find("kid");
+      if (kid != k.as_object().end() && kid->value().is_string())
+        keys_->by_kid.emplace(std::string(kid->value().get_string()), keys_->keys.size());
+      keys_->keys.push_back(std::move(key));
     }
   }
-  if (keys_->all.empty())
+  if (keys_->keys.empty())
     throw std::invalid_argument(std::string("auth: no public key for ") + std::string(to_string(cfg.alg)));
 }
 
@@ -285,21 +352,28 @@ verify_result verifier::verify(std::string_view token, std::int64_t now_s) const
   if (is_hmac(cfg_.alg)) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned len = 0;
-    HMAC(md, keys_->secret.data(), static_cast<int>(keys_->secret.size()),
-         reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &len);
+    // A failed HMAC leaves len at 0, which an empty signature would match: fail closed instead.
+    if (!HMAC(md, keys_->secret.data(), static_cast<int>(keys_->secret.size()),
+              reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &len) ||
+        len == 0) {
+      r.error = "hmac failed";
+      return r;
+    }
     if (sig->size() != len || CRYPTO_memcmp(mac, sig->data(), len) != 0) {
       r.error = "bad signature";
       return r;
     }
   } else {
+    // A token naming a kid is checked against the JWKS keys with that kid (and the PEM key);
+    // without a kid, or when no JWK names one, every key is tried.
     std::vector<EVP_PKEY*> candidates;
     auto kid_it = h.find("kid");
     if (kid_it != h.end() && kid_it->value().is_string() && !keys_->by_kid.empty()) {
-      auto k = keys_->by_kid.find(std::string(kid_it->value().get_string()));
-      if (k != keys_->by_kid.end()) candidates.push_back(k->second.get());
-      if (keys_->single) candidates.push_back(keys_->single.get());
+      auto [first, last] = keys_->by_kid.equal_range(std::string_view(kid_it->value().get_string()));
+      for (auto it = first; it != last; ++it) candidates.push_back(keys_->keys[it->second].get());
+      if (keys_->pem) candidates.push_back(keys_->keys[*keys_->pem].get());
     } else {
-      candidates = keys_->all;
+      for (auto& k : keys_->keys) candidates.push_back(k.get());
     }
     std::string der;
     std::string_view to_verify = *sig;
@@ -311,8 +385,13 @@ verify_result verifier::verify(std::string_view token, std::int64_t now_s) const
         return r;
       }
       std::unique_ptr<ECDSA_SIG, ecdsa_sig_free> es(ECDSA_SIG_new());
-      auto rr = bn_from(sig->substr(0, n)), ss = bn_from(sig->substr(n));
-      ECDSA_SIG_set0(es.get(), rr.release(), ss.release());
+      auto rr = bn_from(std::string_view(*sig).substr(0, n)), ss = bn_from(std::string_view(*sig).substr(n));
+      if (!es || !rr || !ss || ECDSA_SIG_set0(es.get(), rr.get(), ss.get()) != 1) {
+        r.error = "bad signature";
+        return r;
+      }
+      (void)rr.release();  // owned by `es` now
+      (void)ss.release();
       unsigned char* out = nullptr;
       int len = i2d_ECDSA_SIG(es.get(), &out);
       if (len <= 0) {
@@ -345,20 +424,25 @@ verify_result verifier::verify(std::string_view token, std::int64_t now_s) const
     return r;
   }
   auto& p = payload.as_object();
-  bool present = false, bad = false;
-  auto exp = num_claim(p, "exp", present, bad);
-  if (!present || bad) {
-    r.error = "missing exp";
-    return r;
+  std::int64_t exp = 0, nbf = 0;
+  switch (num_claim(p, "exp", exp)) {
+    case num_status::missing: r.error = "missing exp"; return r;
+    case num_status::bad: r.error = "bad exp"; return r;
+    case num_status::ok: break;
   }
-  if (now_s > exp + cfg_.leeway_s) {
+  // Saturating sums: an exp near INT64_MAX plus the leeway must not wrap into the past.
+  if (now_s > saturating_add(exp, cfg_.leeway_s)) {
     r.error = "expired";
     return r;
   }
-  auto nbf = num_claim(p, "nbf", present, bad);
-  if (bad || (present && now_s + cfg_.leeway_s < nbf)) {
-    r.error = "not yet valid";
-    return r;
+  switch (num_claim(p, "nbf", nbf)) {
+    case num_status::missing: break;
+    case num_status::bad: r.error = "bad nbf"; return r;
+    case num_status::ok:
+      if (saturating_add(now_s, cfg_.leeway_s) < nbf) {
+        r.error = "not yet valid";
+        return r;
+      }
   }
   if (!cfg_.issuer.empty()) {
     auto it = p.find("iss");
@@ -388,14 +472,8 @@ verify_result verifier::verify(std::string_view token, std::int64_t now_s) const
   claims c;
   c.sub = std::string(sub->value().get_string());
   c.exp = exp;
-  if (auto a = p.find("admin"); a != p.end() && a->value().is_bool()) c.admin = a->value().get_bool();
-  for (const char* key : {"role", "roles"}) {
-    auto it = p.find(key);
-    if (it == p.end()) continue;
-    if (it->value().is_string() && it->value().get_string() == "admin") c.admin = true;
-    if (it->value().is_array())
-      for (auto& v : it->value().get_array()) c.admin = c.admin || (v.is_string() && v.get_string() == "admin");
-  }
+  if (!admin_name_.empty())
+    if (auto a = p.find(admin_name_); a != p.end()) c.admin = claim_has(a->value(), admin_value_);
   r.ok = std::move(c);
   return r;
 }

@@ -29,12 +29,15 @@ struct verifier_config {
   std::string jwks_json;        // … or a JWKS document (keys chosen by "kid")
   std::string issuer;           // required "iss" when not empty
   std::string audience;         // required in "aud" when not empty
-  std::int64_t leeway_s = 60;
+  std::int64_t leeway_s = 60;   // negative counts as 0
+  /// "NAME=VALUE": a token is admin when claim NAME is the string VALUE, an array holding it,
+  /// or `true` when VALUE is "true". Empty: no token is ever admin.
+  std::string admin_claim;
 };
 
 struct claims {
   std::string sub;
-  bool admin = false;  // "admin": true, or "role"/"roles" containing "admin"
+  bool admin = false;  // only through verifier_config::admin_claim
   std::int64_t exp = 0;
 };
 
@@ -46,7 +49,8 @@ struct verify_result {
 /// Verifies tokens against one configuration. Immutable after construction: thread-safe.
 class verifier {
  public:
-  /// Loads the keys; throws std::invalid_argument when they do not fit the algorithm.
+  /// Loads the keys; throws std::invalid_argument when none fits the algorithm or the admin
+  /// claim is malformed. JWKS keys that do not fit (type, size, curve, use, alg, key_ops) are skipped.
   explicit verifier(const verifier_config& cfg);
   ~verifier();
   verify_result verify(std::string_view token, std::int64_t now_s) const;
@@ -55,6 +59,8 @@ class verifier {
  private:
   verifier_config cfg_;
   std::unique_ptr<key_set> keys_;
+  std::string admin_name_, admin_value_;  // admin_claim split at its first '='
+
 };
 
 }  // namespace sg::auth

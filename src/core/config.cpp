@@ -136,6 +136,10 @@ const std::vector<option>& options() {
       {"jwt-jwks", "auth.jwt_jwks", "RS*/ES*: JWKS file, keys chosen by kid (reloaded on SIGHUP)", SG_STR(jwt_jwks)},
       {"jwt-issuer", "auth.jwt_issuer", "required iss claim (empty: not checked)", SG_STR(jwt_issuer)},
       {"jwt-audience", "auth.jwt_audience", "required aud claim (empty: not checked)", SG_STR(jwt_audience)},
+      {"jwt-admin-claim", "auth.jwt_admin_claim",
+       "NAME=VALUE (e.g. role=admin): a token is admin when claim NAME is VALUE or an array holding it; "
+       "empty: no token is admin",
+       SG_STR(jwt_admin_claim)},
       {"jwt-leeway-s", "auth.jwt_leeway_s", "clock leeway for exp and nbf, seconds", SG_NUM(jwt_leeway_s, std::int64_t)},
       {"admin-key", "auth.admin_key",
        "key for the management API (X-Admin-Key header); unset: admin tokens, or loopback clients without auth",

@@ -54,6 +54,7 @@ struct config {
   std::string jwt_jwks;         // RS*/ES*: JWKS file
   std::string jwt_issuer;
   std::string jwt_audience;
+  std::string jwt_admin_claim;  // "NAME=VALUE"; empty: no token is admin
   std::int64_t jwt_leeway_s = 60;
   std::string admin_key;        // protects /@connections and /admin data; unset: loopback only
   std::string allowed_origins;  // comma-separated; empty: same origin only; "*": any

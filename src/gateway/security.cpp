@@ -61,6 +61,7 @@ std::shared_ptr<const auth::verifier> security::load() const {
   vc.issuer = cfg_.jwt_issuer;
   vc.audience = cfg_.jwt_audience;
   vc.leeway_s = cfg_.jwt_leeway_s;
+  vc.admin_claim = cfg_.jwt_admin_claim;
   return std::make_shared<const auth::verifier>(vc);
 }
 

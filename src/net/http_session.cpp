@@ -138,6 +138,13 @@ namespace {
 bool is_api(const gateway::target& t) {
   return !t.segments.empty() && (t.segments[0] == "v1" || t.segments[0] == "ws" || t.segments[0] == "@connections");
 }
+// ?token= only where a browser cannot send a header: the WebSocket upgrade and an EventSource GET.
+// Anywhere else a token in the URL would only end up in logs and browser history.
+bool accepts_query_token(const gateway::request& req, const gateway::target& t) {
+  if (websocket::is_upgrade(req)) return t.path == "/ws" || t.path == "/ws/";
+  return req.method() == http::verb::get && t.segments.size() == 4 && t.segments[0] == "v1" &&
+         t.segments[1] == "streams" && t.segments[3] == "events";
+}
 }  // namespace
 
 template <class Stream>
@@ -158,7 +165,7 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
   gateway::principal who;
   bool bearer_subprotocol = false;
   if (api && req.method() != http::verb::options) {
-    auto a = app_.sec->authenticate(req, t.param("token"));
+    auto a = app_.sec->authenticate(req, accepts_query_token(req, t) ? t.param("token") : nullptr);
     if (!a.who) {
       app_.stats.auth_failures.fetch_add(1, std::memory_order_relaxed);
       core::log_info("unauthorized", {{"sourceIp", source_ip_}, {"path", t.path}, {"reason", a.error}});

@@ -3,6 +3,10 @@
 #include "support/jwt_signer.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <limits>
 
 namespace sg::auth {
 namespace {
@@ -140,16 +144,58 @@ TEST(Jwt, MalformedTokens) {
   EXPECT_FALSE(v.verify(tampered, unix_now()).ok);
 }
 
-TEST(Jwt, AdminClaim) {
-  verifier v(hs(algorithm::hs256));
-  auto c = claims_for("root");
-  c["roles"] = boost::json::array{"user", "admin"};
-  EXPECT_TRUE(v.verify(sign_jwt("HS256", c, secret), unix_now()).ok->admin);
-  EXPECT_FALSE(v.verify(sign_jwt("HS256", claims_for("u"), secret), unix_now()).ok->admin);
+TEST(Jwt, AdminOnlyThroughTheConfiguredClaim) {
+  auto token = [](std::initializer_list<std::pair<boost::json::string_view, boost::json::value>> extra) {
+    auto c = claims_for("root");
+    for (auto& [k, v] : extra) c[k] = v;
+    return sign_jwt("HS256", c, secret);
+  };
+  auto is_admin = [](const verifier& v, const std::string& t) {
+    auto r = v.verify(t, unix_now());
+    EXPECT_TRUE(r.ok) << r.error;
+    return r.ok && r.ok->admin;
+  };
+  // Nothing configured: the claims that used to grant admin grant nothing.
+  verifier none(hs(algorithm::hs256));
+  EXPECT_FALSE(is_admin(none, token({{"admin", true}})));
+  EXPECT_FALSE(is_admin(none, token({{"role", "admin"}})));
+  EXPECT_FALSE(is_admin(none, token({{"roles", boost::json::array{"user", "admin"}}})));
+
+  auto cfg = hs(algorithm::hs256);
+  cfg.admin_claim = "role=admin";
+  verifier role(cfg);
+  EXPECT_TRUE(is_admin(role, token({{"role", "admin"}})));
+  EXPECT_TRUE(is_admin(role, token({{"role", boost::json::array{"user", "admin"}}})));
+  EXPECT_FALSE(is_admin(role, token({{"role", "Admin"}})));
+  EXPECT_FALSE(is_admin(role, token({{"role", "administrator"}})));
+  EXPECT_FALSE(is_admin(role, token({{"role", boost::json::array{"user"}}})));
+  EXPECT_FALSE(is_admin(role, token({{"role", boost::json::object{{"admin", true}}}})));
+  EXPECT_FALSE(is_admin(role, token({{"roles", "admin"}})));
+  EXPECT_FALSE(is_admin(role, token({{"admin", true}})));
+
+  cfg.admin_claim = "admin=true";
+  verifier flag(cfg);
+  EXPECT_TRUE(is_admin(flag, token({{"admin", true}})));
+  EXPECT_FALSE(is_admin(flag, token({{"admin", false}})));
+  EXPECT_FALSE(is_admin(flag, token({{"role", "admin"}})));
+
+  // Namespaced claims (URLs, with dots) are matched by their whole name.
+  cfg.admin_claim = "https://example.com/roles=ops";
+  verifier ns(cfg);
+  EXPECT_TRUE(is_admin(ns, token({{"https://example.com/roles", boost::json::array{"ops"}}})));
+  EXPECT_FALSE(is_admin(ns, token({{"roles", boost::json::array{"ops"}}})));
+}
+
+TEST(Jwt, AdminClaimMustBeNameEqualsValue) {
+  for (const char* bad : {"role", "=admin", "role=", "="}) {
+    auto cfg = hs(algorithm::hs256);
+    cfg.admin_claim = bad;
+    EXPECT_THROW(verifier{cfg}, std::invalid_argument) << bad;
+  }
 }
 
 TEST(Jwt, BadConfigurationIsRefusedAtStart) {
-  EXPECT_THROW(verifier(verifier_config{algorithm::hs256, "short", {}, {}, {}, {}, 60}), std::invalid_argument);
+  EXPECT_THROW(verifier(verifier_config{algorithm::hs256, "short", {}, {}, {}, {}, 60, {}}), std::invalid_argument);
   verifier_config ec_for_rsa;
   ec_for_rsa.alg = algorithm::rs256;
   ec_for_rsa.public_key_pem = test_key::ec("P-256").public_pem();
@@ -159,6 +205,170 @@ TEST(Jwt, BadConfigurationIsRefusedAtStart) {
   small_rsa.public_key_pem = test_key::rsa(1024).public_pem();
   EXPECT_THROW(verifier{small_rsa}, std::invalid_argument);
   EXPECT_FALSE(parse_algorithm("none"));
+}
+
+// A JWKS document from JWK objects.
+std::string jwks_of(std::initializer_list<boost::json::object> keys) {
+  boost::json::array a;
+  for (auto& k : keys) a.push_back(k);
+  return boost::json::serialize(boost::json::object{{"keys", a}});
+}
+
+boost::json::object without_kid(boost::json::object jwk) {
+  jwk.erase("kid");
+  return jwk;
+}
+
+verifier_config jwks_config(algorithm a, std::string jwks) {
+  verifier_config c;
+  c.alg = a;
+  c.jwks_json = std::move(jwks);
+  return c;
+}
+
+// Two JWKs with one kid used to free the first key while the list of all keys still pointed at it;
+// a token without a kid then verified against freed memory (ASan: heap-use-after-free).
+TEST(Jwt, JwksWithDuplicateKidsKeepsEveryKeyAlive) {
+  auto k1 = test_key::ec("P-256"), k2 = test_key::ec("P-256");
+  verifier v(jwks_config(algorithm::es256, jwks_of({k1.jwk("dup"), k2.jwk("dup")})));
+  for (auto* k : {&k1, &k2}) {
+    auto no_kid = v.verify(sign_jwt("ES256", claims_for("a"), {}, k), unix_now());
+    EXPECT_TRUE(no_kid.ok) << no_kid.error;
+    auto with_kid = v.verify(sign_jwt("ES256", claims_for("a"), {}, k, "dup"), unix_now());
+    EXPECT_TRUE(with_kid.ok) << with_kid.error;
+  }
+  auto stranger = test_key::ec("P-256");
+  EXPECT_EQ(v.verify(sign_jwt("ES256", claims_for("a"), {}, &stranger), unix_now()).error, "bad signature");
+}
+
+TEST(Jwt, JwksWithKeysWithoutKidKeepsEveryKeyAlive) {
+  auto k1 = test_key::ec("P-256"), k2 = test_key::ec("P-256"), k3 = test_key::ec("P-256");
+  verifier v(jwks_config(algorithm::es256, jwks_of({without_kid(k1.jwk("")), without_kid(k2.jwk("")), k3.jwk("three")})));
+  for (auto* k : {&k1, &k2, &k3}) {
+    auto r = v.verify(sign_jwt("ES256", claims_for("a"), {}, k), unix_now());
+    EXPECT_TRUE(r.ok) << r.error;
+  }
+  // A token naming a kid is checked only against the keys with that kid.
+  EXPECT_TRUE(v.verify(sign_jwt("ES256", claims_for("a"), {}, &k3, "three"), unix_now()).ok);
+  EXPECT_FALSE(v.verify(sign_jwt("ES256", claims_for("a"), {}, &k1, "three"), unix_now()).ok);
+}
+
+TEST(Jwt, JwksRsaKeysUnder2048BitsAreSkipped) {
+  auto weak = test_key::rsa(1024), strong = test_key::rsa(2048);
+  EXPECT_THROW(verifier(jwks_config(algorithm::rs256, jwks_of({weak.jwk("weak")}))), std::invalid_argument);
+  verifier v(jwks_config(algorithm::rs256, jwks_of({weak.jwk("weak"), strong.jwk("strong")})));
+  EXPECT_FALSE(v.verify(sign_jwt("RS256", claims_for("a"), {}, &weak, "weak"), unix_now()).ok);
+  EXPECT_FALSE(v.verify(sign_jwt("RS256", claims_for("a"), {}, &weak), unix_now()).ok);
+  EXPECT_TRUE(v.verify(sign_jwt("RS256", claims_for("a"), {}, &strong, "strong"), unix_now()).ok);
+}
+
+TEST(Jwt, JwksEcKeysMustBeOnTheConfiguredCurve) {
+  auto p384 = test_key::ec("P-384");
+  EXPECT_THROW(verifier(jwks_config(algorithm::es256, jwks_of({p384.jwk("k")}))), std::invalid_argument);
+  // A P-384 key relabelled as P-256 (the coordinates do not fit) and a point that is not on the curve.
+  auto relabelled = p384.jwk("k");
+  relabelled["crv"] = "P-256";
+  EXPECT_THROW(verifier(jwks_config(algorithm::es256, jwks_of({relabelled}))), std::invalid_argument);
+  auto off_curve = test_key::ec("P-256").jwk("k");
+  off_curve["y"] = base64url_encode(std::string(32, '\x01'));
+  EXPECT_THROW(verifier(jwks_config(algorithm::es256, jwks_of({off_curve}))), std::invalid_argument);
+}
+
+TEST(Jwt, JwksHonoursUseAlgAndKeyOps) {
+  auto good = test_key::ec("P-256");
+  auto check = [&](const char* name, boost::json::value v, bool usable) {
+    auto k = test_key::ec("P-256");
+    auto jwk = k.jwk("k");
+    jwk[name] = v;
+    verifier ver(jwks_config(algorithm::es256, jwks_of({jwk, good.jwk("good")})));
+    auto with_kid = ver.verify(sign_jwt("ES256", claims_for("a"), {}, &k, "k"), unix_now());
+    auto without = ver.verify(sign_jwt("ES256", claims_for("a"), {}, &k), unix_now());
+    EXPECT_EQ(bool(with_kid.ok), usable) << name << "=" << boost::json::serialize(v) << ": " << with_kid.error;
+    EXPECT_EQ(bool(without.ok), usable) << name << "=" << boost::json::serialize(v) << ": " << without.error;
+    EXPECT_TRUE(ver.verify(sign_jwt("ES256", claims_for("a"), {}, &good, "good"), unix_now()).ok);
+  };
+  check("use", "sig", true);
+  check("use", "enc", false);
+  check("use", 1, false);
+  check("alg", "ES256", true);
+  check("alg", "ES384", false);
+  check("alg", "RS256", false);
+  check("alg", nullptr, false);
+  check("key_ops", boost::json::array{"sign", "verify"}, true);
+  check("key_ops", boost::json::array{"encrypt"}, false);
+  check("key_ops", boost::json::array{}, false);
+  check("key_ops", "verify", false);
+
+  auto enc_only = good.jwk("k");
+  enc_only["use"] = "enc";
+  EXPECT_THROW(verifier(jwks_config(algorithm::es256, jwks_of({enc_only}))), std::invalid_argument);
+}
+
+// Signs a payload given as raw JSON text, for numbers a JSON object cannot hold exactly.
+std::string sign_raw_hs256(const std::string& payload_json) {
+  std::string input = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(payload_json);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
+  return input + "." + base64url_encode(std::string(reinterpret_cast<char*>(mac), len));
+}
+
+// Converting these to int64 was undefined behaviour (UBSan: "outside the range of representable
+// values"), and exp + leeway could overflow; each is now refused or compared without overflow.
+TEST(Jwt, TimeClaimsOutOfInt64RangeAreRefused) {
+  verifier v(hs(algorithm::hs256));
+  auto now = unix_now();
+  auto with = [](const char* claim, const std::string& number) {
+    return std::string(R"({"sub":"a",)") + (std::string(claim) == "exp" ? "" : R"("exp":4102444800,)") + "\"" +
+           claim + "\":" + number + "}";
+  };
+  for (const char* n : {"1e300", "-1e300", "1e19", "-1e19", "9223372036854775808", "18446744073709551615",
+                        "9223372036854775807.5", "1e400", "-1e400", "\"4102444800\"", "true", "null", "[1]"}) {
+    auto exp = v.verify(sign_raw_hs256(with("exp", n)), now);
+    EXPECT_FALSE(exp.ok) << "exp " << n;
+    auto nbf = v.verify(sign_raw_hs256(with("nbf", n)), now);
+    EXPECT_FALSE(nbf.ok) << "nbf " << n;
+  }
+  EXPECT_EQ(v.verify(sign_raw_hs256(with("exp", "1e300")), now).error, "bad exp");
+  EXPECT_EQ(v.verify(sign_raw_hs256(with("exp", "18446744073709551615")), now).error, "bad exp");
+  EXPECT_EQ(v.verify(sign_raw_hs256(with("nbf", "-1e300")), now).error, "bad nbf");
+
+  // The ends of the range itself are valid numbers; the leeway saturates instead of wrapping.
+  EXPECT_TRUE(v.verify(sign_raw_hs256(with("exp", "9223372036854775807")), now).ok);
+  EXPECT_EQ(v.verify(sign_raw_hs256(with("exp", "-9223372036854775808")), now).error, "expired");
+  EXPECT_TRUE(v.verify(sign_raw_hs256(with("nbf", "-9223372036854775808")), now).ok);
+  EXPECT_EQ(v.verify(sign_raw_hs256(with("nbf", "9223372036854775807")), now).error, "not yet valid");
+  EXPECT_TRUE(v.verify(sign_raw_hs256(with("exp", "4102444800.75")), now).ok);
+
+  auto wide = hs(algorithm::hs256);
+  wide.leeway_s = std::numeric_limits<std::int64_t>::max();
+  verifier lenient(wide);
+  EXPECT_TRUE(lenient.verify(sign_raw_hs256(with("exp", "9223372036854775807")), now).ok);
+  EXPECT_TRUE(lenient.verify(sign_raw_hs256(with("nbf", "9223372036854775807")), now).ok);
+  EXPECT_TRUE(lenient.verify(sign_jwt("HS256", claims_for("a", -3600), secret), now).ok);
+}
+
+// Makes every HMAC computation in this process fail until the end of the scope.
+struct hmac_unavailable {
+  hmac_unavailable() { EXPECT_EQ(EVP_set_default_properties(nullptr, "provider=no-such-provider"), 1); }
+  ~hmac_unavailable() { EVP_set_default_properties(nullptr, ""); }
+};
+
+// When HMAC() failed its length stayed 0, so a token with an empty signature matched it.
+TEST(Jwt, HmacFailureFailsClosed) {
+  verifier v(hs(algorithm::hs256));
+  auto good = sign_jwt("HS256", claims_for("a"), secret);
+  auto unsigned_token = good.substr(0, good.rfind('.') + 1);
+  EXPECT_EQ(v.verify(unsigned_token, unix_now()).error, "bad signature");
+  {
+    hmac_unavailable broken;
+    auto r = v.verify(unsigned_token, unix_now());
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.error, "hmac failed");
+    EXPECT_FALSE(v.verify(good, unix_now()).ok);
+  }
+  EXPECT_TRUE(v.verify(good, unix_now()).ok);
 }
 
 }  // namespace

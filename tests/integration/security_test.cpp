@@ -15,11 +15,14 @@ namespace json = boost::json;
 
 const std::string secret = "integration-secret-0123456789-abcdefghijklmnop";
 
+// An admin token carries role=admin, which counts only on servers started with admin_claim().
 std::string token_for(const std::string& sub, std::int64_t exp_in = 3600, bool admin = false) {
   auto c = claims_for(sub, exp_in);
-  if (admin) c["admin"] = true;
+  if (admin) c["role"] = "admin";
   return sign_jwt("HS256", c, secret);
 }
+
+std::vector<std::string> admin_claim() { return {"--jwt-admin-claim", "role=admin"}; }
 
 std::map<std::string, std::string> bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
@@ -47,7 +50,7 @@ TEST(Auth, UpgradeWithoutATokenIs401BeforeTheUpgrade) {
 }
 
 TEST(Auth, EveryWayOfPresentingTheTokenWorks) {
-  server_process srv(jwt_args());
+  server_process srv(jwt_args(admin_claim()));
   auto t = token_for("alice");
   ws_client by_header(srv.port(), "/ws", bearer(t));
   ws_client by_subprotocol(srv.port(), "/ws", {{"Sec-WebSocket-Protocol", "bearer, " + t}});
@@ -77,6 +80,66 @@ TEST(Auth, BadTokensAreRefused) {
   EXPECT_FALSE(refused(token_for("a")));
   auto metrics = http_request(srv.port(), http::verb::get, "/metrics").body;
   EXPECT_NE(metrics.find("streamgate_auth_failures_total 6"), std::string::npos) << metrics;
+}
+
+// A query-string token leaks into logs, proxies and browser history; it is only taken where a
+// browser cannot send a header: the WebSocket upgrade and an EventSource GET of a stream's events.
+TEST(Auth, QueryTokenOnlyOnTheWebSocketUpgradeAndSseEvents) {
+  server_process srv(jwt_args(admin_claim()));
+  auto t = token_for("alice");
+  ws_client c(srv.port(), "/ws?token=" + t);
+  c.send_json(stream_request("query token titles"));
+  auto start = c.read_until("stream_start");
+  auto id = std::string(start.back().at("streamId").as_string());
+  c.read_until("stream_complete", 10s, id);
+
+  sse_client events(srv.port(), http::verb::get, "/v1/streams/" + id + "/events?token=" + t);
+  EXPECT_EQ(events.status(), 200u);
+  auto first = events.next(5s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type, "stream_start");
+
+  // The same valid token in the query of any other API route is not a credential.
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/projects?token=" + t).status, 401u);
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/streams/" + id + "?token=" + t).status, 401u);
+  EXPECT_EQ(http_request(srv.port(), http::verb::post, "/v1/streams?token=" + t,
+                         json::serialize(json::object{{"projectId", "test"}, {"userInput", "x"}}),
+                         {{"Accept", "application/json"}})
+                .status,
+            401u);
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/models?token=" + t).status, 401u);
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/@connections/" + c.connection_id() + "?token=" +
+                                                          token_for("ops", 3600, true))
+                .status,
+            401u);
+  // A plain GET of /ws (no upgrade) is not the upgrade either.
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/ws?token=" + t).status, 401u);
+  // The header still works on those routes.
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/projects", {}, bearer(t)).status, 200u);
+}
+
+// No token is admin by a generic claim; only the claim the operator names counts.
+TEST(Auth, AdminOnlyThroughTheConfiguredClaim) {
+  auto generic = claims_for("ops");
+  generic["admin"] = true;
+  generic["roles"] = json::array{"admin"};
+  auto generic_token = sign_jwt("HS256", generic, secret);
+  {
+    server_process srv(jwt_args());
+    ws_client c(srv.port(), "/ws", bearer(token_for("user")));
+    auto path = "/@connections/" + c.connection_id();
+    EXPECT_EQ(http_request(srv.port(), http::verb::get, path, {}, bearer(generic_token)).status, 403u);
+    EXPECT_EQ(http_request(srv.port(), http::verb::get, path, {}, bearer(token_for("ops", 3600, true))).status, 403u);
+  }
+  {
+    server_process srv(jwt_args({"--jwt-admin-claim", "groups=streamgate-ops"}));
+    ws_client c(srv.port(), "/ws", bearer(token_for("user")));
+    auto path = "/@connections/" + c.connection_id();
+    EXPECT_EQ(http_request(srv.port(), http::verb::get, path, {}, bearer(generic_token)).status, 403u);
+    auto named = claims_for("ops");
+    named["groups"] = json::array{"staff", "streamgate-ops"};
+    EXPECT_EQ(http_request(srv.port(), http::verb::get, path, {}, bearer(sign_jwt("HS256", named, secret))).status, 200u);
+  }
 }
 
 TEST(Auth, AudienceIsChecked) {
@@ -270,7 +333,7 @@ TEST(Management, AdminKeyProtectsConnections) {
 }
 
 TEST(Management, AdminTokenWithAuth) {
-  server_process srv(jwt_args());
+  server_process srv(jwt_args(admin_claim()));
   ws_client c(srv.port(), "/ws", bearer(token_for("user")));
   auto path = "/@connections/" + c.connection_id();
   EXPECT_EQ(http_request(srv.port(), http::verb::get, path, {}, bearer(token_for("user"))).status, 403u);
