@@ -3,6 +3,8 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/net_address.hpp"
+#include "gateway/anonymous.hpp"
 #include "net/ws_session.hpp"
 #include "proto/client_message.hpp"
 #include "stream/stream_manager.hpp"
@@ -29,7 +31,9 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
       heartbeat_(stream_.get_executor()) {
   error_code ec;
   auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-  if (!ec) source_ip_ = ep.address().to_string();
+  if (!ec) peer_ = ep.address();
+  source_ip_ = core::address_text(peer_);
+  ip_key_ = core::address_limit_key(peer_);
   // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
   // client's delayed ACK (~40 ms) and the first token arrives that much late.
   beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
@@ -61,6 +65,7 @@ void basic_http_session<Stream>::on_handshake(error_code ec, std::size_t used) {
 
 template <class Stream>
 void basic_http_session<Stream>::do_read() {
+  issued_key_.clear();
   parser_.emplace();
   parser_->body_limit(app_.cfg.max_message_bytes);
   parser_->header_limit(16 * 1024);
@@ -98,7 +103,33 @@ namespace {
 bool is_api(const gateway::target& t) {
   return !t.segments.empty() && (t.segments[0] == "v1" || t.segments[0] == "ws" || t.segments[0] == "@connections");
 }
+
+// Every line of a header that may repeat, joined with ',' (their meaning as one list).
+std::string joined(const gateway::request& req, std::string_view f) {
+  std::string out;
+  for (auto [it, end] = req.equal_range(f); it != end; ++it) {
+    if (!out.empty()) out += ',';
+    out += it->value();
+  }
+  return out;
+}
 }  // namespace
+
+// The client is the socket's peer, unless that peer is a trusted proxy: then the forwarding headers
+// name it. Per request, since a proxy multiplexes many clients over one keep-alive connection.
+template <class Stream>
+void basic_http_session<Stream>::identify_client(const gateway::request& req) {
+  secure_ = is_tls_v<Stream>;
+  const auto& trusted = app_.sec->trusted_proxies();
+  if (trusted.empty()) return;
+  auto forwarded = joined(req, "Forwarded");
+  auto client = core::client_address(peer_, trusted, forwarded, joined(req, "X-Forwarded-For"));
+  source_ip_ = core::address_text(client);
+  ip_key_ = core::address_limit_key(client);
+  if (std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer_); }) &&
+      core::forwarded_proto(forwarded, joined(req, "X-Forwarded-Proto")) == "https")
+    secure_ = true;
+}
 
 template <class Stream>
 void basic_http_session<Stream>::handle_request(gateway::request req) {
@@ -107,10 +138,20 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     send(gateway::error_response(req, proto::error_code::bad_request, "malformed request target"));
     return;
   }
+  // DNS rebinding: a page on evil.example whose name now resolves to us still sends Host: evil.example.
+  if (!app_.sec->host_allowed(req)) {
+    auto res = gateway::error_response(req, proto::error_code::forbidden,
+                                       "this server does not answer for that Host (see --allowed-hosts)");
+    res.result(http::status::misdirected_request);
+    res.keep_alive(false);
+    send(std::move(res));
+    return;
+  }
+  identify_client(req);
   // Once per TCP connection: the new-connection rate of this address.
   if (!rate_checked_) {
     rate_checked_ = true;
-    if (auto wait = app_.connection_rate.take(source_ip_)) {
+    if (auto wait = app_.connection_rate.take(ip_key_)) {
       app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
       auto res = gateway::error_response(
           req, proto::error_info{proto::error_code::rate_limited, "too many new connections from " + source_ip_, true,
@@ -132,6 +173,13 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
   bool bearer_subprotocol = false;
   if (api && req.method() != http::verb::options) {
     auto a = app_.sec->authenticate(req, t.param("token"));
+    if (!a.who && a.bad_request) {
+      auto res = gateway::error_response(req, proto::error_code::bad_request, a.error,
+                                         std::string(gateway::anonymous::header_name));
+      if (websocket::is_upgrade(req)) res.keep_alive(false);
+      send(std::move(res));
+      return;
+    }
     if (!a.who) {
       app_.stats.auth_failures.fetch_add(1, std::memory_order_relaxed);
       core::log_info("unauthorized", {{"sourceIp", source_ip_}, {"path", t.path}, {"reason", a.error}});
@@ -143,9 +191,14 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     }
     who = std::move(*a.who);
     bearer_subprotocol = a.bearer_subprotocol;
+    issued_key_ = std::move(a.issued_key);
+  } else if (!app_.sec->auth_enabled()) {
+    // First contact is often the page itself: the browser gets its identity before the app calls the API.
+    issued_key_ = app_.sec->anonymous_caller(req).issued_key;
   }
   who_ = who;
-  limit_key_ = who.authenticated ? "user:" + who.sub : "ip:" + source_ip_;
+  // Anonymous identities cost nothing to mint, so anonymous callers share the limits of their address.
+  limit_key_ = who.authenticated ? "user:" + who.sub : "ip:" + ip_key_;
 
   if (websocket::is_upgrade(req)) {
     if (t.path != "/ws" && t.path != "/ws/") {
@@ -183,12 +236,12 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
 template <class Stream>
 void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
   // Connection limits hold a slot for the life of the WebSocket; refuse with 429 before upgrading.
-  auto ip_key = source_ip_;
+  auto ip_key = ip_key_;
   auto user_key = who.authenticated ? who.sub : std::string();
   if (!app_.connections_per_ip.try_acquire(ip_key)) {
     app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
     auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
-                                                              "too many connections from " + ip_key, true, 1000, {}});
+                                                              "too many connections from " + source_ip_, true, 1000, {}});
     res.keep_alive(false);
     send(std::move(res));
     return;
@@ -208,12 +261,16 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
     if (!user_key.empty()) a->connections_per_user.release(user_key);
   });
   beast::get_lowest_layer(stream_).expires_never();
-  std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)->run(std::move(req), std::move(who), bearer_subprotocol,
-                                                                    std::move(slots));
+  typename basic_ws_session<Stream>::client c{source_ip_, limit_key_,
+                                              issued_key_.empty() ? std::string()
+                                                                  : gateway::anonymous::set_cookie(issued_key_, secure_)};
+  std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)
+      ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(slots));
 }
 
 template <class Stream>
 void basic_http_session<Stream>::send(gateway::response res) {
+  if (!issued_key_.empty()) res.set(http::field::set_cookie, gateway::anonymous::set_cookie(issued_key_, secure_));
   if (cors_origin_) {
     res.set(http::field::access_control_allow_origin, *cors_origin_);
     res.set(http::field::vary, "Origin");
@@ -307,7 +364,7 @@ void basic_http_session<Stream>::start_stream(const gateway::request& req) {
 template <class Stream>
 void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
   auto s = app_.streams->find(id);
-  if (!s || s->owner() != who_.owner()) {
+  if (!s || !who_.may_use_stream(s->owner())) {
     send(gateway::error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
     return;
   }
@@ -348,6 +405,7 @@ void basic_http_session<Stream>::begin_sse(const gateway::request& req, std::sha
   res.set(http::field::cache_control, "no-cache");
   res.set("X-Accel-Buffering", "no");
   res.set("X-Stream-Id", sse_stream_->id());
+  if (!issued_key_.empty()) res.set(http::field::set_cookie, gateway::anonymous::set_cookie(issued_key_, secure_));
   if (cors_origin_) {
     res.set(http::field::access_control_allow_origin, *cors_origin_);
     res.set(http::field::vary, "Origin");

@@ -113,7 +113,7 @@ class stream_manager {
     std::string request_key;
   };
   std::unordered_map<std::string, entry> streams_;
-  std::unordered_map<std::string, std::string> by_request_;  // limit key + requestId → stream id
+  std::unordered_map<std::string, std::string> by_request_;  // owner + requestId → stream id
 };
 
 }  // namespace sg::stream
