@@ -276,7 +276,7 @@ describe('SDK against streamgate', () => {
     expect(page.items.some((m) => m.role === 'assistant' && m.status === 'complete')).toBe(true);
   });
 
-  it('keeps this program's projects and history from a program with another key', async () => {
+  it("keeps this program's projects and history from a program with another key", async () => {
     const other = client({ anonymousKey: 'another-program-key-0123456789' });
     const err = await other.api.listMessages(projectId, { limit: 50 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamgateError);
