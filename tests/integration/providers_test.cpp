@@ -575,7 +575,8 @@ TEST_F(Providers, ChatCompletionsClientThatLeavesCancelsTheUpstream) {
   timeval tv{10, 0};
   ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   auto body = chat_body("openai/fault-stall", "leave", true);
-  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server_->port()) +
+                    "\r\nContent-Type: application/json\r\n"
                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   net::write(sock, net::buffer(req));
   std::string got;
