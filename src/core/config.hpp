@@ -14,6 +14,7 @@ struct config {
   std::uint16_t listen_port = 8080;
   std::string data_dir = "./data";
   std::string provider = "demo";
+  std::string enable_providers;  // comma list of providers configured only by the environment to offer too
   unsigned threads = 0;  // 0 = one per core
   std::string log_level = "info";
   std::string web_root = "web/dist";
@@ -25,6 +26,7 @@ struct config {
   std::int64_t idle_timeout_ms = 10 * 60 * 1000;
   unsigned max_streams_per_connection = 4;
   std::int64_t stream_retention_ms = 10 * 60 * 1000;
+  std::size_t retained_max_bytes = 256 * 1024 * 1024;  // all finished streams kept for resume, together
   std::size_t stream_log_max_bytes = 16 * 1024 * 1024;
   std::int64_t sse_heartbeat_ms = 15 * 1000;
   std::int64_t drain_timeout_ms = 30 * 1000;
@@ -32,6 +34,16 @@ struct config {
   std::size_t outbound_merge_bytes = 0;
   std::size_t outbound_max_bytes = 1024 * 1024;
   int socket_send_buffer = 0;  // 0 = the kernel's default
+  unsigned max_connections = 0;               // open sockets of every kind; 0 = the descriptor limit less a reserve
+  std::int64_t header_timeout_ms = 10 * 1000;  // a request's header must arrive within this (slowloris)
+  std::int64_t body_timeout_ms = 30 * 1000;    // and its body within this after the header
+
+  // What one owner can make the store hold (0 = no limit).
+  unsigned max_projects_per_owner = 1000;
+  unsigned max_cards_per_project = 100;
+  std::size_t max_card_bytes = 8000;
+  std::size_t max_prompt_bytes = 32 * 1024;  // all of a project's cards together: the system prompt
+  std::int64_t store_max_bytes = 0;          // the SQLite file; 0 = bounded by the disk
 
   // Authentication: "none" (default) or "jwt".
   std::string auth = "none";

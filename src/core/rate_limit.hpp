@@ -13,7 +13,12 @@ namespace sg::core {
 class token_buckets {
  public:
   using clock = std::chrono::steady_clock;
-  token_buckets(double rate_per_second, double burst) : rate_(rate_per_second), burst_(burst) {}
+  /// `max_keys` bounds the memory: past it, keys not yet tracked are refused until old ones refill.
+  token_buckets(double rate_per_second, double burst, std::size_t max_keys = default_max_keys)
+      : rate_(rate_per_second), burst_(burst), max_keys_(max_keys) {}
+  static constexpr std::size_t default_max_keys = 1'000'000;
+  /// Full buckets are dropped every this many operations.
+  static constexpr std::uint64_t sweep_every = 4096;
 
   /// Takes `n` tokens; returns 0 when granted, else the milliseconds until they would be.
   /// A rate of 0 means unlimited.
@@ -32,11 +37,16 @@ class token_buckets {
   };
   bucket& refill(const std::string& key, clock::time_point now);
   void sweep(clock::time_point now);
+  bool at_capacity(const std::string& key, clock::time_point now);
+  std::int64_t refusal_ms() const;
 
   double rate_, burst_;
+  std::size_t max_keys_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, bucket> buckets_;
   std::uint64_t ops_ = 0;
+  std::uint64_t last_capacity_sweep_ = 0;
+  clock::time_point last_capacity_sweep_at_{};
 };
 
 /// Counts concurrent holders per key against a limit. Thread-safe.

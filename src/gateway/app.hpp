@@ -35,6 +35,9 @@ struct counters {
   std::atomic<std::uint64_t> events_sent{0};
   std::atomic<std::uint64_t> auth_failures{0}, origin_refusals{0}, admin_refusals{0};
   std::atomic<std::uint64_t> rate_limited_connections{0};
+  std::atomic<std::uint64_t> capacity_refusals{0};  // connections closed at once: --max-connections reached
+  std::atomic<std::uint64_t> request_timeouts{0};   // a request's header or body came too slowly, or none came
+  std::atomic<std::int64_t> open_sockets{0};        // client sockets of every kind
   std::atomic<std::int64_t> outbound_bytes{0};  // queued for clients, all connections
   core::histogram chunk_lateness;               // chunk written to the socket − when it was due
 };
@@ -56,6 +59,7 @@ struct app {
   core::token_buckets connection_rate;       // new connections per source IP
   core::concurrency_limit connections_per_ip;
   core::concurrency_limit connections_per_user;
+  unsigned max_connections = 0;  // set at start-up: see effective_max_connections()
   store::store* store = nullptr;
   stream::stream_manager* streams = nullptr;
   std::shared_ptr<const provider::model_catalog> models;  // which provider serves which model

@@ -167,13 +167,16 @@ bool handle_api(app& a, const request& req, const target& t, const request_conte
   if (t.path == "/readyz") {
     // Ready when the store answers a query and at least one provider is configured.
     auto providers = a.streams->provider_names();
-    a.store->run([req, respond, providers](store::database& db) {
-      db.count_connections();
-      boost::json::array ps;
-      for (auto& p : providers) ps.emplace_back(p);
-      boost::json::object o{{"status", "ready"}, {"store", "ok"}, {"providers", ps}};
-      respond(json_response(req, http::status::ok, boost::json::serialize(o)));
-    });
+    a.store->exec([](store::database& db) { db.count_connections(); },
+                  [req, respond, providers](store::result<void> r) {
+                    boost::json::array ps;
+                    for (auto& p : providers) ps.emplace_back(p);
+                    boost::json::object o{{"status", r ? "ready" : "unavailable"},
+                                          {"store", r ? "ok" : r.error().message()},
+                                          {"providers", ps}};
+                    respond(json_response(req, r ? http::status::ok : http::status::service_unavailable,
+                                          boost::json::serialize(o)));
+                  });
     return true;
   }
   if (t.path == "/metrics") {

@@ -23,11 +23,26 @@ std::string render_metrics(app& a) {
     << "# TYPE streamgate_connections_active gauge\n"
     << "streamgate_connections_active{transport=\"websocket\"} " << s.ws_open.load() << '\n'
     << "streamgate_connections_active{transport=\"sse\"} " << s.sse_open.load() << '\n';
+  metric(o, "streamgate_sockets_open", "gauge", "Client sockets open, of every kind (HTTP, SSE, WebSocket, TLS).",
+         double(s.open_sockets.load()));
+  metric(o, "streamgate_sockets_max", "gauge", "The socket cap in force (--max-connections).", double(a.max_connections));
+  metric(o, "streamgate_capacity_refusals_total", "counter", "Connections closed at accept: the socket cap was reached.",
+         double(s.capacity_refusals));
+  metric(o, "streamgate_request_timeouts_total", "counter",
+         "Connections closed because a request's header or body (or the next request) came too slowly.",
+         double(s.request_timeouts));
+  metric(o, "streamgate_store_errors_total", "counter", "Store operations that failed (the database full or unusable).",
+         double(a.store->errors()));
   metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
   metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));
   metric(o, "streamgate_streams_retained", "gauge", "Streams held for resume, running or finished.",
          double(a.streams->retained()));
+  metric(o, "streamgate_streams_retained_bytes", "gauge", "Memory held by finished streams kept for resume.",
+         double(a.streams->retained_bytes()));
+  metric(o, "streamgate_streams_evicted_total", "counter",
+         "Finished streams dropped before their retention ended, to stay within --retained-max-bytes.",
+         double(a.streams->evicted()));
   o << "# HELP streamgate_streams_total Streams by outcome.\n# TYPE streamgate_streams_total counter\n"
     << "streamgate_streams_total{outcome=\"started\"} " << c.started.load() << '\n'
     << "streamgate_streams_total{outcome=\"completed\"} " << c.completed.load() << '\n'

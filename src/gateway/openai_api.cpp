@@ -227,7 +227,7 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
 }
 
 void handle(app& a, const request& req, const target& t, const std::string& owner, const std::string& limit_key,
-            net::any_io_executor ex, responder respond, sse_starter start_sse) {
+            net::any_io_executor ex, responder respond, sse_starter start_sse, stream_watcher watch) {
   bool models = t.segments.size() >= 2 && t.segments[1] == "models";
   if (models) {
     if (req.method() != http::verb::get) {
@@ -304,6 +304,7 @@ void handle(app& a, const request& req, const target& t, const std::string& owne
     start_sse(started.s, chunk_formatter(id, cr.model, created, cr.include_usage));
     return;
   }
+  if (watch) watch(started.s);
   std::make_shared<collector>(req, id, cr.model, created, std::move(ex), std::move(respond))->start(started.s);
 }
 

@@ -24,13 +24,17 @@ using sse_starter = std::function<void(std::shared_ptr<stream::stream> s, event_
 /// The header that asks for a completion to be recorded in that project's message history.
 inline constexpr std::string_view project_header = "X-Streamgate-Project";
 
+/// Told of the stream behind a non-streamed completion, so the session can cancel it if its client leaves.
+using stream_watcher = std::function<void(std::shared_ptr<stream::stream> s)>;
+
 /// True for the paths this surface serves.
 bool handles(const target& t);
 
-/// Serves the request: calls `respond` once, or `start_sse` once for `stream: true`.
+/// Serves the request: calls `respond` once, or `start_sse` once for `stream: true`; for a
+/// non-streamed completion, `watch` is called with its stream before `respond`.
 /// Runs on the session's strand `ex`, which also receives the non-streamed answer's completion.
 void handle(app& a, const request& req, const target& t, const std::string& owner, const std::string& limit_key,
-            net::any_io_executor ex, responder respond, sse_starter start_sse);
+            net::any_io_executor ex, responder respond, sse_starter start_sse, stream_watcher watch);
 
 // ---- pure parts, for tests ----
 

@@ -5,6 +5,7 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "gateway/admission.hpp"
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
 #include "net/listener.hpp"
@@ -139,7 +140,7 @@ server::~server() = default;
 int server::run() {
   auto& m = *impl_;
   auto& cfg = m.cfg;
-  m.st = std::make_unique<store::store>(cfg.data_dir);
+  m.st = std::make_unique<store::store>(cfg.data_dir, cfg.store_max_bytes);
   // Rows left behind by a crash expire by TTL before the first client arrives.
   int expired = 0;
   m.st->run([&expired](store::database& db) { expired = db.expire_connections(core::now_ms()); });
@@ -159,6 +160,7 @@ int server::run() {
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
   if (!cfg.tls_cert.empty()) m.a.tls = make_tls_context(cfg);
   m.a.sec = m.sec.get();
+  m.a.max_connections = effective_max_connections(m.a.cfg);
   m.a.store = m.st.get();
   m.streams = std::make_unique<stream::stream_manager>(m.ioc, m.a.cfg, *m.st, std::move(providers));
   m.a.streams = m.streams.get();
@@ -228,6 +230,7 @@ int server::run() {
                                            ":" + std::to_string(ep.port()) + "/"},
                                {"allowedHosts", hosts},
                                {"threads", threads},
+                               {"maxConnections", m.a.max_connections},
                                {"provider", cfg.provider},
                                {"dataDir", cfg.data_dir}});
 

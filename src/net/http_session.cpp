@@ -13,8 +13,13 @@
 
 namespace sg::io {
 namespace {
-constexpr auto request_timeout = std::chrono::seconds(30);
+constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto sse_write_timeout = std::chrono::seconds(60);
+constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
+// After a response that closes the connection, the client's unread bytes are drained this long so
+// the close is a FIN, not a reset that could destroy the response before the client reads it.
+constexpr auto linger_timeout = std::chrono::milliseconds(500);
+constexpr std::uint32_t header_limit_bytes = 16 * 1024;
 
 bool accepts_event_stream(const gateway::request& req) {
   auto accept = req[http::field::accept];
@@ -23,10 +28,13 @@ bool accepts_event_stream(const gateway::request& req) {
 }  // namespace
 
 template <class Stream>
-basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context)
+basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context,
+                                               gateway::admission admission)
     : tls_context_(std::move(tls_context)),
       stream_(std::move(stream)),
       app_(app),
+      slot_(std::move(admission.slot)),
+      refusal_(std::move(admission.refusal)),
       queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
       heartbeat_(stream_.get_executor()) {
   error_code ec;
@@ -34,6 +42,8 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
   if (!ec) peer_ = ep.address();
   source_ip_ = core::address_text(peer_);
   ip_key_ = core::address_limit_key(peer_);
+  const auto& trusted = app_.sec->trusted_proxies();
+  peer_is_proxy_ = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer_); });
   // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
   // client's delayed ACK (~40 ms) and the first token arrives that much late.
   beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
@@ -46,8 +56,12 @@ template <class Stream>
 void basic_http_session<Stream>::run() {
   // Start on the session's strand: the acceptor's handler runs elsewhere.
   net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    if (self->refusal_) {
+      self->refuse();
+      return;
+    }
     if constexpr (is_tls_v<Stream>) {
-      beast::get_lowest_layer(self->stream_).expires_after(request_timeout);
+      beast::get_lowest_layer(self->stream_).expires_after(tls_handshake_timeout);
       self->stream_.async_handshake(net::ssl::stream_base::server, self->buffer_.data(),
                                     beast::bind_front_handler(&basic_http_session::on_handshake, self));
     } else {
@@ -63,13 +77,37 @@ void basic_http_session<Stream>::on_handshake(error_code ec, std::size_t used) {
   do_read();
 }
 
+// A connection refused at accept gets one answer (429, or 503 at capacity) and is closed; nothing it
+// sent is parsed.
+template <class Stream>
+void basic_http_session<Stream>::refuse() {
+  gateway::request req;
+  req.version(11);
+  auto res = gateway::error_response(req, *refusal_);
+  res.keep_alive(false);
+  send(std::move(res));
+}
+
+// The header has its own deadline (slowloris), and so has the body once the header is in; an idle
+// keep-alive connection waits for its next header under the same deadline.
 template <class Stream>
 void basic_http_session<Stream>::do_read() {
   issued_key_.clear();
   parser_.emplace();
   parser_->body_limit(app_.cfg.max_message_bytes);
-  parser_->header_limit(16 * 1024);
-  beast::get_lowest_layer(stream_).expires_after(request_timeout);
+  parser_->header_limit(header_limit_bytes);
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(app_.cfg.header_timeout_ms));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&basic_http_session::on_read_header, this->shared_from_this()));
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_read_header(error_code ec, std::size_t bytes) {
+  if (ec || parser_->is_done()) {
+    on_read(ec, bytes);
+    return;
+  }
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(app_.cfg.body_timeout_ms));
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&basic_http_session::on_read, this->shared_from_this()));
 }
 
@@ -80,7 +118,11 @@ void basic_http_session<Stream>::on_read(error_code ec, std::size_t) {
     do_close();
     return;
   }
-  if (ec == beast::error::timeout) return;  // the stream already closed the socket
+  if (ec == beast::error::timeout) {
+    // The stream already closed the socket: a slow (or idle) client costs nothing more.
+    app_.stats.request_timeouts.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (ec) {
     // Malformed HTTP gets one clear answer, then the connection closes (the parser state is lost).
     gateway::request req;
@@ -126,8 +168,7 @@ void basic_http_session<Stream>::identify_client(const gateway::request& req) {
   auto client = core::client_address(peer_, trusted, forwarded, joined(req, "X-Forwarded-For"));
   source_ip_ = core::address_text(client);
   ip_key_ = core::address_limit_key(client);
-  if (std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer_); }) &&
-      core::forwarded_proto(forwarded, joined(req, "X-Forwarded-Proto")) == "https")
+  if (peer_is_proxy_ && core::forwarded_proto(forwarded, joined(req, "X-Forwarded-Proto")) == "https")
     secure_ = true;
 }
 
@@ -148,9 +189,10 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     return;
   }
   identify_client(req);
-  // Once per TCP connection: the new-connection rate of this address.
-  if (!rate_checked_) {
-    rate_checked_ = true;
+  // A trusted proxy's connection was admitted at accept without per-address limits (it carries many
+  // clients): its client's new-connection rate is taken here, once per TCP connection.
+  if (peer_is_proxy_ && !client_rate_checked_) {
+    client_rate_checked_ = true;
     if (auto wait = app_.connection_rate.take(ip_key_)) {
       app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
       auto res = gateway::error_response(
@@ -235,19 +277,24 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
 
 template <class Stream>
 void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
-  // Connection limits hold a slot for the life of the WebSocket; refuse with 429 before upgrading.
-  auto ip_key = ip_key_;
-  auto user_key = who.authenticated ? who.sub : std::string();
-  if (!app_.connections_per_ip.try_acquire(ip_key)) {
-    app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
-    auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
-                                                              "too many connections from " + source_ip_, true, 1000, {}});
-    res.keep_alive(false);
-    send(std::move(res));
-    return;
+  // The per-address slot was taken at accept and moves into the WebSocket; the per-user one is taken
+  // here, once the user is known. Behind a trusted proxy the address is the forwarded client's, known
+  // only now. Refuse with 429 before upgrading.
+  std::string client_key;
+  if (peer_is_proxy_) {
+    if (!app_.connections_per_ip.try_acquire(ip_key_)) {
+      app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
+      auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
+                                                                "too many connections from " + source_ip_, true, 1000, {}});
+      res.keep_alive(false);
+      send(std::move(res));
+      return;
+    }
+    client_key = ip_key_;
   }
+  auto user_key = who.authenticated ? who.sub : std::string();
   if (!user_key.empty() && !app_.connections_per_user.try_acquire(user_key)) {
-    app_.connections_per_ip.release(ip_key);
+    if (!client_key.empty()) app_.connections_per_ip.release(client_key);
     app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
     auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
                                                               "too many connections for this user", true, 1000, {}});
@@ -256,9 +303,9 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
     return;
   }
   auto* a = &app_;
-  std::shared_ptr<void> slots(nullptr, [a, ip_key, user_key](void*) {
-    a->connections_per_ip.release(ip_key);
+  std::shared_ptr<void> slots(nullptr, [a, user_key, client_key, socket_slot = std::move(slot_)](void*) {
     if (!user_key.empty()) a->connections_per_user.release(user_key);
+    if (!client_key.empty()) a->connections_per_ip.release(client_key);
   });
   beast::get_lowest_layer(stream_).expires_never();
   typename basic_ws_session<Stream>::client c{source_ip_, limit_key_,
@@ -276,10 +323,11 @@ void basic_http_session<Stream>::send(gateway::response res) {
     res.set(http::field::vary, "Origin");
     res.set(http::field::access_control_expose_headers, "X-Stream-Id, Location, Retry-After");
   }
+  awaited_stream_.reset();  // the answer is going out: a client that leaves now cancels nothing
   res.prepare_payload();
   bool close = res.need_eof();
   auto sp = std::make_shared<gateway::response>(std::move(res));
-  beast::get_lowest_layer(stream_).expires_after(request_timeout);
+  beast::get_lowest_layer(stream_).expires_after(write_timeout);
   http::async_write(stream_, *sp,
                     [self = this->shared_from_this(), sp, close](error_code ec, std::size_t n) {
                       self->on_write(close, ec, n);
@@ -289,6 +337,16 @@ void basic_http_session<Stream>::send(gateway::response res) {
 template <class Stream>
 void basic_http_session<Stream>::on_write(bool close, error_code ec, std::size_t) {
   if (ec) return;
+  if (watching_) {
+    // The read that watched for a leaving client is still pending: stop it first, and read the next
+    // request once it has returned (two reads may never run at once).
+    error_code ignored;
+    beast::get_lowest_layer(stream_).socket().cancel(ignored);
+    if (!close) {
+      read_after_watch_ = true;
+      return;
+    }
+  }
   if (close) {
     do_close();
     return;
@@ -304,8 +362,24 @@ void basic_http_session<Stream>::do_close() {
   } else {
     error_code ec;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
-    beast::get_lowest_layer(stream_).close();
+    if (ec) {
+      beast::get_lowest_layer(stream_).close();
+      return;
+    }
+    beast::get_lowest_layer(stream_).expires_after(linger_timeout);
+    linger({});
   }
+}
+
+// Reads and drops what the client still sends until it closes too (or the deadline passes).
+template <class Stream>
+void basic_http_session<Stream>::linger(error_code ec) {
+  if (ec) {
+    beast::get_lowest_layer(stream_).close();
+    return;
+  }
+  beast::get_lowest_layer(stream_).async_read_some(
+      net::buffer(linger_buf_), [self = this->shared_from_this()](error_code ec, std::size_t) { self->linger(ec); });
 }
 
 template <class Stream>
@@ -327,6 +401,12 @@ void basic_http_session<Stream>::openai_request(const gateway::request& req, con
         self->sse_format_ = std::move(f);
         self->sse_cancel_on_close_ = true;
         self->begin_sse(req, std::move(s), 0);
+      },
+      // A non-streamed completion has no other reader either: a client that leaves before the answer
+      // cancels it, so nobody pays for an answer that nobody will read.
+      [self](std::shared_ptr<stream::stream> s) {
+        self->awaited_stream_ = std::move(s);
+        self->watch_client();
       });
 }
 
@@ -383,6 +463,25 @@ void basic_http_session<Stream>::resume_stream(const gateway::request& req, cons
     }
     after = n;
   }
+  // At or past the end of a finished stream (what EventSource sends when it reconnects after the
+  // terminal event): 204 tells it to stop reconnecting, instead of a response that never ends.
+  auto last = s->last_event();
+  std::uint64_t last_seq = last ? last->seq : 0;
+  if (s->ended() && after >= last_seq) {
+    gateway::response res{http::status::no_content, req.version()};
+    res.set(http::field::server, "streamgate");
+    res.set("X-Stream-Id", s->id());
+    res.keep_alive(req.keep_alive());
+    send(std::move(res));
+    return;
+  }
+  if (after > last_seq) {
+    send(gateway::error_response(req, proto::error_code::bad_request,
+                                 "Last-Event-ID/lastSeq " + std::to_string(after) + " is past the stream's last event (" +
+                                     std::to_string(last_seq) + ")",
+                                 "lastSeq"));
+    return;
+  }
   if (auto events = s->events_between(after, after); !events) {
     send(gateway::error_response(req, proto::error_code::not_found,
                                  "events after seq " + std::to_string(after) + " are no longer retained"));
@@ -428,8 +527,16 @@ void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
   sse_header_sent_ = true;
   beast::get_lowest_layer(stream_).expires_never();
   // Subscribing replays the log after sse_last_seq_, then continues live.
+  using result = stream::stream::subscribe_result;
   auto r = sse_stream_->subscribe(this->shared_from_this(), sse_last_seq_);
-  (void)r;  // an ended stream's replay ends with its terminal event, which ends the response
+  if (r == result::past_end || r == result::beyond_end || r == result::not_retained) {
+    // Nothing will follow (the stream ended in between, or its log was trimmed): end the body now
+    // rather than send heartbeats forever. An ended stream's replay otherwise ends with its
+    // terminal event, which ends the response.
+    sse_ending_ = true;
+    sse_write();
+    return;
+  }
   arm_heartbeat();
   if (sse_cancel_on_close_) watch_client();
 }
@@ -449,6 +556,10 @@ void basic_http_session<Stream>::watch_client() {
       return;
     }
     if (ec && self->sse_) self->end_sse(false);
+    if (ec && ec != net::error::operation_aborted && self->awaited_stream_) {
+      self->app_.streams->cancel(self->awaited_stream_->id());
+      self->awaited_stream_.reset();
+    }
   });
 }
 

@@ -3,6 +3,7 @@
 
 #include "core/asio.hpp"
 #include "net/stream_types.hpp"
+#include "gateway/admission.hpp"
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
 #include "gateway/openai_api.hpp"
@@ -10,6 +11,7 @@
 #include "net/outbound_queue.hpp"
 #include "stream/stream.hpp"
 
+#include <array>
 #include <memory>
 #include <optional>
 
@@ -21,7 +23,8 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
                                  public stream::subscriber {
  public:
   /// `tls_context` keeps the TLS context of a TLS stream alive (null for plain streams).
-  basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context);
+  /// `admission` is what the listener decided: the connection's slot, or the refusal to answer.
+  basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context, gateway::admission admission);
   ~basic_http_session() override;
   void run();
 
@@ -30,7 +33,10 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
 
  private:
   void do_read();
+  void on_read_header(error_code ec, std::size_t bytes);
   void on_read(error_code ec, std::size_t bytes);
+  void refuse();
+  void linger(error_code ec);
   void handle_request(gateway::request req);
   void upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol);
   void send(gateway::response res);
@@ -64,7 +70,11 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   std::string ip_key_;                     // the client's per-address limit key (its /64 for IPv6)
   bool secure_ = false;                    // the client reached us over HTTPS (directly or via a trusted proxy)
   std::string issued_key_;                 // a new anonymous key, sent as a cookie with the current answer
-  bool rate_checked_ = false;
+  bool peer_is_proxy_ = false;             // the peer is in --trusted-proxies: limits apply per forwarded client
+  bool client_rate_checked_ = false;       // the forwarded client's new-connection rate was taken
+  std::shared_ptr<void> slot_;                    // counts this socket against the connection limits
+  std::optional<proto::error_info> refusal_;      // set: answer this and close, read nothing
+  std::array<char, 512> linger_buf_{};
   gateway::principal who_;                 // the caller of the current request
   std::string limit_key_;                  // whose limits the current request counts against
   std::optional<std::string> cors_origin_;  // Access-Control-Allow-Origin for the current request
@@ -85,6 +95,7 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   std::string sse_bytes_;                            // the formatted event being written
   bool sse_cancel_on_close_ = false;                 // the stream has no other reader: a lost client cancels it
   bool watching_ = false;                            // a read is pending only to see the client leave
+  std::shared_ptr<stream::stream> awaited_stream_;   // a non-streamed completion's stream, until it answers
   bool read_after_watch_ = false;                    // the response ended: read the next request once it returns
   net::steady_timer heartbeat_;
 };

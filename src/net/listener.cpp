@@ -2,7 +2,12 @@
 #include "net/listener.hpp"
 
 #include "core/log.hpp"
+#include "core/net_address.hpp"
+#include "gateway/admission.hpp"
+#include "gateway/security.hpp"
 #include "net/http_session.hpp"
+
+#include <algorithm>
 
 namespace sg::io {
 
@@ -37,10 +42,27 @@ void listener::on_accept(error_code ec, tcp::socket socket) {
     t->async_wait([self = shared_from_this(), t](error_code) { self->do_accept(); });
     return;
   }
-  if (auto ctx = std::atomic_load(&app_.tls)) {
-    std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx)->run();
+  // Limits are applied here, before a byte is parsed or a TLS handshake is spent on the connection.
+  error_code peer_ec;
+  auto peer = socket.remote_endpoint(peer_ec);
+  std::string key;
+  bool proxy = false;
+  if (!peer_ec) {
+    // IPv6 clients count by /64; a trusted proxy's clients are counted per request, by the session.
+    key = core::address_limit_key(peer.address());
+    const auto& trusted = app_.sec->trusted_proxies();
+    proxy = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer.address()); });
+  }
+  auto adm = gateway::admit(app_, key, !proxy);
+  auto ctx = std::atomic_load(&app_.tls);
+  if (adm.at_capacity || (adm.refusal && ctx)) {
+    // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close.
+    error_code ignored;
+    socket.close(ignored);
+  } else if (ctx) {
+    std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx, std::move(adm))->run();
   } else {
-    std::make_shared<http_session>(plain_stream(std::move(socket)), app_, nullptr)->run();
+    std::make_shared<http_session>(plain_stream(std::move(socket)), app_, nullptr, std::move(adm))->run();
   }
   do_accept();
 }

@@ -208,11 +208,29 @@ void basic_ws_session<Stream>::handle(proto::resume_request& r) {
     return;
   }
   subs_[s->id()] = subscription{s, r.last_seq};
-  if (s->subscribe(this->shared_from_this(), r.last_seq) == stream::stream::subscribe_result::not_retained) {
-    subs_.erase(s->id());
-    send_error(proto::error_code::not_found,
-               "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id,
-               r.stream_id);
+  using result = stream::stream::subscribe_result;
+  switch (s->subscribe(this->shared_from_this(), r.last_seq)) {
+    case result::not_retained:
+      subs_.erase(s->id());
+      send_error(proto::error_code::not_found,
+                 "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id,
+                 r.stream_id);
+      break;
+    case result::past_end:
+      // The client saw the end already (or claims more): tell it again how the stream ended, and
+      // keep no subscription that nothing would ever close.
+      subs_.erase(s->id());
+      if (auto last = s->last_event()) enqueue(last, true);
+      break;
+    case result::beyond_end:
+      subs_.erase(s->id());
+      send_error(proto::error_code::bad_request,
+                 "lastSeq " + std::to_string(r.last_seq) + " is past the stream's last event", r.request_id,
+                 r.stream_id);
+      break;
+    case result::ok:
+    case result::ended:
+      break;
   }
 }
 

@@ -18,6 +18,7 @@ std::string_view to_string(error_code code) {
     case error_code::upstream_rate_limited: return "upstream_rate_limited";
     case error_code::upstream_unavailable: return "upstream_unavailable";
     case error_code::interrupted: return "interrupted";
+    case error_code::unavailable: return "unavailable";
     case error_code::internal: return "internal";
   }
   return "internal";
@@ -38,6 +39,7 @@ unsigned http_status(error_code code) {
     case error_code::upstream_rate_limited: return 503;
     case error_code::upstream_unavailable: return 503;
     case error_code::interrupted: return 503;
+    case error_code::unavailable: return 503;
     case error_code::internal: return 500;
   }
   return 500;
@@ -51,6 +53,7 @@ bool default_retryable(error_code code) {
     case error_code::upstream_rate_limited:
     case error_code::upstream_unavailable:
     case error_code::interrupted:
+    case error_code::unavailable:
       return true;
     default:
       return false;

@@ -19,6 +19,7 @@ enum class error_code {
   upstream_rate_limited,
   upstream_unavailable,
   interrupted,
+  unavailable,
   internal,
 };
 

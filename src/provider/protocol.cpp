@@ -98,6 +98,16 @@ proto::error_info error_for_status(std::string_view provider, unsigned status, c
   return e;
 }
 
+std::string client_message(proto::error_code code) {
+  switch (code) {
+    case proto::error_code::upstream_rate_limited: return "the model provider is limiting requests; retry later";
+    case proto::error_code::upstream_timeout: return "the model provider did not answer in time";
+    case proto::error_code::upstream_unavailable: return "the model provider could not be reached or failed mid-answer";
+    case proto::error_code::upstream_error: return "the model provider refused or failed the request";
+    default: return "the model provider failed";
+  }
+}
+
 proto::error_info upstream_failure(proto::error_code code, std::string message) {
   return proto::error_info{code, std::move(message), proto::default_retryable(code), {}, {}};
 }

@@ -37,6 +37,7 @@ class stream_decoder {
 struct provider_settings {
   std::string name;  ///< the name requests use ("openai", "my-vllm")
   std::string kind;  ///< openai | anthropic | bedrock | ollama
+  bool configured = false;  ///< a [providers.NAME] table defines it (else only the environment's conventions do)
   std::string base_url;
   std::string api_key;  ///< resolved from api_key_env at start-up
   std::string api_key_env;
@@ -93,6 +94,8 @@ std::string error_message_in(std::string_view body);
 
 /// An upstream failure that is neither an HTTP status nor a transport error.
 proto::error_info upstream_failure(proto::error_code code, std::string message);
+/// The fixed text a client sees for an upstream failure; the upstream's own words go to the log only.
+std::string client_message(proto::error_code code);
 
 /// A non-negative integer field of an upstream JSON object (token counts), or `otherwise`.
 std::uint64_t count_field(const boost::json::object& o, std::string_view key, std::uint64_t otherwise = 0);

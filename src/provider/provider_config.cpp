@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace sg::provider {
@@ -125,6 +126,7 @@ provider_settings from_table(const std::string& name, const toml::table& t, cons
       throw std::invalid_argument("config: unknown key " + where + "." + std::string(k.str()));
   provider_settings s;
   s.name = name;
+  s.configured = true;
   s.kind = get<std::string>(t, where, "kind").value_or(is_kind(name) ? name : "");
   if (!is_kind(s.kind))
     throw std::invalid_argument("config: " + where + ".kind must be openai, anthropic, bedrock or ollama");
@@ -280,6 +282,23 @@ provider_set build_providers(const core::config& cfg, const env_map& env) {
   auto client = std::make_shared<httpc::client>(httpc::options_from_env(env));
   std::vector<model_catalog::entry> entries{{"demo", "demo", "", {}}};
   set.providers["demo"] = std::make_shared<demo::demo_provider>(cfg.demo_ttft_ms, cfg.demo_tokens_per_second);
+  // Only what the operator chose is callable: a [providers.*] table, the default provider, or a name in
+  // --enable-providers. An API key that happens to be in the environment enables nothing by itself.
+  std::set<std::string> enabled{cfg.provider};
+  for (std::string_view list = cfg.enable_providers; !list.empty();) {
+    auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) enabled.emplace(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  std::erase_if(settings, [&](const provider_settings& s) { return !s.configured && !enabled.count(s.name); });
+  for (auto& name : enabled)
+    if (name != "demo" && std::none_of(settings.begin(), settings.end(), [&](auto& s) { return s.name == name; }) &&
+        name != cfg.provider)
+      throw std::invalid_argument("--enable-providers: unknown provider '" + name + "'");
   for (auto& s : settings) {
     if (s.kind == "bedrock" && s.access_key_id.empty())
       core::log_warn("no AWS credentials for provider", {{"provider", s.name}});

@@ -162,6 +162,13 @@ class job : public std::enable_shared_from_this<job> {
       return;
     }
     finished_ = true;
+    // Upstream error text can echo key fragments, organisation ids or the prompt: it stays in the log,
+    // and the client gets the stable code with a fixed message.
+    core::log_warn("upstream failed", {{"provider", s_.name},
+                                       {"streamId", req_->stream_id},
+                                       {"code", proto::to_string(e.code)},
+                                       {"error", e.message}});
+    e.message = client_message(e.code);
     out_->on_error(std::move(e));
   }
 

@@ -1,6 +1,7 @@
 // Prepared statements are cached per SQL text; every handle is RAII.
 #include "store/database.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace sg::store {
@@ -101,12 +102,21 @@ database::database(const std::string& path) {
   exec("CREATE INDEX IF NOT EXISTS messages_project ON messages(project_id, owner, id)");
 }
 
+void database::limit_size(std::int64_t max_bytes) {
+  if (max_bytes <= 0) return;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_.get(), "PRAGMA page_size", -1, &st, nullptr);
+  std::unique_ptr<sqlite3_stmt, stmt_finalizer> guard(st);
+  std::int64_t page = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 4096;
+  exec("PRAGMA max_page_count = " + std::to_string(std::max<std::int64_t>(1, max_bytes / std::max<std::int64_t>(page, 512))));
+}
+
 void database::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw std::runtime_error("sqlite: " + msg);
+    throw database_error(sqlite3_extended_errcode(db_.get()), "sqlite: " + msg);
   }
 }
 
@@ -115,7 +125,7 @@ sqlite3_stmt* database::prepare(const char* sql) {
     if (k == sql) return s.get();
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_.get(), sql, -1, &s, nullptr) != SQLITE_OK)
-    throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
+    throw database_error(sqlite3_extended_errcode(db_.get()), std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
   cache_.emplace_back(sql, std::unique_ptr<sqlite3_stmt, stmt_finalizer>(s));
   return s;
 }
@@ -123,7 +133,7 @@ sqlite3_stmt* database::prepare(const char* sql) {
 namespace {
 void step_done(sqlite3* db, sqlite3_stmt* s) {
   int rc = sqlite3_step(s);
-  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db));
+  if (rc != SQLITE_DONE) throw database_error(sqlite3_extended_errcode(db), std::string("sqlite step: ") + sqlite3_errmsg(db));
 }
 }  // namespace
 
@@ -216,6 +226,21 @@ std::vector<project_row> database::list_projects(const std::string& owner) {
   return out;
 }
 
+std::vector<project_row> database::list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset) {
+  binder b(prepare("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE owner = ? "
+                   "ORDER BY created_at, id LIMIT ? OFFSET ?"));
+  b.text(owner).integer(limit).integer(offset);
+  std::vector<project_row> out;
+  while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_project(b.get()));
+  return out;
+}
+
+std::int64_t database::count_projects(const std::string& owner) {
+  binder b(prepare("SELECT count(*) FROM projects WHERE owner = ?"));
+  b.text(owner);
+  return sqlite3_step(b.get()) == SQLITE_ROW ? sqlite3_column_int64(b.get(), 0) : 0;
+}
+
 bool database::delete_project(const std::string& id) {
   {
     binder b(prepare("DELETE FROM cards WHERE project_id = ?"));
@@ -250,6 +275,15 @@ std::vector<card_row> database::list_cards(const std::string& project_id) {
   binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? "
                    "ORDER BY ord, created_at, id"));
   b.text(project_id);
+  std::vector<card_row> out;
+  while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_card(b.get()));
+  return out;
+}
+
+std::vector<card_row> database::list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset) {
+  binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? "
+                   "ORDER BY ord, created_at, id LIMIT ? OFFSET ?"));
+  b.text(project_id).integer(limit).integer(offset);
   std::vector<card_row> out;
   while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_card(b.get()));
   return out;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,16 @@ struct stmt_finalizer {
 };
 
 /// One SQLite connection. Not thread-safe: used only on the store's own thread.
+/// A failed SQLite call, with its extended result code (SQLITE_FULL, SQLITE_BUSY, …).
+class database_error : public std::runtime_error {
+ public:
+  database_error(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
 class database {
  public:
   /// Opens (creating if needed) `path`, enables WAL and applies the schema. Throws on failure.
@@ -75,11 +86,16 @@ class database {
   void put_project(const project_row& p);
   std::optional<project_row> get_project(const std::string& id);
   std::vector<project_row> list_projects(const std::string& owner);
+  /// One page of an owner's projects, oldest first.
+  std::vector<project_row> list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset);
+  std::int64_t count_projects(const std::string& owner);
   bool delete_project(const std::string& id);
 
   void put_card(const card_row& c);
   std::optional<card_row> get_card(const std::string& project_id, const std::string& card_id);
   std::vector<card_row> list_cards(const std::string& project_id);
+  /// One page of a project's cards, in card order.
+  std::vector<card_row> list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset);
   bool delete_card(const std::string& project_id, const std::string& card_id);
 
   std::int64_t add_message(const message_row& m);
@@ -87,6 +103,8 @@ class database {
   std::vector<message_row> list_messages(const std::string& project_id, const std::string& owner, std::int64_t before,
                                          int limit);
 
+  /// Caps the file at about `max_bytes` (0: no cap); writes past it fail with SQLITE_FULL.
+  void limit_size(std::int64_t max_bytes);
   /// Runs a statement with no result (used by tests to plant rows).
   void exec(const std::string& sql);
 

@@ -4,25 +4,64 @@
 #include "core/histogram.hpp"
 #include "store/database.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/executor_work_guard.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <thread>
+#include <type_traits>
 
 namespace sg::store {
 
+/// Why store work failed: the database is full (its size cap or the disk), or unusable otherwise.
+enum class errc { unavailable = 1, full };
+const boost::system::error_category& store_category();
+boost::system::error_code make_error_code(errc e);
+
+/// The outcome of store work: its value, or the error that stopped it.
+template <class T>
+using result = boost::system::result<T>;
+
 class store {
  public:
-  /// Opens the database in `data_dir` (created if missing). Throws on failure.
-  explicit store(const std::string& data_dir);
+  /// Opens the database in `data_dir` (created if missing), capped at `max_bytes` (0: no cap).
+  /// Throws on failure.
+  explicit store(const std::string& data_dir, std::int64_t max_bytes = 0);
   ~store();
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
-  /// Runs `fn` on the store thread. Exceptions are logged and swallowed. Thread-safe.
+  /// Runs `work(database&)` on the store thread, then `done(result<T>)` there, where T is what
+  /// `work` returns: exactly once, with the value or with the error that stopped it, so the caller
+  /// can always answer its client and release what it holds. Thread-safe.
+  template <class Work, class Done>
+  void exec(Work work, Done done) {
+    boost::asio::post(ioc_, [this, work = std::move(work), done = std::move(done)]() mutable {
+      using T = std::invoke_result_t<Work&, database&>;
+      auto t0 = std::chrono::steady_clock::now();
+      std::optional<result<T>> r;
+      try {
+        if constexpr (std::is_void_v<T>) {
+          work(db_);
+          r.emplace();
+        } else {
+          r.emplace(work(db_));
+        }
+      } catch (const std::exception& e) {
+        r.emplace(failed(e));
+      }
+      timed(t0);
+      done(std::move(*r));
+    });
+  }
+
+  /// Fire-and-forget work (the connection table): a failure is logged and counted, nothing waits on it.
   void run(std::function<void(database&)> fn);
   /// Blocks until everything posted so far ran (start-up and shutdown only).
   void flush();
@@ -30,14 +69,25 @@ class store {
   std::int64_t last_op_us() const { return last_op_us_.load(std::memory_order_relaxed); }
   /// Duration of every store operation (all of them write or read SQLite).
   const core::histogram& op_latency() const { return op_latency_; }
+  /// Store operations that failed since start.
+  std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
 
  private:
+  boost::system::error_code failed(const std::exception& e);
+  void timed(std::chrono::steady_clock::time_point t0);
+
   database db_;
   boost::asio::io_context ioc_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
   std::atomic<std::int64_t> last_op_us_{0};
+  std::atomic<std::uint64_t> errors_{0};
   core::histogram op_latency_;
 };
 
 }  // namespace sg::store
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<sg::store::errc> : std::true_type {};
+}  // namespace boost::system

@@ -4,6 +4,7 @@
 #include "core/clock.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace sg::stream {
 
@@ -25,6 +26,100 @@ stream::stream(std::string id, std::string project_id, std::string owner, std::s
       provider_(std::move(provider)),
       log_max_bytes_(log_max_bytes),
       created_at_ms_(core::now_ms()) {}
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+std::uint64_t get_varint(const std::string& in, std::size_t& pos) {
+  std::uint64_t v = 0;
+  for (int shift = 0; pos < in.size(); shift += 7) {
+    auto b = static_cast<unsigned char>(in[pos++]);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) break;
+  }
+  return v;
+}
+
+std::uint64_t zigzag(std::int64_t v) { return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63); }
+std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1); }
+
+// What an event costs beyond its strings: the shared control block and the event itself.
+constexpr std::size_t event_overhead = sizeof(proto::event) + 32;
+
+}  // namespace
+
+// Calls fn(event_ptr) for every logged event with after < seq <= upto, in seq order. Lock held.
+template <class Fn>
+void stream::for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) const {
+  if (!compact_) {
+    for (std::size_t i = log_head_; i < log_.size(); ++i)
+      if (log_[i]->seq > after && log_[i]->seq <= upto) fn(log_[i]);
+    return;
+  }
+  std::size_t kept = 0, pos = 0, text_at = chunk_text_begin_;
+  std::int64_t due = 0;
+  for (std::uint64_t seq = first_retained_; seq <= last_seq_ && seq <= upto; ++seq) {
+    if (kept < log_.size() && log_[kept]->seq == seq) {
+      if (seq > after) fn(log_[kept]);
+      ++kept;
+      continue;
+    }
+    auto len = static_cast<std::size_t>(get_varint(chunk_code_, pos));
+    due += unzigzag(get_varint(chunk_code_, pos));
+    if (seq > after) fn(proto::make_chunk(id_, seq, text_.substr(text_at, len), chunk_session_, due));
+    text_at += len;
+  }
+}
+
+// Runs once, when the terminal event is logged. Falls back to the full log if the chunks' text is
+// not exactly the tail of text_ (it always is for the runner's streams).
+void stream::compact() {
+  std::size_t chunk_bytes = 0;
+  std::string session;
+  bool first = true;
+  for (std::size_t i = log_head_; i < log_.size(); ++i) {
+    auto& e = *log_[i];
+    if (e.type != proto::event_type::stream_chunk) continue;
+    if (e.first_seq != e.seq || (!first && e.session_id != session)) return;
+    session = e.session_id;
+    first = false;
+    chunk_bytes += e.content.size();
+  }
+  if (chunk_bytes > text_.size()) return;
+  std::size_t at = text_.size() - chunk_bytes;
+  std::string code;
+  std::vector<proto::event_ptr> kept;
+  std::int64_t due = 0;
+  for (std::size_t i = log_head_; i < log_.size(); ++i) {
+    auto& e = log_[i];
+    if (e->type != proto::event_type::stream_chunk) {
+      kept.push_back(e);
+      continue;
+    }
+    if (text_.compare(at, e->content.size(), e->content) != 0) return;
+    at += e->content.size();
+    put_varint(code, e->content.size());
+    put_varint(code, zigzag(e->due_us - due));
+    due = e->due_us;
+  }
+  chunk_text_begin_ = text_.size() - chunk_bytes;
+  chunk_session_ = std::move(session);
+  last_seq_ = log_.back()->seq;
+  code.shrink_to_fit();
+  chunk_code_ = std::move(code);
+  kept.shrink_to_fit();
+  log_ = std::move(kept);
+  log_head_ = 0;
+  text_.shrink_to_fit();
+  compact_ = true;
+}
 
 void stream::publish(proto::event_ptr ev) {
   ++next_seq_;
@@ -59,6 +154,8 @@ void stream::publish(proto::event_ptr ev) {
   }
   if (state_ != state::running) {
     subs_.clear();
+    subs_.shrink_to_fit();
+    compact();
   } else if (prune) {
     std::erase_if(subs_, [](auto& p) { return p.second.expired(); });
   }
@@ -72,8 +169,10 @@ void stream::append_text(std::string_view delta) {
 stream::subscribe_result stream::subscribe(const std::shared_ptr<subscriber>& sub, std::uint64_t after_seq) {
   std::lock_guard lock(mu_);
   if (after_seq + 1 < first_retained_) return subscribe_result::not_retained;
-  for (std::size_t i = log_head_; i < log_.size(); ++i)
-    if (log_[i]->seq > after_seq) sub->deliver(log_[i]);
+  auto last = log_.empty() ? 0 : log_.back()->seq;
+  if (after_seq > last && state_ == state::running) return subscribe_result::beyond_end;
+  if (after_seq >= last && state_ != state::running) return subscribe_result::past_end;
+  for_each_logged(after_seq, UINT64_MAX, [&](const proto::event_ptr& e) { sub->deliver(e); });
   if (state_ != state::running) return subscribe_result::ended;
   auto key = sub.get();
   auto it = std::find_if(subs_.begin(), subs_.end(), [key](auto& p) { return p.first == key; });
@@ -86,12 +185,16 @@ void stream::unsubscribe(const subscriber* sub) {
   std::erase_if(subs_, [sub](auto& p) { return p.first == sub; });
 }
 
+proto::event_ptr stream::last_event() const {
+  std::lock_guard lock(mu_);
+  return log_.empty() ? nullptr : log_.back();
+}
+
 std::optional<std::vector<proto::event_ptr>> stream::events_between(std::uint64_t after, std::uint64_t upto) const {
   std::lock_guard lock(mu_);
   if (after + 1 < first_retained_) return std::nullopt;
   std::vector<proto::event_ptr> out;
-  for (std::size_t i = log_head_; i < log_.size(); ++i)
-    if (log_[i]->seq > after && log_[i]->seq <= upto) out.push_back(log_[i]);
+  for_each_logged(after, upto, [&](const proto::event_ptr& e) { out.push_back(e); });
   return out;
 }
 
@@ -108,6 +211,14 @@ std::int64_t stream::ended_at_ms() const {
 std::size_t stream::subscriber_count() const {
   std::lock_guard lock(mu_);
   return subs_.size();
+}
+
+std::size_t stream::retained_bytes() const {
+  std::lock_guard lock(mu_);
+  std::size_t n = sizeof(stream) + text_.capacity() + chunk_code_.capacity() + log_.capacity() * sizeof(proto::event_ptr);
+  for (std::size_t i = log_head_; i < log_.size(); ++i)
+    n += event_overhead + 2 * log_[i]->json.capacity() + log_[i]->content.capacity();  // json, and its SSE form
+  return n;
 }
 
 stream_info stream::info() const {

@@ -53,17 +53,24 @@ class stream {
   /// Appends the delta to the text the stream has produced so far. Producer only.
   void append_text(std::string_view delta);
 
-  enum class subscribe_result { ok, ended, not_retained };
+  enum class subscribe_result { ok, ended, not_retained, past_end, beyond_end };
   /// Delivers every logged event with seq > after_seq, then (if still running) every live event.
   /// `ended`: the stream is over and everything after after_seq was delivered.
   /// `not_retained`: events after after_seq were dropped from the bounded log.
+  /// `past_end`: the stream is over and after_seq is at or past its terminal event: nothing follows.
+  /// `beyond_end`: after_seq is past the last event of a running stream (a client's mistake).
+  /// Nothing is delivered and no subscription is kept for the last three.
   subscribe_result subscribe(const std::shared_ptr<subscriber>& sub, std::uint64_t after_seq);
   void unsubscribe(const subscriber* sub);
+  /// The newest event in the log (the terminal one once the stream is over).
+  proto::event_ptr last_event() const;
   /// The logged events with after < seq <= upto; nullopt if some were trimmed from the log.
   std::optional<std::vector<proto::event_ptr>> events_between(std::uint64_t after, std::uint64_t upto) const;
 
   bool ended() const;
   stream_info info() const;
+  /// About how many bytes of memory the stream holds (its log, its text), for the retention budget.
+  std::size_t retained_bytes() const;
   std::int64_t created_at_ms() const { return created_at_ms_; }
   std::int64_t ended_at_ms() const;
   std::size_t subscriber_count() const;
@@ -82,6 +89,19 @@ class stream {
   std::uint64_t first_retained_ = 1;
   std::size_t log_bytes_ = 0;
   std::size_t log_head_ = 0;  // events before log_head_ were trimmed (compacted lazily)
+  // Once the stream ends its chunks are kept compactly: their text is text_'s tail from
+  // chunk_text_begin_, and chunk_code_ holds, per chunk, varints of its length and of its dueUs
+  // minus the previous one's. log_ then holds only the other events; a chunk's seq is every seq in
+  // [first_retained_, last_seq_] that no kept event has. Replay rebuilds the chunk frames, byte for
+  // byte as they were sent live.
+  bool compact_ = false;
+  std::string chunk_code_;
+  std::size_t chunk_text_begin_ = 0;
+  std::string chunk_session_;
+  std::uint64_t last_seq_ = 0;
+  template <class Fn>
+  void for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) const;
+  void compact();
   std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
   state state_ = state::running;
   std::string text_;

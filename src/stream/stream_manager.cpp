@@ -119,29 +119,42 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     progress("analyzing", "Analyzing prompt cards...", 20);
     // The analyzing stage really reads the project's cards and records the question.
     auto self = shared_from_this();
-    m_.store_.run([self](store::database& db) {
-      // Another user's project is invisible: the same answer as a stream that does not exist.
-      if (auto p = db.get_project(self->req_.project_id); p && p->owner != self->s_->owner()) {
-        net::post(self->ex_, [self] {
-          self->persist_ = false;
-          self->on_error({proto::error_code::not_found, "project " + self->req_.project_id + " not found", false, {}, {}});
+    using cards_or_missing = std::optional<std::vector<store::card_row>>;
+    m_.store_.exec(
+        [self](store::database& db) -> cards_or_missing {
+          // Another user's project is invisible: the same answer as a stream that does not exist.
+          if (auto p = db.get_project(self->req_.project_id); p && p->owner != self->s_->owner()) return std::nullopt;
+          auto cards = db.list_cards(self->req_.project_id);
+          if (self->req_.record) {
+            store::message_row msg;
+            msg.owner = self->s_->owner();
+            msg.project_id = self->req_.project_id;
+            msg.role = "user";
+            msg.content = self->req_.user_input;
+            msg.status = "complete";
+            msg.stream_id = self->s_->id();
+            msg.created_at = core::now_ms();
+            db.add_message(msg);
+          }
+          return cards;
+        },
+        [self](store::result<cards_or_missing> r) {
+          net::post(self->ex_, [self, r = std::move(r)]() mutable {
+            if (!r) {
+              // The question could not be recorded: end the stream rather than answer off the record.
+              self->persist_ = false;
+              self->on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
+              return;
+            }
+            if (!*r) {
+              self->persist_ = false;
+              self->on_error(
+                  {proto::error_code::not_found, "project " + self->req_.project_id + " not found", false, {}, {}});
+              return;
+            }
+            self->generate(std::move(**r));
+          });
         });
-        return;
-      }
-      auto cards = db.list_cards(self->req_.project_id);
-      if (self->req_.record) {
-        store::message_row msg;
-        msg.owner = self->s_->owner();
-        msg.project_id = self->req_.project_id;
-        msg.role = "user";
-        msg.content = self->req_.user_input;
-        msg.status = "complete";
-        msg.stream_id = self->s_->id();
-        msg.created_at = core::now_ms();
-        db.add_message(msg);
-      }
-      net::post(self->ex_, [self, cards = std::move(cards)]() mutable { self->generate(std::move(cards)); });
-    });
   }
 
   void generate(std::vector<store::card_row> cards) {
@@ -154,7 +167,11 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     preq->user_input = req_.user_input;
     preq->history = req_.history;
     std::string system = "You suggest titles. Follow the project's prompt cards.";
+    std::size_t budget = m_.cfg_.max_prompt_bytes;
     for (auto& c : cards) {
+      // Cards written before the limit was lowered are cut here, so the upstream request stays bounded.
+      if (budget && c.content.size() > budget) break;
+      if (budget) budget -= c.content.size();
       preq->cards.push_back({c.kind, c.content});
       system += "\n[" + c.kind + "] " + c.content;
     }
@@ -168,39 +185,44 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void finish(std::string status, MakeEvent make_event) {
     auto self = shared_from_this();
     auto text = s_->info().text;
-    m_.store_.run([self, status, text, make_event](store::database& db) {
-      if (self->persist_ && self->req_.record) {
-        store::message_row msg;
-        msg.owner = self->s_->owner();
-        msg.project_id = self->req_.project_id;
-        msg.role = "assistant";
-        msg.content = text;
-        msg.status = status;
-        msg.stream_id = self->s_->id();
-        msg.created_at = core::now_ms();
-        db.add_message(msg);
-      }
-      net::post(self->ex_, [self, status, make_event] {
-        // Quotas and counters are settled before the client can see the end and start again.
-        self->m_.per_user_.release(self->limit_key_);
-        auto& c = self->m_.counters_;
-        (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
-            .fetch_add(1, std::memory_order_relaxed);
-        auto ev = make_event();
-        self->s_->publish(ev);
-        auto outcome = status == "complete" ? "completed" : status;
-        core::log_info("stream end", {{"streamId", self->s_->id()},
-                                      {"owner", self->s_->owner()},
-                                      {"requestId", self->req_.request_id},
-                                      {"provider", self->provider_name_},
-                                      {"outcome", outcome},
-                                      {"ttftMs", self->first_chunk_ms_},
-                                      {"chunks", self->chunks_},
-                                      {"durationMs", self->elapsed_ms()}});
-        // After the terminal event is queued: a drain that sees no running stream closes sockets.
-        self->m_.on_finished();
-      });
-    });
+    m_.store_.exec(
+        [self, status, text](store::database& db) {
+          if (!self->persist_ || !self->req_.record) return;
+          store::message_row msg;
+          msg.owner = self->s_->owner();
+          msg.project_id = self->req_.project_id;
+          msg.role = "assistant";
+          msg.content = text;
+          msg.status = status;
+          msg.stream_id = self->s_->id();
+          msg.created_at = core::now_ms();
+          db.add_message(msg);
+        },
+        // Runs whether or not the answer was saved: the client has it either way, and the stream
+        // must end so its slot, its subscribers and a drain waiting on it are released.
+        [self, status, make_event](store::result<void> saved) {
+          net::post(self->ex_, [self, status, make_event, saved_ok = saved.has_value()] {
+            // Quotas and counters are settled before the client can see the end and start again.
+            self->m_.per_user_.release(self->limit_key_);
+            auto& c = self->m_.counters_;
+            (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
+                .fetch_add(1, std::memory_order_relaxed);
+            auto ev = make_event();
+            self->s_->publish(ev);
+            auto outcome = status == "complete" ? "completed" : status;
+            core::log_info("stream end", {{"streamId", self->s_->id()},
+                                          {"owner", self->s_->owner()},
+                                          {"requestId", self->req_.request_id},
+                                          {"provider", self->provider_name_},
+                                          {"outcome", outcome},
+                                          {"historySaved", saved_ok},
+                                          {"ttftMs", self->first_chunk_ms_},
+                                          {"chunks", self->chunks_},
+                                          {"durationMs", self->elapsed_ms()}});
+            // After the terminal event is queued: a drain that sees no running stream closes sockets.
+            self->m_.on_finished(self->s_->id());
+          });
+        });
   }
 
   std::string limit_key_;
@@ -351,7 +373,37 @@ std::size_t stream_manager::retained() const {
   return streams_.size();
 }
 
-void stream_manager::on_finished() { running_.fetch_sub(1); }
+std::size_t stream_manager::retained_bytes() const {
+  std::lock_guard lock(mu_);
+  return finished_bytes_;
+}
+
+// The pipeline is done: only the (now compact) log stays, counted against the retention budget, and
+// the oldest finished streams go first when the budget is spent.
+void stream_manager::on_finished(const std::string& id) {
+  std::vector<entry> dropped;  // destroyed outside the lock
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = streams_.find(id); it != streams_.end()) {
+      dropped.push_back(entry{nullptr, std::move(it->second.r), {}});
+      auto bytes = it->second.s->retained_bytes();
+      finished_.emplace_back(id, bytes);
+      finished_bytes_ += bytes;
+    }
+    while (cfg_.retained_max_bytes && finished_bytes_ > cfg_.retained_max_bytes && !finished_.empty()) {
+      auto [old_id, bytes] = finished_.front();
+      finished_.pop_front();
+      finished_bytes_ -= bytes;
+      if (auto it = streams_.find(old_id); it != streams_.end()) {
+        if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
+        dropped.push_back(std::move(it->second));
+        streams_.erase(it);
+        evicted_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+  running_.fetch_sub(1);
+}
 
 void stream_manager::interrupt_all() {
   std::vector<std::shared_ptr<runner>> rs;
@@ -377,18 +429,16 @@ void stream_manager::sweep() {
   auto now = core::now_ms();
   std::vector<entry> dropped;  // destroyed outside the lock
   std::lock_guard lock(mu_);
-  for (auto it = streams_.begin(); it != streams_.end();) {
-    auto ended = it->second.s->ended_at_ms();
-    if (ended != 0) {
-      it->second.r.reset();  // the pipeline is done; only the log stays
-      if (now - ended >= cfg_.stream_retention_ms) {
-        if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
-        dropped.push_back(std::move(it->second));
-        it = streams_.erase(it);
-        continue;
-      }
-    }
-    ++it;
+  // finished_ is in end order: the expired ones are at its front.
+  while (!finished_.empty()) {
+    auto it = streams_.find(finished_.front().first);
+    if (it != streams_.end() && now - it->second.s->ended_at_ms() < cfg_.stream_retention_ms) break;
+    finished_bytes_ -= finished_.front().second;
+    finished_.pop_front();
+    if (it == streams_.end()) continue;
+    if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
+    dropped.push_back(std::move(it->second));
+    streams_.erase(it);
   }
 }
 

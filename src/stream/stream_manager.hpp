@@ -10,6 +10,7 @@
 #include "stream/stream.hpp"
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,10 @@ class stream_manager {
 
   std::size_t running() const;
   std::size_t retained() const;
+  /// Bytes held by finished streams kept for resume (bounded by --retained-max-bytes).
+  std::size_t retained_bytes() const;
+  /// Finished streams dropped before their retention ended, to stay within the byte budget.
+  std::uint64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
   const stream_counters& counters() const { return counters_; }
   const upstream_counters& upstream() const { return upstream_; }
   bool has_provider(const std::string& name) const { return providers_.count(name) > 0; }
@@ -89,7 +94,7 @@ class stream_manager {
 
  private:
   friend class runner;
-  void on_finished();
+  void on_finished(const std::string& id);
   void sweep();
 
   net::io_context& ioc_;
@@ -114,6 +119,9 @@ class stream_manager {
   };
   std::unordered_map<std::string, entry> streams_;
   std::unordered_map<std::string, std::string> by_request_;  // owner + requestId → stream id
+  std::deque<std::pair<std::string, std::size_t>> finished_;  // (id, bytes), oldest end first
+  std::size_t finished_bytes_ = 0;
+  std::atomic<std::uint64_t> evicted_{0};
 };
 
 }  // namespace sg::stream

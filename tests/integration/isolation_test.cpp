@@ -280,14 +280,18 @@ std::string source_ip_of(const server_process& srv, const std::string& connectio
 TEST(TrustedProxies, ForwardedForFromAnUntrustedPeerIsIgnored) {
   server_process srv({"--max-connections-per-ip", "1"});
   ws_client a(srv.port(), "/ws", {{"X-Forwarded-For", "203.0.113.1"}});
-  EXPECT_EQ(source_ip_of(srv, a.connection_id()), "127.0.0.1");
   // Another claimed address does not buy another slot: the cap is the real peer's.
   auto r = http_request(srv.port(), http::verb::get, "/ws", {}, upgrade_headers({{"X-Forwarded-For", "203.0.113.2"}}));
   EXPECT_EQ(r.status, 429u);
   r = http_request(srv.port(), http::verb::get, "/ws", {}, upgrade_headers({{"Forwarded", "for=203.0.113.3"}}));
   EXPECT_EQ(r.status, 429u);
-  // Nor does it claim HTTPS for the cookie.
-  auto c = http_request(srv.port(), http::verb::get, "/healthz", {}, {{"X-Forwarded-Proto", "https"}});
+  // The connection table and the logs show the real peer too.
+  server_process open_srv;
+  ws_client b(open_srv.port(), "/ws", {{"X-Forwarded-For", "203.0.113.1"}, {"Forwarded", "for=203.0.113.4"}});
+  EXPECT_EQ(source_ip_of(open_srv, b.connection_id()), "127.0.0.1");
+  // A claimed X-Forwarded-Proto does not make the identity cookie Secure.
+  auto c = http_request(open_srv.port(), http::verb::get, "/healthz", {}, {{"X-Forwarded-Proto", "https"}});
+  EXPECT_TRUE(has(c.headers["Set-Cookie"], "sg_anon="));
   EXPECT_FALSE(has(c.headers["Set-Cookie"], "Secure"));
 }
 

@@ -1,5 +1,7 @@
 // Real providers end to end: streamgate streams from the Node fakes of OpenAI, Anthropic, Bedrock and Ollama.
 #include "integration/harness.hpp"
+#include "proto/error_code.hpp"
+#include "provider/protocol.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,7 +22,7 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-const fs::path repo_root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+const fs::path repo_root = SG_SOURCE_DIR;  // set by CMake: __FILE__ may be relative under ccache
 
 std::string find_node() {
   const char* path = std::getenv("PATH");
@@ -266,6 +268,12 @@ TEST_F(Providers, EachProviderStreamsTextAndUsage) {
   EXPECT_TRUE(saw_converse);
 }
 
+std::optional<proto::error_code> proto_code(const std::string& name) {
+  for (int c = 0; c <= static_cast<int>(proto::error_code::internal); ++c)
+    if (proto::to_string(static_cast<proto::error_code>(c)) == name) return static_cast<proto::error_code>(c);
+  return std::nullopt;
+}
+
 TEST_F(Providers, UpstreamFailuresMapToErrorCodes) {
   ws_client ws(server_->port());
   struct row {
@@ -300,6 +308,11 @@ TEST_F(Providers, UpstreamFailuresMapToErrorCodes) {
     ASSERT_EQ(o.terminal.at("type"), "error") << json::serialize(o.terminal);
     EXPECT_EQ(std::string(o.terminal.at("code").as_string()), r.code) << o.terminal.at("message");
     EXPECT_EQ(o.terminal.at("retryable"), r.retryable);
+    // The upstream's words (error bodies can echo keys and organisation ids) never reach the client.
+    auto message = std::string(o.terminal.at("message").as_string());
+    EXPECT_EQ(message, provider::client_message(*proto_code(r.code))) << message;
+    EXPECT_EQ(message.find("Sorry about that"), std::string::npos) << message;
+    EXPECT_EQ(message.find("HTTP"), std::string::npos) << message;
     EXPECT_EQ(std::string(o.terminal.at("streamId").as_string()), o.stream_id);
     EXPECT_EQ(o.text.substr(0, r.text.size()), r.text);
     if (r.code == "upstream_rate_limited" && r.provider == "openai") {
@@ -358,8 +371,10 @@ TEST_F(Providers, BadAwsCredentialsAreNotRetryable) {
   ASSERT_EQ(o.terminal.at("type"), "error");
   EXPECT_EQ(o.terminal.at("code"), "upstream_error");
   EXPECT_EQ(o.terminal.at("retryable"), false);
-  EXPECT_NE(std::string(o.terminal.at("message").as_string()).find("InvalidSignatureException"), std::string::npos)
+  // The detail is for the operator's log, not for the client.
+  EXPECT_EQ(std::string(o.terminal.at("message").as_string()).find("InvalidSignatureException"), std::string::npos)
       << o.terminal.at("message");
+  EXPECT_TRUE(srv.wait_for_log("InvalidSignatureException", 5s)) << srv.log();
 }
 
 // Runs streamgate to its exit (bounded): exit status and stderr.
@@ -436,7 +451,7 @@ TEST_F(Providers, SdkEnvironmentConventions) {
   env.set("AWS_REGION", "us-east-1");
   env.set("AWS_SHARED_CREDENTIALS_FILE", creds);
   env.set("STREAMGATE_BEDROCK_ENDPOINT", fakes_->url());
-  server_process srv({"--provider", "openai"});
+  server_process srv({"--provider", "openai", "--enable-providers", "anthropic, ollama,bedrock"});
   ws_client ws(srv.port());
   auto o = stream_via(ws, "", "", "env only");  // the default provider
   ASSERT_EQ(o.terminal.at("type"), "stream_complete") << json::serialize(o.terminal);
@@ -597,6 +612,61 @@ TEST_F(Providers, ChatCompletionsClientThatLeavesCancelsTheUpstream) {
   auto after_ms = closed.at("closedAt").to_number<std::int64_t>() - left_at;
   std::cout << "[ measured ] the upstream saw the close " << after_ms << " ms after the client left\n";
   EXPECT_LT(after_ms, 1000) << "cancelled by the client leaving, not by an upstream timeout";
+}
+
+}  // namespace
+}  // namespace sg::test
+
+namespace sg::test {
+namespace {
+
+// A non-streamed completion has no other reader: a client that leaves before the answer cancels it.
+TEST_F(Providers, NonStreamedCompletionClientThatLeavesCancelsTheUpstream) {
+  auto before = fakes_->last_request_for("fault-stall");
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+  auto body = chat_body("openai/fault-stall", "leave before the answer", false);
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server_->port()) +
+                    "\r\nContent-Type: application/json\r\n"
+                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  net::write(sock, net::buffer(req));
+  // The upstream request is out once the fake has recorded it (bounded wait on that condition).
+  std::int64_t upstream = before;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (upstream == before && std::chrono::steady_clock::now() < deadline) {
+    upstream = fakes_->last_request_for("fault-stall");
+    if (upstream == before) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(upstream, before) << "the upstream request never arrived";
+  sock.shutdown(tcp::socket::shutdown_both);
+  sock.close();
+  auto closed = fakes_->wait_closed(upstream);
+  EXPECT_EQ(closed.at("aborted"), true) << "the stalled upstream request was left running after its client left";
+}
+
+// An API key in the environment does not make a provider callable: only --provider, a [providers.*]
+// table or --enable-providers do.
+TEST_F(Providers, EnvironmentAloneEnablesNoProvider) {
+  struct env_guard {
+    ~env_guard() {
+      ::unsetenv("OPENAI_BASE_URL");
+      ::unsetenv("OPENAI_API_KEY");
+    }
+  } guard;
+  ::setenv("OPENAI_BASE_URL", fakes_->url("/v1").c_str(), 1);
+  ::setenv("OPENAI_API_KEY", "sk-fake", 1);
+  temp_dir dir;
+  server_process srv({"--data-dir", dir.path.string()});  // --provider demo, no config file
+  ws_client ws(srv.port());
+  auto o = stream_via(ws, "openai", "", "who pays for this?");
+  ASSERT_EQ(o.terminal.at("type"), "error") << json::serialize(o.terminal);
+  EXPECT_EQ(o.terminal.at("code"), "bad_request");
+  EXPECT_EQ(o.terminal.at("field"), "provider");
+  auto models = http_request(srv.port(), http::verb::get, "/v1/models").json().as_object();
+  for (auto& m : models.at("data").as_array()) EXPECT_EQ(m.at("id"), "demo") << json::serialize(m);
+  auto chat = http_request(srv.port(), http::verb::post, "/v1/chat/completions", chat_body("openai", "x", false));
+  EXPECT_EQ(chat.status, 404u) << chat.body;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 namespace sg::stream {
 namespace {
 
@@ -49,6 +51,85 @@ TEST(Stream, TerminalEventEndsTheStreamAndDropsSubscribers) {
   EXPECT_EQ(s.subscribe(r2, 0), stream::subscribe_result::ended);
   EXPECT_EQ(r2->got.size(), 2u);
   EXPECT_GT(s.ended_at_ms(), 0);
+}
+
+// A resume at or past the end of a finished stream, or past the last event of a running one, is told
+// so: nothing is delivered and no subscription is kept that nothing would ever close.
+TEST(Stream, ResumeAtOrPastTheEndIsToldSo) {
+  stream s("st", "p", "o", "demo", 1 << 20);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  publish_chunk(s, "a");
+  auto r = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(r, 3), stream::subscribe_result::beyond_end);
+  EXPECT_EQ(s.subscriber_count(), 0u);
+  EXPECT_EQ(s.subscribe(r, 2), stream::subscribe_result::ok);  // at the live edge: waits for more
+  s.unsubscribe(r.get());
+  s.publish(proto::make_cancelled("st", s.next_seq()));
+  auto late = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(late, 3), stream::subscribe_result::past_end);
+  EXPECT_EQ(s.subscribe(late, 99), stream::subscribe_result::past_end);
+  EXPECT_TRUE(late->got.empty());
+  EXPECT_EQ(s.subscribe(late, 2), stream::subscribe_result::ended);
+  ASSERT_EQ(late->got.size(), 1u);
+  EXPECT_EQ(late->got[0]->type, proto::event_type::stream_cancelled);
+  EXPECT_EQ(s.last_event()->seq, 3u);
+}
+
+// A finished stream keeps its chunks compactly; a replay rebuilds every frame byte for byte as it
+// was sent live, whatever point it starts from, trimmed log included.
+TEST(Stream, FinishedStreamReplaysByteIdenticalFromItsCompactForm) {
+  for (std::size_t log_max : {std::size_t{1} << 20, std::size_t{3000}}) {
+    stream s("st_compact", "proj", "o", "demo", log_max);
+    auto live = std::make_shared<recorder>();
+    s.publish(proto::make_stream_start("st_compact", "proj", "req"));
+    s.subscribe(live, 0);
+    s.publish(proto::make_progress("st_compact", s.next_seq(), "generating", "Generating...", 40));
+    std::string full;
+    std::int64_t due = 1'700'000'000'000'000;
+    for (int i = 0; i < 200; ++i) {
+      // Escapes, multi-byte text, empty-looking whitespace, and dueUs that moves both ways.
+      std::string t = i % 7 == 0 ? " \"q\"\n" : i % 5 == 0 ? " é€" : " w" + std::to_string(i);
+      due += (i % 3 == 0) ? -1000 : 25000;
+      s.append_text(t);
+      full += t;
+      s.publish(proto::make_chunk("st_compact", s.next_seq(), t, "proj", i % 11 == 0 ? 0 : due));
+      if (i == 100) s.publish(proto::make_progress("st_compact", s.next_seq(), "generating", "Halfway", 60));
+    }
+    auto before_end = s.retained_bytes();
+    s.publish(proto::make_complete("st_compact", s.next_seq(), full, {3, 200}, {10, 200, 999}));
+    ASSERT_TRUE(s.ended());
+    ASSERT_EQ(live->got.size(), 204u);
+    auto last = s.info().last_seq;
+    for (std::uint64_t after : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{150}, last - 1}) {
+      auto replay = std::make_shared<recorder>();
+      auto r = s.subscribe(replay, after);
+      if (r == stream::subscribe_result::not_retained) {
+        EXPECT_LT(log_max, std::size_t{1} << 20) << "only the trimmed log refuses";
+        continue;
+      }
+      ASSERT_EQ(r, stream::subscribe_result::ended);
+      ASSERT_EQ(replay->got.size(), last - after) << "after " << after;
+      for (std::size_t i = 0; i < replay->got.size(); ++i) {
+        auto& want = *live->got[after + i];
+        auto& got = *replay->got[i];
+        ASSERT_EQ(got.seq, want.seq);
+        ASSERT_EQ(got.json, want.json) << "seq " << got.seq;
+        ASSERT_EQ(got.sse(), want.sse());
+        ASSERT_EQ(got.content, want.content);
+      }
+      auto between = s.events_between(after, after + 10);
+      ASSERT_TRUE(between);
+      for (auto& e : *between) EXPECT_EQ(e->json, live->got[e->seq - 1]->json);
+    }
+    if (log_max == (std::size_t{1} << 20)) {
+      // Each live chunk costs ~500 bytes; kept compactly, the stream is its text (three times: the
+      // text, and fullContent in the JSON and SSE forms), the few other events and 2-17 bytes a chunk.
+      std::cout << "[ measured ] retained bytes, 200 chunks, text " << full.size() << " B: " << before_end
+                << " running, " << s.retained_bytes() << " finished\n";
+      EXPECT_LT(s.retained_bytes(), 3 * full.size() + 6 * 1024);
+      EXPECT_LT(s.retained_bytes() * 8, before_end);
+    }
+  }
 }
 
 TEST(Stream, BoundedLogTrimsOldestAndRefusesResumeBeforeIt) {

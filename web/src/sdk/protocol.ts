@@ -90,6 +90,7 @@ export type ErrorCode =
   | 'upstream_rate_limited'
   | 'upstream_unavailable'
   | 'interrupted'
+  | 'unavailable'
   | 'internal'
   | (string & {});
 

@@ -134,9 +134,20 @@ export class RestApi {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** Every item of a paginated list (`?limit=&offset=`, the page says `nextOffset`). */
+  private async listAll<T>(path: string): Promise<T[]> {
+    const out: T[] = [];
+    for (let offset: number | null = 0; offset !== null; ) {
+      const page: { items: T[]; nextOffset?: number | null } = await this.request('GET', `${path}?limit=200&offset=${offset}`);
+      out.push(...page.items);
+      offset = page.nextOffset ?? null;
+    }
+    return out;
+  }
+
   // Projects
   async listProjects(): Promise<Project[]> {
-    return (await this.request<{ items: Project[] }>('GET', '/v1/projects')).items;
+    return this.listAll<Project>('/v1/projects');
   }
   createProject(p: { name: string; description?: string }): Promise<Project> {
     return this.request('POST', '/v1/projects', p);
@@ -153,7 +164,7 @@ export class RestApi {
 
   // Prompt cards
   async listCards(projectId: string): Promise<PromptCard[]> {
-    const items = (await this.request<{ items: PromptCard[] }>('GET', `/v1/projects/${enc(projectId)}/cards`)).items;
+    const items = await this.listAll<PromptCard>(`/v1/projects/${enc(projectId)}/cards`);
     return [...items].sort((a, b) => a.order - b.order || a.createdAt - b.createdAt);
   }
   createCard(projectId: string, c: { kind: CardKind; content: string; order?: number }): Promise<PromptCard> {

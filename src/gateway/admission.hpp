@@ -1,0 +1,33 @@
+// Whether a new TCP connection may be served: checked at accept, before any byte is read or a TLS
+// handshake is spent on it.
+#pragma once
+
+#include "gateway/app.hpp"
+#include "proto/event.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sg::gateway {
+
+struct admission {
+  /// Held for the life of the connection (HTTP, SSE or WebSocket); releases its counts when dropped.
+  std::shared_ptr<void> slot;
+  /// Set when the connection is refused: what to answer before closing it.
+  std::optional<proto::error_info> refusal;
+  /// Refused because the whole server is at --max-connections: close at once, answer nothing.
+  bool at_capacity = false;
+};
+
+/// Applies the global socket cap, the new-connection rate per address and the concurrent
+/// connections per address to a connection from `ip` (a per-address limit key: see
+/// core::address_limit_key). With `per_address` false (the peer is a trusted proxy, whose clients
+/// are known only from their requests) only the global cap applies here. Thread-safe.
+admission admit(app& a, const std::string& ip, bool per_address = true);
+
+/// The socket cap in force: --max-connections, or the descriptor limit less a reserve for the
+/// listener, the store, upstream requests and logs.
+unsigned effective_max_connections(const core::config& cfg);
+
+}  // namespace sg::gateway
