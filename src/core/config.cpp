@@ -142,11 +142,18 @@ const std::vector<option>& options() {
        SG_STR(jwt_admin_claim)},
       {"jwt-leeway-s", "auth.jwt_leeway_s", "clock leeway for exp and nbf, seconds", SG_NUM(jwt_leeway_s, std::int64_t)},
       {"admin-key", "auth.admin_key",
-       "key for the management API (X-Admin-Key header); unset: admin tokens, or loopback clients without auth",
+       "key for the management API (X-Admin-Key header); unset: a random key is generated at start and logged",
        SG_STR(admin_key)},
       {"allowed-origins", "auth.allowed_origins",
        "browser origins allowed for WebSocket and CORS, comma-separated (empty: same origin; *: any)",
        SG_STR(allowed_origins)},
+      {"allowed-hosts", "auth.allowed_hosts",
+       "Host header values answered, comma-separated host or host:port (empty: localhost, 127.0.0.1, [::1] and the "
+       "listen address, with its port; *: any); others get 421",
+       SG_STR(allowed_hosts)},
+      {"trusted-proxies", "auth.trusted_proxies",
+       "proxies (CIDRs, comma-separated) whose Forwarded / X-Forwarded-For name the client address (empty: none)",
+       SG_STR(trusted_proxies)},
       {"rate-connections-per-second", "rate.connections_per_second", "new connections per source IP per second",
        SG_NUM(rate_connections_per_second, double)},
       {"max-connections-per-ip", "rate.max_connections_per_ip", "concurrent WebSocket connections per source IP",
@@ -229,7 +236,8 @@ std::string help_text() {
     o << "  --" << i.flag << " VALUE\n      " << i.help << "\n      default " << i.default_value << "; env "
       << i.env << "; toml " << i.toml_key << "\n";
   }
-  o << "\nA value of 0 turns a rate limit off. Users are the token's sub with --auth jwt, else the source IP.\n";
+  o << "\nA value of 0 turns a rate limit off. Users are the token's sub with --auth jwt, else the client address\n"
+    << "(its /64 for IPv6).\n";
   o << "\nSignals: SIGHUP reloads JWT keys and the TLS certificate. SIGTERM/SIGINT stop accepting, let in-flight streams finish (drain-timeout-ms), then close\n"
     << "WebSockets with 1001.\n";
   return o.str();

@@ -56,8 +56,10 @@ struct config {
   std::string jwt_audience;
   std::string jwt_admin_claim;  // "NAME=VALUE"; empty: no token is admin
   std::int64_t jwt_leeway_s = 60;
-  std::string admin_key;        // protects /@connections and /admin data; unset: loopback only
+  std::string admin_key;        // protects /@connections and /v1/admin; unset: a random one per start, logged
   std::string allowed_origins;  // comma-separated; empty: same origin only; "*": any
+  std::string allowed_hosts;    // Host header values answered; empty: localhost, 127.0.0.1, [::1], the listen address
+  std::string trusted_proxies;  // CIDRs whose Forwarded / X-Forwarded-For is believed; empty: none
 
   // Rate limits and quotas (0 = off).
   double rate_connections_per_second = 0;  // new connections per source IP

@@ -16,7 +16,7 @@ unsigned effective_max_connections(const core::config& cfg) {
   return static_cast<unsigned>(std::max<rlim_t>(r.rlim_cur, 2 * reserve) - reserve);
 }
 
-admission admit(app& a, const std::string& ip) {
+admission admit(app& a, const std::string& ip, bool per_address) {
   admission out;
   auto open = a.stats.open_sockets.fetch_add(1, std::memory_order_relaxed) + 1;
   auto* ap = &a;
@@ -25,6 +25,10 @@ admission admit(app& a, const std::string& ip) {
     a.stats.capacity_refusals.fetch_add(1, std::memory_order_relaxed);
     out.at_capacity = true;
     out.refusal = proto::error_info{proto::error_code::unavailable, "the server is at its connection limit", true, 1000, {}};
+    return out;
+  }
+  if (!per_address) {
+    out.slot = std::move(socket_slot);
     return out;
   }
   if (auto wait = a.connection_rate.take(ip)) {

@@ -21,8 +21,10 @@ struct admission {
 };
 
 /// Applies the global socket cap, the new-connection rate per address and the concurrent
-/// connections per address to a connection from `ip`. Thread-safe.
-admission admit(app& a, const std::string& ip);
+/// connections per address to a connection from `ip` (a per-address limit key: see
+/// core::address_limit_key). With `per_address` false (the peer is a trusted proxy, whose clients
+/// are known only from their requests) only the global cap applies here. Thread-safe.
+admission admit(app& a, const std::string& ip, bool per_address = true);
 
 /// The socket cap in force: --max-connections, or the descriptor limit less a reserve for the
 /// listener, the store, upstream requests and logs.

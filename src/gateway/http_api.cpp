@@ -44,7 +44,7 @@ bool handle_streams(app& a, const request& req, const target& t, const request_c
   // /v1/streams/{id}
   if (t.segments.size() != 3) return false;
   auto s = a.streams->find(t.segments[2]);
-  if (!s || s->owner() != ctx.who.owner()) {
+  if (!s || !ctx.who.may_use_stream(s->owner())) {
     respond(error_response(req, proto::error_code::not_found, "no stream " + t.segments[2] + " (unknown or expired)"));
     return true;
   }
@@ -66,7 +66,7 @@ bool handle_streams(app& a, const request& req, const target& t, const request_c
 bool handle_connections(app& a, const request& req, const target& t, const request_context& ctx,
                         responder& respond) {
   // API Gateway's management API: /@connections/{connectionId}
-  if (!a.sec->admin_allowed(req, ctx.who, ctx.source_ip)) {
+  if (!a.sec->admin_allowed(req, ctx.who)) {
     a.stats.admin_refusals.fetch_add(1, std::memory_order_relaxed);
     respond(error_response(req, proto::error_code::forbidden, "the management API needs the admin key or an admin token"));
     return true;
@@ -109,7 +109,7 @@ bool handle_connections(app& a, const request& req, const target& t, const reque
 
 // /v1/admin/…: the same figures as /metrics and the open connections, for the admin page.
 bool handle_admin(app& a, const request& req, const target& t, const request_context& ctx, responder& respond) {
-  if (!a.sec->admin_allowed(req, ctx.who, ctx.source_ip)) {
+  if (!a.sec->admin_allowed(req, ctx.who)) {
     a.stats.admin_refusals.fetch_add(1, std::memory_order_relaxed);
     respond(error_response(req, proto::error_code::forbidden, "admin only: send X-Admin-Key or an admin token"));
     return true;
@@ -153,7 +153,8 @@ bool handle_api(app& a, const request& req, const target& t, const request_conte
     // A CORS preflight: the session adds Access-Control-Allow-Origin when the origin is allowed.
     response res{http::status::no_content, req.version()};
     res.set(http::field::access_control_allow_methods, "GET, POST, PUT, DELETE, OPTIONS");
-    res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, Last-Event-ID, Accept, X-Admin-Key");
+    res.set(http::field::access_control_allow_headers, "Content-Type, Authorization, Last-Event-ID, Accept, X-Admin-Key, "
+                  "X-Streamgate-Anonymous-Key, X-Streamgate-Project");
     res.set(http::field::access_control_max_age, "600");
     res.keep_alive(req.keep_alive());
     respond(std::move(res));

@@ -176,9 +176,10 @@ std::variant<chat_request, std::pair<unsigned, std::string>> parse_chat_request(
   // the title-suggesting default that the stream engine writes for its own clients.
   if (std::none_of(out.stream.history.begin(), out.stream.history.end(), [](auto& m) { return m.role == "system"; }))
     out.stream.history.insert(out.stream.history.begin(), proto::chat_message{"system", ""});
+  // Not recorded in any project's history unless the caller asks (X-Streamgate-Project): a program
+  // using streamgate as its OpenAI base URL does not expect its prompts to become browsable.
   out.stream.project_id = "openai";
-  if (auto* u = o.if_contains("user"); u && u->is_string() && !u->get_string().empty())
-    out.stream.project_id = std::string("openai:") + std::string(u->get_string()).substr(0, 64);
+  out.stream.record = false;
   return out;
 }
 
@@ -277,6 +278,18 @@ void handle(app& a, const request& req, const target& t, const std::string& owne
   cr.stream.provider = route->provider;
   cr.stream.model = route->model;
   if (auto rid = req["x-request-id"]; !rid.empty()) cr.stream.request_id = std::string(rid.substr(0, 128));
+  if (auto it = req.find(project_header); it != req.end()) {
+    auto pid = it->value();
+    if (pid.empty() || pid.size() > 256) {
+      respond(openai_json(req, 400, openai_error_body({proto::error_code::bad_request,
+                                                       std::string(project_header) + " must be 1 to 256 bytes", false,
+                                                       {}, std::string(project_header)})));
+      return;
+    }
+    // The caller's own project (or a new ad-hoc history); another user's project does not exist.
+    cr.stream.project_id = std::string(pid);
+    cr.stream.record = true;
+  }
   auto started = a.streams->start(std::move(cr.stream), owner, limit_key);
   if (started.error) {
     auto res = openai_json(req, proto::http_status(started.error->code), openai_error_body(*started.error));

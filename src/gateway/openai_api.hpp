@@ -21,6 +21,9 @@ using event_formatter = std::function<std::string(const proto::event&)>;
 /// Starts the streamed response: the session writes `s`'s events through the formatter.
 using sse_starter = std::function<void(std::shared_ptr<stream::stream> s, event_formatter f)>;
 
+/// The header that asks for a completion to be recorded in that project's message history.
+inline constexpr std::string_view project_header = "X-Streamgate-Project";
+
 /// Told of the stream behind a non-streamed completion, so the session can cancel it if its client leaves.
 using stream_watcher = std::function<void(std::shared_ptr<stream::stream> s)>;
 

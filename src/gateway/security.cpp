@@ -1,6 +1,8 @@
 // Authentication and origin policy, kept out of the sessions so every route applies the same rules.
 #include "gateway/security.hpp"
 
+#include "gateway/anonymous.hpp"
+
 #include <openssl/crypto.h>
 
 #include <chrono>
@@ -25,13 +27,12 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_loopback(const std::string& ip) {
-  return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
-}
-
 }  // namespace
 
-security::security(const core::config& cfg) : cfg_(cfg) {
+security::security(const core::config& cfg)
+    : cfg_(cfg),
+      hosts_(cfg.allowed_hosts, cfg.listen_host, cfg.listen_port, cfg.tls_cert.empty() ? 80 : 443),
+      trusted_proxies_(core::parse_cidr_list(cfg.trusted_proxies, "trusted-proxies")) {
   if (cfg.auth == "jwt") {
     enabled_ = true;
     verifier_ = load();
@@ -77,11 +78,8 @@ std::optional<std::string> security::reload() {
 
 security::auth_result security::authenticate(const http::request<http::string_body>& req,
                                              const std::string* query_token) const {
+  if (!enabled_) return anonymous_caller(req);
   auth_result r;
-  if (!enabled_) {
-    r.who = principal{};
-    return r;
-  }
   std::string token;
   auto authz = req[http::field::authorization];
   if (authz.size() > 7 && (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ")) {
@@ -122,12 +120,45 @@ security::auth_result security::authenticate(const http::request<http::string_bo
   return r;
 }
 
+security::auth_result security::anonymous_caller(const http::request<http::string_body>& req) const {
+  auth_result r;
+  if (auto it = req.find(anonymous::header_name); it != req.end()) {
+    auto key = trim(it->value());
+    if (!anonymous::valid_key(key)) {
+      r.bad_request = true;
+      r.error = std::string(anonymous::header_name) + " must be 22 to 128 characters of A-Z a-z 0-9 - _";
+      return r;
+    }
+    r.who = principal{anonymous::owner_of(key), false, false};
+    return r;
+  }
+  // A cookie that is not a key (edited, or from another program on this host) is replaced.
+  auto cookie = anonymous::cookie_value(req[http::field::cookie], anonymous::cookie_name);
+  if (cookie && anonymous::valid_key(*cookie)) {
+    r.who = principal{anonymous::owner_of(*cookie), false, false};
+    return r;
+  }
+  r.issued_key = anonymous::new_key();
+  r.who = principal{anonymous::owner_of(r.issued_key), false, false};
+  return r;
+}
+
+void security::set_listen_address(const std::string& host, unsigned port, bool tls) {
+  hosts_ = core::host_allowlist(cfg_.allowed_hosts, host, port, tls ? 443 : 80);
+}
+
+bool security::host_allowed(const http::request<http::string_body>& req) const {
+  auto host = req[http::field::host];
+  return !host.empty() && hosts_.allowed(host);
+}
+
 bool security::origin_allowed(const http::request<http::string_body>& req) const {
   auto origin = req[http::field::origin];
   if (origin.empty() || any_origin_) return true;
   for (auto& o : origins_)
     if (origin == o) return true;
-  // Same origin: the page was served by this host.
+  // Same origin: the page was served by this host. Safe because the Host header was checked
+  // against --allowed-hosts first: a rebound DNS name never gets this far.
   auto host = req[http::field::host];
   if (host.empty()) return false;
   std::string h(host);
@@ -140,15 +171,13 @@ std::optional<std::string> security::cors_origin(const http::request<http::strin
   return std::string(origin);
 }
 
-bool security::admin_allowed(const http::request<http::string_body>& req, const principal& who,
-                             const std::string& source_ip) const {
+bool security::admin_allowed(const http::request<http::string_body>& req, const principal& who) const {
   if (!cfg_.admin_key.empty()) {
     auto key = req["X-Admin-Key"];
     if (key.size() == cfg_.admin_key.size() && CRYPTO_memcmp(key.data(), cfg_.admin_key.data(), key.size()) == 0)
       return true;
   }
-  if (who.authenticated && who.admin) return true;
-  return cfg_.admin_key.empty() && !enabled_ && is_loopback(source_ip);
+  return who.authenticated && who.admin;
 }
 
 }  // namespace sg::gateway

@@ -3,6 +3,7 @@
 
 #include "core/asio.hpp"
 #include "core/clock.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
 #include "gateway/admission.hpp"
 #include "gateway/app.hpp"
@@ -13,6 +14,7 @@
 #include "stream/stream_manager.hpp"
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/json/array.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 
@@ -150,6 +152,10 @@ int server::run() {
   m.a.models = built.catalog;
   auto providers = std::move(built.providers);
 
+  // The management API always needs a key: without one configured, this run makes its own and
+  // logs it once (below), so a developer's `make run` stays one step and no peer address is trusted.
+  bool generated_admin_key = m.a.cfg.admin_key.empty();
+  if (generated_admin_key) m.a.cfg.admin_key = core::random_id("", 24);
   m.sec = std::make_unique<security>(m.a.cfg);
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
   if (!cfg.tls_cert.empty()) m.a.tls = make_tls_context(cfg);
@@ -163,6 +169,7 @@ int server::run() {
   auto address = net::ip::make_address(cfg.listen_host);
   m.lst = std::make_shared<io::listener>(m.ioc, tcp::endpoint{address, cfg.listen_port}, m.a);
   auto ep = m.lst->local_endpoint();
+  m.sec->set_listen_address(cfg.listen_host, ep.port(), m.a.tls != nullptr);
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   m.lst->run();
   m.streams->start_sweeper();
@@ -201,12 +208,27 @@ int server::run() {
 
   // Announced only once every signal handler is in place: a SIGHUP or SIGTERM sent by someone
   // who read this line must never meet the default action.
+  auto scheme = m.a.tls ? "https://" : "http://";
+  auto host_of = [](const net::ip::address& a) {
+    if (a.is_unspecified()) return std::string("localhost");  // 0.0.0.0 / :: : reachable (and allowed) as localhost
+    return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+  };
+  if (generated_admin_key) {
+    // The fragment never reaches the server or a proxy's log; the admin page keeps it for the tab.
+    core::log_warn("no --admin-key configured: generated one for this run",
+                   {{"adminKey", m.a.cfg.admin_key},
+                    {"adminUrl", scheme + host_of(ep.address()) + ":" + std::to_string(ep.port()) + "/admin#key=" +
+                                     m.a.cfg.admin_key}});
+  }
+  boost::json::array hosts;
+  for (auto& h : m.sec->allowed_hosts().describe()) hosts.emplace_back(h);
   core::log_info("listening", {{"address", ep.address().to_string()},
                                {"port", ep.port()},
                                {"tls", m.a.tls != nullptr},
                                {"url", (m.a.tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
                                                                          : ep.address().to_string()) +
                                            ":" + std::to_string(ep.port()) + "/"},
+                               {"allowedHosts", hosts},
                                {"threads", threads},
                                {"maxConnections", m.a.max_connections},
                                {"provider", cfg.provider},

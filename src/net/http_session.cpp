@@ -3,6 +3,8 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/net_address.hpp"
+#include "gateway/anonymous.hpp"
 #include "net/ws_session.hpp"
 #include "proto/client_message.hpp"
 #include "stream/stream_manager.hpp"
@@ -37,7 +39,11 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
       heartbeat_(stream_.get_executor()) {
   error_code ec;
   auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-  if (!ec) source_ip_ = ep.address().to_string();
+  if (!ec) peer_ = ep.address();
+  source_ip_ = core::address_text(peer_);
+  ip_key_ = core::address_limit_key(peer_);
+  const auto& trusted = app_.sec->trusted_proxies();
+  peer_is_proxy_ = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer_); });
   // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
   // client's delayed ACK (~40 ms) and the first token arrives that much late.
   beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
@@ -86,6 +92,7 @@ void basic_http_session<Stream>::refuse() {
 // keep-alive connection waits for its next header under the same deadline.
 template <class Stream>
 void basic_http_session<Stream>::do_read() {
+  issued_key_.clear();
   parser_.emplace();
   parser_->body_limit(app_.cfg.max_message_bytes);
   parser_->header_limit(header_limit_bytes);
@@ -145,7 +152,32 @@ bool accepts_query_token(const gateway::request& req, const gateway::target& t) 
   return req.method() == http::verb::get && t.segments.size() == 4 && t.segments[0] == "v1" &&
          t.segments[1] == "streams" && t.segments[3] == "events";
 }
+
+// Every line of a header that may repeat, joined with ',' (their meaning as one list).
+std::string joined(const gateway::request& req, std::string_view f) {
+  std::string out;
+  for (auto [it, end] = req.equal_range(f); it != end; ++it) {
+    if (!out.empty()) out += ',';
+    out += it->value();
+  }
+  return out;
+}
 }  // namespace
+
+// The client is the socket's peer, unless that peer is a trusted proxy: then the forwarding headers
+// name it. Per request, since a proxy multiplexes many clients over one keep-alive connection.
+template <class Stream>
+void basic_http_session<Stream>::identify_client(const gateway::request& req) {
+  secure_ = is_tls_v<Stream>;
+  const auto& trusted = app_.sec->trusted_proxies();
+  if (trusted.empty()) return;
+  auto forwarded = joined(req, "Forwarded");
+  auto client = core::client_address(peer_, trusted, forwarded, joined(req, "X-Forwarded-For"));
+  source_ip_ = core::address_text(client);
+  ip_key_ = core::address_limit_key(client);
+  if (peer_is_proxy_ && core::forwarded_proto(forwarded, joined(req, "X-Forwarded-Proto")) == "https")
+    secure_ = true;
+}
 
 template <class Stream>
 void basic_http_session<Stream>::handle_request(gateway::request req) {
@@ -153,6 +185,30 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
   if (!t.valid) {
     send(gateway::error_response(req, proto::error_code::bad_request, "malformed request target"));
     return;
+  }
+  // DNS rebinding: a page on evil.example whose name now resolves to us still sends Host: evil.example.
+  if (!app_.sec->host_allowed(req)) {
+    auto res = gateway::error_response(req, proto::error_code::forbidden,
+                                       "this server does not answer for that Host (see --allowed-hosts)");
+    res.result(http::status::misdirected_request);
+    res.keep_alive(false);
+    send(std::move(res));
+    return;
+  }
+  identify_client(req);
+  // A trusted proxy's connection was admitted at accept without per-address limits (it carries many
+  // clients): its client's new-connection rate is taken here, once per TCP connection.
+  if (peer_is_proxy_ && !client_rate_checked_) {
+    client_rate_checked_ = true;
+    if (auto wait = app_.connection_rate.take(ip_key_)) {
+      app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
+      auto res = gateway::error_response(
+          req, proto::error_info{proto::error_code::rate_limited, "too many new connections from " + source_ip_, true,
+                                 wait, {}});
+      res.keep_alive(false);
+      send(std::move(res));
+      return;
+    }
   }
   cors_origin_ = app_.sec->cors_origin(req);
   bool api = is_api(t);
@@ -166,6 +222,13 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
   bool bearer_subprotocol = false;
   if (api && req.method() != http::verb::options) {
     auto a = app_.sec->authenticate(req, accepts_query_token(req, t) ? t.param("token") : nullptr);
+    if (!a.who && a.bad_request) {
+      auto res = gateway::error_response(req, proto::error_code::bad_request, a.error,
+                                         std::string(gateway::anonymous::header_name));
+      if (websocket::is_upgrade(req)) res.keep_alive(false);
+      send(std::move(res));
+      return;
+    }
     if (!a.who) {
       app_.stats.auth_failures.fetch_add(1, std::memory_order_relaxed);
       core::log_info("unauthorized", {{"sourceIp", source_ip_}, {"path", t.path}, {"reason", a.error}});
@@ -177,9 +240,14 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     }
     who = std::move(*a.who);
     bearer_subprotocol = a.bearer_subprotocol;
+    issued_key_ = std::move(a.issued_key);
+  } else if (!app_.sec->auth_enabled()) {
+    // First contact is often the page itself: the browser gets its identity before the app calls the API.
+    issued_key_ = app_.sec->anonymous_caller(req).issued_key;
   }
   who_ = who;
-  limit_key_ = who.authenticated ? "user:" + who.sub : "ip:" + source_ip_;
+  // Anonymous identities cost nothing to mint, so anonymous callers share the limits of their address.
+  limit_key_ = who.authenticated ? "user:" + who.sub : "ip:" + ip_key_;
 
   if (websocket::is_upgrade(req)) {
     if (t.path != "/ws" && t.path != "/ws/") {
@@ -217,9 +285,23 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
 template <class Stream>
 void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
   // The per-address slot was taken at accept and moves into the WebSocket; the per-user one is taken
-  // here, once the user is known. Refuse with 429 before upgrading.
+  // here, once the user is known. Behind a trusted proxy the address is the forwarded client's, known
+  // only now. Refuse with 429 before upgrading.
+  std::string client_key;
+  if (peer_is_proxy_) {
+    if (!app_.connections_per_ip.try_acquire(ip_key_)) {
+      app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
+      auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
+                                                                "too many connections from " + source_ip_, true, 1000, {}});
+      res.keep_alive(false);
+      send(std::move(res));
+      return;
+    }
+    client_key = ip_key_;
+  }
   auto user_key = who.authenticated ? who.sub : std::string();
   if (!user_key.empty() && !app_.connections_per_user.try_acquire(user_key)) {
+    if (!client_key.empty()) app_.connections_per_ip.release(client_key);
     app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
     auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
                                                               "too many connections for this user", true, 1000, {}});
@@ -228,16 +310,21 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
     return;
   }
   auto* a = &app_;
-  std::shared_ptr<void> slots(nullptr, [a, user_key, socket_slot = std::move(slot_)](void*) {
+  std::shared_ptr<void> slots(nullptr, [a, user_key, client_key, socket_slot = std::move(slot_)](void*) {
     if (!user_key.empty()) a->connections_per_user.release(user_key);
+    if (!client_key.empty()) a->connections_per_ip.release(client_key);
   });
   beast::get_lowest_layer(stream_).expires_never();
-  std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)->run(std::move(req), std::move(who), bearer_subprotocol,
-                                                                    std::move(slots));
+  typename basic_ws_session<Stream>::client c{source_ip_, limit_key_,
+                                              issued_key_.empty() ? std::string()
+                                                                  : gateway::anonymous::set_cookie(issued_key_, secure_)};
+  std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)
+      ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(slots));
 }
 
 template <class Stream>
 void basic_http_session<Stream>::send(gateway::response res) {
+  if (!issued_key_.empty()) res.set(http::field::set_cookie, gateway::anonymous::set_cookie(issued_key_, secure_));
   if (cors_origin_) {
     res.set(http::field::access_control_allow_origin, *cors_origin_);
     res.set(http::field::vary, "Origin");
@@ -364,7 +451,7 @@ void basic_http_session<Stream>::start_stream(const gateway::request& req) {
 template <class Stream>
 void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
   auto s = app_.streams->find(id);
-  if (!s || s->owner() != who_.owner()) {
+  if (!s || !who_.may_use_stream(s->owner())) {
     send(gateway::error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
     return;
   }
@@ -424,6 +511,7 @@ void basic_http_session<Stream>::begin_sse(const gateway::request& req, std::sha
   res.set(http::field::cache_control, "no-cache");
   res.set("X-Accel-Buffering", "no");
   res.set("X-Stream-Id", sse_stream_->id());
+  if (!issued_key_.empty()) res.set(http::field::set_cookie, gateway::anonymous::set_cookie(issued_key_, secure_));
   if (cors_origin_) {
     res.set(http::field::access_control_allow_origin, *cors_origin_);
     res.set(http::field::vary, "Origin");

@@ -42,6 +42,7 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   void send(gateway::response res);
   void on_write(bool close, error_code ec, std::size_t bytes);
   void do_close();
+  void identify_client(const gateway::request& req);
 
   // SSE
   void openai_request(const gateway::request& req, const gateway::target& t);
@@ -64,7 +65,13 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   beast::flat_buffer buffer_;
   gateway::app& app_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::string source_ip_;
+  net::ip::address peer_;                  // the socket's remote address
+  std::string source_ip_;                  // the client of the current request (a trusted proxy's client)
+  std::string ip_key_;                     // the client's per-address limit key (its /64 for IPv6)
+  bool secure_ = false;                    // the client reached us over HTTPS (directly or via a trusted proxy)
+  std::string issued_key_;                 // a new anonymous key, sent as a cookie with the current answer
+  bool peer_is_proxy_ = false;             // the peer is in --trusted-proxies: limits apply per forwarded client
+  bool client_rate_checked_ = false;       // the forwarded client's new-connection rate was taken
   std::shared_ptr<void> slot_;                    // counts this socket against the connection limits
   std::optional<proto::error_info> refusal_;      // set: answer this and close, read nothing
   std::array<char, 512> linger_buf_{};

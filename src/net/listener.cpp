@@ -2,8 +2,12 @@
 #include "net/listener.hpp"
 
 #include "core/log.hpp"
+#include "core/net_address.hpp"
 #include "gateway/admission.hpp"
+#include "gateway/security.hpp"
 #include "net/http_session.hpp"
+
+#include <algorithm>
 
 namespace sg::io {
 
@@ -41,7 +45,15 @@ void listener::on_accept(error_code ec, tcp::socket socket) {
   // Limits are applied here, before a byte is parsed or a TLS handshake is spent on the connection.
   error_code peer_ec;
   auto peer = socket.remote_endpoint(peer_ec);
-  auto adm = gateway::admit(app_, peer_ec ? std::string() : peer.address().to_string());
+  std::string key;
+  bool proxy = false;
+  if (!peer_ec) {
+    // IPv6 clients count by /64; a trusted proxy's clients are counted per request, by the session.
+    key = core::address_limit_key(peer.address());
+    const auto& trusted = app_.sec->trusted_proxies();
+    proxy = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer.address()); });
+  }
+  auto adm = gateway::admit(app_, key, !proxy);
   auto ctx = std::atomic_load(&app_.tls);
   if (adm.at_capacity || (adm.refusal && ctx)) {
     // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close.

@@ -21,7 +21,7 @@ basic_ws_session<Stream>::~basic_ws_session() = default;
 
 template <class Stream>
 void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
-                     std::shared_ptr<void> slots) {
+                                   client c, std::shared_ptr<void> slots) {
   who_ = std::move(who);
   slots_ = std::move(slots);
   identity_.sub = who_.sub;
@@ -29,9 +29,8 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   identity_.connected_at_ms = core::now_ms();
   last_active_ = identity_.connected_at_ms;
   error_code ec;
-  auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
-  if (!ec) identity_.source_ip = ep.address().to_string();
-  limit_key_ = who_.authenticated ? "user:" + who_.sub : "ip:" + identity_.source_ip;
+  identity_.source_ip = std::move(c.source_ip);
+  limit_key_ = std::move(c.limit_key);
   identity_.user_agent = std::string(req[http::field::user_agent].substr(0, 512));
   if (app_.cfg.socket_send_buffer > 0)
     beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(app_.cfg.socket_send_buffer),
@@ -47,8 +46,10 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   ws_.set_option(opt);
   ws_.read_message_max(app_.cfg.max_message_bytes);
   ws_.auto_fragment(false);
-  ws_.set_option(websocket::stream_base::decorator([bearer_subprotocol](websocket::response_type& res) {
+  ws_.set_option(websocket::stream_base::decorator([bearer_subprotocol, cookie = std::move(c.set_cookie)](
+                                                       websocket::response_type& res) {
     res.set(http::field::server, "streamgate");
+    if (!cookie.empty()) res.set(http::field::set_cookie, cookie);
     // A browser that sent its token as "bearer, <token>" expects one of its subprotocols back.
     if (bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
   }));
@@ -162,7 +163,7 @@ void basic_ws_session<Stream>::handle(proto::stream_request& r) {
 template <class Stream>
 std::shared_ptr<stream::stream> basic_ws_session<Stream>::visible_stream(const std::string& id) {
   auto s = app_.streams->find(id);
-  if (s && s->owner() != who_.owner()) return nullptr;
+  if (s && !who_.may_use_stream(s->owner())) return nullptr;
   return s;
 }
 

@@ -27,9 +27,15 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   basic_ws_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context);
   ~basic_ws_session() override;
 
+  /// Who is at the other end, as the HTTP session worked it out (behind a trusted proxy, not the socket's peer).
+  struct client {
+    std::string source_ip;
+    std::string limit_key;   // whose rate limits and quotas this connection's streams count against
+    std::string set_cookie;  // a Set-Cookie for the 101 answer (a new anonymous identity), or empty
+  };
   /// Completes the upgrade of `req` for `who` and starts the read loop. `slots` is released when
   /// the connection ends (its place in the per-IP and per-user connection limits).
-  void run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
+  void run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol, client c,
            std::shared_ptr<void> slots);
 
   // stream::subscriber — any thread.

@@ -24,6 +24,9 @@ struct stream_request {
   std::string request_id;
   std::string provider;
   std::string model;
+  /// Whether the question and answer go into the project's message history. Streams of the
+  /// OpenAI surface are not recorded unless the caller names a project (X-Streamgate-Project).
+  bool record = true;
 };
 
 struct cancel_request {

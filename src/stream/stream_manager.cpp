@@ -125,15 +125,17 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
           // Another user's project is invisible: the same answer as a stream that does not exist.
           if (auto p = db.get_project(self->req_.project_id); p && p->owner != self->s_->owner()) return std::nullopt;
           auto cards = db.list_cards(self->req_.project_id);
-          store::message_row msg;
-          msg.owner = self->s_->owner();
-          msg.project_id = self->req_.project_id;
-          msg.role = "user";
-          msg.content = self->req_.user_input;
-          msg.status = "complete";
-          msg.stream_id = self->s_->id();
-          msg.created_at = core::now_ms();
-          db.add_message(msg);
+          if (self->req_.record) {
+            store::message_row msg;
+            msg.owner = self->s_->owner();
+            msg.project_id = self->req_.project_id;
+            msg.role = "user";
+            msg.content = self->req_.user_input;
+            msg.status = "complete";
+            msg.stream_id = self->s_->id();
+            msg.created_at = core::now_ms();
+            db.add_message(msg);
+          }
           return cards;
         },
         [self](store::result<cards_or_missing> r) {
@@ -185,7 +187,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     auto text = s_->info().text;
     m_.store_.exec(
         [self, status, text](store::database& db) {
-          if (!self->persist_) return;
+          if (!self->persist_ || !self->req_.record) return;
           store::message_row msg;
           msg.owner = self->s_->owner();
           msg.project_id = self->req_.project_id;
@@ -298,9 +300,11 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
   }
   // A client that lost its connection before stream_start re-sends the same request: give it the
   // stream it already started instead of a second answer.
+  // Keyed by owner, never by address: two clients behind one address (or one proxy) may well pick
+  // the same requestId, and neither may receive the other's stream.
   std::string request_key;
   if (!req.request_id.empty()) {
-    request_key = limit_key + '\n' + req.request_id;
+    request_key = owner + '\n' + req.request_id;
     std::lock_guard lock(mu_);
     if (auto it = by_request_.find(request_key); it != by_request_.end()) {
       if (auto sit = streams_.find(it->second); sit != streams_.end() && sit->second.s->owner() == owner) {

@@ -118,7 +118,7 @@ class stream_manager {
     std::string request_key;
   };
   std::unordered_map<std::string, entry> streams_;
-  std::unordered_map<std::string, std::string> by_request_;  // limit key + requestId → stream id
+  std::unordered_map<std::string, std::string> by_request_;  // owner + requestId → stream id
   std::deque<std::pair<std::string, std::size_t>> finished_;  // (id, bytes), oldest end first
   std::size_t finished_bytes_ = 0;
   std::atomic<std::uint64_t> evicted_{0};

@@ -125,7 +125,7 @@ TEST(Hardening, WsResumePastTheEndRepeatsHowTheStreamEnded) {
 TEST(Hardening, HeaderThatNeverEndsIsCutAtTheDeadline) {
   server_process srv({"--header-timeout-ms", "300"});
   raw_socket s(srv.port());
-  s.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");  // and nothing more
+  s.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(srv.port()) + "\r\nX-Slow: ");  // and nothing more
   auto t0 = std::chrono::steady_clock::now();
   auto [bytes, closed] = s.read_to_close();
   auto waited = std::chrono::steady_clock::now() - t0;
@@ -138,7 +138,7 @@ TEST(Hardening, HeaderThatNeverEndsIsCutAtTheDeadline) {
 TEST(Hardening, BodyThatNeverArrivesIsCutAtItsDeadline) {
   server_process srv({"--body-timeout-ms", "300"});
   raw_socket s(srv.port());
-  s.send("POST /v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na");
+  s.send("POST /v1/projects HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(srv.port()) + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na");
   auto t0 = std::chrono::steady_clock::now();
   auto [bytes, closed] = s.read_to_close();
   EXPECT_TRUE(closed);
@@ -154,7 +154,7 @@ TEST(Hardening, MaxConnectionsCoversEverySocketAndRecovers) {
   auto [bytes, closed] = fifth.read_to_close();
   EXPECT_TRUE(closed) << "a socket past --max-connections was kept";
   // The held sockets are still served.
-  idle[0]->send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  idle[0]->send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(srv.port()) + "\r\nConnection: close\r\n\r\n");
   auto [ok, ok_closed] = idle[0]->read_to_close();
   EXPECT_NE(ok.find("200 OK"), std::string::npos) << ok;
   idle.clear();
@@ -177,7 +177,7 @@ TEST(Hardening, PerIpCapCoversPlainHttpSockets) {
   std::vector<std::unique_ptr<raw_socket>> idle;
   for (int i = 0; i < 3; ++i) idle.push_back(std::make_unique<raw_socket>(srv.port()));
   raw_socket fourth(srv.port());
-  fourth.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  fourth.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(srv.port()) + "\r\n\r\n");
   auto [bytes, closed] = fourth.read_to_close();
   EXPECT_NE(bytes.find("429"), std::string::npos) << bytes;
   EXPECT_NE(bytes.find("rate_limited"), std::string::npos) << bytes;
@@ -231,30 +231,32 @@ TEST(Hardening, ConcurrentStreamCapCoversEveryTransport) {
 TEST(Hardening, ProjectAndCardLimitsAndPagination) {
   server_process srv({"--max-projects-per-owner", "3", "--max-cards-per-project", "2", "--max-card-bytes", "100",
                       "--max-prompt-bytes", "150"});
+  // One owner throughout (limits are per owner): an anonymous program with its key.
+  const std::map<std::string, std::string> me{{"X-Streamgate-Anonymous-Key", "limits-test-owner-0123456789"}};
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
     auto r = http_request(srv.port(), http::verb::post, "/v1/projects",
-                          json::serialize(json::object{{"name", "p" + std::to_string(i)}}));
+                          json::serialize(json::object{{"name", "p" + std::to_string(i)}}), me);
     ASSERT_EQ(r.status, 201u) << r.body;
     ids.push_back(std::string(r.json().at("id").as_string()));
   }
-  auto fourth = http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"one too many"})");
+  auto fourth = http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"one too many"})", me);
   EXPECT_EQ(fourth.status, 400u) << fourth.body;
   EXPECT_EQ(fourth.json().at("field"), "limit") << fourth.body;
 
-  auto page1 = http_request(srv.port(), http::verb::get, "/v1/projects?limit=2").json().as_object();
+  auto page1 = http_request(srv.port(), http::verb::get, "/v1/projects?limit=2", {}, me).json().as_object();
   EXPECT_EQ(page1.at("items").as_array().size(), 2u);
   EXPECT_EQ(page1.at("nextOffset"), 2);
-  auto page2 = http_request(srv.port(), http::verb::get, "/v1/projects?limit=2&offset=2").json().as_object();
+  auto page2 = http_request(srv.port(), http::verb::get, "/v1/projects?limit=2&offset=2", {}, me).json().as_object();
   ASSERT_EQ(page2.at("items").as_array().size(), 1u);
   EXPECT_EQ(std::string(page2.at("items").at(0).at("id").as_string()), ids[2]);
   EXPECT_TRUE(page2.at("nextOffset").is_null());
-  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/projects?limit=1000").status, 400u);
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/projects?limit=1000", {}, me).status, 400u);
 
   auto cards = "/v1/projects/" + ids[0] + "/cards";
   auto card = [&](std::size_t bytes) {
     return http_request(srv.port(), http::verb::post, cards,
-                        json::serialize(json::object{{"kind", "instruction"}, {"content", std::string(bytes, 'x')}}));
+                        json::serialize(json::object{{"kind", "instruction"}, {"content", std::string(bytes, 'x')}}), me);
   };
   auto big = card(101);
   EXPECT_EQ(big.status, 400u) << big.body;
@@ -267,7 +269,7 @@ TEST(Hardening, ProjectAndCardLimitsAndPagination) {
   auto third = card(1);
   EXPECT_EQ(third.status, 400u) << third.body;
   EXPECT_EQ(third.json().at("field"), "limit");
-  auto list = http_request(srv.port(), http::verb::get, cards + "?limit=1").json().as_object();
+  auto list = http_request(srv.port(), http::verb::get, cards + "?limit=1", {}, me).json().as_object();
   EXPECT_EQ(list.at("items").as_array().size(), 1u);
   EXPECT_EQ(list.at("nextOffset"), 1);
 }

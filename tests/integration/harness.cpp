@@ -63,6 +63,9 @@ server_process::server_process(std::vector<std::string> args, std::string data_d
   if (!cv_.wait_for(lock, 20s, [&] { return exited_ || std::regex_search(log_, m, port_re); }) || exited_)
     throw std::runtime_error("streamgate did not start: " + log_);
   port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+  static const std::regex key_re(R"re("adminKey":"([^"]+)")re");
+  std::smatch k;
+  if (std::regex_search(log_, k, key_re)) admin_key_ = k[1].str();
 }
 
 server_process::~server_process() {
@@ -227,7 +230,7 @@ http_result http_request(std::uint16_t port, http::verb method, const std::strin
   beast::tcp_stream stream(ioc);
   stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> req{method, target, 11};
-  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   req.set(http::field::content_type, "application/json");
   for (auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
@@ -261,7 +264,7 @@ sse_client::sse_client(std::uint16_t port, http::verb method, const std::string&
     : stream_(ioc_) {
   stream_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> req{method, target, 11};
-  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   req.set(http::field::accept, "text/event-stream");
   if (!body.empty()) req.set(http::field::content_type, "application/json");
   for (auto& [k, v] : headers) req.set(k, v);

@@ -26,6 +26,10 @@ class server_process {
   server_process(const server_process&) = delete;
 
   std::uint16_t port() const { return port_; }
+  /// The admin key the server generated and logged (empty when one was configured).
+  const std::string& admin_key() const { return admin_key_; }
+  /// {"X-Admin-Key": the generated key}, for the management API.
+  std::map<std::string, std::string> admin_headers() const { return {{"X-Admin-Key", admin_key_}}; }
   const std::string& data_dir() const { return data_dir_; }
   /// Sends a signal (SIGTERM by default).
   void signal(int sig);
@@ -40,6 +44,7 @@ class server_process {
   int pid_ = -1;
   int err_fd_ = -1;
   std::uint16_t port_ = 0;
+  std::string admin_key_;
   std::string data_dir_;
   bool own_dir_ = false;
   std::thread reader_;

@@ -53,7 +53,7 @@ TEST(Lifecycle, ConnectionTableRowLivesAsLongAsTheConnection) {
     EXPECT_EQ(row->source_ip, "127.0.0.1");
     EXPECT_EQ(row->user_agent, "streamgate-tests");
     EXPECT_GT(row->ttl, row->connected_at);
-    auto mgmt = http_request(srv.port(), http::verb::get, "/@connections/" + id).json().as_object();
+    auto mgmt = http_request(srv.port(), http::verb::get, "/@connections/" + id, {}, srv.admin_headers()).json().as_object();
     EXPECT_EQ(mgmt.at("identity").at("sourceIp"), "127.0.0.1");
     c.close();
   }
@@ -174,15 +174,15 @@ TEST(Lifecycle, ManagementApiSendsAndDisconnects) {
   server_process srv;
   ws_client c(srv.port());
   auto id = c.connection_id();
-  auto post = http_request(srv.port(), http::verb::post, "/@connections/" + id, R"({"hello":"world"})");
+  auto post = http_request(srv.port(), http::verb::post, "/@connections/" + id, R"({"hello":"world"})", srv.admin_headers());
   EXPECT_EQ(post.status, 200u);
   EXPECT_EQ(c.read().at("hello"), "world");
-  auto del = http_request(srv.port(), http::verb::delete_, "/@connections/" + id);
+  auto del = http_request(srv.port(), http::verb::delete_, "/@connections/" + id, {}, srv.admin_headers());
   EXPECT_EQ(del.status, 204u);
   EXPECT_FALSE(c.read_text());
   EXPECT_EQ(c.close_code(), 1000);
   ASSERT_TRUE(srv.wait_for_log("\"connectionId\":\"" + id + "\",\"transport\":\"websocket\",\"cause\"", 5s));
-  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/@connections/" + id).status, 410u);
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/@connections/" + id, {}, srv.admin_headers()).status, 410u);
 }
 
 }  // namespace

@@ -11,11 +11,15 @@ namespace {
 
 namespace json = boost::json;
 
+// Every call here is one user: an anonymous program that keeps its identity with a key (without it,
+// each request would be somebody new and see nothing of the previous one).
+const std::map<std::string, std::string> me{{"X-Streamgate-Anonymous-Key", "projects-test-user-0123456789"}};
+
 class Projects : public ::testing::Test {
  protected:
   void SetUp() override { srv_ = std::make_unique<server_process>(std::vector<std::string>{"--demo-tokens-per-second", "2000"}); }
   http_result call(http::verb v, const std::string& path, const std::string& body = {}) {
-    return http_request(srv_->port(), v, path, body);
+    return http_request(srv_->port(), v, path, body, me);
   }
   std::string create(const std::string& name) {
     auto r = call(http::verb::post, "/v1/projects", json::serialize(json::object{{"name", name}, {"description", "d"}}));
@@ -118,7 +122,7 @@ TEST_F(Projects, CardValidationErrors) {
 TEST_F(Projects, StreamsUseTheCardsAndWriteTheHistory) {
   auto pid = create("history");
   call(http::verb::post, "/v1/projects/" + pid + "/cards", R"({"kind":"instruction","content":"Mention sourdough starters"})");
-  ws_client c(srv_->port());
+  ws_client c(srv_->port(), "/ws", me);
   for (int i = 0; i < 3; ++i) {
     c.send_json(stream_request("question " + std::to_string(i) + " about bread", pid));
     auto events = c.read_until("stream_complete");
@@ -146,13 +150,13 @@ TEST_F(Projects, StreamsUseTheCardsAndWriteTheHistory) {
 
 TEST_F(Projects, CancelledAnswerIsSavedWithItsStatus) {
   server_process slow({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "20"});
-  ws_client c(slow.port());
+  ws_client c(slow.port(), "/ws", me);
   c.send_json(stream_request("stop me", "adhoc"));
   auto events = c.read_until("stream_chunk");
   auto id = std::string(events.front().at("streamId").as_string());
   c.send_json({{"action", "cancel"}, {"streamId", id}});
   c.read_until("stream_cancelled", 5s, id);
-  auto items = http_request(slow.port(), http::verb::get, "/v1/projects/adhoc/messages").json().at("items").as_array();
+  auto items = http_request(slow.port(), http::verb::get, "/v1/projects/adhoc/messages", {}, me).json().at("items").as_array();
   ASSERT_EQ(items.size(), 2u);
   EXPECT_EQ(items[1].at("status"), "cancelled");
   EXPECT_EQ(items[1].at("streamId"), json::value(id));
@@ -164,16 +168,16 @@ TEST(ProjectsRestart, HistorySurvivesARestart) {
   std::string dir = tmpl, pid;
   {
     server_process srv({}, dir);
-    pid = std::string(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"durable"})").json().at("id").as_string());
-    ws_client c(srv.port());
+    pid = std::string(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"durable"})", me).json().at("id").as_string());
+    ws_client c(srv.port(), "/ws", me);
     c.send_json(stream_request("remember me", pid));
     c.read_until("stream_complete");
     srv.signal(SIGTERM);
     ASSERT_TRUE(srv.wait(10s));
   }
   server_process again({}, dir);
-  EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid).json().at("name"), "durable");
-  EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid + "/messages").json().at("items").as_array().size(),
+  EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid, {}, me).json().at("name"), "durable");
+  EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid + "/messages", {}, me).json().at("items").as_array().size(),
             2u);
   std::filesystem::remove_all(dir);
 }

@@ -590,7 +590,8 @@ TEST_F(Providers, ChatCompletionsClientThatLeavesCancelsTheUpstream) {
   timeval tv{10, 0};
   ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   auto body = chat_body("openai/fault-stall", "leave", true);
-  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server_->port()) +
+                    "\r\nContent-Type: application/json\r\n"
                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   net::write(sock, net::buffer(req));
   std::string got;
@@ -626,7 +627,8 @@ TEST_F(Providers, NonStreamedCompletionClientThatLeavesCancelsTheUpstream) {
   tcp::socket sock(ioc);
   sock.connect({net::ip::make_address("127.0.0.1"), server_->port()});
   auto body = chat_body("openai/fault-stall", "leave before the answer", false);
-  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server_->port()) +
+                    "\r\nContent-Type: application/json\r\n"
                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   net::write(sock, net::buffer(req));
   // The upstream request is out once the fake has recorded it (bounded wait on that condition).

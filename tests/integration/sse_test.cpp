@@ -107,7 +107,7 @@ TEST(Sse, KeepAliveConnectionServesTheNextRequestAfterTheStream) {
   setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   beast::flat_buffer buf;
   http::request<http::string_body> req{http::verb::post, "/v1/streams", 11};
-  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(srv.port()));
   req.set(http::field::accept, "text/event-stream");
   req.body() = body_for("keep alive");
   req.prepare_payload();
@@ -119,7 +119,7 @@ TEST(Sse, KeepAliveConnectionServesTheNextRequestAfterTheStream) {
   EXPECT_TRUE(res.keep_alive());
   // The same connection serves the next request.
   http::request<http::string_body> health{http::verb::get, "/healthz", 11};
-  health.set(http::field::host, "127.0.0.1");
+  health.set(http::field::host, "127.0.0.1:" + std::to_string(srv.port()));
   http::write(sock, health);
   http::response<http::string_body> res2;
   http::read(sock, buf, res2);

@@ -58,7 +58,7 @@ TEST(Tls, WssRoundTripWithVerifiedCertificate) {
   ws.next_layer().set_verify_callback(ssl::host_name_verification("127.0.0.1"));
   ws.next_layer().handshake(ssl::stream_base::client);
   EXPECT_GE(SSL_version(ws.next_layer().native_handle()), TLS1_2_VERSION);
-  ws.handshake("127.0.0.1", "/ws");
+  ws.handshake("127.0.0.1:" + std::to_string(srv.port()), "/ws");
   beast::flat_buffer buf;
   ws.read(buf);
   EXPECT_NE(beast::buffers_to_string(buf.data()).find("\"type\":\"connected\""), std::string::npos);
@@ -77,16 +77,20 @@ TEST(Tls, OpensslClientGetsHealthAndTls11IsRefused) {
   cert_dir certs;
   server_process srv({"--tls-cert", certs.path("cert.pem"), "--tls-key", certs.path("key.pem")});
   auto port = std::to_string(srv.port());
-  auto ok = run("printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | timeout 10 openssl s_client "
+  auto ok = run("printf 'GET /healthz HTTP/1.1\\r\\nHost: localhost:" + port +
+                "\\r\\nConnection: close\\r\\n\\r\\n' | timeout 10 openssl s_client "
                 "-quiet -verify_return_error -CAfile " + certs.path("cert.pem") + " -connect 127.0.0.1:" + port +
                 " 2>/dev/null");
   EXPECT_NE(ok.find("{\"status\":\"ok\"}"), std::string::npos) << ok;
+  // Over TLS the anonymous identity cookie is Secure.
+  EXPECT_NE(ok.find("SameSite=Lax; Secure"), std::string::npos) << ok;
   auto old = run("timeout 10 openssl s_client -tls1_1 -connect 127.0.0.1:" + port + " </dev/null 2>&1");
   EXPECT_NE(old.find("alert protocol version"), std::string::npos) << old;
   EXPECT_NE(old.find("Cipher is (NONE)"), std::string::npos) << old;
   // Plain HTTP to the TLS port gets no answer, and the server keeps serving.
   EXPECT_THROW(http_request(srv.port(), http::verb::get, "/healthz", {}, {}, 2s), std::runtime_error);
-  auto again = run("printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | timeout 10 openssl "
+  auto again = run("printf 'GET /healthz HTTP/1.1\\r\\nHost: localhost:" + port +
+                   "\\r\\nConnection: close\\r\\n\\r\\n' | timeout 10 openssl "
                    "s_client -quiet -CAfile " + certs.path("cert.pem") + " -connect 127.0.0.1:" + port + " 2>/dev/null");
   EXPECT_NE(again.find("{\"status\":\"ok\"}"), std::string::npos);
 }

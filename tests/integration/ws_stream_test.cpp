@@ -267,19 +267,22 @@ namespace {
 
 TEST(WebSocketStream, RetriedRequestIdGetsTheSameStreamNotASecondAnswer) {
   server_process srv({"--demo-ttft-ms", "200"});
+  // The same client on both connections (a browser's cookie, or here a program's key): retries are
+  // matched by owner, so a client without an identity that outlives a connection cannot be deduplicated.
+  std::map<std::string, std::string> me{{"X-Streamgate-Anonymous-Key", "retrying-client-0123456789ab"}};
   std::string first_id;
   {
-    ws_client c(srv.port());
+    ws_client c(srv.port(), "/ws", me);
     c.send_json(stream_request("only once", "dedupe", "req-42"));
     first_id = std::string(c.read().at("streamId").as_string());
     c.drop();  // lost before the client saw anything more
   }
-  ws_client c2(srv.port());
+  ws_client c2(srv.port(), "/ws", me);
   c2.send_json(stream_request("only once", "dedupe", "req-42"));
   auto events = c2.read_until("stream_complete", 10s);
   EXPECT_EQ(std::string(events.front().at("streamId").as_string()), first_id);
   EXPECT_EQ(events.front().at("seq"), 1);
-  auto history = http_request(srv.port(), http::verb::get, "/v1/projects/dedupe/messages").json();
+  auto history = http_request(srv.port(), http::verb::get, "/v1/projects/dedupe/messages", {}, me).json();
   EXPECT_EQ(history.at("items").as_array().size(), 2u);  // one question, one answer
 }
 

@@ -20,6 +20,8 @@ let browser: Browser;
 /** The running binary answers /v1/admin/* (an older build answers 404). */
 let hasAdminApi = false;
 const contexts: BrowserContext[] = [];
+/** The user of these tests: one anonymous identity for the browser tabs and the test's own calls. */
+const USER_KEY = 'admin-e2e-user-identity-0123456';
 
 function b64url(s: string): string {
   return Buffer.from(s).toString('base64url');
@@ -36,6 +38,7 @@ function jwt(sub: string, ttlS = 600): string {
 async function open(server: RunningServer, path: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
+  await context.addCookies([{ name: 'sg_anon', value: USER_KEY, url: server.url }]);
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error('[page error]', err.message));
   await page.goto(server.url + path);
@@ -74,6 +77,25 @@ afterAll(async () => {
 });
 
 describe('admin page', () => {
+  it('opens from the URL the server logs with its generated key, and keeps the key out of the address bar', async () => {
+    const own = await startServer({ webRoot: DIST });
+    try {
+      expect(own.adminKey.length).toBeGreaterThanOrEqual(22);
+      const logged = own.logs.find((l) => l.includes('"adminUrl"'));
+      const url = (JSON.parse(logged!) as { adminUrl: string }).adminUrl;
+      expect(url).toBe(`${own.url}/admin#key=${own.adminKey}`);
+      // Without the key the API refuses even this loopback client.
+      expect((await fetch(`${own.url}/v1/admin/metrics`)).status).toBe(403);
+      const admin = await open(own, url.slice(own.url.length));
+      await admin.getByTestId('stat-connections').waitFor({ timeout: 10_000 });
+      expect(await admin.getByTestId('admin-key-form').count()).toBe(0);
+      expect(await admin.evaluate(() => window.location.hash)).toBe('');
+      expect(await admin.evaluate(() => sessionStorage.getItem('streamgate.adminKey'))).toBe(own.adminKey);
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('asks for the key, then shows connections and charts that follow a stream', async (ctx) => {
     if (!hasAdminApi) ctx.skip();
     const admin = await open(adminServer, '/admin');
@@ -90,7 +112,11 @@ describe('admin page', () => {
 
     // A user opens the app in another tab and asks for titles.
     const project = (await (
-      await fetch(`${adminServer.url}/v1/projects`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'Admin e2e' }) })
+      await fetch(`${adminServer.url}/v1/projects`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Cookie: `sg_anon=${USER_KEY}` },
+        body: JSON.stringify({ name: 'Admin e2e' }),
+      })
     ).json()) as { id: string };
     const user = await open(adminServer, `/#/p/${project.id}`);
     await expect.poll(() => status(user).getAttribute('data-state'), { timeout: 10_000 }).toBe('connected');

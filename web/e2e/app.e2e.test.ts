@@ -19,6 +19,13 @@ let devDist = '';
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 let projectId = '';
+/**
+ * These tests are one person coming back in new windows: every browser context starts with the same
+ * anonymous identity cookie (the server would give a new browser its own), and the test's own HTTP
+ * calls present it too.
+ */
+const PERSON = 'e2e-person-identity-0123456789ab';
+const asPerson = { Cookie: `sg_anon=${PERSON}` };
 
 interface Tracked {
   page: Page;
@@ -29,10 +36,11 @@ interface Tracked {
 
 async function open(
   path = '/',
-  opts: { initScript?: string; viewport?: { width: number; height: number }; server?: RunningServer } = {},
+  opts: { initScript?: string; viewport?: { width: number; height: number }; server?: RunningServer; newVisitor?: boolean } = {},
 ): Promise<Tracked> {
   const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 860 } });
   contexts.push(context);
+  if (!opts.newVisitor) await context.addCookies([{ name: 'sg_anon', value: PERSON, url: (opts.server ?? server).url }]);
   if (opts.initScript) await context.addInitScript(opts.initScript);
   // Record every stream handle the app creates (to compare its text with fullContent) and
   // every retain() (to see StrictMode's double effect), from the moment the client exists.
@@ -200,7 +208,7 @@ describe('web app', () => {
     await shot(page, '02-project-cards');
 
     // The cards are stored on the server.
-    const cards = (await (await fetch(`${server.url}/v1/projects/${projectId}/cards`)).json()) as { items: unknown[] };
+    const cards = (await (await fetch(`${server.url}/v1/projects/${projectId}/cards`, { headers: asPerson })).json()) as { items: unknown[] };
     expect(cards.items).toHaveLength(2);
 
     await page.getByTestId('tab-chat').click();
@@ -265,7 +273,10 @@ describe('web app', () => {
     expect(connectionId).toBeTruthy();
     await ask(page, 'Baking bread with kids');
     await waitFor(async () => ((await lastAnswer(page).getByTestId('message-content').textContent().catch(() => '')) ?? '').length > 20, 'answer text', 20_000);
-    const res = await fetch(`${server.url}/@connections/${connectionId}`, { method: 'DELETE' });
+    const res = await fetch(`${server.url}/@connections/${connectionId}`, {
+      method: 'DELETE',
+      headers: { 'X-Admin-Key': server.adminKey },
+    });
     expect(res.status).toBeLessThan(300);
     await waitAnswerStatus(page, 'complete');
     const h = await lastHandle(page);
@@ -335,7 +346,7 @@ describe('web app', () => {
     await shot(page, '07-stopped');
     const streamId = await lastAnswer(page).getAttribute('data-stream-id');
     expect(streamId).toBeTruthy();
-    const info = (await (await fetch(`${server.url}/v1/streams/${streamId}`)).json()) as { state: string };
+    const info = (await (await fetch(`${server.url}/v1/streams/${streamId}`, { headers: asPerson })).json()) as { state: string };
     expect(info.state).toBe('cancelled');
   });
 
@@ -440,5 +451,25 @@ describe('web app', () => {
     expect(await userBubble.textContent()).toContain('<img src=x');
     expect(await page.locator('.messages img').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it('gives a new visitor an identity of their own that survives a reload', async () => {
+    const { page } = await open('/', { newVisitor: true });
+    await expect.poll(() => status(page).getAttribute('data-state')).toBe('connected');
+    // None of the other person's projects or history.
+    await page.getByTestId('empty-state').waitFor();
+    expect(await page.getByTestId('project-item').count()).toBe(0);
+    const cookies = await page.context().cookies();
+    const mine = cookies.find((c) => c.name === 'sg_anon');
+    expect(mine?.httpOnly).toBe(true);
+    expect(mine?.sameSite).toBe('Lax');
+    expect(mine?.value).not.toBe(PERSON);
+    expect(await page.evaluate(() => document.cookie)).not.toContain('sg_anon');
+    await page.getByTestId('new-project-name').fill('A visitor of my own');
+    await page.getByTestId('new-project-submit').click();
+    await page.getByTestId('cards-editor').waitFor();
+    await page.reload();
+    await expect.poll(() => page.getByTestId('project-item').first().textContent()).toContain('A visitor of my own');
+    expect(await page.getByTestId('project-item').count()).toBe(1);
   });
 });

@@ -86,6 +86,18 @@ function storage(): Storage | null {
   }
 }
 
+/**
+ * The admin URL the server logs at start-up ends in `#key=<key>` (a fragment never reaches a server
+ * or a proxy's log): keep the key for this tab and take it out of the address bar and history.
+ */
+export function adoptAdminKeyFromUrl(): void {
+  const m = /(?:^#|&)key=([^&]+)/.exec(window.location.hash);
+  if (!m) return;
+  const key = decodeURIComponent(m[1]!).trim();
+  if (key) storage()?.setItem(KEY_STORAGE, key);
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+}
+
 const HISTOGRAMS = {
   ttft: 'streamgate_time_to_first_token_seconds',
   interChunk: 'streamgate_inter_chunk_seconds',

@@ -7,6 +7,7 @@ import { createRoot } from 'react-dom/client';
 import { StreamClient } from '../sdk/client.js';
 import { StreamClientProvider } from '../react/context.js';
 import { AdminPage } from '../admin/AdminPage.js';
+import { adoptAdminKeyFromUrl } from '../admin/admin-store.js';
 import { App } from './App.js';
 import { adoptTokenFromUrl, currentToken } from './token.js';
 import './styles.css';
@@ -32,6 +33,7 @@ const client = new StreamClient({ ...(baseUrl ? { baseUrl } : {}), token: curren
 (window as unknown as { __streamgate: unknown }).__streamgate = { client };
 
 const isAdmin = /^\/admin\/?$/.test(window.location.pathname);
+if (isAdmin) adoptAdminKeyFromUrl();
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

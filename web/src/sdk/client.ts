@@ -22,7 +22,15 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+/**
+ * A WebSocket constructor. The third argument is what Node's `ws` package takes (`{ headers }`);
+ * browsers' WebSocket ignores it (a browser sends its cookie instead).
+ */
+export type WebSocketCtor = new (
+  url: string,
+  protocols?: string | string[],
+  options?: { headers?: Record<string, string> },
+) => WebSocketLike;
 
 export type ConnectionState = 'connecting' | 'connected' | 'fallback' | 'offline';
 
@@ -47,6 +55,13 @@ export interface StreamClientOptions {
   url?: string;
   /** Bearer token (or a function returning the current one). */
   token?: string | (() => string | undefined);
+  /**
+   * Without auth, the identity of a program that keeps no cookies: sent as
+   * `X-Streamgate-Anonymous-Key` on every call (22 to 128 characters of A-Z a-z 0-9 - _; keep it
+   * secret, it is the key to this identity's projects and history). Browsers need none: the server
+   * gives them a cookie.
+   */
+  anonymousKey?: string;
   /** The WebSocket implementation; default `globalThis.WebSocket`. Pass `ws` in Node. */
   WebSocket?: WebSocketCtor;
   /** The fetch implementation; default `globalThis.fetch`. */
@@ -100,6 +115,7 @@ export class StreamClient implements HandleOwner {
   private readonly WS: WebSocketCtor | undefined;
   private readonly fetchImpl: FetchLike;
   private readonly tokenFn: () => string | undefined;
+  private readonly anonymousKey: string | undefined;
   private readonly connectTimeoutMs: number;
   private readonly immediateCloseMs: number;
   private readonly fallbackAfter: number;
@@ -149,6 +165,7 @@ export class StreamClient implements HandleOwner {
     this.fetchImpl = (input, init) => f(input, init);
     const tok = opts.token;
     this.tokenFn = typeof tok === 'function' ? tok : () => tok;
+    this.anonymousKey = opts.anonymousKey;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.immediateCloseMs = opts.immediateCloseMs ?? 500;
     this.fallbackAfter = Math.max(1, opts.fallbackAfterFailures ?? 2);
@@ -160,7 +177,12 @@ export class StreamClient implements HandleOwner {
     const perf = (globalThis as { performance?: { now(): number } }).performance;
     this.now = opts.now ?? (perf ? () => perf.now() : () => Date.now());
     this.random = opts.random ?? Math.random;
-    this.api = new RestApi({ baseUrl: this.baseUrl, fetch: this.fetchImpl, token: this.tokenFn });
+    this.api = new RestApi({
+      baseUrl: this.baseUrl,
+      fetch: this.fetchImpl,
+      token: this.tokenFn,
+      ...(this.anonymousKey ? { anonymousKey: this.anonymousKey } : {}),
+    });
   }
 
   // ---- connection state (useSyncExternalStore-ready) -----------------------------------
@@ -393,7 +415,12 @@ export class StreamClient implements HandleOwner {
     this.wsCreatedAt = this.now();
     this.wsOpenedAt = null;
     try {
-      ws = token ? new this.WS(this.url, ['bearer', token]) : new this.WS(this.url);
+      const protocols = token ? ['bearer', token] : undefined;
+      ws = this.anonymousKey
+        ? new this.WS(this.url, protocols, { headers: { 'X-Streamgate-Anonymous-Key': this.anonymousKey } })
+        : protocols
+          ? new this.WS(this.url, protocols)
+          : new this.WS(this.url);
     } catch (err) {
       this.failures++;
       this.setConn({ lastError: err instanceof Error ? err.message : String(err) });

@@ -74,6 +74,8 @@ export interface RestOptions {
   fetch: FetchLike;
   /** The bearer token, read on every call so a refreshed token is used at once. */
   token?: () => string | undefined;
+  /** Sent as X-Streamgate-Anonymous-Key: the identity of a program without cookies (no auth). */
+  anonymousKey?: string;
 }
 
 export async function errorFromResponse(res: Response): Promise<StreamgateError> {
@@ -106,6 +108,7 @@ export class RestApi {
     const h: Record<string, string> = { ...extra };
     const t = this.opts.token?.();
     if (t) h['Authorization'] = `Bearer ${t}`;
+    if (this.opts.anonymousKey) h['X-Streamgate-Anonymous-Key'] = this.opts.anonymousKey;
     return h;
   }
 

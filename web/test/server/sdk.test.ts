@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { StreamClient, type StreamClientOptions, type WebSocketCtor } from '../../src/sdk/client.js';
+import { StreamgateError } from '../../src/sdk/rest.js';
 import type { StreamEvent } from '../../src/sdk/protocol.js';
 import type { StreamHandle, StreamSnapshot } from '../../src/sdk/stream-handle.js';
 import { startServer, waitFor, type RunningServer } from '../support/server.js';
@@ -11,10 +12,13 @@ import { startServer, waitFor, type RunningServer } from '../support/server.js';
 let server: RunningServer;
 let projectId: string;
 const clients: StreamClient[] = [];
+/** The clients of this suite are one program: one anonymous identity across all their connections. */
+const PROGRAM_KEY = 'sdk-tests-program-key-0123456789';
 
 function client(extra: Partial<StreamClientOptions> = {}): StreamClient {
   const c = new StreamClient({
     baseUrl: server.url,
+    anonymousKey: PROGRAM_KEY,
     WebSocket: WebSocket as unknown as WebSocketCtor,
     backoff: { initialMs: 20, maxMs: 500, factor: 2, jitter: 0.5 },
     heartbeatMs: 0,
@@ -52,7 +56,11 @@ function dropper(c: StreamClient, byServer: boolean) {
     now() {
       if (d.fired) return;
       d.fired = true;
-      if (d.byServer) void fetch(`${server.url}/@connections/${encodeURIComponent(connectionId!)}`, { method: 'DELETE' });
+      if (d.byServer)
+        void fetch(`${server.url}/@connections/${encodeURIComponent(connectionId!)}`, {
+          method: 'DELETE',
+          headers: { 'X-Admin-Key': server.adminKey },
+        });
       else c.dropConnection();
     },
   };
@@ -187,6 +195,7 @@ describe('SDK against streamgate', () => {
     try {
       const c = new StreamClient({
         baseUrl: fast.url,
+        anonymousKey: PROGRAM_KEY,
         WebSocket: WebSocket as unknown as WebSocketCtor,
         backoff: { initialMs: 10, maxMs: 200, factor: 2, jitter: 0.5 },
         heartbeatMs: 0,
@@ -265,6 +274,20 @@ describe('SDK against streamgate', () => {
     expect(page.items.length).toBeGreaterThan(0);
     expect(page.items.some((m) => m.role === 'user')).toBe(true);
     expect(page.items.some((m) => m.role === 'assistant' && m.status === 'complete')).toBe(true);
+  });
+
+  it("keeps this program's projects and history from a program with another key", async () => {
+    const other = client({ anonymousKey: 'another-program-key-0123456789' });
+    const err = await other.api.listMessages(projectId, { limit: 50 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamgateError);
+    expect((err as StreamgateError).status).toBe(404);
+    expect((await other.api.listProjects()).some((p) => p.id === projectId)).toBe(false);
+    // Streaming on the same project id is refused as if it did not exist.
+    other.connect();
+    const h = other.stream({ projectId, userInput: 'let me in' });
+    const snap = await finished(h, 'foreign project stream');
+    expect(snap.status).toBe('error');
+    expect(snap.error?.code).toBe('not_found');
   });
 });
 

@@ -23,6 +23,8 @@ export interface RunningServer {
   proc: ChildProcess;
   /** Every log line the server wrote to stderr so far. */
   logs: string[];
+  /** The management API key the server generated and logged ("" when `--admin-key` was given). */
+  adminKey: string;
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     }),
   );
 
+  let adminKey = '';
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(() => {
       reject(new Error(`streamgate did not log "listening" within ${opts.startTimeoutMs ?? 15000} ms:\n${logs.join('\n')}`));
@@ -78,7 +81,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         logs.push(line);
         if (logs.length > 2000) logs.splice(0, 1000);
         try {
-          const o = JSON.parse(line) as { msg?: string; port?: number };
+          const o = JSON.parse(line) as { msg?: string; port?: number; adminKey?: string };
+          if (typeof o.adminKey === 'string') adminKey = o.adminKey;
           if (o.msg === 'listening' && typeof o.port === 'number') {
             clearTimeout(timer);
             resolvePort(o.port);
@@ -103,6 +107,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     dataDir,
     proc,
     logs,
+    adminKey,
     async stop() {
       if (!exited) {
         proc.kill('SIGTERM');

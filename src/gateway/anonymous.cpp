@@ -1,0 +1,64 @@
+// Anonymous keys: format checks, fresh keys, and the one-way mapping from key to owner.
+#include "gateway/anonymous.hpp"
+
+#include "core/ids.hpp"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+namespace sg::gateway::anonymous {
+
+bool valid_key(std::string_view key) {
+  if (key.size() < 22 || key.size() > 128) return false;
+  for (char c : key) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string new_key() { return core::random_id("", 24); }
+
+std::string owner_of(std::string_view key) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr) != 1 || len < 16)
+    throw std::runtime_error("SHA-256 failed");
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "anon:";
+  for (unsigned i = 0; i < 16; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    auto semi = header.find(';');
+    auto item = header.substr(0, semi);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    auto eq = item.find('=');
+    if (eq != std::string_view::npos && item.substr(0, eq) == name) {
+      auto v = item.substr(eq + 1);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      return v;
+    }
+    if (semi == std::string_view::npos) break;
+    header.remove_prefix(semi + 1);
+  }
+  return std::nullopt;
+}
+
+std::string set_cookie(std::string_view key, bool secure) {
+  std::string out(cookie_name);
+  out += '=';
+  out += key;
+  out += "; Path=/; Max-Age=" + std::to_string(cookie_max_age_s) + "; HttpOnly; SameSite=Lax";
+  if (secure) out += "; Secure";
+  return out;
+}
+
+}  // namespace sg::gateway::anonymous
