@@ -41,7 +41,9 @@ expect() {
 }
 
 PORT=$(free_port)
+# The cutting proxy below forwards the Host it was sent (its own port): any port of 127.0.0.1 is allowed.
 "$SG" --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" --web-root "" --threads 1 --log-level warn \
+  --allowed-hosts 127.0.0.1 \
   --demo-ttft-ms 20 --demo-tokens-per-second 400 2>"$TMP/server.log" &
 SPID=$!; pids+=("$SPID")
 wait_port "$PORT" || { echo "smoke: streamgate did not start"; cat "$TMP/server.log"; echo "0 passed, 1 failed"; exit 1; }

@@ -228,7 +228,7 @@ std::vector<project_row> database::list_projects(const std::string& owner) {
 
 std::vector<project_row> database::list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset) {
   binder b(prepare("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE owner = ? "
-                   "ORDER BY created_at, id LIMIT ? OFFSET ?"));
+                   "ORDER BY created_at, rowid LIMIT ? OFFSET ?"));
   b.text(owner).integer(limit).integer(offset);
   std::vector<project_row> out;
   while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_project(b.get()));
@@ -282,7 +282,7 @@ std::vector<card_row> database::list_cards(const std::string& project_id) {
 
 std::vector<card_row> database::list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset) {
   binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? "
-                   "ORDER BY ord, created_at, id LIMIT ? OFFSET ?"));
+                   "ORDER BY ord, created_at, rowid LIMIT ? OFFSET ?"));
   b.text(project_id).integer(limit).integer(offset);
   std::vector<card_row> out;
   while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_card(b.get()));
