@@ -5,7 +5,7 @@
 # 127.0.0.1. The server gets core 0 and sgbench core 1 (taskset), as the goals are stated.
 # Knobs (environment): LOADS="500 1000 2000 5000 10000" concurrent streams, TPS=20, TTFT_MS=200,
 # WINDOW=10 (s measured per point), IDLE=18000 connections, SLOW_N and BURST_N (default: the
-# half-capacity load), PROFILE=1 (callgrind, if present).
+# half-capacity load), PROFILE=1 (callgrind, if present), RETAINED_S=600 (the retained-memory run; 0 skips).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -518,6 +518,37 @@ if command -v node >/dev/null; then
     } >> "$ROOT/bench/RESULTS.md"
   else
     echo "bench: ttft.mjs failed: $ttft" >&2
+  fi
+fi
+# Retained streams: RSS over RETAINED_S seconds (default 600, the retention window) while 1,000
+# connections run demo streams back to back and every finished one stays resumable.
+RETAINED_S="${RETAINED_S:-600}"
+if [ "$RETAINED_S" -gt 0 ]; then
+  echo "bench: retained streams, ${RETAINED_S} s" >&2
+  if SGBENCH="$BENCH" STEP=10 bash "$ROOT/bench/retained.sh" "$SG" "$OUT/retained.tsv" "$RETAINED_S" 1000 \
+      >"$OUT/retained.log" 2>&1; then
+    {
+      echo
+      echo "## Memory while finished streams stay resumable"
+      echo
+      echo "\`bench/retained.sh\`: 1,000 WebSocket connections each run demo streams back to back (20 tokens/s,"
+      echo "the default 10-minute retention, \`--threads 1\`); the server's RSS and its retained streams, each minute."
+      echo "Goal: flat RSS once the retention window is full, within \`--retained-max-bytes\`."
+      echo
+      echo "| seconds | RSS MiB | retained streams |"
+      echo "|---|---|---|"
+      awk -F'\t' 'NR > 1 && ($1 % 60 < 10) { printf "| %s | %s | %s |\n", $1, $2, $3 }' "$OUT/retained.tsv"
+      echo
+      echo "![RSS over time](retained.png)"
+    } >> "$ROOT/bench/RESULTS.md"
+    if command -v gnuplot >/dev/null; then
+      gnuplot -e "set terminal png size 800,400; set output '$ROOT/bench/retained.png'; set xlabel 'seconds';
+        set ylabel 'RSS MiB'; set y2label 'retained streams'; set y2tics; set key left top;
+        plot '$OUT/retained.tsv' using 1:2 skip 1 with lines title 'RSS MiB',
+             '' using 1:3 skip 1 axes x1y2 with lines title 'retained streams'" || true
+    fi
+  else
+    echo "bench: retained.sh failed: $(tail -3 "$OUT/retained.log")" >&2
   fi
 fi
 echo "bench: wrote bench/RESULTS.md (raw results in $OUT)" >&2

@@ -156,6 +156,14 @@ if command -v node >/dev/null; then
   expect sgbench_openai_chunks '"frames":[1-9]' "$TMP/openai.json"
 fi
 
+# The retained-memory run of make bench, in miniature: it samples RSS while streams finish.
+if STEP=1 SGBENCH="$BENCH" bash "$ROOT/bench/retained.sh" "$SG" "$TMP/retained.tsv" 3 20 >"$TMP/retained.out" 2>&1 &&
+   [ "$(awk 'NR > 1 && $2 > 0' "$TMP/retained.tsv" | wc -l)" -ge 3 ]; then
+  passed=$((passed + 1)); echo "ok   retained_rss"
+else
+  failed=$((failed + 1)); echo "FAIL retained_rss"; sed 's/^/     /' "$TMP/retained.out" | tail -5
+fi
+
 # The Node peer answers the same protocol (when Node and its one dependency are there).
 NODEDIR="$ROOT/bench/peers/node-ws"
 if command -v node >/dev/null && [ -d "$NODEDIR/node_modules/ws" ]; then
