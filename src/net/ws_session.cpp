@@ -314,6 +314,11 @@ void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
   }
   app_.stats.events_sent.fetch_add(1, std::memory_order_relaxed);
   if (pending_close_) {
+    // What was queued before the close goes out first: a drain's 1001 follows the streams' last events.
+    if (!queue_.empty()) {
+      do_write();
+      return;
+    }
     auto reason = *pending_close_;
     pending_close_.reset();
     ws_.async_close(reason, beast::bind_front_handler(&basic_ws_session::on_close, this->shared_from_this()));
@@ -326,8 +331,9 @@ template <class Stream>
 void basic_ws_session<Stream>::close(websocket::close_reason reason) {
   if (closing_ || finished_) return;
   closing_ = true;
-  if (queue_.writing()) {
+  if (queue_.writing() || !queue_.empty()) {
     pending_close_ = reason;  // Beast allows one write at a time; the close frame is a write
+    do_write();
     return;
   }
   ws_.async_close(reason, beast::bind_front_handler(&basic_ws_session::on_close, this->shared_from_this()));

@@ -3,6 +3,8 @@
 
 #include "core/clock.hpp"
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -66,6 +68,10 @@ void stream::for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) c
   std::size_t kept = 0, pos = 0, text_at = chunk_text_begin_;
   std::int64_t due = 0;
   for (std::uint64_t seq = first_retained_; seq <= last_seq_ && seq <= upto; ++seq) {
+    if (complete_rebuilt_ && seq == last_seq_) {
+      if (seq > after) fn(rebuild_complete());
+      continue;
+    }
     if (kept < log_.size() && log_[kept]->seq == seq) {
       if (seq > after) fn(log_[kept]);
       ++kept;
@@ -112,6 +118,7 @@ void stream::compact() {
   chunk_text_begin_ = text_.size() - chunk_bytes;
   chunk_session_ = std::move(session);
   last_seq_ = log_.back()->seq;
+  compact_complete(kept);
   code.shrink_to_fit();
   chunk_code_ = std::move(code);
   kept.shrink_to_fit();
@@ -119,6 +126,39 @@ void stream::compact() {
   log_head_ = 0;
   text_.shrink_to_fit();
   compact_ = true;
+}
+
+proto::event_ptr stream::rebuild_complete() const {
+  return proto::make_complete(id_, last_seq_, text_, complete_usage_, complete_metrics_);
+}
+
+std::uint64_t stream::last_seq_locked() const {
+  if (compact_) return last_seq_;
+  return log_.empty() ? 0 : log_.back()->seq;
+}
+
+// The terminal stream_complete carries the whole text again: keep its numbers only, if rebuilding it
+// from them gives back exactly the frame that was sent.
+void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
+  if (kept.empty() || kept.back()->type != proto::event_type::stream_complete) return;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(kept.back()->json, ec);
+  if (ec || !v.is_object()) return;
+  auto& o = v.get_object();
+  auto* u = o.if_contains("usage");
+  auto* m = o.if_contains("metrics");
+  if (!u || !m || !u->is_object() || !m->is_object()) return;
+  auto num = [](const boost::json::object& x, const char* k) -> std::int64_t {
+    auto* f = x.if_contains(k);
+    return f && f->is_int64() ? f->get_int64() : f && f->is_uint64() ? static_cast<std::int64_t>(f->get_uint64()) : 0;
+  };
+  complete_usage_ = {static_cast<std::uint64_t>(num(u->get_object(), "inputTokens")),
+                     static_cast<std::uint64_t>(num(u->get_object(), "outputTokens"))};
+  complete_metrics_ = {num(m->get_object(), "firstChunkMs"), static_cast<std::uint64_t>(num(m->get_object(), "totalChunks")),
+                       num(m->get_object(), "durationMs")};
+  if (rebuild_complete()->json != kept.back()->json) return;
+  kept.pop_back();
+  complete_rebuilt_ = true;
 }
 
 void stream::publish(proto::event_ptr ev) {
@@ -169,7 +209,7 @@ void stream::append_text(std::string_view delta) {
 stream::subscribe_result stream::subscribe(const std::shared_ptr<subscriber>& sub, std::uint64_t after_seq) {
   std::lock_guard lock(mu_);
   if (after_seq + 1 < first_retained_) return subscribe_result::not_retained;
-  auto last = log_.empty() ? 0 : log_.back()->seq;
+  auto last = last_seq_locked();
   if (after_seq > last && state_ == state::running) return subscribe_result::beyond_end;
   if (after_seq >= last && state_ != state::running) return subscribe_result::past_end;
   for_each_logged(after_seq, UINT64_MAX, [&](const proto::event_ptr& e) { sub->deliver(e); });
@@ -187,6 +227,7 @@ void stream::unsubscribe(const subscriber* sub) {
 
 proto::event_ptr stream::last_event() const {
   std::lock_guard lock(mu_);
+  if (complete_rebuilt_) return rebuild_complete();
   return log_.empty() ? nullptr : log_.back();
 }
 
@@ -229,7 +270,7 @@ stream_info stream::info() const {
   i.owner = owner_;
   i.provider = provider_;
   i.st = state_;
-  i.last_seq = log_.empty() ? 0 : log_.back()->seq;
+  i.last_seq = last_seq_locked();
   i.text = text_;
   i.created_at_ms = created_at_ms_;
   i.ended_at_ms = ended_at_ms_;

@@ -99,9 +99,17 @@ class stream {
   std::size_t chunk_text_begin_ = 0;
   std::string chunk_session_;
   std::uint64_t last_seq_ = 0;
+  // A stream_complete is rebuilt from the text too (its fullContent is the text): only its usage and
+  // metrics are kept. Set when the rebuilt frame was checked equal to the one sent live.
+  bool complete_rebuilt_ = false;
+  proto::usage complete_usage_;
+  proto::stream_metrics complete_metrics_;
+  proto::event_ptr rebuild_complete() const;
+  std::uint64_t last_seq_locked() const;
   template <class Fn>
   void for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) const;
   void compact();
+  void compact_complete(std::vector<proto::event_ptr>& kept);
   std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
   state state_ = state::running;
   std::string text_;
