@@ -413,6 +413,8 @@ void basic_http_session<Stream>::openai_request(const gateway::request& req, con
       // cancels it, so nobody pays for an answer that nobody will read.
       [self](std::shared_ptr<stream::stream> s) {
         self->awaited_stream_ = std::move(s);
+        // The answer may take longer than any request deadline: only the response's write is timed.
+        beast::get_lowest_layer(self->stream_).expires_never();
         self->watch_client();
       });
 }

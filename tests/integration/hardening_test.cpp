@@ -359,3 +359,23 @@ TEST(Hardening, RetainedStreamsShareAByteBudgetOldestFirst) {
 
 }  // namespace
 }  // namespace sg::test
+
+namespace sg::test {
+namespace {
+
+// The request deadlines bound how long a request takes to arrive, not how long its answer may take:
+// a non-streamed completion that runs past them still gets its answer.
+TEST(Hardening, SlowAnswerOutlivesTheRequestDeadlines) {
+  server_process srv({"--header-timeout-ms", "300", "--body-timeout-ms", "300", "--demo-tokens-per-second", "100"});
+  boost::json::object chat{{"model", "demo"},
+                           {"stream", false},
+                           {"messages", boost::json::array{boost::json::object{{"role", "user"}, {"content", "slow"}}}}};
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = http_request(srv.port(), http::verb::post, "/v1/chat/completions", boost::json::serialize(chat), {}, 10s);
+  EXPECT_GT(std::chrono::steady_clock::now() - t0, 600ms) << "the answer came too fast to prove anything";
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_FALSE(r.json().at("choices").at(0).at("message").at("content").as_string().empty());
+}
+
+}  // namespace
+}  // namespace sg::test
