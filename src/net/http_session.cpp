@@ -5,11 +5,10 @@
 #include "core/log.hpp"
 #include "core/net_address.hpp"
 #include "gateway/anonymous.hpp"
+#include "gateway/stream_routes.hpp"
 #include "net/ws_session.hpp"
-#include "proto/client_message.hpp"
 #include "stream/stream_manager.hpp"
 
-#include <boost/json.hpp>
 
 namespace sg::io {
 namespace {
@@ -20,11 +19,6 @@ constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
 // the close is a FIN, not a reset that could destroy the response before the client reads it.
 constexpr auto linger_timeout = std::chrono::milliseconds(500);
 constexpr std::uint32_t header_limit_bytes = 16 * 1024;
-
-bool accepts_event_stream(const gateway::request& req) {
-  auto accept = req[http::field::accept];
-  return accept.find("text/event-stream") != std::string_view::npos;
-}
 }  // namespace
 
 template <class Stream>
@@ -140,29 +134,6 @@ void basic_http_session<Stream>::on_read(error_code ec, std::size_t) {
   handle_request(parser_->release());
 }
 
-namespace {
-// Routes that answer without credentials: health, metrics, the web app and CORS preflights.
-bool is_api(const gateway::target& t) {
-  return !t.segments.empty() && (t.segments[0] == "v1" || t.segments[0] == "ws" || t.segments[0] == "@connections");
-}
-// ?token= only where a browser cannot send a header: the WebSocket upgrade and an EventSource GET.
-// Anywhere else a token in the URL would only end up in logs and browser history.
-bool accepts_query_token(const gateway::request& req, const gateway::target& t) {
-  if (websocket::is_upgrade(req)) return t.path == "/ws" || t.path == "/ws/";
-  return req.method() == http::verb::get && t.segments.size() == 4 && t.segments[0] == "v1" &&
-         t.segments[1] == "streams" && t.segments[3] == "events";
-}
-
-// Every line of a header that may repeat, joined with ',' (their meaning as one list).
-std::string joined(const gateway::request& req, std::string_view f) {
-  std::string out;
-  for (auto [it, end] = req.equal_range(f); it != end; ++it) {
-    if (!out.empty()) out += ',';
-    out += it->value();
-  }
-  return out;
-}
-}  // namespace
 
 // The client is the socket's peer, unless that peer is a trusted proxy: then the forwarding headers
 // name it. Per request, since a proxy multiplexes many clients over one keep-alive connection.
@@ -171,11 +142,11 @@ void basic_http_session<Stream>::identify_client(const gateway::request& req) {
   secure_ = is_tls_v<Stream>;
   const auto& trusted = app_.sec->trusted_proxies();
   if (trusted.empty()) return;
-  auto forwarded = joined(req, "Forwarded");
-  auto client = core::client_address(peer_, trusted, forwarded, joined(req, "X-Forwarded-For"));
+  auto forwarded = gateway::joined_header(req, "Forwarded");
+  auto client = core::client_address(peer_, trusted, forwarded, gateway::joined_header(req, "X-Forwarded-For"));
   source_ip_ = core::address_text(client);
   ip_key_ = core::address_limit_key(client);
-  if (peer_is_proxy_ && core::forwarded_proto(forwarded, joined(req, "X-Forwarded-Proto")) == "https")
+  if (peer_is_proxy_ && core::forwarded_proto(forwarded, gateway::joined_header(req, "X-Forwarded-Proto")) == "https")
     secure_ = true;
 }
 
@@ -211,7 +182,7 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     }
   }
   cors_origin_ = app_.sec->cors_origin(req);
-  bool api = is_api(t);
+  bool api = gateway::is_api(t);
   if (api && !app_.sec->origin_allowed(req)) {
     // Cross-site WebSocket hijacking and cross-site requests stop here.
     app_.stats.origin_refusals.fetch_add(1, std::memory_order_relaxed);
@@ -221,7 +192,7 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
   gateway::principal who;
   bool bearer_subprotocol = false;
   if (api && req.method() != http::verb::options) {
-    auto a = app_.sec->authenticate(req, accepts_query_token(req, t) ? t.param("token") : nullptr);
+    auto a = app_.sec->authenticate(req, gateway::accepts_query_token(req, t) ? t.param("token") : nullptr);
     if (!a.who && a.bad_request) {
       auto res = gateway::error_response(req, proto::error_code::bad_request, a.error,
                                          std::string(gateway::anonymous::header_name));
@@ -284,42 +255,21 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
 
 template <class Stream>
 void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
-  // The per-address slot was taken at accept and moves into the WebSocket; the per-user one is taken
-  // here, once the user is known. Behind a trusted proxy the address is the forwarded client's, known
-  // only now. Refuse with 429 before upgrading.
-  std::string client_key;
-  if (peer_is_proxy_) {
-    if (!app_.connections_per_ip.try_acquire(ip_key_)) {
-      app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
-      auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
-                                                                "too many connections from " + source_ip_, true, 1000, {}});
-      res.keep_alive(false);
-      send(std::move(res));
-      return;
-    }
-    client_key = ip_key_;
-  }
-  auto user_key = who.authenticated ? who.sub : std::string();
-  if (!user_key.empty() && !app_.connections_per_user.try_acquire(user_key)) {
-    if (!client_key.empty()) app_.connections_per_ip.release(client_key);
-    app_.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
-    auto res = gateway::error_response(req, proto::error_info{proto::error_code::rate_limited,
-                                                              "too many connections for this user", true, 1000, {}});
+  // The per-address slot was taken at accept and moves into the WebSocket; the per-user one (and,
+  // behind a trusted proxy, the forwarded client's) is taken now. Refuse with 429 before upgrading.
+  auto admitted = gateway::admit_upgrade(app_, who, peer_is_proxy_, ip_key_, source_ip_, std::move(slot_));
+  if (admitted.refusal) {
+    auto res = gateway::error_response(req, *admitted.refusal);
     res.keep_alive(false);
     send(std::move(res));
     return;
   }
-  auto* a = &app_;
-  std::shared_ptr<void> slots(nullptr, [a, user_key, client_key, socket_slot = std::move(slot_)](void*) {
-    if (!user_key.empty()) a->connections_per_user.release(user_key);
-    if (!client_key.empty()) a->connections_per_ip.release(client_key);
-  });
   beast::get_lowest_layer(stream_).expires_never();
   typename basic_ws_session<Stream>::client c{source_ip_, limit_key_,
                                               issued_key_.empty() ? std::string()
                                                                   : gateway::anonymous::set_cookie(issued_key_, secure_)};
   std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)
-      ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(slots));
+      ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(admitted.slots));
 }
 
 template <class Stream>
@@ -422,81 +372,17 @@ void basic_http_session<Stream>::openai_request(const gateway::request& req, con
 // POST /v1/streams: with Accept: text/event-stream the answer is the stream itself, else 202.
 template <class Stream>
 void basic_http_session<Stream>::start_stream(const gateway::request& req) {
-  boost::system::error_code ec;
-  auto v = boost::json::parse(req.body(), ec);
-  if (ec || !v.is_object()) {
-    send(gateway::error_response(req, proto::error_code::bad_request, "body must be a JSON object"));
-    return;
-  }
-  auto parsed = proto::parse_stream_request(v.get_object());
-  if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
-    send(gateway::error_response(req, err->error));
-    return;
-  }
-  auto res = app_.streams->start(std::get<proto::stream_request>(std::move(parsed)), who_.owner(), limit_key_);
-  if (res.error) {
-    send(gateway::error_response(req, *res.error));
-    return;
-  }
-  if (!accepts_event_stream(req)) {
-    boost::json::object o{{"streamId", res.s->id()},
-                          {"eventsUrl", "/v1/streams/" + res.s->id() + "/events"}};
-    auto r = gateway::json_response(req, http::status::accepted, boost::json::serialize(o));
-    r.set(http::field::location, "/v1/streams/" + res.s->id());
-    send(std::move(r));
-    return;
-  }
-  begin_sse(req, res.s, 0);
+  auto plan = gateway::start_stream(app_, req, who_, limit_key_);
+  if (plan.answer) send(std::move(*plan.answer));
+  else begin_sse(req, std::move(plan.s), 0);
 }
 
 // GET /v1/streams/{id}/events: resume after Last-Event-ID or ?lastSeq=N.
 template <class Stream>
 void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
-  auto s = app_.streams->find(id);
-  if (!s || !who_.may_use_stream(s->owner())) {
-    send(gateway::error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
-    return;
-  }
-  std::uint64_t after = 0;
-  std::string from;
-  if (auto lei = req["Last-Event-ID"]; !lei.empty()) from = std::string(lei);
-  else if (auto* q = t.param("lastSeq")) from = *q;
-  if (!from.empty()) {
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long n = std::strtoull(from.c_str(), &end, 10);
-    if (errno || end == from.c_str() || *end != '\0' || from[0] == '-') {
-      send(gateway::error_response(req, proto::error_code::bad_request, "Last-Event-ID/lastSeq must be a sequence number",
-                                   "lastSeq"));
-      return;
-    }
-    after = n;
-  }
-  // At or past the end of a finished stream (what EventSource sends when it reconnects after the
-  // terminal event): 204 tells it to stop reconnecting, instead of a response that never ends.
-  auto last = s->last_event();
-  std::uint64_t last_seq = last ? last->seq : 0;
-  if (s->ended() && after >= last_seq) {
-    gateway::response res{http::status::no_content, req.version()};
-    res.set(http::field::server, "streamgate");
-    res.set("X-Stream-Id", s->id());
-    res.keep_alive(req.keep_alive());
-    send(std::move(res));
-    return;
-  }
-  if (after > last_seq) {
-    send(gateway::error_response(req, proto::error_code::bad_request,
-                                 "Last-Event-ID/lastSeq " + std::to_string(after) + " is past the stream's last event (" +
-                                     std::to_string(last_seq) + ")",
-                                 "lastSeq"));
-    return;
-  }
-  if (auto events = s->events_between(after, after); !events) {
-    send(gateway::error_response(req, proto::error_code::not_found,
-                                 "events after seq " + std::to_string(after) + " are no longer retained"));
-    return;
-  }
-  begin_sse(req, std::move(s), after);
+  auto plan = gateway::resume_stream(app_, req, t, id, who_);
+  if (plan.answer) send(std::move(*plan.answer));
+  else begin_sse(req, std::move(plan.s), plan.after);
 }
 
 template <class Stream>

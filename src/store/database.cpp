@@ -218,12 +218,7 @@ std::optional<project_row> database::get_project(const std::string& id) {
 }
 
 std::vector<project_row> database::list_projects(const std::string& owner) {
-  binder b(prepare("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE owner = ? "
-                   "ORDER BY created_at, id"));
-  b.text(owner);
-  std::vector<project_row> out;
-  while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_project(b.get()));
-  return out;
+  return list_projects(owner, -1, 0);  // LIMIT -1: no limit
 }
 
 std::vector<project_row> database::list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset) {
@@ -272,12 +267,7 @@ std::optional<card_row> database::get_card(const std::string& project_id, const 
 }
 
 std::vector<card_row> database::list_cards(const std::string& project_id) {
-  binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? "
-                   "ORDER BY ord, created_at, id"));
-  b.text(project_id);
-  std::vector<card_row> out;
-  while (sqlite3_step(b.get()) == SQLITE_ROW) out.push_back(read_card(b.get()));
-  return out;
+  return list_cards(project_id, -1, 0);  // LIMIT -1: no limit
 }
 
 std::vector<card_row> database::list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset) {

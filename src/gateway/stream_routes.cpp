@@ -1,0 +1,138 @@
+// SSE stream routes and request rules: parse, decide, answer; the session does the writing.
+#include "gateway/stream_routes.hpp"
+
+#include "proto/client_message.hpp"
+#include "stream/stream_manager.hpp"
+
+#include <boost/json.hpp>
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace sg::gateway {
+
+bool is_api(const target& t) {
+  return !t.segments.empty() && (t.segments[0] == "v1" || t.segments[0] == "ws" || t.segments[0] == "@connections");
+}
+
+// Anywhere else a token in the URL would only end up in logs and browser history.
+bool accepts_query_token(const request& req, const target& t) {
+  if (websocket::is_upgrade(req)) return t.path == "/ws" || t.path == "/ws/";
+  return req.method() == http::verb::get && t.segments.size() == 4 && t.segments[0] == "v1" &&
+         t.segments[1] == "streams" && t.segments[3] == "events";
+}
+
+bool accepts_event_stream(const request& req) {
+  return req[http::field::accept].find("text/event-stream") != std::string_view::npos;
+}
+
+std::string joined_header(const request& req, std::string_view name) {
+  std::string out;
+  for (auto [it, end] = req.equal_range(name); it != end; ++it) {
+    if (!out.empty()) out += ',';
+    out += it->value();
+  }
+  return out;
+}
+
+sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key) {
+  sse_plan p;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(req.body(), ec);
+  if (ec || !v.is_object()) {
+    p.answer = error_response(req, proto::error_code::bad_request, "body must be a JSON object");
+    return p;
+  }
+  auto parsed = proto::parse_stream_request(v.get_object());
+  if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
+    p.answer = error_response(req, err->error);
+    return p;
+  }
+  auto res = a.streams->start(std::get<proto::stream_request>(std::move(parsed)), who.owner(), limit_key);
+  if (res.error) {
+    p.answer = error_response(req, *res.error);
+    return p;
+  }
+  if (!accepts_event_stream(req)) {
+    boost::json::object o{{"streamId", res.s->id()}, {"eventsUrl", "/v1/streams/" + res.s->id() + "/events"}};
+    p.answer = json_response(req, http::status::accepted, boost::json::serialize(o));
+    p.answer->set(http::field::location, "/v1/streams/" + res.s->id());
+    return p;
+  }
+  p.s = std::move(res.s);
+  return p;
+}
+
+sse_plan resume_stream(app& a, const request& req, const target& t, const std::string& id, const principal& who) {
+  sse_plan p;
+  auto s = a.streams->find(id);
+  if (!s || !who.may_use_stream(s->owner())) {
+    p.answer = error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)");
+    return p;
+  }
+  std::string from;
+  if (auto lei = req["Last-Event-ID"]; !lei.empty()) from = std::string(lei);
+  else if (auto* q = t.param("lastSeq")) from = *q;
+  if (!from.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(from.c_str(), &end, 10);
+    if (errno || end == from.c_str() || *end != '\0' || from[0] == '-') {
+      p.answer = error_response(req, proto::error_code::bad_request, "Last-Event-ID/lastSeq must be a sequence number",
+                                "lastSeq");
+      return p;
+    }
+    p.after = n;
+  }
+  auto last = s->last_event();
+  std::uint64_t last_seq = last ? last->seq : 0;
+  if (s->ended() && p.after >= last_seq) {
+    p.answer.emplace(http::status::no_content, req.version());
+    p.answer->set(http::field::server, "streamgate");
+    p.answer->set("X-Stream-Id", s->id());
+    p.answer->keep_alive(req.keep_alive());
+    return p;
+  }
+  if (p.after > last_seq) {
+    p.answer = error_response(req, proto::error_code::bad_request,
+                              "Last-Event-ID/lastSeq " + std::to_string(p.after) +
+                                  " is past the stream's last event (" + std::to_string(last_seq) + ")",
+                              "lastSeq");
+    return p;
+  }
+  if (!s->events_between(p.after, p.after)) {
+    p.answer = error_response(req, proto::error_code::not_found,
+                              "events after seq " + std::to_string(p.after) + " are no longer retained");
+    return p;
+  }
+  p.s = std::move(s);
+  return p;
+}
+
+upgrade_slots admit_upgrade(app& a, const principal& who, bool behind_proxy, const std::string& ip_key,
+                            const std::string& source_ip, std::shared_ptr<void> socket_slot) {
+  upgrade_slots out;
+  auto refuse = [&](std::string message) {
+    a.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
+    out.refusal = proto::error_info{proto::error_code::rate_limited, std::move(message), true, 1000, {}};
+    return out;
+  };
+  std::string client_key;
+  if (behind_proxy) {
+    if (!a.connections_per_ip.try_acquire(ip_key)) return refuse("too many connections from " + source_ip);
+    client_key = ip_key;
+  }
+  auto user_key = who.authenticated ? who.sub : std::string();
+  if (!user_key.empty() && !a.connections_per_user.try_acquire(user_key)) {
+    if (!client_key.empty()) a.connections_per_ip.release(client_key);
+    return refuse("too many connections for this user");
+  }
+  auto* ap = &a;
+  out.slots = std::shared_ptr<void>(nullptr, [ap, user_key, client_key, socket_slot = std::move(socket_slot)](void*) {
+    if (!user_key.empty()) ap->connections_per_user.release(user_key);
+    if (!client_key.empty()) ap->connections_per_ip.release(client_key);
+  });
+  return out;
+}
+
+}  // namespace sg::gateway

@@ -1,0 +1,49 @@
+// The decisions of the SSE stream routes and the request rules the session applies, without I/O:
+// the session only writes what these return.
+#pragma once
+
+#include "gateway/app.hpp"
+#include "gateway/http_api.hpp"
+#include "gateway/security.hpp"
+#include "stream/stream.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sg::gateway {
+
+/// Routes that need credentials (the rest: health, metrics, the web app, CORS preflights).
+bool is_api(const target& t);
+/// ?token= only where a browser cannot send a header: the WebSocket upgrade and an EventSource GET.
+bool accepts_query_token(const request& req, const target& t);
+bool accepts_event_stream(const request& req);
+/// Every line of a header that may repeat, joined with ',' (their meaning as one list).
+std::string joined_header(const request& req, std::string_view name);
+
+/// What a stream route decided: an answer to send, or a stream to write as SSE after `after`.
+struct sse_plan {
+  std::optional<response> answer;
+  std::shared_ptr<stream::stream> s;
+  std::uint64_t after = 0;
+};
+
+/// POST /v1/streams: starts the stream; with Accept: text/event-stream the plan is to write it,
+/// else the answer is 202 with its id.
+sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key);
+
+/// GET /v1/streams/{id}/events: resumes after Last-Event-ID or ?lastSeq=N. At or past a finished
+/// stream's end the answer is 204 (EventSource stops reconnecting); past a running stream's end, 400.
+sse_plan resume_stream(app& a, const request& req, const target& t, const std::string& id, const principal& who);
+
+/// The connection slots a WebSocket holds for its life: the per-user one and, for a client behind a
+/// trusted proxy (known only now), the per-address one. Empty when refused: `refusal` says why.
+struct upgrade_slots {
+  std::shared_ptr<void> slots;
+  std::optional<proto::error_info> refusal;
+};
+upgrade_slots admit_upgrade(app& a, const principal& who, bool behind_proxy, const std::string& ip_key,
+                            const std::string& source_ip, std::shared_ptr<void> socket_slot);
+
+}  // namespace sg::gateway
