@@ -180,6 +180,7 @@ std::variant<chat_request, std::pair<unsigned, std::string>> parse_chat_request(
   // using streamgate as its OpenAI base URL does not expect its prompts to become browsable.
   out.stream.project_id = "openai";
   out.stream.record = false;
+  out.stream.read_cards = false;
   return out;
 }
 
@@ -289,8 +290,9 @@ void handle(app& a, const request& req, const target& t, const std::string& owne
     // The caller's own project (or a new ad-hoc history); another user's project does not exist.
     cr.stream.project_id = std::string(pid);
     cr.stream.record = true;
+    cr.stream.read_cards = true;
   }
-  auto started = a.streams->start(std::move(cr.stream), owner, limit_key);
+  auto started = a.streams->start(std::move(cr.stream), owner, limit_key, ex);
   if (started.error) {
     auto res = openai_json(req, proto::http_status(started.error->code), openai_error_body(*started.error));
     if (started.error->retry_after_ms)

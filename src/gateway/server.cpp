@@ -50,7 +50,12 @@ struct server::impl {
   explicit impl(core::config c) : cfg(std::move(c)), a(cfg) {}
 
   core::config cfg;
-  net::io_context ioc;
+  // Shard 0. Each I/O thread runs its own io_context (a shard): a connection and the streams it
+  // starts live on one shard, so their handlers need no strand and a token reaches its socket
+  // without crossing threads. A hint of 1 lets a shard queue its own posts without a lock.
+  net::io_context ioc{1};
+  std::vector<std::unique_ptr<net::io_context>> more_shards;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> shard_work;
   std::unique_ptr<store::store> st;
   std::unique_ptr<stream::stream_manager> streams;
   app a;
@@ -84,7 +89,7 @@ struct server::impl {
     if (draining) {
       // A second signal: stop now.
       core::log_warn("second signal: stopping without waiting");
-      ioc.stop();
+      stop_shards();
       return;
     }
     draining = true;
@@ -94,6 +99,12 @@ struct server::impl {
     streams->stop_accepting();
     drain_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms);
     wait_for_streams();
+  }
+
+  void stop_shards() {
+    shard_work.clear();
+    for (auto& s : more_shards) s->stop();
+    ioc.stop();
   }
 
   void wait_for_streams() {
@@ -126,7 +137,7 @@ struct server::impl {
       streams->stop();
       table_sweep->cancel();
       if (reload_signal) reload_signal->cancel();
-      ioc.stop();
+      stop_shards();
       return;
     }
     drain_timer->expires_after(std::chrono::milliseconds(10));
@@ -166,11 +177,17 @@ int server::run() {
   m.a.streams = m.streams.get();
   load_web_files(m.a, cfg.web_root);
 
+  unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<net::io_context*> shards{&m.ioc};
+  for (unsigned i = 1; i < threads; ++i) {
+    m.more_shards.push_back(std::make_unique<net::io_context>(1));
+    m.shard_work.push_back(net::make_work_guard(*m.more_shards.back()));
+    shards.push_back(m.more_shards.back().get());
+  }
   auto address = net::ip::make_address(cfg.listen_host);
-  m.lst = std::make_shared<io::listener>(m.ioc, tcp::endpoint{address, cfg.listen_port}, m.a);
+  m.lst = std::make_shared<io::listener>(m.ioc, shards, tcp::endpoint{address, cfg.listen_port}, m.a);
   auto ep = m.lst->local_endpoint();
   m.sec->set_listen_address(cfg.listen_host, ep.port(), m.a.tls != nullptr);
-  unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   m.lst->run();
   m.streams->start_sweeper();
   m.table_sweep = std::make_unique<net::steady_timer>(m.ioc);
@@ -235,7 +252,7 @@ int server::run() {
                                {"dataDir", cfg.data_dir}});
 
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { m.ioc.run(); });
+  for (auto& shard : m.more_shards) pool.emplace_back([io = shard.get()] { io->run(); });
   m.ioc.run();
   for (auto& t : pool) t.join();
   m.st->flush();

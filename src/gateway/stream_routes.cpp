@@ -35,7 +35,8 @@ std::string joined_header(const request& req, std::string_view name) {
   return out;
 }
 
-sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key) {
+sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key,
+                      net::any_io_executor ex) {
   sse_plan p;
   boost::system::error_code ec;
   auto v = boost::json::parse(req.body(), ec);
@@ -48,7 +49,7 @@ sse_plan start_stream(app& a, const request& req, const principal& who, const st
     p.answer = error_response(req, err->error);
     return p;
   }
-  auto res = a.streams->start(std::get<proto::stream_request>(std::move(parsed)), who.owner(), limit_key);
+  auto res = a.streams->start(std::get<proto::stream_request>(std::move(parsed)), who.owner(), limit_key, std::move(ex));
   if (res.error) {
     p.answer = error_response(req, *res.error);
     return p;

@@ -31,7 +31,8 @@ struct sse_plan {
 
 /// POST /v1/streams: starts the stream; with Accept: text/event-stream the plan is to write it,
 /// else the answer is 202 with its id.
-sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key);
+sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key,
+                      net::any_io_executor ex);
 
 /// GET /v1/streams/{id}/events: resumes after Last-Event-ID or ?lastSeq=N. At or past a finished
 /// stream's end the answer is 204 (EventSource stops reconnecting); past a running stream's end, 400.

@@ -372,7 +372,7 @@ void basic_http_session<Stream>::openai_request(const gateway::request& req, con
 // POST /v1/streams: with Accept: text/event-stream the answer is the stream itself, else 202.
 template <class Stream>
 void basic_http_session<Stream>::start_stream(const gateway::request& req) {
-  auto plan = gateway::start_stream(app_, req, who_, limit_key_);
+  auto plan = gateway::start_stream(app_, req, who_, limit_key_, stream_.get_executor());
   if (plan.answer) send(std::move(*plan.answer));
   else begin_sse(req, std::move(plan.s), 0);
 }

@@ -11,8 +11,9 @@
 
 namespace sg::io {
 
-listener::listener(net::io_context& ioc, tcp::endpoint endpoint, gateway::app& app)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), app_(app) {
+listener::listener(net::io_context& ioc, std::vector<net::io_context*> shards, tcp::endpoint endpoint,
+                   gateway::app& app)
+    : ioc_(ioc), shards_(std::move(shards)), acceptor_(net::make_strand(ioc)), app_(app) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -28,9 +29,14 @@ void listener::stop() {
   });
 }
 
+net::any_io_executor listener::next_executor() {
+  // A shard is run by one thread, so its executor already runs a connection's handlers one at a time.
+  if (shards_.empty()) return net::make_strand(ioc_);
+  return shards_[next_shard_++ % shards_.size()]->get_executor();
+}
+
 void listener::do_accept() {
-  // Each connection gets its own strand, so its handlers never run concurrently.
-  acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  acceptor_.async_accept(next_executor(), beast::bind_front_handler(&listener::on_accept, shared_from_this()));
 }
 
 void listener::on_accept(error_code ec, tcp::socket socket) {

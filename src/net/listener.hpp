@@ -5,13 +5,16 @@
 #include "gateway/app.hpp"
 
 #include <memory>
+#include <vector>
 
 namespace sg::io {
 
 class listener : public std::enable_shared_from_this<listener> {
  public:
   /// Binds and listens; throws std::system_error when the address cannot be bound.
-  listener(net::io_context& ioc, tcp::endpoint endpoint, gateway::app& app);
+  /// Accepts on `ioc`; each connection goes to the next of `shards` in turn (all its handlers run
+  /// there). Empty `shards`: every connection gets its own strand on `ioc`.
+  listener(net::io_context& ioc, std::vector<net::io_context*> shards, tcp::endpoint endpoint, gateway::app& app);
   void run();
   /// Stops accepting (drain). Thread-safe.
   void stop();
@@ -21,7 +24,11 @@ class listener : public std::enable_shared_from_this<listener> {
   void do_accept();
   void on_accept(error_code ec, tcp::socket socket);
 
+  net::any_io_executor next_executor();
+
   net::io_context& ioc_;
+  std::vector<net::io_context*> shards_;
+  std::size_t next_shard_ = 0;
   tcp::acceptor acceptor_;
   gateway::app& app_;
 };

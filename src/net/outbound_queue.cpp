@@ -6,9 +6,9 @@ namespace sg::io {
 using proto::event_type;
 
 outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
-  if (ev->type == event_type::stream_chunk && !items_.empty()) {
-    std::size_t waiting_from = writing_ ? 1 : 0;
-    std::size_t waiting_bytes = bytes_ - (writing_ ? items_.front()->json.size() : 0);
+  if (ev->type == event_type::stream_chunk && !empty()) {
+    std::size_t waiting_from = head_ + (writing_ ? 1 : 0);
+    std::size_t waiting_bytes = bytes_ - (writing_ ? items_[head_]->json.size() : 0);
     if (items_.size() > waiting_from && waiting_bytes >= limits_.merge_bytes) {
       // Only the newest queued event of this stream may absorb the chunk, and only if it is the
       // chunk right before it: anything else between them would be reordered.
@@ -33,22 +33,39 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
 }
 
 proto::event_ptr outbound_queue::begin_write() {
-  if (writing_ || items_.empty()) return nullptr;
+  if (writing_ || empty()) return nullptr;
   writing_ = true;
-  return items_.front();
+  return items_[head_];
 }
 
 void outbound_queue::end_write() {
-  if (!writing_ || items_.empty()) return;
-  bytes_ -= items_.front()->json.size();
-  items_.pop_front();
+  if (!writing_ || empty()) return;
+  bytes_ -= items_[head_]->json.size();
+  pop_front();
   writing_ = false;
 }
 
+void outbound_queue::pop_front() {
+  items_[head_++].reset();
+  if (head_ == items_.size()) {
+    // Drained: start over at the front, and give a burst's storage back.
+    items_.clear();
+    head_ = 0;
+    if (items_.capacity() > 16) items_.shrink_to_fit();
+  } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+    items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
 void outbound_queue::clear_waiting() {
-  while (items_.size() > (writing_ ? 1u : 0u)) {
+  while (size() > (writing_ ? 1u : 0u)) {
     bytes_ -= items_.back()->json.size();
     items_.pop_back();
+  }
+  if (empty()) {
+    items_.clear();
+    head_ = 0;
   }
 }
 

@@ -4,7 +4,7 @@
 #include "proto/event.hpp"
 
 #include <cstddef>
-#include <deque>
+#include <vector>
 
 namespace sg::io {
 
@@ -28,16 +28,23 @@ class outbound_queue {
   void end_write();
 
   bool writing() const { return writing_; }
-  bool empty() const { return items_.empty(); }
-  std::size_t size() const { return items_.size(); }
+  bool empty() const { return head_ == items_.size(); }
+  std::size_t size() const { return items_.size() - head_; }
   std::size_t bytes() const { return bytes_; }
   std::size_t merged_total() const { return merged_total_; }
+  /// Events the queue has room for without allocating (0 when it never held one, or was drained after a burst).
+  std::size_t storage() const { return items_.capacity(); }
   /// Drops every event not yet being written.
   void clear_waiting();
 
  private:
+  void pop_front();
+
   limits limits_;
-  std::deque<proto::event_ptr> items_;
+  // A vector used as a queue from head_: an idle connection's queue holds no memory (a std::deque
+  // allocates a 512-byte block as soon as it exists), and a burst's storage is given back once drained.
+  std::vector<proto::event_ptr> items_;
+  std::size_t head_ = 0;
   std::size_t bytes_ = 0;
   bool writing_ = false;
   std::size_t merged_total_ = 0;

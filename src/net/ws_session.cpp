@@ -144,7 +144,7 @@ void basic_ws_session<Stream>::handle(proto::stream_request& r) {
     return;
   }
   auto request_id = r.request_id;
-  auto res = app_.streams->start(std::move(r), who_.owner(), limit_key_);
+  auto res = app_.streams->start(std::move(r), who_.owner(), limit_key_, ws_.get_executor());
   if (res.error) {
     enqueue(proto::make_error(*res.error, {}, 0, request_id));
     return;
@@ -239,6 +239,12 @@ void basic_ws_session<Stream>::handle(proto::ping_request& r) { enqueue(proto::m
 
 template <class Stream>
 void basic_ws_session<Stream>::deliver(proto::event_ptr ev) {
+  // The stream this connection started runs on its thread: its events go straight to the queue
+  // (enqueue never calls back into a stream, so the stream's lock may be held). Others hop over.
+  if (core::running_in(ws_.get_executor())) {
+    enqueue(std::move(ev));
+    return;
+  }
   net::post(ws_.get_executor(), [self = this->shared_from_this(), ev = std::move(ev)]() mutable {
     self->enqueue(std::move(ev));
   });

@@ -27,6 +27,9 @@ struct stream_request {
   /// Whether the question and answer go into the project's message history. Streams of the
   /// OpenAI surface are not recorded unless the caller names a project (X-Streamgate-Project).
   bool record = true;
+  /// Whether the project's prompt cards are read before generating. The OpenAI surface without a
+  /// named project has none: its first token then waits for no store round trip.
+  bool read_cards = true;
 };
 
 struct cancel_request {

@@ -1,7 +1,9 @@
 // Event construction: each event's JSON is written once, directly into its buffer.
 #include "proto/event.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace sg::proto {
 namespace {
@@ -17,12 +19,12 @@ class object_writer {
   }
   object_writer& num(std::string_view key, std::int64_t v) {
     sep(key);
-    out_ += std::to_string(v);
+    digits(v);
     return *this;
   }
   object_writer& unum(std::string_view key, std::uint64_t v) {
     sep(key);
-    out_ += std::to_string(v);
+    digits(v);
     return *this;
   }
   object_writer& boolean(std::string_view key, bool v) {
@@ -38,12 +40,31 @@ class object_writer {
   void close() { out_ += '}'; }
 
  private:
+  // Numbers are written in place: std::to_string would allocate for every dueUs (16 digits).
+  template <class Int>
+  void digits(Int v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+  }
   void sep(std::string_view key) {
-    if (!first_) out_ += ',';
+    // One append per key: `,"key":` (keys are literals from this file: no escaping needed).
+    char buf[64];
+    std::size_t n = 0;
+    if (!first_) buf[n++] = ',';
     first_ = false;
-    out_ += '"';
-    out_ += key;  // keys are literals from this file: no escaping needed
-    out_ += "\":";
+    buf[n++] = '"';
+    if (key.size() > sizeof buf - 4) {
+      out_.append(buf, n);
+      out_ += key;
+      out_ += "\":";
+      return;
+    }
+    std::memcpy(buf + n, key.data(), key.size());
+    n += key.size();
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_.append(buf, n);
   }
   std::string& out_;
   bool first_ = true;
@@ -259,6 +280,38 @@ event_ptr make_chunk(std::string_view stream_id, std::uint64_t seq, std::string 
   w.str("content", content).str("sessionId", session_id);
   if (due_us) w.num("dueUs", due_us);
   w.close();
+  e->content = std::move(content);
+  return e;
+}
+
+chunk_maker::chunk_maker(std::string_view stream_id, std::string_view session_id)
+    : stream_id_(stream_id), session_id_(session_id) {
+  object_writer(head_).str("type", "stream_chunk").str("streamId", stream_id);
+  head_ += ",\"seq\":";
+  tail_ = ",\"sessionId\":";
+  append_json_string(tail_, session_id);
+}
+
+event_ptr chunk_maker::make(std::uint64_t seq, std::string content, std::int64_t due_us) const {
+  auto e = std::make_shared<event>();
+  e->type = event_type::stream_chunk;
+  e->stream_id = stream_id_;
+  e->seq = e->first_seq = seq;
+  e->session_id = session_id_;
+  e->due_us = due_us;
+  auto& j = e->json;
+  j.reserve(head_.size() + tail_.size() + content.size() + 64);
+  j += head_;
+  char buf[24];
+  j.append(buf, std::to_chars(buf, buf + sizeof buf, seq).ptr);
+  j += ",\"content\":";
+  append_json_string(j, content);
+  j += tail_;
+  if (due_us) {
+    j += ",\"dueUs\":";
+    j.append(buf, std::to_chars(buf, buf + sizeof buf, due_us).ptr);
+  }
+  j += '}';
   e->content = std::move(content);
   return e;
 }

@@ -111,6 +111,23 @@ void database::limit_size(std::int64_t max_bytes) {
   exec("PRAGMA max_page_count = " + std::to_string(std::max<std::int64_t>(1, max_bytes / std::max<std::int64_t>(page, 512))));
 }
 
+void database::checkpoint_elsewhere(std::function<void(int)> on_commit) {
+  on_commit_ = std::move(on_commit);
+  exec("PRAGMA wal_autocheckpoint=0");
+  sqlite3_wal_hook(
+      db_.get(),
+      [](void* self, sqlite3*, const char*, int pages) {
+        static_cast<database*>(self)->on_commit_(pages);
+        return SQLITE_OK;
+      },
+      this);
+}
+
+bool database::checkpoint() {
+  int log = 0, done = 0;
+  return sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK;
+}
+
 void database::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {

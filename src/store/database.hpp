@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -105,12 +106,18 @@ class database {
 
   /// Caps the file at about `max_bytes` (0: no cap); writes past it fail with SQLITE_FULL.
   void limit_size(std::int64_t max_bytes);
+  /// Stops checkpointing on commit (a checkpoint fsyncs, and would stall the next write behind it)
+  /// and calls `on_commit(wal_pages)` after each commit instead, so another connection can do it.
+  void checkpoint_elsewhere(std::function<void(int wal_pages)> on_commit);
+  /// A passive WAL checkpoint on this connection; false if it did not run.
+  bool checkpoint();
   /// Runs a statement with no result (used by tests to plant rows).
   void exec(const std::string& sql);
 
  private:
   sqlite3_stmt* prepare(const char* sql);
   std::unique_ptr<sqlite3, sqlite_closer> db_;
+  std::function<void(int)> on_commit_;
   std::vector<std::pair<const char*, std::unique_ptr<sqlite3_stmt, stmt_finalizer>>> cache_;
 };
 

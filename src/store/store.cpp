@@ -9,6 +9,11 @@
 
 namespace sg::store {
 namespace {
+// SQLite's own default for its automatic checkpoint.
+constexpr int wal_pages_before_checkpoint = 1000;
+// Past this the writer checkpoints itself (16 MiB of 4 KiB pages).
+constexpr int wal_pages_limit = 4000;
+
 std::string db_path(const std::string& dir) {
   std::filesystem::create_directories(dir);
   return (std::filesystem::path(dir) / "streamgate.db").string();
@@ -37,12 +42,55 @@ boost::system::error_code make_error_code(errc e) { return {static_cast<int>(e),
 store::store(const std::string& data_dir, std::int64_t max_bytes)
     : db_(db_path(data_dir)), work_(ioc_.get_executor()) {
   db_.limit_size(max_bytes);
+  db_.checkpoint_elsewhere([this](int pages) {
+    if (pages < wal_pages_before_checkpoint) return;
+    if (pages >= wal_pages_limit) {
+      // Writes never paused long enough for the checkpoint thread to catch up: this commit waits
+      // for one (as every commit past SQLite's threshold would by default), so the WAL stays bounded.
+      if (db_.checkpoint()) checkpoints_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    std::lock_guard lock(ck_mu_);
+    ck_wanted_ = true;
+    ck_cv_.notify_one();
+  });
+  checkpointer_ = std::thread([this, path = db_path(data_dir)] { checkpoint_loop(path); });
   thread_ = std::thread([this] { ioc_.run(); });
 }
 
 store::~store() {
   work_.reset();
   thread_.join();
+  {
+    std::lock_guard lock(ck_mu_);
+    ck_stop_ = true;
+  }
+  ck_cv_.notify_one();
+  checkpointer_.join();
+}
+
+void store::checkpoint_loop(std::string path) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close);
+  if (rc != SQLITE_OK) {
+    core::log_error("checkpoint connection failed; the WAL grows until restart", {{"error", sqlite3_errstr(rc)}});
+    return;
+  }
+  sqlite3_busy_timeout(raw, 1000);
+  for (;;) {
+    {
+      std::unique_lock lock(ck_mu_);
+      ck_cv_.wait(lock, [this] { return ck_wanted_ || ck_stop_; });
+      if (ck_stop_) return;
+      ck_wanted_ = false;
+    }
+    // PASSIVE: copies what it can without blocking the writer; the next writer restarts the WAL.
+    int log = 0, done = 0;
+    rc = sqlite3_wal_checkpoint_v2(raw, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc == SQLITE_OK) checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    else if (rc != SQLITE_BUSY) core::log_warn("wal checkpoint failed", {{"error", sqlite3_errstr(rc)}});
+  }
 }
 
 void store::run(std::function<void(database&)> fn) {

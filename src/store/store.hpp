@@ -11,6 +11,8 @@
 #include <boost/system/result.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -71,12 +73,24 @@ class store {
   const core::histogram& op_latency() const { return op_latency_; }
   /// Store operations that failed since start.
   std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+  /// WAL checkpoints run by the checkpoint thread since start.
+  std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
 
  private:
   boost::system::error_code failed(const std::exception& e);
   void timed(std::chrono::steady_clock::time_point t0);
 
+  void checkpoint_loop(std::string path);
+
   database db_;
+  // WAL checkpoints (and their fsyncs) run on a connection and thread of their own, woken by commits
+  // that leave the WAL long: the store thread never waits for the disk to flush.
+  std::thread checkpointer_;
+  std::mutex ck_mu_;
+  std::condition_variable ck_cv_;
+  bool ck_wanted_ = false;
+  bool ck_stop_ = false;
+  std::atomic<std::uint64_t> checkpoints_{0};
   boost::asio::io_context ioc_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;

@@ -67,6 +67,7 @@ void stream::for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) c
   }
   std::size_t kept = 0, pos = 0, text_at = chunk_text_begin_;
   std::int64_t due = 0;
+  const proto::chunk_maker chunks(id_, chunk_session_);
   for (std::uint64_t seq = first_retained_; seq <= last_seq_ && seq <= upto; ++seq) {
     if (complete_rebuilt_ && seq == last_seq_) {
       if (seq > after) fn(rebuild_complete());
@@ -79,7 +80,7 @@ void stream::for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) c
     }
     auto len = static_cast<std::size_t>(get_varint(chunk_code_, pos));
     due += unzigzag(get_varint(chunk_code_, pos));
-    if (seq > after) fn(proto::make_chunk(id_, seq, text_.substr(text_at, len), chunk_session_, due));
+    if (seq > after) fn(chunks.make(seq, text_.substr(text_at, len), due));
     text_at += len;
   }
 }

@@ -16,7 +16,8 @@ namespace sg::stream {
 class subscriber {
  public:
   virtual ~subscriber() = default;
-  /// Called with the stream's lock held: must only queue or post, never block or call back.
+  /// Called with the stream's lock held: may queue, post or start a write, never block or call
+  /// back into a stream (a connection on the producer's own thread queues the event inline).
   virtual void deliver(proto::event_ptr ev) = 0;
 };
 

@@ -15,16 +15,18 @@ namespace sg::stream {
 class runner : public provider::sink, public std::enable_shared_from_this<runner> {
  public:
   runner(stream_manager& m, std::shared_ptr<stream> s, proto::stream_request req,
-         std::shared_ptr<provider::provider> p, std::string provider_name, std::string limit_key)
+         std::shared_ptr<provider::provider> p, std::string provider_name, std::string limit_key,
+         net::any_io_executor ex)
       : limit_key_(std::move(limit_key)),
         m_(m),
         s_(std::move(s)),
         req_(std::move(req)),
         provider_(std::move(p)),
         provider_name_(std::move(provider_name)),
-        ex_(net::make_strand(m.ioc_)),
+        ex_(ex ? std::move(ex) : net::any_io_executor(net::make_strand(m.ioc_))),
         cancel_(std::make_shared<provider::cancellation>()),
-        t0_(std::chrono::steady_clock::now()) {}
+        t0_(std::chrono::steady_clock::now()),
+        chunk_maker_(s_->id(), req_.project_id) {}
 
   // Called before the stream is visible to anyone: stream_start is seq 1 in the log.
   void publish_start() { s_->publish(proto::make_stream_start(s_->id(), req_.project_id, req_.request_id)); }
@@ -77,7 +79,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     m_.counters_.chunks.fetch_add(1, std::memory_order_relaxed);
     s_->append_text(text);
     full_.append(text);
-    s_->publish(proto::make_chunk(s_->id(), s_->next_seq(), std::move(text), req_.project_id, due_us));
+    s_->publish(chunk_maker_.make(s_->next_seq(), std::move(text), due_us));
   }
 
   void on_done(proto::usage u) override {
@@ -117,6 +119,11 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void initialize() {
     progress("initializing", "Initializing stream...", 5);
     progress("analyzing", "Analyzing prompt cards...", 20);
+    // Nothing to read or record: the first token waits for no store round trip.
+    if (!req_.record && !req_.read_cards) {
+      generate({});
+      return;
+    }
     // The analyzing stage really reads the project's cards and records the question.
     auto self = shared_from_this();
     using cards_or_missing = std::optional<std::vector<store::card_row>>;
@@ -231,7 +238,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   proto::stream_request req_;
   std::shared_ptr<provider::provider> provider_;
   std::string provider_name_;
-  net::strand<net::io_context::executor_type> ex_;
+  net::any_io_executor ex_;  // runs one handler at a time (a shard's thread, or a strand)
   std::shared_ptr<provider::cancellation> cancel_;
   std::chrono::steady_clock::time_point t0_;
   std::chrono::steady_clock::time_point last_delta_;
@@ -241,6 +248,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   std::uint64_t chunks_ = 0;
   std::string full_;
   proto::usage usage_;
+  proto::chunk_maker chunk_maker_;
 };
 
 void upstream_counters::request(const std::string& provider) {
@@ -285,7 +293,7 @@ std::vector<std::string> stream_manager::provider_names() const {
 }
 
 stream_manager::start_result stream_manager::start(proto::stream_request req, std::string owner,
-                                                   std::string limit_key) {
+                                                   std::string limit_key, net::any_io_executor ex) {
   start_result out;
   if (!accepting_) {
     out.error = proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}};
@@ -334,7 +342,7 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
   }
   auto s = std::make_shared<stream>(core::random_id("st_"), req.project_id, std::move(owner), pname,
                                     cfg_.stream_log_max_bytes);
-  auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname, std::move(limit_key));
+  auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname, std::move(limit_key), std::move(ex));
   r->publish_start();
   {
     std::lock_guard lock(mu_);

@@ -63,7 +63,10 @@ class stream_manager {
   /// Creates a stream and starts its pipeline. stream_start (seq 1) is already in its log on return.
   /// `owner` may resume, read and cancel it ("" = anyone who knows its id); `limit_key` is whose
   /// rate limits and quotas it counts against (the user, or the source address when anonymous).
-  start_result start(proto::stream_request req, std::string owner, std::string limit_key);
+  /// `ex` is where the stream's pipeline runs: the executor of the connection that started it, so its
+  /// tokens reach that connection without crossing threads. Without one, a new strand.
+  start_result start(proto::stream_request req, std::string owner, std::string limit_key,
+                     net::any_io_executor ex = {});
   start_result start(proto::stream_request req, std::string owner) {
     auto key = owner;
     return start(std::move(req), std::move(owner), std::move(key));

@@ -22,6 +22,9 @@ TEST(OpenAiApi, ParsesMessagesIntoAStreamRequest) {
   ASSERT_EQ(c.stream.history.size(), 3u);
   EXPECT_EQ(c.stream.history[0].role, "system");
   EXPECT_EQ(c.stream.history[0].content, "Be terse.");
+  // No project named: nothing is recorded and no cards are read, so no store round trip precedes generation.
+  EXPECT_FALSE(c.stream.record);
+  EXPECT_FALSE(c.stream.read_cards);
 }
 
 TEST(OpenAiApi, NoSystemMessageStillReplacesTheDefaultInstruction) {

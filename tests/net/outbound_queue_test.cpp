@@ -95,5 +95,36 @@ TEST(OutboundQueue, OverflowPastTheHardCap) {
   EXPECT_EQ(q.bytes(), 0u);
 }
 
+// An idle connection's queue holds nothing; a burst's storage is given back once it is written.
+TEST(OutboundQueue, HoldsNoStorageWhenIdleAndGivesABurstBack) {
+  outbound_queue q({1 << 30, 1 << 30});  // no merging: every event stays its own item
+  EXPECT_EQ(q.storage(), 0u);
+  constexpr int n = 100000;
+  std::size_t order_errors = 0;
+  std::uint64_t expect = 1;
+  // Writes trail pushes (one write per two pushes, then the rest): the queue's front moves all along.
+  for (int i = 1; i <= n; ++i) {
+    q.push(make_chunk("s" + std::to_string(i % 7), static_cast<std::uint64_t>(i), "x", "p"));
+    if (i % 2 == 0) {
+      auto ev = q.begin_write();
+      ASSERT_TRUE(ev);
+      if (ev->seq != expect) ++order_errors;
+      ++expect;
+      q.end_write();
+    }
+  }
+  EXPECT_EQ(q.size(), static_cast<std::size_t>(n / 2));
+  while (auto ev = q.begin_write()) {
+    if (ev->seq != expect) ++order_errors;
+    ++expect;
+    q.end_write();
+  }
+  EXPECT_EQ(order_errors, 0u);
+  EXPECT_EQ(expect, static_cast<std::uint64_t>(n) + 1);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_LE(q.storage(), 16u);
+}
+
 }  // namespace
 }  // namespace sg::io

@@ -99,5 +99,34 @@ TEST(Event, MergedChunkCoversBothSeqsAndConcatenates) {
   EXPECT_EQ(m2->content, "Hello!");
 }
 
+// The per-stream maker writes exactly the bytes make_chunk writes, for every kind of content.
+TEST(Event, ChunkMakerFramesAreByteIdenticalToMakeChunk) {
+  const std::vector<std::string> contents{"hello", "", " \"quoted\" and \\ back", "line\nbreak\ttab\r",
+                                          std::string("nul\0byte", 8), "\x01\x1f control", "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80",
+                                          "bad \xff\xfe utf8 \xc3", std::string(5000, 'x')};
+  const std::vector<std::pair<std::string, std::string>> ids{{"st_abc", "bench"}, {"st_\"odd\"", "proj\\x"}, {"s", ""}};
+  const std::vector<std::int64_t> dues{0, 1, 1764688000123456, -5};
+  int compared = 0;
+  for (auto& [sid, session] : ids) {
+    chunk_maker maker(sid, session);
+    std::uint64_t seq = 1;
+    for (auto& c : contents)
+      for (auto due : dues) {
+        auto a = make_chunk(sid, seq, c, session, due);
+        auto b = maker.make(seq, c, due);
+        EXPECT_EQ(a->json, b->json) << "content " << c.substr(0, 20) << " due " << due;
+        EXPECT_EQ(a->sse(), b->sse());
+        EXPECT_EQ(b->stream_id, sid);
+        EXPECT_EQ(b->session_id, session);
+        EXPECT_EQ(b->content, c);
+        EXPECT_EQ(b->first_seq, seq);
+        EXPECT_EQ(b->due_us, due);
+        seq = seq * 7 + 1;  // up to large seqs
+        ++compared;
+      }
+  }
+  EXPECT_EQ(compared, 3 * 9 * 4);
+}
+
 }  // namespace
 }  // namespace sg::proto

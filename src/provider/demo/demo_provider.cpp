@@ -1,6 +1,7 @@
 // Token k is due at start + ttft + k/rate: a late wake-up never pushes later tokens back.
 #include "provider/demo/demo_provider.hpp"
 
+#include "core/pacer.hpp"
 #include "provider/demo/title_generator.hpp"
 
 #include <chrono>
@@ -8,12 +9,13 @@
 namespace sg::provider::demo {
 namespace {
 
-class demo_job : public std::enable_shared_from_this<demo_job> {
+class demo_job : public core::paced, public std::enable_shared_from_this<demo_job> {
  public:
   demo_job(net::any_io_executor ex, std::shared_ptr<sink> out, generated g, double ttft_ms, double tps)
       : ex_(ex), timer_(ex), out_(std::move(out)), g_(std::move(g)), ttft_ms_(ttft_ms), tps_(tps) {}
 
   void run(const std::shared_ptr<cancellation>& cancel) {
+    pacer_ = core::pacer::of(ex_);
     start_ = std::chrono::steady_clock::now();
     sys_start_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
@@ -44,12 +46,19 @@ class demo_job : public std::enable_shared_from_this<demo_job> {
       out_->on_done(proto::usage{g_.input_tokens, g_.tokens.size()});
       return;
     }
+    // On a shard, all its streams' tokens share the shard's pacer; on a strand, a timer of its own.
+    if (pacer_) {
+      pacer_->schedule(start_ + offset_of(next_), shared_from_this());
+      return;
+    }
     timer_.expires_at(start_ + offset_of(next_));
-    timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_due(ec); });
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->on_tick();
+    });
   }
 
-  void on_due(error_code ec) {
-    if (ec || cancelled_) return;  // cancelled: the stream already reported it
+  void on_tick() override {
+    if (cancelled_) return;  // cancelled: the stream already reported it
     auto due_us = sys_start_us_ + offset_of(next_).count();
     out_->on_delta(std::move(g_.tokens[next_]), due_us);
     ++next_;
@@ -57,6 +66,7 @@ class demo_job : public std::enable_shared_from_this<demo_job> {
   }
 
   net::any_io_executor ex_;
+  core::pacer* pacer_ = nullptr;
   net::steady_timer timer_;
   std::shared_ptr<sink> out_;
   generated g_;

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The hot path's goals, each beside its peer from the same `make bench` run, met or not.
+
+    bench/goals.py OUT_DIR RESULTS.md
+
+Reads the run's JSON reports (and retained.tsv, ttft.txt when present) from OUT_DIR and inserts a
+"Goals" table after the first paragraph of RESULTS.md. A figure that was not measured says so.
+"""
+import json
+import os
+import re
+import sys
+
+out, results = sys.argv[1], sys.argv[2]
+
+
+def load(name):
+    try:
+        return json.load(open(os.path.join(out, name + ".json")))
+    except (OSError, ValueError):
+        return None
+
+
+def g(r, *path):
+    for k in path:
+        if not isinstance(r, dict) or k not in r:
+            return None
+        r = r[k]
+    return r
+
+
+def fmt(v, unit="", d=1):
+    return "not measured" if v is None else f"{v:,.{d}f}{unit}"
+
+
+rows = []
+
+
+def row(goal, ours, peer_label, peer, ratio_limit=None, absolute=None, note=""):
+    """ratio_limit: ours/peer must be <= it; absolute: (limit, unit) ours must be below it."""
+    ratio = ours / peer if ours is not None and peer else None
+    met = None
+    if ours is not None:
+        met = True
+        if ratio_limit is not None:
+            met = ratio is not None and ratio <= ratio_limit
+        if absolute is not None:
+            met = met and ours <= absolute
+    verdict = "–" if met is None else ("met" if met else "not met")
+    rows.append((goal, ours, peer_label, peer, ratio, verdict, note))
+
+
+# 1. CPU per delivered chunk versus Node, at each load measured.
+for n in (500, 2000, 10000):
+    s, nd = load(f"streamgate_stream_{n}"), load(f"node_stream_{n}")
+    if s is None and nd is None:
+        continue
+    row(f"server CPU per delivered chunk, {n:,} streams ≤ 0.6× Node (µs)", g(s, "server", "cpu_us_per_chunk"),
+        "Node `ws`", g(nd, "server", "cpu_us_per_chunk"), ratio_limit=0.6)
+# 2. Lateness at half capacity.
+hs, hn = load("streamgate_half"), load("node_half")
+sl, nl = g(hs, "lateness_us", "p99"), g(hn, "lateness_us", "p99")
+row(f"chunk lateness p99 at half capacity ({g(hs, 'connections') or '?'} streams) ≤ Node's and < 2,000 µs",
+    sl, "Node `ws`, same load", nl, ratio_limit=1.0, absolute=2000)
+# 3. Idle memory.
+si, ni = load("streamgate_idle"), load("node_idle")
+row(f"RSS per idle WebSocket ({g(si, 'connected') or '?'} open) ≤ 4 KiB", g(si, "server", "rss_per_connection_kib"),
+    "Node `ws`", g(ni, "server", "rss_per_connection_kib"), absolute=4.0)
+# 4. CPU per accepted WebSocket.
+acc = lambda r: 1e6 / g(r, "connect", "per_server_cpu_s") if g(r, "connect", "per_server_cpu_s") else None
+row("server CPU per accepted WebSocket ≤ 50 µs", acc(si), "Node `ws`", acc(ni), absolute=50)
+# 5. Retained streams: RSS slope per retained stream over the retention window.
+tsv = os.path.join(out, "retained.tsv")
+if os.path.exists(tsv):
+    pts = []
+    for line in open(tsv).read().splitlines()[1:]:
+        p = line.split("\t")
+        try:
+            pts.append((float(p[0]), float(p[1]), float(p[2])))
+        except (ValueError, IndexError):
+            pass
+    per = None
+    if len(pts) >= 3:
+        # From a third of the run (past start-up) to the end: RSS growth per retained stream added.
+        a, b = pts[len(pts) // 3], pts[-1]
+        if b[2] > a[2]:
+            per = (b[1] - a[1]) * 1024 / (b[2] - a[2])
+    row("RSS per finished stream kept for resume ≤ 2 KiB + its text (~0.6 KiB)", per, "–", None, absolute=2.6,
+        note="RSS growth / retained streams added, over the last two thirds of the retained run")
+else:
+    row("RSS per finished stream kept for resume ≤ 2 KiB + its text", None, "–", None, note="retained run skipped")
+# 6. Proxy path.
+pd, pn, ps = load("proxy_direct"), load("proxy_nginx"), load("proxy_streamgate")
+row("proxy CPU per chunk ≤ 1.25× nginx (µs)", g(ps, "server", "cpu_us_per_chunk"), "nginx worker",
+    g(pn, "server", "cpu_us_per_chunk"), ratio_limit=1.25)
+
+
+def added(r, q):
+    a, b = g(r, "lateness_us", q), g(pd, "lateness_us", q)
+    return None if a is None or b is None else max(a - b, 0)
+
+
+row("added latency per proxied chunk, p99 ≤ nginx's (µs)", added(ps, "p99"), "nginx", added(pn, "p99"), ratio_limit=1.0)
+ttft = os.path.join(out, "ttft.txt")
+for label, key in (("/v1/chat/completions", "/v1/chat/completions − direct"), ("/v1/streams", "/v1/streams − direct")):
+    v = None
+    if os.path.exists(ttft):
+        for line in open(ttft):
+            if key in line:
+                m = re.search(r"p99\s+([\d.]+) ms", line)
+                if m:
+                    v = float(m.group(1)) * 1000
+    row(f"TTFT added at p99, {label} < 1,000 µs", v, "goal", None, absolute=1000)
+# 7. Two threads.
+t1, t2 = load("threads_1"), load("threads_2")
+row("delivered chunks/s at saturation, `--threads 2` ≥ 1.8× `--threads 1`", g(t2, "chunks", "frames_per_s"),
+    "`--threads 1`", g(t1, "chunks", "frames_per_s"),
+    note="not run: on 2 cores the load generator needs a core of its own" if t2 is None else "")
+if t1 and t2:
+    r = rows[-1]
+    ratio = r[1] / r[3] if r[3] else None
+    rows[-1] = (r[0], r[1], r[2], r[3], ratio, "met" if ratio and ratio >= 1.8 else "not met", r[6])
+
+L = ["## Goals of the hot path\n",
+     "Each goal beside its peer in this run; ratio = streamgate / peer (for chunks/s, above 1 is better).\n",
+     "| goal | streamgate | peer | peer's figure | ratio | verdict | note |", "|---|---|---|---|---|---|---|"]
+for goal, ours, peer_label, peer, ratio, verdict, note in rows:
+    L.append(f"| {goal} | {fmt(ours)} | {peer_label} | {fmt(peer) if peer_label not in ('–', 'goal') else '–'} | "
+             f"{'–' if ratio is None else f'{ratio:.2f}x'} | {verdict} | {note} |")
+L.append("")
+text = open(results).read()
+# After the header block (the first blank line following the bullet list of the machine).
+marker = "\n## "
+at = text.find(marker)
+text = text[:at + 1] + "\n".join(L) + "\n" + text[at + 1:] if at >= 0 else text + "\n" + "\n".join(L) + "\n"
+open(results, "w").write(text)
+print("\n".join(L))

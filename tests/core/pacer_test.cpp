@@ -1,0 +1,158 @@
+// The per-shard timer wheel: never early, each callback exactly once, past a turn, and released at shutdown.
+#include "core/pacer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
+
+namespace sg::core {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct probe : paced {
+  std::function<void()> fn;
+  void on_tick() override { fn(); }
+};
+
+std::shared_ptr<probe> make_probe(std::function<void()> fn) {
+  auto p = std::make_shared<probe>();
+  p->fn = std::move(fn);
+  return p;
+}
+
+// Runs `start` on the io_context's one thread, then the io_context until `done` (bounded).
+void run_on(net::io_context& ioc, std::function<void()> start, const std::function<bool()>& done,
+            std::chrono::seconds limit = std::chrono::seconds(10)) {
+  net::post(ioc, std::move(start));
+  auto deadline = clock::now() + limit;
+  while (!done() && clock::now() < deadline) ioc.run_one_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(done()) << "callbacks did not all run within the limit";
+}
+
+TEST(Pacer, OnlyForAShardThreadThatRunsIt) {
+  net::io_context ioc{1};
+  EXPECT_EQ(pacer::of(ioc.get_executor()), nullptr);  // this thread is not running it
+  pacer* inside = nullptr;
+  pacer* strand = reinterpret_cast<pacer*>(1);
+  run_on(
+      ioc,
+      [&] {
+        inside = pacer::of(ioc.get_executor());
+        strand = pacer::of(net::make_strand(ioc));
+      },
+      [&] { return inside != nullptr; });
+  EXPECT_NE(inside, nullptr);
+  EXPECT_EQ(strand, nullptr);  // a strand may run on several threads: it keeps its own timers
+}
+
+TEST(Pacer, HundredThousandCallbacksOverThousandsOfTargetsRunOnceEachAndNeverEarly) {
+  net::io_context ioc{1};
+  constexpr int targets = 5000, rounds = 20;  // 100,000 callbacks
+  int fired = 0, early = 0, twice = 0;
+  std::vector<int> seen(targets, 0);
+  pacer* p = nullptr;
+  std::vector<std::shared_ptr<probe>> probes;
+  // Each target reschedules itself every 1–7 ms, like a stream's tokens, `rounds` times.
+  std::function<void(int)> arm = [&](int i) {
+    auto due = clock::now() + std::chrono::microseconds(1000 + (i * 7919) % 6000);
+    probes[i]->fn = [&, i, due] {
+      if (clock::now() < due) ++early;
+      ++fired;
+      if (++seen[i] > rounds) ++twice;
+      if (seen[i] < rounds) arm(i);
+    };
+    p->schedule(due, probes[i]);
+  };
+  for (int i = 0; i < targets; ++i) probes.push_back(make_probe({}));
+  run_on(
+      ioc,
+      [&] {
+        p = pacer::of(ioc.get_executor());
+        for (int i = 0; i < targets; ++i) arm(i);
+      },
+      [&] { return fired == targets * rounds; }, std::chrono::seconds(30));
+  EXPECT_EQ(fired, targets * rounds);
+  EXPECT_EQ(early, 0);
+  EXPECT_EQ(twice, 0);
+  EXPECT_EQ(p->pending(), 0u);
+  // One wake-up runs every callback due in its tick: far fewer wake-ups than callbacks.
+  EXPECT_LT(p->wakeups(), static_cast<std::uint64_t>(targets * rounds / 4));
+}
+
+TEST(Pacer, RunsInDueOrderAcrossTicksAndBeyondOneTurn) {
+  net::io_context ioc{1};
+  std::vector<int> order;
+  std::map<int, clock::time_point> due, ran;
+  pacer* p = nullptr;
+  std::vector<std::shared_ptr<probe>> keep;
+  // Scheduled out of order; the last one is further out than a wheel turn (1.024 s).
+  std::vector<std::pair<int, int>> plan{{3, 30}, {1, 2}, {4, 1100}, {2, 9}, {0, 0}};
+  run_on(
+      ioc,
+      [&] {
+        p = pacer::of(ioc.get_executor());
+        auto now = clock::now();
+        for (auto [id, ms] : plan) {
+          due[id] = now + std::chrono::milliseconds(ms);
+          keep.push_back(make_probe([&, id] {
+            order.push_back(id);
+            ran[id] = clock::now();
+          }));
+          p->schedule(due[id], keep.back());
+        }
+      },
+      [&] { return order.size() == plan.size(); });
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+  for (auto& [id, t] : ran) EXPECT_GE(t, due[id]) << "callback " << id << " ran early";
+  EXPECT_EQ(p->pending(), 0u);
+}
+
+TEST(Pacer, AnEarlierCallbackRearmsTheTimer) {
+  net::io_context ioc{1};
+  bool late_ran = false, soon_ran = false;
+  clock::time_point soon_at;
+  pacer* p = nullptr;
+  auto late = make_probe([&] { late_ran = true; });
+  auto soon = make_probe([&] {
+    soon_ran = true;
+    soon_at = clock::now();
+  });
+  auto t0 = clock::now();
+  run_on(
+      ioc,
+      [&] {
+        p = pacer::of(ioc.get_executor());
+        p->schedule(clock::now() + std::chrono::seconds(5), late);
+        p->schedule(clock::now() + std::chrono::milliseconds(3), soon);
+      },
+      [&] { return soon_ran; });
+  EXPECT_FALSE(late_ran);
+  EXPECT_EQ(p->pending(), 1u);
+  EXPECT_LT(soon_at - t0, std::chrono::seconds(5));  // not held back until the first one's time
+}
+
+TEST(Pacer, ShutdownReleasesWhatIsStillScheduled) {
+  std::weak_ptr<probe> watch;
+  {
+    net::io_context ioc{1};
+    bool scheduled = false;
+    run_on(
+        ioc,
+        [&] {
+          auto target = make_probe([] {});
+          watch = target;
+          pacer::of(ioc.get_executor())->schedule(clock::now() + std::chrono::hours(1), target);
+          scheduled = true;
+        },
+        [&] { return scheduled; });
+    EXPECT_FALSE(watch.expired());  // held by the wheel
+  }
+  EXPECT_TRUE(watch.expired());
+}
+
+}  // namespace
+}  // namespace sg::core
