@@ -1,19 +1,49 @@
 // Random identifiers from OpenSSL's CSPRNG, so ids double as capabilities.
 #include "core/ids.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <stdexcept>
 
 namespace sg::core {
+
+namespace {
+
+// Bytes from OpenSSL's CSPRNG, drawn 4 KiB at a time per thread: one RAND_bytes call (its locks and
+// DRBG set-up) costs as much as a connection's other start-up work, so it is paid once per ~300 ids.
+// Each byte is handed out once and then wiped.
+void random_bytes(unsigned char* out, std::size_t n) {
+  struct pool {
+    std::array<unsigned char, 4096> bytes{};
+    std::size_t used = 4096;
+  };
+  thread_local pool p;
+  while (n > 0) {
+    if (p.used == p.bytes.size()) {
+      if (RAND_bytes(p.bytes.data(), static_cast<int>(p.bytes.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+      p.used = 0;
+    }
+    auto take = std::min(n, p.bytes.size() - p.used);
+    std::memcpy(out, p.bytes.data() + p.used, take);
+    OPENSSL_cleanse(p.bytes.data() + p.used, take);
+    p.used += take;
+    out += take;
+    n -= take;
+  }
+}
+
+}  // namespace
 
 std::string random_id(std::string_view prefix, std::size_t bytes) {
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::array<unsigned char, 64> raw{};
   if (bytes > raw.size()) bytes = raw.size();
-  if (RAND_bytes(raw.data(), static_cast<int>(bytes)) != 1) throw std::runtime_error("RAND_bytes failed");
+  random_bytes(raw.data(), bytes);
   std::string out(prefix);
   out.reserve(prefix.size() + (bytes * 4 + 2) / 3);
   std::size_t i = 0;

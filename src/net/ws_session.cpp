@@ -85,7 +85,10 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
 
 template <class Stream>
 void basic_ws_session<Stream>::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
+  // A message is read in pieces of at most read_piece bytes: a pending read prepares its buffer up
+  // front, so an idle connection holds read_piece bytes instead of a whole frame's (1,536).
+  ws_.async_read_some(buffer_, read_piece,
+                      beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
 }
 
 template <class Stream>
@@ -100,6 +103,10 @@ void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
     finish();
     return;
   }
+  if (!ws_.is_message_done()) {
+    do_read();  // the rest of the message (read_message_max bounds the whole of it)
+    return;
+  }
   last_active_.store(core::now_ms(), std::memory_order_relaxed);
   if (!ws_.got_text()) {
     app_.stats.bad_messages.fetch_add(1, std::memory_order_relaxed);
@@ -109,6 +116,7 @@ void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
     handle_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
   }
   buffer_.consume(buffer_.size());
+  if (buffer_.capacity() > read_piece) buffer_.shrink_to_fit();  // a big message's storage is not kept
   if (!closing_) do_read();
 }
 

@@ -68,6 +68,8 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void finish();  // runs once when the connection is gone
   void report_queue();  // publishes this queue's size change to the shared gauge
 
+  static constexpr std::size_t read_piece = 256;
+
   std::shared_ptr<void> tls_context_;
   websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;

@@ -123,6 +123,8 @@ void database::checkpoint_elsewhere(std::function<void(int)> on_commit) {
       this);
 }
 
+bool database::in_transaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
+
 bool database::checkpoint() {
   int log = 0, done = 0;
   return sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK;
@@ -171,7 +173,8 @@ void database::delete_connection(const std::string& id) {
 void database::refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at,
                                    std::int64_t ttl) {
   if (ids.empty()) return;
-  exec("BEGIN");
+  // A savepoint, not BEGIN: it nests inside the store's batch transaction and stands alone outside it.
+  exec("SAVEPOINT refresh");
   try {
     for (auto& id : ids) {
       binder b(prepare("UPDATE connections SET ttl = ?, last_active_at = max(last_active_at, ?) "
@@ -179,9 +182,12 @@ void database::refresh_connections(const std::vector<std::string>& ids, std::int
       b.integer(ttl).integer(last_active_at).text(id);
       step_done(db_.get(), b.get());
     }
-    exec("COMMIT");
+    exec("RELEASE refresh");
   } catch (...) {
-    exec("ROLLBACK");
+    if (in_transaction()) {
+      exec("ROLLBACK TO refresh");
+      exec("RELEASE refresh");
+    }
     throw;
   }
 }

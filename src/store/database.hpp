@@ -111,6 +111,8 @@ class database {
   void checkpoint_elsewhere(std::function<void(int wal_pages)> on_commit);
   /// A passive WAL checkpoint on this connection; false if it did not run.
   bool checkpoint();
+  /// Whether a transaction is open on this connection (SQLite may roll one back by itself on an error).
+  bool in_transaction() const;
   /// Runs a statement with no result (used by tests to plant rows).
   void exec(const std::string& sql);
 

@@ -94,8 +94,54 @@ void store::checkpoint_loop(std::string path) {
 }
 
 void store::run(std::function<void(database&)> fn) {
-  // The failure was already logged and counted by failed(); nobody waits on this work.
-  exec(std::move(fn), [](result<void>) {});
+  bool first = false;
+  {
+    std::lock_guard lock(batch_mu_);
+    first = batch_.empty();
+    batch_.push_back(std::move(fn));
+  }
+  // The first item of a batch schedules it; the rest join it until the store thread takes it.
+  if (first) boost::asio::post(ioc_, [this] { run_batch(); });
+}
+
+void store::run_batch() {
+  std::vector<std::function<void(database&)>> work;
+  {
+    std::lock_guard lock(batch_mu_);
+    work.swap(batch_);
+  }
+  if (work.empty()) return;
+  auto t0 = std::chrono::steady_clock::now();
+  // Failures are logged and counted by failed(); nobody waits on this work. A failed statement
+  // undoes itself only, so the others still commit.
+  bool began = false;
+  try {
+    db_.exec("BEGIN");
+    began = true;
+  } catch (const std::exception& e) {
+    failed(e);
+  }
+  for (auto& w : work) {
+    try {
+      w(db_);
+    } catch (const std::exception& e) {
+      failed(e);
+    }
+  }
+  if (began && db_.in_transaction()) {
+    try {
+      db_.exec("COMMIT");
+    } catch (const std::exception& e) {
+      failed(e);
+      try {
+        db_.exec("ROLLBACK");
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  timed(t0);
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  batched_items_.fetch_add(work.size(), std::memory_order_relaxed);
 }
 
 boost::system::error_code store::failed(const std::exception& e) {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 namespace sg::store {
 
@@ -64,7 +65,12 @@ class store {
   }
 
   /// Fire-and-forget work (the connection table): a failure is logged and counted, nothing waits on it.
+  /// Work queued while the store thread is busy runs together, in one transaction (one commit for a
+  /// burst of connections instead of one each). Thread-safe.
   void run(std::function<void(database&)> fn);
+  /// Transactions that fire-and-forget work ran in, and the work items they held (for metrics).
+  std::uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
+  std::uint64_t batched_items() const { return batched_items_.load(std::memory_order_relaxed); }
   /// Blocks until everything posted so far ran (start-up and shutdown only).
   void flush();
   /// Latency of the last write, in microseconds (for metrics).
@@ -81,6 +87,12 @@ class store {
   void timed(std::chrono::steady_clock::time_point t0);
 
   void checkpoint_loop(std::string path);
+  void run_batch();
+
+  std::mutex batch_mu_;
+  std::vector<std::function<void(database&)>> batch_;
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> batched_items_{0};
 
   database db_;
   // WAL checkpoints (and their fsyncs) run on a connection and thread of their own, woken by commits

@@ -165,6 +165,23 @@ void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
 void stream::publish(proto::event_ptr ev) {
   ++next_seq_;
   std::lock_guard lock(mu_);
+  publish_locked(std::move(ev));
+}
+
+void stream::publish_chunk(proto::event_ptr ev) {
+  ++next_seq_;
+  std::lock_guard lock(mu_);
+  if (state_ != state::running) return;
+  text_.append(ev->content);
+  publish_locked(std::move(ev));
+}
+
+std::string stream::text() const {
+  std::lock_guard lock(mu_);
+  return text_;
+}
+
+void stream::publish_locked(proto::event_ptr ev) {
   if (state_ != state::running) return;  // nothing follows a terminal event
   if (ev->terminal()) {
     using proto::event_type;

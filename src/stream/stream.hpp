@@ -53,6 +53,10 @@ class stream {
   void publish(proto::event_ptr ev);
   /// Appends the delta to the text the stream has produced so far. Producer only.
   void append_text(std::string_view delta);
+  /// publish() of a stream_chunk whose content is also appended to the text: one lock for both. Producer only.
+  void publish_chunk(proto::event_ptr ev);
+  /// The text produced so far (a copy).
+  std::string text() const;
 
   enum class subscribe_result { ok, ended, not_retained, past_end, beyond_end };
   /// Delivers every logged event with seq > after_seq, then (if still running) every live event.
@@ -111,6 +115,7 @@ class stream {
   void for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) const;
   void compact();
   void compact_complete(std::vector<proto::event_ptr>& kept);
+  void publish_locked(proto::event_ptr ev);
   std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
   state state_ = state::running;
   std::string text_;

@@ -77,9 +77,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     last_delta_ = now;
     ++chunks_;
     m_.counters_.chunks.fetch_add(1, std::memory_order_relaxed);
-    s_->append_text(text);
-    full_.append(text);
-    s_->publish(chunk_maker_.make(s_->next_seq(), std::move(text), due_us));
+    s_->publish_chunk(chunk_maker_.make(s_->next_seq(), std::move(text), due_us));
   }
 
   void on_done(proto::usage u) override {
@@ -91,7 +89,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     finish("complete", [self, u] {
       proto::stream_metrics m{self->first_chunk_ms_, self->chunks_, self->elapsed_ms()};
       self->usage_ = u;
-      return proto::make_complete(self->s_->id(), self->s_->next_seq(), self->full_, u, m);
+      return proto::make_complete(self->s_->id(), self->s_->next_seq(), self->s_->text(), u, m);
     });
   }
 
@@ -191,7 +189,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   template <class MakeEvent>
   void finish(std::string status, MakeEvent make_event) {
     auto self = shared_from_this();
-    auto text = s_->info().text;
+    auto text = s_->text();
     m_.store_.exec(
         [self, status, text](store::database& db) {
           if (!self->persist_ || !self->req_.record) return;
@@ -246,7 +244,6 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   bool persist_ = true;  // false when the stream never belonged in the history
   std::int64_t first_chunk_ms_ = -1;
   std::uint64_t chunks_ = 0;
-  std::string full_;
   proto::usage usage_;
   proto::chunk_maker chunk_maker_;
 };

@@ -133,5 +133,50 @@ TEST(Store, CheckpointsRunOnTheirOwnThreadAndKeepTheWalBounded) {
   EXPECT_EQ(*total, n);
 }
 
+// Fire-and-forget work queued while the store thread is busy lands in one transaction; a failing item
+// costs only itself; refresh_connections (a savepoint) nests inside the batch.
+TEST(Store, FireAndForgetWorkQueuedMeanwhileCommitsAsOneBatch) {
+  temp_dir dir;
+  store st(dir.path.string());
+  std::promise<void> release;
+  auto held = release.get_future().share();
+  std::promise<void> holding;
+  st.exec([held, &holding](database&) {
+    holding.set_value();
+    held.wait();  // the store thread is busy until every item below is queued
+  }, [](result<void>) {});
+  holding.get_future().wait();
+  auto before = st.batches();
+  constexpr int n = 10000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    connection_row r;
+    r.connection_id = "c" + std::to_string(i);
+    r.connected_at = r.last_active_at = 1;
+    r.ttl = 1000;
+    ids.push_back(r.connection_id);
+    st.run([r](database& db) { db.put_connection(r); });
+    if (i == n / 2) st.run([](database&) { throw std::runtime_error("one item fails"); });
+  }
+  st.run([ids](database& db) { db.refresh_connections(ids, 5, 9000); });
+  auto errors_before = st.errors();
+  release.set_value();
+  st.flush();
+  EXPECT_EQ(st.batches() - before, 1u);
+  EXPECT_EQ(st.batched_items(), static_cast<std::uint64_t>(n + 2));
+  EXPECT_EQ(st.errors() - errors_before, 1u);
+  auto count = exec_wait<std::int64_t>(st, [](database& db) { return db.count_connections(); });
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, n);
+  auto row = exec_wait<std::optional<connection_row>>(st, [](database& db) { return db.get_connection("c7"); });
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->ttl, 9000);  // the refresh ran inside the batch
+  // Expired by the refreshed TTL, in a batch of its own.
+  int expired = 0;
+  st.run([&expired](database& db) { expired = db.expire_connections(10000); });
+  st.flush();
+  EXPECT_EQ(expired, n);
+}
+
 }  // namespace
 }  // namespace sg::store
