@@ -1,0 +1,14 @@
+// Vite: builds the chat render bench page (bench/chat-render.html); `npm run bench:render` runs it.
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+import { fileURLToPath } from 'node:url';
+
+export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
+  plugins: [react()],
+  build: {
+    emptyOutDir: true,
+    target: 'es2022',
+    rollupOptions: { input: fileURLToPath(new URL('./chat-render.html', import.meta.url)) },
+  },
+});
