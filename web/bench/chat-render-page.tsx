@@ -1,5 +1,5 @@
 // The page the chat render bench drives: N chat views side by side on one StreamClient, each
-// counting its React commits, and a recorder of animation frames and DOM commits.
+// counting its renders, and a recorder of animation frames and DOM commits.
 
 import { Profiler, StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
@@ -13,14 +13,16 @@ import '../src/app/styles.css';
 interface Recording {
   /** rAF timestamps while recording, ms. */
   frames: number[];
-  /** React commits of the chat views (Profiler onRender calls). */
-  commits: number;
+  /** Renders of the chat views (Profiler onRender calls: one per view per React commit). */
+  renders: number;
   /** DOM mutation batches (one per task that changed the DOM). */
   mutationBatches: number;
   /** The most DOM mutation batches seen between two animation frames. */
   maxBatchesPerFrame: number;
-  /** The most React commits seen between two animation frames. */
-  maxCommitsPerFrame: number;
+  /** The most renders of one chat view between two animation frames. */
+  maxRendersPerViewFrame: number;
+  /** Frames in which some chat view rendered more than once. */
+  framesWithRepeatRenders: number;
   longTasks: number;
   longTaskMs: number;
 }
@@ -28,20 +30,27 @@ interface Recording {
 const client = new StreamClient();
 let projects: Project[] = [];
 let rec: Recording | null = null;
-let commitsThisFrame = 0;
+const rendersThisFrame = new Map<string, number>();
+let repeatedThisFrame = false;
 let batchesThisFrame = 0;
 
-function onRender(): void {
+function onRender(id: string): void {
   if (!rec) return;
-  rec.commits++;
-  commitsThisFrame++;
-  rec.maxCommitsPerFrame = Math.max(rec.maxCommitsPerFrame, commitsThisFrame);
+  rec.renders++;
+  const n = (rendersThisFrame.get(id) ?? 0) + 1;
+  rendersThisFrame.set(id, n);
+  rec.maxRendersPerViewFrame = Math.max(rec.maxRendersPerViewFrame, n);
+  if (n > 1 && !repeatedThisFrame) {
+    repeatedThisFrame = true;
+    rec.framesWithRepeatRenders++;
+  }
 }
 
 function frame(t: number): void {
   if (!rec) return;
   rec.frames.push(t);
-  commitsThisFrame = 0;
+  rendersThisFrame.clear();
+  repeatedThisFrame = false;
   batchesThisFrame = 0;
   requestAnimationFrame(frame);
 }
@@ -97,7 +106,7 @@ const bench = {
     return finals.map((f) => f?.status ?? 'not sent');
   },
   start(): void {
-    rec = { frames: [], commits: 0, mutationBatches: 0, maxBatchesPerFrame: 0, maxCommitsPerFrame: 0, longTasks: 0, longTaskMs: 0 };
+    rec = { frames: [], renders: 0, mutationBatches: 0, maxBatchesPerFrame: 0, maxRendersPerViewFrame: 0, framesWithRepeatRenders: 0, longTasks: 0, longTaskMs: 0 };
     requestAnimationFrame(frame);
   },
   stop(): Recording | null {
