@@ -74,7 +74,7 @@ it(`${VIEWS} chat views, ${TPS} tokens/s each`, async () => {
   page.on('pageerror', (err) => console.error('[page error]', err.message));
   const cdp = await context.newCDPSession(page);
   await cdp.send('Performance.enable');
-  await page.goto(server.url + '/chat-render.html');
+  await page.goto(server.url + '/');
   await page.waitForFunction(() => '__bench' in window);
   await page.evaluate((n) => (window as unknown as { __bench: { setup(n: number): Promise<void> } }).__bench.setup(n), VIEWS);
   // One unmeasured round so that code is compiled and the socket is warm.

@@ -1,4 +1,4 @@
-// Vite: builds the chat render bench page (bench/chat-render.html); `npm run bench:render` runs it.
+// Vite: builds the chat render bench page (bench/index.html); `npm run bench:render` runs it.
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,6 @@ export default defineConfig({
   build: {
     emptyOutDir: true,
     target: 'es2022',
-    rollupOptions: { input: fileURLToPath(new URL('./chat-render.html', import.meta.url)) },
+    rollupOptions: { input: fileURLToPath(new URL('./index.html', import.meta.url)) },
   },
 });
