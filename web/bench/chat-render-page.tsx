@@ -105,6 +105,20 @@ const bench = {
     const finals = await Promise.all(handles.map((h) => (h ? h.done : Promise.resolve(null))));
     return finals.map((f) => f?.status ?? 'not sent');
   },
+  /** The display's frame period while nothing happens: the median rAF interval over `ms`. */
+  async idleFramePeriod(ms: number): Promise<number> {
+    const ts: number[] = [];
+    await new Promise<void>((resolve) => {
+      const tick = (t: number) => {
+        ts.push(t);
+        if (t - ts[0]! < ms) requestAnimationFrame(tick);
+        else resolve();
+      };
+      requestAnimationFrame(tick);
+    });
+    const dts = ts.slice(1).map((t, i) => t - ts[i]!).sort((a, b) => a - b);
+    return dts[Math.floor(dts.length / 2)] ?? 1000 / 60;
+  },
   start(): void {
     rec = { frames: [], renders: 0, mutationBatches: 0, maxBatchesPerFrame: 0, maxRendersPerViewFrame: 0, framesWithRepeatRenders: 0, longTasks: 0, longTaskMs: 0 };
     requestAnimationFrame(frame);
