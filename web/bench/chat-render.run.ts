@@ -2,7 +2,9 @@
 // server at a fixed token rate, all at once. Prints the main thread's busy time (CDP
 // Performance metrics), dropped animation frames, renders of each chat view and DOM commits per frame.
 // It measures and prints; it asserts nothing about time. Run: npm run bench:render
-//   BENCH_VIEWS (10), BENCH_TPS (100 tokens/s per answer), BENCH_ROUNDS (3 measured, after 1 warm-up)
+//   BENCH_VIEWS (10), BENCH_TPS (100 tokens/s per answer), BENCH_ROUNDS (3 measured, after 1 warm-up),
+//   BENCH_PROFILE=1 also prints the functions with the most self time (a CPU profile of the rounds;
+//   it slows the page, so its busy time is not comparable with a run without it).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, cpus, tmpdir } from 'node:os';
@@ -34,8 +36,12 @@ let dist = '';
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set CHROMIUM_PATH)`);
   dist = mkdtempSync(join(tmpdir(), 'sg-render-bench-'));
-  const vite = spawnSync('npx', ['--no-install', 'vite', 'build', '--config', 'bench/vite.config.ts', '--outDir', dist, '--logLevel', 'error'], {
+  // Profiled, the page is built unminified so that the profile names functions.
+  const minify = process.env.BENCH_PROFILE === '1' ? ['--minify', 'false'] : [];
+  const vite = spawnSync('npx', ['--no-install', 'vite', 'build', '--config', 'bench/vite.config.ts', '--outDir', dist, '--logLevel', 'error', ...minify], {
     cwd: webRoot,
+    // The production React build, as users get it (vitest sets NODE_ENV=test, which would give the development one).
+    env: { ...process.env, NODE_ENV: 'production' },
     encoding: 'utf8',
   });
   if (vite.status !== 0) throw new Error(`bench page build failed:\n${vite.stdout}\n${vite.stderr}`);
@@ -63,6 +69,24 @@ function droppedFrames(frames: number[], periodMs: number): { dropped: number; p
   return { dropped, produced: frames.length };
 }
 
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The 15 functions with the most self time in a CPU profile. */
+function selfTimes(p: CpuProfile): { name: string; ms: number }[] {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const total = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id)?.callFrame;
+    const name = f ? `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}` : '?';
+    total.set(name, (total.get(name) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...total].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms).slice(0, 15);
+}
+
 function gitRevision(): string {
   const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: webRoot, encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : 'unknown';
@@ -85,6 +109,11 @@ it(`${VIEWS} chat views, ${TPS} tokens/s each`, async () => {
     return Object.fromEntries(metrics.map((m) => [m.name, m.value])) as Record<string, number>;
   };
   const periodMs = await page.evaluate(() => (window as unknown as { __bench: { idleFramePeriod(ms: number): Promise<number> } }).__bench.idleFramePeriod(1000));
+  const profile = process.env.BENCH_PROFILE === '1';
+  if (profile) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.start');
+  }
   const before = await metric();
   const t0 = Date.now();
   await page.evaluate(() => (window as unknown as { __bench: { start(): void } }).__bench.start());
@@ -95,6 +124,7 @@ it(`${VIEWS} chat views, ${TPS} tokens/s each`, async () => {
   const rec = (await page.evaluate(() => (window as unknown as { __bench: { stop(): unknown } }).__bench.stop())) as Recording;
   const wallMs = Date.now() - t0;
   const after = await metric();
+  const hot = profile ? selfTimes(((await cdp.send('Profiler.stop')) as { profile: CpuProfile }).profile) : [];
   await context.close();
 
   const d = (k: string) => ((after[k] ?? 0) - (before[k] ?? 0)) * 1000;
@@ -111,5 +141,6 @@ it(`${VIEWS} chat views, ${TPS} tokens/s each`, async () => {
     `chat view renders ${rec.renders} (one view at most ${rec.maxRendersPerViewFrame} in a frame; ${rec.framesWithRepeatRenders} frames with a view rendered twice or more)`,
     `DOM commit tasks ${rec.mutationBatches} (at most ${rec.maxBatchesPerFrame} in a frame)`,
   ];
+  for (const h of hot) lines.push(`  self ${h.ms.toFixed(0).padStart(6)} ms  ${h.name}`);
   console.log(lines.join('\n'));
 }, 600_000);

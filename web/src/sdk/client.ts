@@ -445,7 +445,8 @@ export class StreamClient implements HandleOwner {
     e.sent = true;
     const ctrl = new AbortController();
     e.sse = ctrl;
-    const resumed = h.streamId !== null && h.lastSeq > 0;
+    const resuming = h.streamId !== null;
+    const resumed = resuming && h.lastSeq > 0;
     void this.sse
       .run({ streamId: h.streamId, lastSeq: h.lastSeq, request: h.request }, ctrl.signal, {
         response: (ms) => {
@@ -463,7 +464,7 @@ export class StreamClient implements HandleOwner {
         reachable: (ok) => this.noteHttp(ok),
         isOver: () => h.finished,
       })
-      .then((outcome) => this.onSseEnd(e, ctrl, outcome, h.streamId !== null));
+      .then((outcome) => this.onSseEnd(e, ctrl, outcome, resuming));
   }
 
   private onSseEnd(e: StreamEntry, ctrl: AbortController, outcome: SseOutcome, resuming: boolean): void {
