@@ -45,7 +45,8 @@ describe('chat rendering', () => {
       const sg = (window as unknown as { __streamgate: { client: { api: { createProject(p: { name: string }): Promise<{ id: string }> } } } }).__streamgate;
       return (await sg.client.api.createProject({ name: 'Burst' })).id;
     });
-    await page.goto(`${server.url}/#/p/${projectId}`);
+    // A new load (not just a hash change), so that the project list includes the new project.
+    await page.goto(`${server.url}/?burst#/p/${projectId}`);
     await page.getByTestId('chat-intro').waitFor();
 
     const counts = await page.evaluate(async () => {
