@@ -1,98 +1,19 @@
 // StreamClient: one WebSocket per client, streams that survive reconnects without gaps or
-// duplicates, and a fetch-based SSE fallback when the WebSocket cannot be had.
+// duplicates, and a fetch-based SSE fallback when the WebSocket cannot be had. It decides which
+// transport each stream uses; the WebSocket transport (ws-transport.ts), the SSE transport
+// (sse-transport.ts) and the router (router.ts) do the rest.
 
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { isTerminal, parseServerEvent, type ClientAction, type ErrorEvent, type ServerEvent, type StreamEvent, type StreamRequest } from './protocol.js';
-import { errorFromResponse, RestApi, type FetchLike } from './rest.js';
-import { SseParser } from './sse-parser.js';
+import type { ClientErrorListener, ConnectionSnapshot, ConnectionState, StreamClientOptions } from './client-options.js';
+import { isTerminal, type ServerEvent, type StreamEvent, type StreamRequest } from './protocol.js';
+import { RestApi, type FetchLike } from './rest.js';
+import { StreamRouter, type StreamEntry } from './router.js';
+import { SSE_DROPPED, SseTransport, type SseOutcome } from './sse-transport.js';
 import { Store } from './store.js';
 import { StreamHandle, type HandleOwner, type TransportName } from './stream-handle.js';
+import { WebSocketTransport, type SocketClosed, type WebSocketCtor, type WebSocketLike } from './ws-transport.js';
 
-/**
- * The part of the WebSocket interface the client uses; the browser's and `ws`'s both fit.
- * Handler parameters are `any` because the DOM and `ws` declare different event types.
- */
-export interface WebSocketLike {
-  readonly readyState: number;
-  onopen: ((ev: any) => void) | null;
-  onmessage: ((ev: any) => void) | null;
-  onclose: ((ev: any) => void) | null;
-  onerror: ((ev: any) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-
-/**
- * A WebSocket constructor. The third argument is what Node's `ws` package takes (`{ headers }`);
- * browsers' WebSocket ignores it (a browser sends its cookie instead).
- */
-export type WebSocketCtor = new (
-  url: string,
-  protocols?: string | string[],
-  options?: { headers?: Record<string, string> },
-) => WebSocketLike;
-
-export type ConnectionState = 'connecting' | 'connected' | 'fallback' | 'offline';
-
-export interface ConnectionSnapshot {
-  readonly state: ConnectionState;
-  /** The server's id for the current WebSocket (from the `connected` event). */
-  readonly connectionId: string | null;
-  /** Consecutive failed WebSocket attempts. */
-  readonly failures: number;
-  /** Why the last WebSocket attempt ended, if it failed. */
-  readonly lastError: string | null;
-  /** Time to open the current (or last) WebSocket, ms. */
-  readonly connectionTimeMs: number | null;
-  /** How many times the WebSocket opened (1 on the first connection). */
-  readonly opens: number;
-}
-
-export interface StreamClientOptions {
-  /** HTTP base for REST and SSE, e.g. "https://host". Default: the page's origin. */
-  baseUrl?: string;
-  /** WebSocket URL. Default: `baseUrl` with ws(s) scheme and path `/ws`. */
-  url?: string;
-  /** Bearer token (or a function returning the current one). */
-  token?: string | (() => string | undefined);
-  /**
-   * Without auth, the identity of a program that keeps no cookies: sent as
-   * `X-Streamgate-Anonymous-Key` on every call (22 to 128 characters of A-Z a-z 0-9 - _; keep it
-   * secret, it is the key to this identity's projects and history). Browsers need none: the server
-   * gives them a cookie.
-   */
-  anonymousKey?: string;
-  /** The WebSocket implementation; default `globalThis.WebSocket`. Pass `ws` in Node. */
-  WebSocket?: WebSocketCtor;
-  /** The fetch implementation; default `globalThis.fetch`. */
-  fetch?: FetchLike;
-  /** Give up on a WebSocket that has not opened after this long, ms. Default 10 000. */
-  connectTimeoutMs?: number;
-  /** A socket the server closes sooner than this after opening counts as a failure, ms. Default 500. */
-  immediateCloseMs?: number;
-  /** Consecutive WebSocket failures before streams move to SSE. Default 2. */
-  fallbackAfterFailures?: number;
-  /** Reconnect delays. */
-  backoff?: Partial<BackoffOptions>;
-  /** Send `ping` this often to notice a dead connection, ms; 0 disables. Default 25 000. */
-  heartbeatMs?: number;
-  /** A socket with no frame this long after a ping is dropped, ms. Default 10 000. */
-  heartbeatTimeoutMs?: number;
-  /** After the last `retain()` is released, wait this long before closing, ms. Default 100. */
-  releaseDelayMs?: number;
-  /** Requests larger than this are refused locally (the server closes with 1009). Default 128 KiB. */
-  maxPayloadBytes?: number;
-  /** Monotonic clock, ms. */
-  now?: () => number;
-  random?: () => number;
-}
-
-export type ClientErrorListener = (ev: ErrorEvent) => void;
-
-const WS_OPEN = 1;
-/** The abort reason that marks an SSE response cut by dropConnection(), not by the caller. */
-const DROPPED = 'streamgate:dropped';
-const WS_CONNECTING = 0;
+export type { ClientErrorListener, ConnectionSnapshot, ConnectionState, StreamClientOptions, WebSocketCtor, WebSocketLike };
 
 let requestCounter = 0;
 function newRequestId(): string {
@@ -112,16 +33,13 @@ export class StreamClient implements HandleOwner {
   /** REST calls (projects, cards, history, stream status) with the same base and token. */
   readonly api: RestApi;
 
-  private readonly WS: WebSocketCtor | undefined;
+  /** Read at each attempt: an environment without one streams over SSE only. */
+  private WS: WebSocketCtor | undefined;
   private readonly fetchImpl: FetchLike;
   private readonly tokenFn: () => string | undefined;
   private readonly anonymousKey: string | undefined;
-  private readonly connectTimeoutMs: number;
-  private readonly immediateCloseMs: number;
   private readonly fallbackAfter: number;
   private readonly backoff: BackoffOptions;
-  private readonly heartbeatMs: number;
-  private readonly heartbeatTimeoutMs: number;
   private readonly releaseDelayMs: number;
   private readonly maxPayloadBytes: number;
   private readonly now: () => number;
@@ -136,23 +54,14 @@ export class StreamClient implements HandleOwner {
     opens: 0,
   });
 
-  private ws: WebSocketLike | null = null;
-  private wsCreatedAt = 0;
-  private wsOpenedAt: number | null = null;
+  private readonly socket: WebSocketTransport;
+  private readonly sse: SseTransport;
+  private readonly router: StreamRouter;
   private wanted = false;
   private refCount = 0;
-  private failures = 0;
   private probing = false;
-  private lastFrameAt = 0;
-  private connectTimer: ReturnType<typeof setTimeout> | null = null;
-  private stableTimer: ReturnType<typeof setTimeout> | null = null;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private releaseTimer: ReturnType<typeof setTimeout> | null = null;
-  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
 
-  private readonly handles = new Set<StreamHandle>();
-  private readonly byStream = new Map<string, StreamHandle>();
-  private readonly byRequest = new Map<string, StreamHandle>();
   private readonly errorListeners = new Set<ClientErrorListener>();
   private readonly frameListeners = new Set<(ev: ServerEvent) => void>();
 
@@ -166,12 +75,8 @@ export class StreamClient implements HandleOwner {
     const tok = opts.token;
     this.tokenFn = typeof tok === 'function' ? tok : () => tok;
     this.anonymousKey = opts.anonymousKey;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-    this.immediateCloseMs = opts.immediateCloseMs ?? 500;
     this.fallbackAfter = Math.max(1, opts.fallbackAfterFailures ?? 2);
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
-    this.heartbeatMs = opts.heartbeatMs ?? 25_000;
-    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 10_000;
     this.releaseDelayMs = opts.releaseDelayMs ?? 100;
     this.maxPayloadBytes = opts.maxPayloadBytes ?? 128 * 1024;
     const perf = (globalThis as { performance?: { now(): number } }).performance;
@@ -182,6 +87,41 @@ export class StreamClient implements HandleOwner {
       fetch: this.fetchImpl,
       token: this.tokenFn,
       ...(this.anonymousKey ? { anonymousKey: this.anonymousKey } : {}),
+    });
+    this.socket = new WebSocketTransport(
+      {
+        create: () => this.createSocket(),
+        connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+        immediateCloseMs: opts.immediateCloseMs ?? 500,
+        heartbeatMs: opts.heartbeatMs ?? 25_000,
+        heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 10_000,
+        backoff: this.backoff,
+        now: this.now,
+        random: this.random,
+      },
+      {
+        // While streams run over SSE a WebSocket retry does not change what the user sees.
+        connecting: () => {
+          if (this.socket.failures < this.fallbackAfter) this.setConn({ state: 'connecting' });
+        },
+        open: (ms) => this.onSocketOpen(ms),
+        event: (ev) => this.onSocketEvent(ev),
+        closed: (info) => this.onSocketClosed(info),
+        stable: () => this.setConn({ failures: 0 }),
+      },
+    );
+    this.sse = new SseTransport({ baseUrl: this.baseUrl, fetch: this.fetchImpl, headers: (extra) => this.api.headers(extra), now: this.now });
+    this.router = new StreamRouter({
+      named: (e, ev) => {
+        if (!e.cancelRequested || isTerminal(ev)) return;
+        queueMicrotask(() => {
+          if (!e.handle.finished) this.sendCancel(e);
+        });
+      },
+      resync: (e) => {
+        if (e.handle.transport === 'sse') this.startSse(e);
+        else if (this.socket.isOpen) this.sendResume(e);
+      },
     });
   }
 
@@ -222,7 +162,7 @@ export class StreamClient implements HandleOwner {
     this.wanted = true;
     this.watchEnvironment(true);
     // Streams left on SSE by an earlier disconnect() pick up where they were.
-    for (const h of this.handles) if (!h.finished && h.transport === 'sse' && !h.sseAbort) this.startSse(h);
+    for (const e of this.router.live()) if (e.handle.transport === 'sse' && !e.sse) this.startSse(e);
     this.openSocket();
   }
 
@@ -252,40 +192,25 @@ export class StreamClient implements HandleOwner {
   disconnect(): void {
     this.wanted = false;
     this.watchEnvironment(false);
-    this.clearTimers();
     if (this.releaseTimer) {
       clearTimeout(this.releaseTimer);
       this.releaseTimer = null;
     }
-    const ws = this.ws;
-    this.ws = null;
-    this.wsOpenedAt = null;
-    if (ws) {
-      detach(ws);
-      try {
-        ws.close(1000, 'client disconnect');
-      } catch {
-        // already closing
+    this.socket.stop();
+    for (const e of this.router.all()) {
+      e.sent = false;
+      if (e.sse) {
+        e.sse.abort();
+        e.sse = null;
       }
     }
-    for (const h of this.handles) {
-      h.sent = false;
-      if (h.sseAbort) {
-        h.sseAbort.abort();
-        h.sseAbort = null;
-      }
-    }
-    this.failures = 0;
     this.setConn({ state: 'offline', connectionId: null, failures: 0 });
   }
 
   /** Disconnects and ends every live stream locally (the server streams go on). */
   close(): void {
     this.disconnect();
-    for (const h of [...this.handles]) {
-      h.finish('error', { code: 'client_closed', message: 'the client was closed', retryable: false });
-      this.forget(h);
-    }
+    for (const e of this.router.all()) this.router.end(e, 'error', { code: 'client_closed', message: 'the client was closed', retryable: false });
   }
 
   /**
@@ -293,18 +218,9 @@ export class StreamClient implements HandleOwner {
    * reconnects and resumes its streams. For tests and for a "reconnect now" button.
    */
   dropConnection(): void {
-    for (const h of this.handles) {
-      // An SSE response cut the same way resumes with Last-Event-ID.
-      if (h.sseAbort) h.sseAbort.abort(DROPPED);
-    }
-    const ws = this.ws;
-    if (!ws) return;
-    this.onSocketGone(ws, 'dropped by client', false);
-    try {
-      ws.close(4000, 'dropped');
-    } catch {
-      // ignore
-    }
+    // An SSE response cut the same way resumes with Last-Event-ID.
+    for (const e of this.router.all()) e.sse?.abort(SSE_DROPPED);
+    this.socket.drop();
   }
 
   // ---- streams -----------------------------------------------------------------------------
@@ -318,17 +234,15 @@ export class StreamClient implements HandleOwner {
       { request, requestId: request.requestId, streamId: null, lastSeq: 0, transport: useSse ? 'sse' : 'websocket', now: this.now },
       this.now,
     );
-    this.handles.add(h);
-    this.byRequest.set(request.requestId, h);
+    const e = this.router.add(h);
     const size = utf8Length(JSON.stringify({ action: 'stream', ...request }));
     if (size > this.maxPayloadBytes) {
-      h.finish('error', { code: 'payload_too_large', message: `request is ${size} bytes; the limit is ${this.maxPayloadBytes}`, retryable: false });
-      this.forget(h);
+      this.router.end(e, 'error', { code: 'payload_too_large', message: `request is ${size} bytes; the limit is ${this.maxPayloadBytes}`, retryable: false });
       return h;
     }
     if (!this.wanted) this.connect();
-    if (useSse) this.startSse(h);
-    else this.sendStart(h);
+    if (useSse) this.startSse(e);
+    else this.sendStart(e);
     return h;
   }
 
@@ -337,223 +251,126 @@ export class StreamClient implements HandleOwner {
    * only what comes after `lastSeq`.
    */
   resume(streamId: string, lastSeq = 0): StreamHandle {
-    const existing = this.byStream.get(streamId);
-    if (existing && !existing.finished) return existing;
+    const existing = this.router.byStreamId(streamId);
+    if (existing && !existing.handle.finished) return existing.handle;
     const useSse = this.inFallback();
     const h = new StreamHandle(
       this,
       { request: null, requestId: '', streamId, lastSeq, transport: useSse ? 'sse' : 'websocket', now: this.now },
       this.now,
     );
-    this.handles.add(h);
-    this.byStream.set(streamId, h);
+    const e = this.router.add(h);
     if (!this.wanted) this.connect();
-    if (useSse) this.startSse(h);
-    else this.sendResume(h);
+    if (useSse) this.startSse(e);
+    else this.sendResume(e);
     return h;
   }
 
   /** Cancels a stream by id, whether or not this client follows it. */
   async cancel(streamId: string): Promise<void> {
-    const h = this.byStream.get(streamId);
-    if (h) return this.cancelHandle(h);
-    if (this.ws && this.ws.readyState === WS_OPEN) {
-      this.sendAction({ action: 'cancel', streamId });
-      return;
-    }
+    const e = this.router.byStreamId(streamId);
+    if (e) return this.cancelHandle(e.handle);
+    if (this.socket.send({ action: 'cancel', streamId })) return;
     await this.api.cancelStream(streamId);
   }
 
   /** @internal (HandleOwner) */
   async cancelHandle(h: StreamHandle): Promise<void> {
-    if (h.finished) return;
-    if (!h.streamId) {
-      if (!h.sent) {
-        h.finish('cancelled');
-        this.forget(h);
-        return;
-      }
-      // The request is out; the cancel follows as soon as the server names the stream.
-      h.cancelRequested = true;
-      await h.done;
+    const e = this.router.entryOf(h);
+    if (h.finished || !e) return;
+    if (!h.streamId && !e.sent) {
+      this.router.end(e, 'cancelled');
       return;
     }
-    h.cancelRequested = true;
-    this.sendCancel(h);
+    // Without a stream id the request is out: the cancel follows as soon as the server names it.
+    e.cancelRequested = true;
+    if (h.streamId) this.sendCancel(e);
     await h.done;
   }
 
   /** Streams this client is following. */
   liveStreams(): StreamHandle[] {
-    return [...this.handles].filter((h) => !h.finished);
+    return this.router.live().map((e) => e.handle);
   }
 
   // ---- WebSocket -------------------------------------------------------------------------
 
   private inFallback(): boolean {
-    if (this.ws && this.ws.readyState === WS_OPEN) return false;
+    if (this.socket.isOpen) return false;
     if (!this.WS) return true;
-    return this.failures >= this.fallbackAfter;
+    return this.socket.failures >= this.fallbackAfter;
   }
 
   private openSocket(): void {
-    if (this.reconnectTimer) {
-      clearTimeout(this.reconnectTimer);
-      this.reconnectTimer = null;
-    }
-    if (!this.wanted || this.ws) return;
-    if (!this.WS) {
-      this.failures = Math.max(this.failures, this.fallbackAfter);
-      this.setConn({ lastError: 'WebSocket is not available' });
-      this.enterFallback();
+    if (this.WS) {
+      this.socket.start();
       return;
     }
-    // While streams run over SSE a WebSocket retry does not change what the user sees.
-    if (this.failures < this.fallbackAfter) this.setConn({ state: 'connecting' });
+    this.setConn({ lastError: 'WebSocket is not available' });
+    this.enterFallback();
+  }
+
+  private createSocket(): WebSocketLike {
+    const WS = this.WS;
+    if (!WS) throw new Error('WebSocket is not available');
     const token = this.tokenFn();
-    let ws: WebSocketLike;
-    this.wsCreatedAt = this.now();
-    this.wsOpenedAt = null;
-    try {
-      const protocols = token ? ['bearer', token] : undefined;
-      ws = this.anonymousKey
-        ? new this.WS(this.url, protocols, { headers: { 'X-Streamgate-Anonymous-Key': this.anonymousKey } })
-        : protocols
-          ? new this.WS(this.url, protocols)
-          : new this.WS(this.url);
-    } catch (err) {
-      this.failures++;
-      this.setConn({ lastError: err instanceof Error ? err.message : String(err) });
-      this.scheduleReconnect();
-      return;
-    }
-    this.ws = ws;
-    this.connectTimer = setTimeout(() => {
-      // Why: a SYN that is silently dropped would leave us "connecting" forever.
-      if (this.ws === ws && ws.readyState === WS_CONNECTING) {
-        this.onSocketGone(ws, 'connect timeout', true);
-        try {
-          ws.close();
-        } catch {
-          // ignore
-        }
-      }
-    }, this.connectTimeoutMs);
-    ws.onopen = () => {
-      if (this.ws !== ws) return;
-      this.onSocketOpen(ws);
-    };
-    ws.onmessage = (ev: { data: unknown }) => {
-      if (this.ws !== ws) return;
-      this.onSocketFrame(ev.data);
-    };
-    ws.onclose = (ev: { code?: number; reason?: string }) => {
-      if (this.ws !== ws) return;
-      const code = ev?.code ?? 1006;
-      this.onSocketGone(ws, `closed ${code}${ev?.reason ? ` ${ev.reason}` : ''}`, null, code);
-    };
-    ws.onerror = () => {
-      // The close event that follows carries the outcome.
-    };
+    const protocols = token ? ['bearer', token] : undefined;
+    if (this.anonymousKey) return new WS(this.url, protocols, { headers: { 'X-Streamgate-Anonymous-Key': this.anonymousKey } });
+    return protocols ? new WS(this.url, protocols) : new WS(this.url);
   }
 
-  private onSocketOpen(ws: WebSocketLike): void {
-    if (this.connectTimer) {
-      clearTimeout(this.connectTimer);
-      this.connectTimer = null;
-    }
-    const t = this.now();
-    this.wsOpenedAt = t;
-    this.lastFrameAt = t;
+  private onSocketOpen(connectionTimeMs: number): void {
     const prev = this.conn.getSnapshot();
-    this.setConn({ state: 'connected', connectionTimeMs: Math.round(t - this.wsCreatedAt), opens: prev.opens + 1, lastError: null });
-    // Why: only a socket that stays up proves the server healthy; one that closes at once
-    // keeps counting as a failure so the backoff grows.
-    this.stableTimer = setTimeout(() => {
-      if (this.ws === ws) {
-        this.failures = 0;
-        this.setConn({ failures: 0 });
-      }
-    }, this.immediateCloseMs);
-    if (this.heartbeatMs > 0) {
-      this.heartbeatTimer = setInterval(() => this.heartbeat(ws), this.heartbeatMs);
-    }
+    this.setConn({ state: 'connected', connectionTimeMs, opens: prev.opens + 1, lastError: null });
     // Every live stream on this transport: start it, or resume from its last seen seq.
-    for (const h of this.handles) {
-      if (h.finished || h.transport !== 'websocket') continue;
-      if (h.streamId) this.sendResume(h, true);
-      else this.sendStart(h);
+    for (const e of this.router.live()) {
+      if (e.handle.transport !== 'websocket') continue;
+      if (e.handle.streamId) this.sendResume(e, true);
+      else this.sendStart(e);
     }
   }
 
-  private heartbeat(ws: WebSocketLike): void {
-    if (this.ws !== ws) return;
-    const t = this.now();
-    if (t - this.lastFrameAt > this.heartbeatMs + this.heartbeatTimeoutMs) {
-      this.onSocketGone(ws, 'heartbeat timeout', false);
-      try {
-        ws.close(4001, 'heartbeat timeout');
-      } catch {
-        // ignore
-      }
-      return;
-    }
-    this.sendAction({ action: 'ping' });
-  }
-
-  /**
-   * The socket is gone (closed, timed out or dropped). `failed`: null means "decide from how
-   * long it was open".
-   */
-  private onSocketGone(ws: WebSocketLike, reason: string, failed: boolean | null, code?: number): void {
-    if (this.ws !== ws) return;
-    detach(ws);
-    this.ws = null;
-    const openedAt = this.wsOpenedAt;
-    this.wsOpenedAt = null;
-    this.clearTimers();
-    const isFailure = failed ?? (openedAt === null || this.now() - openedAt < this.immediateCloseMs);
-    for (const h of this.handles) {
-      if (h.transport === 'websocket') h.sent = false;
-    }
-    if (code === 1009) {
+  private onSocketClosed(info: SocketClosed): void {
+    for (const e of this.router.all()) if (e.handle.transport === 'websocket') e.sent = false;
+    if (info.code === 1009) {
       // The server refused a frame as too large: resending the same request would loop.
-      for (const h of [...this.handles]) {
-        if (!h.finished && h.transport === 'websocket' && !h.streamId && h.request) {
-          h.finish('error', { code: 'payload_too_large', message: 'the server refused the request as too large', retryable: false });
-          this.forget(h);
+      for (const e of this.router.live()) {
+        const h = e.handle;
+        if (h.transport === 'websocket' && !h.streamId && h.request) {
+          this.router.end(e, 'error', { code: 'payload_too_large', message: 'the server refused the request as too large', retryable: false });
         }
       }
     }
-    this.setConn({ connectionId: null, lastError: isFailure ? reason : null });
+    this.setConn({ connectionId: null, lastError: info.failed ? info.reason : null });
     if (!this.wanted) {
       this.setConn({ state: 'offline' });
       return;
     }
-    if (isFailure) this.failures++;
-    else this.failures = 0;
-    this.setConn({ failures: this.failures });
-    this.scheduleReconnect();
+    this.setConn({ failures: info.failures });
+    // Past the threshold the streams move to SSE while the WebSocket keeps being retried.
+    if (info.failures >= this.fallbackAfter) this.enterFallback();
+    else this.setConn({ state: 'connecting' });
   }
 
-  private scheduleReconnect(): void {
-    if (!this.wanted) return;
-    // Past the threshold the streams move to SSE while the WebSocket keeps being retried.
-    if (this.failures >= this.fallbackAfter) this.enterFallback();
-    else this.setConn({ state: 'connecting' });
-    const delay = backoffDelay(Math.max(0, this.failures - 1), this.backoff, this.random);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.openSocket();
-    }, delay);
+  private onSocketEvent(ev: ServerEvent): void {
+    for (const l of [...this.frameListeners]) l(ev);
+    switch (ev.type) {
+      case 'connected':
+        this.setConn({ connectionId: ev.connectionId });
+        return;
+      case 'pong':
+        return;
+      case 'error':
+        if (!this.router.routeError(ev)) for (const l of [...this.errorListeners]) l(ev);
+        return;
+      default:
+        this.router.route(ev, null);
+    }
   }
 
   private enterFallback(): void {
     // Streams waiting on the WebSocket continue over SSE.
-    for (const h of this.handles) {
-      if (!h.finished && h.transport === 'websocket') this.startSse(h);
-    }
+    for (const e of this.router.live()) if (e.handle.transport === 'websocket') this.startSse(e);
     if (this.probing) return;
     this.probing = true;
     const ctrl = new AbortController();
@@ -571,280 +388,116 @@ export class StreamClient implements HandleOwner {
 
   /** HTTP reachability decides between "fallback" and "offline" while the WebSocket is down. */
   private noteHttp(ok: boolean): void {
-    if (!this.wanted) return;
-    if (this.ws && this.ws.readyState === WS_OPEN) return;
-    if (!this.inFallback()) return;
+    if (!this.wanted || this.socket.isOpen || !this.inFallback()) return;
     this.setConn({ state: ok ? 'fallback' : 'offline' });
   }
 
-  private onSocketFrame(data: unknown): void {
-    this.lastFrameAt = this.now();
-    const text = typeof data === 'string' ? data : decodeFrame(data);
-    if (text === null) return;
-    const ev = parseServerEvent(text);
-    if (!ev) return;
-    for (const l of [...this.frameListeners]) l(ev);
-    switch (ev.type) {
-      case 'connected':
-        this.setConn({ connectionId: ev.connectionId });
-        return;
-      case 'pong':
-        return;
-      case 'error':
-        if (typeof ev.streamId === 'string') {
-          if (typeof ev.seq === 'number') break; // from the stream's log: ends it in order
-          // An answer to resume/cancel about the stream (unknown, expired): nothing more will come.
-          const h = this.byStream.get(ev.streamId);
-          if (h && !h.finished) {
-            h.finish('error', { code: ev.code, message: ev.message, retryable: ev.retryable ?? false });
-            this.forget(h);
-            return;
-          }
-          for (const l of [...this.errorListeners]) l(ev);
-          return;
-        }
-        if (typeof ev.requestId === 'string') {
-          const h = this.byRequest.get(ev.requestId);
-          if (h && !h.streamId) {
-            h.finish('error', { code: ev.code, message: ev.message, retryable: ev.retryable ?? false });
-            this.forget(h);
-            return;
-          }
-        }
-        for (const l of [...this.errorListeners]) l(ev);
-        return;
-      default:
-        break;
-    }
-    this.routeStreamEvent(ev as StreamEvent, null);
-  }
+  // ---- sending on the WebSocket ------------------------------------------------------------
 
-  // ---- events ------------------------------------------------------------------------------
-
-  /** Routes an event of a stream to its handle. `via` is the handle an SSE response belongs to. */
-  private routeStreamEvent(ev: StreamEvent, via: StreamHandle | null): void {
-    if (typeof ev.streamId !== 'string' || typeof ev.seq !== 'number') return;
-    let h = this.byStream.get(ev.streamId) ?? null;
-    if (!h && via) h = via;
-    if (!h && ev.type === 'stream_start' && ev.requestId) h = this.byRequest.get(ev.requestId) ?? null;
-    if (!h) return;
-    if (!h.streamId || !this.byStream.has(ev.streamId)) {
-      this.byStream.set(ev.streamId, h);
-      if (h.cancelRequested && !isTerminal(ev)) {
-        queueMicrotask(() => {
-          if (!h.finished) this.sendCancel(h);
-        });
-      }
-    }
-    const verdict = h.apply(ev);
-    if ((verdict === 'gap' || verdict === 'overlap') && !h.resyncPending) {
-      h.resyncPending = true;
-      this.resync(h);
-    }
-    if (h.finished) this.forget(h);
-  }
-
-  private resync(h: StreamHandle): void {
-    if (h.transport === 'websocket') {
-      if (this.ws && this.ws.readyState === WS_OPEN) this.sendResume(h);
-    } else {
-      this.startSse(h);
+  private sendStart(e: StreamEntry): void {
+    const req = e.handle.request;
+    if (!req || e.sent) return;
+    if (this.socket.send({ action: 'stream', ...req })) {
+      e.sent = true;
+      e.handle.setConnectionTime(this.conn.getSnapshot().connectionTimeMs);
     }
   }
 
-  private forget(h: StreamHandle): void {
-    this.handles.delete(h);
-    if (h.sseAbort) {
-      h.sseAbort.abort();
-      h.sseAbort = null;
-    }
-    if (h.requestId && this.byRequest.get(h.requestId) === h) this.byRequest.delete(h.requestId);
-    const sid = h.streamId;
-    if (sid && this.byStream.get(sid) === h) this.byStream.delete(sid);
-  }
-
-  // ---- sending -------------------------------------------------------------------------
-
-  private sendAction(a: ClientAction): boolean {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== WS_OPEN) return false;
-    try {
-      ws.send(JSON.stringify(a));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private sendStart(h: StreamHandle): void {
-    if (!h.request || h.sent) return;
-    if (this.sendAction({ action: 'stream', ...h.request })) {
-      h.sent = true;
-      h.setConnectionTime(this.conn.getSnapshot().connectionTimeMs);
-    }
-  }
-
-  private sendResume(h: StreamHandle, isReconnect = false): void {
+  private sendResume(e: StreamEntry, isReconnect = false): void {
+    const h = e.handle;
     const sid = h.streamId;
     if (!sid) return;
-    if (this.sendAction({ action: 'resume', streamId: sid, lastSeq: h.lastSeq })) {
-      if (isReconnect && h.sent === false && h.lastSeq > 0) h.noteResume();
-      h.sent = true;
+    if (this.socket.send({ action: 'resume', streamId: sid, lastSeq: h.lastSeq })) {
+      if (isReconnect && !e.sent && h.lastSeq > 0) h.noteResume();
+      e.sent = true;
       h.setConnectionTime(this.conn.getSnapshot().connectionTimeMs);
-      if (h.cancelRequested) this.sendAction({ action: 'cancel', streamId: sid });
+      if (e.cancelRequested) this.socket.send({ action: 'cancel', streamId: sid });
     }
   }
 
-  private sendCancel(h: StreamHandle): void {
+  private sendCancel(e: StreamEntry): void {
+    const h = e.handle;
     const sid = h.streamId;
     if (!sid) return;
-    if (h.transport === 'websocket' && this.sendAction({ action: 'cancel', streamId: sid })) return;
+    if (h.transport === 'websocket' && this.socket.send({ action: 'cancel', streamId: sid })) return;
     // No open socket (or the stream runs over SSE): cancel over HTTP.
     this.api.cancelStream(sid).then(
       () => {
-        if (!h.finished && h.transport === 'websocket' && this.ws && this.ws.readyState === WS_OPEN) return; // the event will come
-        if (!h.finished) {
-          h.finish('cancelled');
-          this.forget(h);
-        }
+        if (h.finished) return;
+        if (h.transport === 'websocket' && this.socket.isOpen) return; // the event will come
+        this.router.end(e, 'cancelled');
       },
       (err: unknown) => {
         const code = (err as { code?: string }).code;
-        if (!h.finished && (code === 'not_found' || (err as { status?: number }).status === 404)) {
-          h.finish('cancelled');
-          this.forget(h);
-        }
+        if (!h.finished && (code === 'not_found' || (err as { status?: number }).status === 404)) this.router.end(e, 'cancelled');
         // Otherwise the cancel is retried when the stream resumes (cancelRequested stays set).
       },
     );
   }
 
-  // ---- SSE fallback --------------------------------------------------------------------
+  // ---- SSE -----------------------------------------------------------------------------------
 
-  private startSse(h: StreamHandle): void {
+  private startSse(e: StreamEntry): void {
+    const h = e.handle;
     if (h.finished) return;
-    if (h.sseAbort) h.sseAbort.abort();
+    e.sse?.abort();
     h.setTransport('sse');
-    h.sent = true;
+    e.sent = true;
     const ctrl = new AbortController();
-    h.sseAbort = ctrl;
-    void this.runSse(h, ctrl);
-  }
-
-  private async runSse(h: StreamHandle, ctrl: AbortController): Promise<void> {
-    const started = this.now();
+    e.sse = ctrl;
     const resuming = h.streamId !== null;
-    let res: Response;
-    try {
-      if (resuming) {
-        res = await this.fetchImpl(`${this.baseUrl}/v1/streams/${encodeURIComponent(h.streamId!)}/events`, {
-          method: 'GET',
-          headers: this.api.headers({ Accept: 'text/event-stream', 'Last-Event-ID': String(h.lastSeq) }),
-          signal: ctrl.signal,
-          cache: 'no-store',
-        });
-      } else {
-        res = await this.fetchImpl(`${this.baseUrl}/v1/streams`, {
-          method: 'POST',
-          headers: this.api.headers({ Accept: 'text/event-stream', 'Content-Type': 'application/json' }),
-          body: JSON.stringify(h.request),
-          signal: ctrl.signal,
-          cache: 'no-store',
-        });
-      }
-    } catch {
-      if (ctrl.signal.aborted && ctrl.signal.reason !== DROPPED) return;
-      if (!ctrl.signal.aborted) this.noteHttp(false);
-      this.retrySse(h, ctrl, undefined);
-      return;
-    }
-    if (ctrl.signal.aborted) {
-      if (ctrl.signal.reason === DROPPED) this.retrySse(h, ctrl, undefined);
-      return;
-    }
-    if (!res.ok) {
-      const err = await errorFromResponse(res);
-      if (ctrl.signal.aborted) return;
-      this.noteHttp(true);
-      if (err.retryable) {
-        this.retrySse(h, ctrl, err.retryAfterMs);
-      } else if (resuming && res.status === 404 && h.cancelRequested) {
-        h.finish('cancelled');
-        this.forget(h);
-      } else {
-        h.finish('error', { code: err.code, message: err.message, retryable: err.retryable });
-        this.forget(h);
-      }
-      return;
-    }
-    this.noteHttp(true);
-    h.setConnectionTime(Math.round(this.now() - started));
-    if (resuming && h.lastSeq > 0) h.noteResume();
-    const body = res.body;
-    if (!body) {
-      this.retrySse(h, ctrl, undefined);
-      return;
-    }
-    const reader = body.getReader();
-    const decoder = new TextDecoder();
-    const parser = new SseParser({
-      onEvent: (m) => {
-        const ev = parseServerEvent(m.data);
-        if (!ev) return;
-        h.sseFailures = 0;
-        if (ev.type === 'error' && typeof ev.streamId !== 'string') {
-          h.finish('error', { code: ev.code, message: ev.message, retryable: ev.retryable ?? false });
-          this.forget(h);
-          return;
-        }
-        this.routeStreamEvent(ev as StreamEvent, h);
-      },
-    });
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        parser.feed(decoder.decode(value, { stream: true }));
-        if (h.finished || ctrl.signal.aborted) break;
-      }
-    } catch {
-      // dropped: handled below
-    } finally {
-      try {
-        await reader.cancel();
-      } catch {
-        // ignore
-      }
-    }
-    parser.end();
-    if (h.finished || (ctrl.signal.aborted && ctrl.signal.reason !== DROPPED)) {
-      if (h.sseAbort === ctrl) h.sseAbort = null;
-      return;
-    }
-    // The response ended before the terminal event: resume from the last seq.
-    this.retrySse(h, ctrl, undefined);
+    const resumed = resuming && h.lastSeq > 0;
+    void this.sse
+      .run({ streamId: h.streamId, lastSeq: h.lastSeq, request: h.request }, ctrl.signal, {
+        response: (ms) => {
+          h.setConnectionTime(ms);
+          if (resumed) h.noteResume();
+        },
+        event: (ev) => {
+          e.sseFailures = 0;
+          if (ev.type === 'error' && typeof ev.streamId !== 'string') {
+            this.router.end(e, 'error', { code: ev.code, message: ev.message, retryable: ev.retryable ?? false });
+            return;
+          }
+          this.router.route(ev as StreamEvent, e);
+        },
+        reachable: (ok) => this.noteHttp(ok),
+        isOver: () => h.finished,
+      })
+      .then((outcome) => this.onSseEnd(e, ctrl, outcome, resuming));
   }
 
-  private retrySse(h: StreamHandle, ctrl: AbortController, retryAfterMs: number | undefined): void {
-    h.sseFailures++;
-    const delay = retryAfterMs ?? backoffDelay(h.sseFailures - 1, this.backoff, this.random);
+  private onSseEnd(e: StreamEntry, ctrl: AbortController, outcome: SseOutcome, resuming: boolean): void {
+    const h = e.handle;
+    if (outcome.kind === 'stopped') {
+      if (e.sse === ctrl) e.sse = null;
+      return;
+    }
+    if (outcome.kind === 'refused') {
+      if (h.finished) return;
+      if (resuming && outcome.status === 404 && e.cancelRequested) this.router.end(e, 'cancelled');
+      else this.router.end(e, 'error', { code: outcome.error.code, message: outcome.error.message, retryable: outcome.error.retryable });
+      return;
+    }
+    e.sseFailures++;
+    const delay = outcome.retryAfterMs ?? backoffDelay(e.sseFailures - 1, this.backoff, this.random);
     setTimeout(() => {
-      if (h.sseAbort !== ctrl || h.finished) return;
-      if (ctrl.signal.aborted && ctrl.signal.reason !== DROPPED) return;
-      h.sseAbort = null;
+      if (e.sse !== ctrl || h.finished) return;
+      if (ctrl.signal.aborted && ctrl.signal.reason !== SSE_DROPPED) return;
+      e.sse = null;
       if (!this.wanted) {
-        h.sent = false;
+        e.sent = false;
         return;
       }
-      if (this.ws && this.ws.readyState === WS_OPEN) {
+      if (this.socket.isOpen) {
         // The WebSocket is back: follow the stream there.
         h.setTransport('websocket');
-        h.sent = false;
-        if (h.streamId) this.sendResume(h, true);
-        else this.sendStart(h);
+        e.sent = false;
+        if (h.streamId) this.sendResume(e, true);
+        else this.sendStart(e);
         return;
       }
-      this.startSse(h);
+      this.startSse(e);
     }, delay);
   }
 
@@ -855,14 +508,15 @@ export class StreamClient implements HandleOwner {
    * WebSocket at once instead of waiting out the backoff.
    */
   private readonly onEnvironment = (): void => {
-    if (!this.wanted || this.ws) return;
+    if (!this.wanted || this.socket.hasSocket) return;
     const doc = (globalThis as { document?: { visibilityState?: string } }).document;
     if (doc?.visibilityState === 'hidden') return;
     this.openSocket();
   };
 
   private watchEnvironment(on: boolean): void {
-    const g = globalThis as { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void; document?: { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void } };
+    type Target = { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void };
+    const g = globalThis as Target & { document?: Target };
     if (on) {
       g.addEventListener?.('online', this.onEnvironment);
       g.document?.addEventListener?.('visibilitychange', this.onEnvironment);
@@ -870,13 +524,6 @@ export class StreamClient implements HandleOwner {
       g.removeEventListener?.('online', this.onEnvironment);
       g.document?.removeEventListener?.('visibilitychange', this.onEnvironment);
     }
-  }
-
-  private clearTimers(): void {
-    for (const t of [this.connectTimer, this.stableTimer, this.reconnectTimer]) if (t) clearTimeout(t);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.connectTimer = this.stableTimer = this.reconnectTimer = null;
-    this.heartbeatTimer = null;
   }
 
   private setConn(patch: Partial<ConnectionSnapshot>): void {
@@ -890,26 +537,6 @@ export class StreamClient implements HandleOwner {
     }
     if (changed) this.conn.set({ ...prev, ...patch });
   }
-}
-
-function detach(ws: WebSocketLike): void {
-  ws.onopen = null;
-  ws.onmessage = null;
-  ws.onclose = null;
-  // Not null: Node's `ws` throws an 'error' event that has no listener (e.g. closing a socket
-  // that is still connecting).
-  ws.onerror = () => {};
-}
-
-function decodeFrame(data: unknown): string | null {
-  try {
-    if (data instanceof ArrayBuffer) return new TextDecoder().decode(new Uint8Array(data));
-    if (ArrayBuffer.isView(data)) return new TextDecoder().decode(data as ArrayBufferView);
-    if (Array.isArray(data)) return data.map((d) => decodeFrame(d) ?? '').join('');
-  } catch {
-    return null;
-  }
-  return typeof data === 'object' && data !== null ? String(data) : null;
 }
 
 function utf8Length(s: string): number {

@@ -14,3 +14,6 @@ export { Store } from './store.js';
 export { RestApi, StreamgateError, CARD_KINDS } from './rest.js';
 export type { Project, PromptCard, CardKind, StoredMessage, MessagePage, MessageStatus, StreamStatus, FetchLike } from './rest.js';
 export * from './protocol.js';
+export { ChatSession } from './chat-session.js';
+export type { ChatMessage, ChatSnapshot, ChatMessageStatus } from './chat-session.js';
+export { ChatSessionCache } from './chat-session-cache.js';

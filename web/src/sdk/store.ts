@@ -20,6 +20,11 @@ export class Store<T> {
     };
   };
 
+  /** How many listeners are subscribed. */
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
   set(next: T): void {
     if (Object.is(next, this.value)) return;
     this.value = next;

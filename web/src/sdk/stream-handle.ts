@@ -81,18 +81,6 @@ export class StreamHandle {
   /** Resolves with the final snapshot once the stream ends, however it ends. */
   readonly done: Promise<StreamSnapshot>;
 
-  // State the client keeps on the handle (not part of the public snapshot).
-  /** @internal the request went out on the current connection (or SSE POST is running). */
-  sent = false;
-  /** @internal cancel() was called before the server's stream id was known. */
-  cancelRequested = false;
-  /** @internal the aborter of the running SSE request, if any. */
-  sseAbort: AbortController | null = null;
-  /** @internal consecutive SSE failures, for backoff. */
-  sseFailures = 0;
-  /** @internal a resume is under way after a gap; cleared on the next applied event. */
-  resyncPending = false;
-
   constructor(
     private readonly owner: HandleOwner,
     init: {
@@ -223,7 +211,6 @@ export class StreamHandle {
     const firstSeq = ev.type === 'stream_chunk' ? ev.firstSeq : undefined;
     const verdict = this.seq.accept(ev.seq, firstSeq);
     if (verdict !== 'apply') return verdict;
-    this.resyncPending = false;
     const t = this.now();
     this.store.update((s) => {
       let next: StreamSnapshot = { ...s, lastSeq: this.seq.lastSeq };

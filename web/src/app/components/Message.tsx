@@ -1,7 +1,7 @@
 // One chat message. An answer shows the progress panel until text arrives, then the text as it
 // streams, and at the end the metrics line.
 import { memo } from 'react';
-import type { ChatMessage } from '../../react/chat-session.js';
+import type { ChatMessage } from '../../sdk/chat-session.js';
 import { clockTime } from '../format.js';
 import { Markdown } from './Markdown.js';
 import { ProgressPanel } from './ProgressPanel.js';

@@ -1,11 +1,11 @@
 // The state of one project's chat as an external store: history from the server, the live
 // answer fed by its stream handle, send and stop. Framework-free so it is testable alone.
 
-import type { StreamClient } from '../sdk/client.js';
-import type { ChatTurn, ServerMetrics } from '../sdk/protocol.js';
-import type { MessageStatus, StoredMessage } from '../sdk/rest.js';
-import { Store } from '../sdk/store.js';
-import type { StreamError, StreamHandle, StreamMetrics, StreamProgress, StreamSnapshot } from '../sdk/stream-handle.js';
+import type { StreamClient } from './client.js';
+import type { ChatTurn, ServerMetrics } from './protocol.js';
+import type { MessageStatus, StoredMessage } from './rest.js';
+import { Store } from './store.js';
+import type { StreamError, StreamHandle, StreamMetrics, StreamProgress, StreamSnapshot } from './stream-handle.js';
 
 export type ChatMessageStatus = MessageStatus | 'pending';
 
@@ -145,6 +145,11 @@ export class ChatSession {
   /** The handle of the running answer, if any. */
   get currentStream(): StreamHandle | null {
     return this.current;
+  }
+
+  /** Someone watches this chat, or an answer is running: dropping it would lose state. */
+  get inUse(): boolean {
+    return this.current !== null || this.watched.size > 0 || this.store.listenerCount > 0;
   }
 
   private follow(messageId: string, h: StreamHandle, dropIfUnknown = false): void {
