@@ -74,7 +74,7 @@ const std::vector<option>& options() {
        "also offer these providers, configured by their SDK environment variables alone (comma list); "
        "otherwise only --provider and [providers.*] tables are callable",
        SG_STR(enable_providers)},
-      {"threads", "threads", "I/O threads (0 = one per core)", SG_NUM(threads, unsigned)},
+      {"threads", "threads", "I/O threads, each with its own event loop; a connection and the streams it starts stay on one (0 = one per core)", SG_NUM(threads, unsigned)},
       {"log-level", "log_level", "debug, info, warn or error", SG_STR(log_level)},
       {"web-root", "web_root", "directory of the built web app served at / (web/dist)", SG_STR(web_root)},
       {"demo-ttft-ms", "demo.ttft_ms", "demo provider: time to first token in ms", SG_NUM(demo_ttft_ms, double)},
