@@ -55,8 +55,15 @@ for n in (500, 2000, 10000):
     s, nd = load(f"streamgate_stream_{n}"), load(f"node_stream_{n}")
     if s is None and nd is None:
         continue
-    row(f"server CPU per delivered chunk, {n:,} streams ≤ 0.6× Node (µs)", g(s, "server", "cpu_us_per_chunk"),
-        "Node `ws`", g(nd, "server", "cpu_us_per_chunk"), ratio_limit=0.6)
+    note = ""
+    frames, tokens = g(s, "chunks", "frames"), g(s, "chunks", "tokens")
+    cpu = g(s, "server", "cpu_us_per_chunk")
+    if frames and tokens and tokens > 1.05 * frames and cpu:
+        # Overloaded: lagging readers' chunks were merged, so a frame carries several tokens.
+        note = (f"{tokens / frames:.1f} tokens per frame (merged: the server was past its capacity); "
+                f"per delivered token {cpu * frames / tokens:.1f} µs")
+    row(f"server CPU per delivered chunk, {n:,} streams ≤ 0.6× Node (µs)", cpu,
+        "Node `ws`", g(nd, "server", "cpu_us_per_chunk"), ratio_limit=0.6, note=note)
 # 2. Lateness at half capacity.
 hs, hn = load("streamgate_half"), load("node_half")
 sl, nl = g(hs, "lateness_us", "p99"), g(hn, "lateness_us", "p99")
@@ -129,6 +136,10 @@ for goal, ours, peer_label, peer, ratio, verdict, note in rows:
              f"{'–' if ratio is None else f'{ratio:.2f}x'} | {verdict} | {note} |")
 L.append("")
 text = open(results).read()
+# A table from an earlier pass over the same report is replaced.
+old = re.search(r"## Goals of the hot path\n.*?(?=\n## )", text, re.S)
+if old:
+    text = text[:old.start()] + text[old.end() + 1:]
 # After the header block (the first blank line following the bullet list of the machine).
 marker = "\n## "
 at = text.find(marker)

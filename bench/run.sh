@@ -544,6 +544,7 @@ if [ "$RETAINED_S" -gt 0 ] || [ -n "${RETAINED_TSV:-}" ]; then
       echo "\`bench/retained.sh\`: 1,000 WebSocket connections each run demo streams back to back (20 tokens/s,"
       echo "the default 10-minute retention, \`--threads 1\`); the server's RSS and its retained streams, each minute."
       echo "Goal: flat RSS once the retention window is full, within \`--retained-max-bytes\`."
+      [ -n "${RETAINED_TSV:-}" ] && echo "These samples come from a run of \`bench/retained.sh\` made on its own just before the suite (\`RETAINED_TSV\`), with the same server code."
       echo
       echo "| seconds | RSS MiB | retained streams |"
       echo "|---|---|---|"
