@@ -138,6 +138,13 @@ ok = ok and r["streams"]["completed"] <= 10 * r["connections"]
 sys.exit(0 if ok else 1)
 PY
 
+# The goals table of the report is built from these results (named as the full run names them).
+cp "$TMP/stream.json" "$TMP/streamgate_stream_500.json"
+cp "$TMP/idle.json" "$TMP/streamgate_idle.json"
+printf '# report\n\n- header\n\n## Section\n' >"$TMP/report.md"
+check goals_table python3 "$ROOT/bench/goals.py" "$TMP" "$TMP/report.md"
+expect goals_table_rows 'server CPU per delivered chunk, 500 streams' "$TMP/report.md"
+
 # The floor probe builds and runs.
 if command -v c++ >/dev/null; then
   check floor_build c++ -O2 -std=c++20 -o "$TMP/floor" "$ROOT/bench/floor/floor.cpp"
