@@ -27,6 +27,10 @@ struct stream_request {
   /// Whether the question and answer go into the project's message history. Streams of the
   /// OpenAI surface are not recorded unless the caller names a project (X-Streamgate-Project).
   bool record = true;
+  /// Set by the server, never read from the client: the WebSocket connection that asked, and the
+  /// context its $connect integration returned (JSON text), both forwarded to an http backend.
+  std::string connection_id;
+  std::string context_json;
 };
 
 struct cancel_request {
