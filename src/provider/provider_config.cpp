@@ -134,7 +134,8 @@ provider_settings from_table(const std::string& name, const toml::table& t, cons
     throw std::invalid_argument("config: " + where + " names two kinds: kind = \"" + *kind + "\", type = \"" + *type + "\"");
   s.kind = kind ? *kind : type ? *type : is_kind(name) ? name : "";
   if (!is_kind(s.kind) && s.kind != "http")
-    throw std::invalid_argument("config: " + where + ".type must be http, openai, anthropic, bedrock or ollama");
+    throw std::invalid_argument("config: " + where + (type && !kind ? ".type" : ".kind") +
+                                " must be http, openai, anthropic, bedrock or ollama");
   s.base_url = get<std::string>(t, where, "base_url")
                    .value_or(get<std::string>(t, where, "endpoint").value_or(get<std::string>(t, where, "url").value_or("")));
   if (s.kind == "http") {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <set>
 
 namespace sg::test {
 namespace {
@@ -232,9 +233,21 @@ class Backend : public ::testing::Test {
       auto* token = headers.if_contains("x-demo-token");
       if (!token) return reply(s, 401, "application/json", R"({"message":"who are you"})");
       if (token->as_string() != "letmein") return reply(s, 403, "application/json", R"({"message":"no"})");
+      if (in.at("query").as_object().contains("flaky"))
+        return reply(s, 200, "application/json", R"({"context":{"user":"alice","flaky":true}})");
       reply(s, 200, "application/json", R"({"context":{"user":"alice"}})");
     };
-    h["/disconnect"] = [](tcp::socket& s, const fake_backend::request&) { reply(s, 200, "text/plain", ""); };
+    // A flaky connection's first $disconnect fails: streamgate must retry it.
+    auto failed_once = std::make_shared<std::pair<std::mutex, std::set<std::string>>>();
+    h["/disconnect"] = [failed_once](tcp::socket& s, const fake_backend::request& req) {
+      auto in = json::parse(req.body()).as_object();
+      if (in.at("context").as_object().contains("flaky")) {
+        std::lock_guard lock(failed_once->first);
+        if (failed_once->second.insert(std::string(in.at("connectionId").as_string())).second)
+          return reply(s, 503, "text/plain", "try again");
+      }
+      reply(s, 200, "text/plain", "");
+    };
     h["/subscribe"] = [](tcp::socket& s, const fake_backend::request& req) {
       auto in = json::parse(req.body()).as_object();
       auto room = std::string(in.at("room").as_string());
@@ -314,9 +327,10 @@ TEST_F(Backend, SseReplySplitAtEveryByteStreamsThroughTheProtocol) {
       EXPECT_EQ(e.at("stage"), "generating");
       EXPECT_EQ(e.at("progress").to_number<int>(), 55);
     }
-    auto s = e.at("seq").to_number<std::uint64_t>();
-    EXPECT_EQ(s, seq + 1) << json::serialize(e);
-    seq = s;
+    // A lagging client's chunks may be merged: then firstSeq is the first it holds.
+    auto first = e.contains("firstSeq") ? e.at("firstSeq").to_number<std::uint64_t>() : e.at("seq").to_number<std::uint64_t>();
+    EXPECT_EQ(first, seq + 1) << json::serialize(e);
+    seq = e.at("seq").to_number<std::uint64_t>();
   }
   EXPECT_TRUE(relayed);
 
@@ -392,9 +406,9 @@ TEST_F(Backend, ResumesMidAnswerAfterADrop) {
   json::object terminal;
   for (;;) {
     auto ev = b->read(5s);
-    auto seq = ev.at("seq").to_number<std::uint64_t>();
-    EXPECT_EQ(seq, last_seq + 1) << "gapless and exactly once: " << json::serialize(ev);
-    last_seq = seq;
+    auto first = ev.contains("firstSeq") ? ev.at("firstSeq").to_number<std::uint64_t>() : ev.at("seq").to_number<std::uint64_t>();
+    EXPECT_EQ(first, last_seq + 1) << "gapless and exactly once: " << json::serialize(ev);
+    last_seq = ev.at("seq").to_number<std::uint64_t>();
     if (ev.at("type") == "stream_chunk") text += std::string(ev.at("content").as_string());
     if (!released && text.find("beta") != std::string::npos) {
       released = true;  // the rest is generated only now: it reaches the resumed client live
@@ -544,6 +558,22 @@ TEST_F(Backend, DisconnectIsCalledExactlyOncePerConnection) {
     EXPECT_EQ(c.headers.at("x-streamgate-connection-id"), id);
   }
   for (auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+}
+
+TEST_F(Backend, FailedDisconnectIsRetried) {
+  std::string id;
+  {
+    auto ws = connect("/ws?flaky=1");
+    id = ws->connection_id();
+    ws->close();
+  }
+  ASSERT_TRUE(fake_->wait_calls("/disconnect", 2)) << "the 503 was retried";
+  auto calls = fake_->calls("/disconnect");
+  ASSERT_EQ(calls.size(), 2u);
+  for (auto& c : calls) EXPECT_EQ(c.json().at("connectionId").as_string(), id);
+  EXPECT_TRUE(wait_metric("streamgate_integration_calls_total{route=\"$disconnect\",result=\"ok\"}", 1));
+  EXPECT_EQ(metric("streamgate_integration_calls_total{route=\"$disconnect\",result=\"http_5xx\"}"), 1);
+  EXPECT_EQ(metric("streamgate_integration_retries_total{route=\"$disconnect\"}"), 1);
 }
 
 TEST_F(Backend, CustomRouteAnswersAndTheBackendPushesThroughConnections) {

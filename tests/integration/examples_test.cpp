@@ -95,6 +95,8 @@ struct example {
   const char* script;
 };
 
+void PrintTo(const example& e, std::ostream* os) { *os << e.name; }
+
 class Examples : public ::testing::TestWithParam<example> {};
 
 TEST_P(Examples, ServeEveryRouteThroughStreamgate) {
