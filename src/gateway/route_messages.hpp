@@ -29,6 +29,10 @@ std::string disconnect_body(std::string_view connection_id, unsigned close_code,
 /// The context a $connect answer may carry, bounded (8 KiB serialized).
 constexpr std::size_t max_context_bytes = 8 * 1024;
 
+/// Route calls one connection may have waiting at once: one client cannot take a route's whole
+/// `max_concurrency` from the others. Past it the message is refused with `rate_limited`.
+constexpr unsigned max_route_calls_per_connection = 8;
+
 /// What a $connect call decided.
 struct connect_decision {
   bool admit = false;

@@ -98,13 +98,18 @@ template <class Stream>
 void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
   if (ec) {
     // Oversize messages (1009) and invalid UTF-8 (1007) were already answered by Beast's close.
-    if (ec == websocket::error::message_too_big) close_cause_ = "message_too_big", close_code_ = 1009;
-    else if (ec == websocket::error::bad_frame_payload) close_cause_ = "invalid_utf8", close_code_ = 1007;
-    else if (ec == websocket::error::closed) {
+    if (ec == websocket::error::message_too_big) {
+      close_cause_ = "message_too_big";
+      close_code_ = 1009;
+    } else if (ec == websocket::error::bad_frame_payload) {
+      close_cause_ = "invalid_utf8";
+      close_code_ = 1007;
+    } else if (ec == websocket::error::closed) {
       close_cause_ = closing_ ? close_cause_ : "client";
-      if (!close_code_) close_code_ = static_cast<std::uint16_t>(ws_.reason().code);
-    }
-    else if (ec == beast::error::timeout) close_cause_ = "idle_timeout";
+      // The peer's code; a close frame without one is 1005 (RFC 6455 §7.1.5).
+      auto peer = static_cast<std::uint16_t>(ws_.reason().code);
+      if (!close_code_) close_code_ = peer ? peer : std::uint16_t{1005};
+    } else if (ec == beast::error::timeout) close_cause_ = "idle_timeout";
     else if (!closing_) close_cause_ = ec.message();
     finish();
     return;
@@ -145,6 +150,14 @@ void basic_ws_session<Stream>::handle_text(std::string_view text) {
 template <class Stream>
 void basic_ws_session<Stream>::call_route(std::string route, std::string_view text, std::string request_id,
                                           bool is_json) {
+  if (route_calls_ >= gateway::max_route_calls_per_connection) {
+    proto::error_info e{proto::error_code::rate_limited,
+                        "this connection already waits for " + std::to_string(route_calls_) + " route calls",
+                        true, 100, {}};
+    enqueue(proto::make_error(e, {}, 0, request_id));
+    return;
+  }
+  ++route_calls_;
   gateway::header_list headers{{"content-type", is_json ? "application/json" : "text/plain; charset=utf-8"},
                                {"X-Streamgate-Connection-Id", identity_.connection_id},
                                {"X-Streamgate-Sub", identity_.sub},
@@ -152,6 +165,7 @@ void basic_ws_session<Stream>::call_route(std::string route, std::string_view te
   if (!context_json_.empty()) headers.emplace_back("X-Streamgate-Context", context_json_);
   app_.routes->call(route, std::string(text), std::move(headers), ws_.get_executor(),
                     [self = this->shared_from_this(), route, request_id](gateway::call_result r) {
+                      --self->route_calls_;
                       if (r.outcome == gateway::call_outcome::ok) {
                         if (!r.body.empty()) self->enqueue(proto::make_raw(std::move(r.body)));
                         return;

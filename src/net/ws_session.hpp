@@ -90,6 +90,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   std::optional<std::uint16_t> close_code_;  // as sent or received; none = the socket just ended (1006)
   std::string context_json_;
   bool owe_disconnect_ = false;  // $disconnect is called once for every connection let in
+  unsigned route_calls_ = 0;      // route calls waiting for their answer
 
   gateway::connection_identity identity_;
   gateway::principal who_;
