@@ -520,6 +520,23 @@ if command -v node >/dev/null; then
   else
     echo "bench: ttft.mjs failed: $ttft" >&2
   fi
+  # The same through the streaming backend provider (type = "http") versus calling that backend directly.
+  if ttft=$(node "$ROOT/bench/providers/backend-ttft.mjs" --requests 1000 --ttft-ms 20 --bin "$ROOT/build/release/streamgate" 2>&1); then
+    {
+      echo
+      echo "## Time to first token through the backend provider versus calling the backend directly"
+      echo
+      echo "\`bench/providers/backend-ttft.mjs\` on $(date -u '+%Y-%m-%d %H:%M') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg):"
+      echo "a Node backend answering SSE after a fixed 20 ms, called directly and as \`[providers.mybackend] type = \"http\"\`;"
+      echo "requests one at a time, alternating."
+      echo
+      echo '```'
+      echo "$ttft"
+      echo '```'
+    } >> "$ROOT/bench/RESULTS.md"
+  else
+    echo "bench: backend-ttft.mjs failed: $ttft" >&2
+  fi
 fi
 # Retained streams: RSS over RETAINED_S seconds (default 600, the retention window) while 1,000
 # connections run demo streams back to back and every finished one stays resumable.

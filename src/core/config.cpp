@@ -69,10 +69,13 @@ const std::vector<option>& options() {
       {"listen", "listen", "address to listen on, HOST:PORT (port 0 picks a free port)", set_listen,
        [](const config& c) { return c.listen_host + ":" + std::to_string(c.listen_port); }},
       {"data-dir", "data_dir", "directory for the SQLite database", SG_STR(data_dir)},
-      {"provider", "provider", "default provider: demo, openai, anthropic, bedrock, ollama", SG_STR(provider)},
+      {"provider", "provider",
+       "default provider: demo, openai, anthropic, bedrock, ollama, or the NAME of a [providers.NAME] table "
+       "(such as a type = \"http\" backend)",
+       SG_STR(provider)},
       {"enable-providers", "enable_providers",
        "also offer these providers, configured by their SDK environment variables alone (comma list); "
-       "otherwise only --provider and [providers.*] tables are callable",
+       "otherwise only --provider and [providers.*] tables (http backends included) are callable",
        SG_STR(enable_providers)},
       {"threads", "threads", "I/O threads, each with its own event loop; a connection and the streams it starts stay on one (0 = one per core)", SG_NUM(threads, unsigned)},
       {"log-level", "log_level", "debug, info, warn or error", SG_STR(log_level)},

@@ -28,6 +28,7 @@ class stream_manager;
 namespace sg::gateway {
 
 class security;
+class integrations;
 
 struct counters {
   std::atomic<std::int64_t> ws_open{0}, sse_open{0};
@@ -64,6 +65,7 @@ struct app {
   stream::stream_manager* streams = nullptr;
   std::shared_ptr<const provider::model_catalog> models;  // which provider serves which model
   connection_registry connections;
+  std::shared_ptr<integrations> routes;  // [routes.*]: $connect, $disconnect, custom actions, $default
   counters stats;
   std::map<std::string, static_file> web_files;  // path ("/index.html") → file, loaded at start-up
   bool spa = false;                               // web_files holds a built app (else the test page)

@@ -1,6 +1,7 @@
 // Counters and gauges in the Prometheus text format, read without locks where they are atomics.
 #include "gateway/metrics.hpp"
 
+#include "gateway/integrations.hpp"
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
 
@@ -82,6 +83,7 @@ std::string render_metrics(app& a) {
     << "# TYPE streamgate_upstream_errors_total counter\n";
   for (auto& [p, code, n] : a.streams->upstream().errors())
     o << "streamgate_upstream_errors_total{provider=\"" << p << "\",code=\"" << code << "\"} " << n << '\n';
+  if (a.routes) a.routes->render_metrics(o);
   metric(o, "streamgate_store_last_op_seconds", "gauge", "Duration of the last store operation.",
          double(a.store->last_op_us()) / 1e6);
   return o.str();

@@ -7,6 +7,8 @@
 #include "core/log.hpp"
 #include "gateway/admission.hpp"
 #include "gateway/app.hpp"
+#include "gateway/integrations.hpp"
+#include "gateway/route_messages.hpp"
 #include "gateway/security.hpp"
 #include "net/listener.hpp"
 #include "provider/provider_config.hpp"
@@ -133,7 +135,9 @@ struct server::impl {
   }
 
   void wait_for_closes() {
-    if (a.connections.size() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+    // The $disconnect calls of the connections just closed go out before the process stops.
+    bool idle = a.connections.size() == 0 && a.routes->pending_notifications() == 0;
+    if (idle || std::chrono::steady_clock::now() >= drain_deadline) {
       streams->stop();
       table_sweep->cancel();
       if (reload_signal) reload_signal->cancel();
@@ -159,9 +163,18 @@ int server::run() {
   if (expired) core::log_info("expired stale connection rows", {{"rows", expired}});
 
   // demo, the config's [providers.*] tables and the SDKs' environment conventions, on one HTTP client.
-  auto built = provider::build_providers(cfg, provider::environment_map(environ));
+  auto env = provider::environment_map(environ);
+  auto built = provider::build_providers(cfg, env);
   m.a.models = built.catalog;
   auto providers = std::move(built.providers);
+  // [routes.*]: the team's own service answers $connect, $disconnect, custom actions and $default.
+  auto routes = load_route_settings(cfg.config_file, env);
+  for (auto& r : routes) {
+    if (is_builtin_action(r.name))
+      core::log_warn("a route overrides a built-in action", {{"route", r.name}, {"url", r.url}});
+    core::log_info("route integration", {{"route", r.name}, {"url", r.url}, {"timeoutMs", r.timeout_ms}});
+  }
+  m.a.routes = std::make_shared<integrations>(m.ioc, std::move(routes));
 
   // The management API always needs a key: without one configured, this run makes its own and
   // logs it once (below), so a developer's `make run` stays one step and no peer address is trusted.

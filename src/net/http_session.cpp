@@ -4,7 +4,10 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/net_address.hpp"
+#include "core/ids.hpp"
 #include "gateway/anonymous.hpp"
+#include "gateway/integrations.hpp"
+#include "gateway/route_messages.hpp"
 #include "gateway/stream_routes.hpp"
 #include "net/ws_session.hpp"
 #include "stream/stream_manager.hpp"
@@ -265,11 +268,50 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
     return;
   }
   beast::get_lowest_layer(stream_).expires_never();
-  typename basic_ws_session<Stream>::client c{source_ip_, limit_key_,
-                                              issued_key_.empty() ? std::string()
-                                                                  : gateway::anonymous::set_cookie(issued_key_, secure_)};
-  std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)
-      ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(admitted.slots));
+  typename basic_ws_session<Stream>::client c;
+  c.source_ip = source_ip_;
+  c.limit_key = limit_key_;
+  if (!issued_key_.empty()) c.set_cookie = gateway::anonymous::set_cookie(issued_key_, secure_);
+  if (!app_.routes || !app_.routes->has("$connect")) {
+    std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)
+        ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(admitted.slots));
+    return;
+  }
+  // $connect decides before the 101 goes out: a refused client gets an HTTP answer, never a socket
+  // that was upgraded and then dropped. The route's own deadline bounds the wait.
+  c.connection_id = core::random_id("", 12);
+  gateway::name_values headers;
+  for (auto& f : req) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  auto t = gateway::parse_target(req.target());
+  auto body = gateway::connect_body(c.connection_id, source_ip_, req[http::field::user_agent].substr(0, 512), who.sub,
+                                    headers, t.query);
+  gateway::header_list call_headers{{"content-type", "application/json"},
+                                    {"X-Streamgate-Connection-Id", c.connection_id},
+                                    {"X-Streamgate-Sub", who.sub},
+                                    {"X-Streamgate-Route", "$connect"}};
+  auto state = std::make_shared<std::tuple<gateway::request, gateway::principal, decltype(c), std::shared_ptr<void>>>(
+      std::move(req), std::move(who), std::move(c), std::move(admitted.slots));
+  app_.routes->call("$connect", std::move(body), std::move(call_headers), stream_.get_executor(),
+                    [self = this->shared_from_this(), state, bearer_subprotocol](gateway::call_result r) {
+                      auto& [req, who, c, slots] = *state;
+                      auto d = gateway::decide_connect(r);
+                      if (!d.admit) {
+                        core::log_info("connection refused by $connect",
+                                       {{"connectionId", c.connection_id},
+                                        {"sourceIp", self->source_ip_},
+                                        {"result", std::string(gateway::to_string(r.outcome))},
+                                        {"status", d.status}});
+                        auto res = gateway::error_response(req, d.error);
+                        res.result(d.status);
+                        res.keep_alive(false);
+                        self->send(std::move(res));
+                        return;
+                      }
+                      c.context_json = std::move(d.context_json);
+                      c.admitted_by_route = true;
+                      std::make_shared<basic_ws_session<Stream>>(std::move(self->stream_), self->app_, self->tls_context_)
+                          ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(slots));
+                    });
 }
 
 template <class Stream>

@@ -4,6 +4,8 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "gateway/integrations.hpp"
+#include "gateway/route_messages.hpp"
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
 
@@ -25,7 +27,9 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   who_ = std::move(who);
   slots_ = std::move(slots);
   identity_.sub = who_.sub;
-  identity_.connection_id = core::random_id("", 12);
+  identity_.connection_id = c.connection_id.empty() ? core::random_id("", 12) : std::move(c.connection_id);
+  context_json_ = std::move(c.context_json);
+  owe_disconnect_ = c.admitted_by_route;
   identity_.connected_at_ms = core::now_ms();
   last_active_ = identity_.connected_at_ms;
   error_code ec;
@@ -60,9 +64,11 @@ template <class Stream>
 void basic_ws_session<Stream>::on_accept(error_code ec) {
   if (ec) {
     core::log(core::log_level::debug, "websocket handshake failed", {{"error", ec.message()}});
+    notify_disconnect();  // the $connect integration was told of it: tell it the end too
     return;
   }
   registered_ = true;
+  owe_disconnect_ = true;
   app_.connections.add(identity_.connection_id, this->shared_from_this());
   app_.stats.ws_open.fetch_add(1, std::memory_order_relaxed);
   app_.stats.ws_accepted.fetch_add(1, std::memory_order_relaxed);
@@ -85,20 +91,25 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
 
 template <class Stream>
 void basic_ws_session<Stream>::do_read() {
-  // A message is read in pieces of at most read_piece bytes: a pending read prepares its buffer up
-  // front, so an idle connection holds read_piece bytes instead of a whole frame's (1,536).
-  ws_.async_read_some(buffer_, read_piece,
-                      beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
+  ws_.async_read(buffer_, beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
 }
 
 template <class Stream>
 void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
   if (ec) {
     // Oversize messages (1009) and invalid UTF-8 (1007) were already answered by Beast's close.
-    if (ec == websocket::error::message_too_big) close_cause_ = "message_too_big";
-    else if (ec == websocket::error::bad_frame_payload) close_cause_ = "invalid_utf8";
-    else if (ec == websocket::error::closed) close_cause_ = closing_ ? close_cause_ : "client";
-    else if (ec == beast::error::timeout) close_cause_ = "idle_timeout";
+    if (ec == websocket::error::message_too_big) {
+      close_cause_ = "message_too_big";
+      close_code_ = 1009;
+    } else if (ec == websocket::error::bad_frame_payload) {
+      close_cause_ = "invalid_utf8";
+      close_code_ = 1007;
+    } else if (ec == websocket::error::closed) {
+      close_cause_ = closing_ ? close_cause_ : "client";
+      // The peer's code; a close frame without one is 1005 (RFC 6455 §7.1.5).
+      auto peer = static_cast<std::uint16_t>(ws_.reason().code);
+      if (!close_code_) close_code_ = peer ? peer : std::uint16_t{1005};
+    } else if (ec == beast::error::timeout) close_cause_ = "idle_timeout";
     else if (!closing_) close_cause_ = ec.message();
     finish();
     return;
@@ -122,6 +133,14 @@ void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
 
 template <class Stream>
 void basic_ws_session<Stream>::handle_text(std::string_view text) {
+  if (app_.routes && app_.routes->has_message_routes()) {
+    std::string request_id;
+    bool is_json = false;
+    if (auto route = gateway::message_route(text, *app_.routes, request_id, is_json)) {
+      call_route(std::move(*route), text, std::move(request_id), is_json);
+      return;
+    }
+  }
   auto parsed = proto::parse_client_message(text);
   if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
     app_.stats.bad_messages.fetch_add(1, std::memory_order_relaxed);
@@ -129,6 +148,56 @@ void basic_ws_session<Stream>::handle_text(std::string_view text) {
     return;
   }
   std::visit([this](auto& m) { handle(m); }, std::get<proto::client_message>(parsed));
+}
+
+// The call runs on the route's own strand; only its answer comes back here, so a slow route holds up
+// nothing but that answer.
+template <class Stream>
+void basic_ws_session<Stream>::call_route(std::string route, std::string_view text, std::string request_id,
+                                          bool is_json) {
+  if (route_calls_ >= gateway::max_route_calls_per_connection) {
+    proto::error_info e{proto::error_code::rate_limited,
+                        "this connection already waits for " + std::to_string(route_calls_) + " route calls",
+                        true, 100, {}};
+    enqueue(proto::make_error(e, {}, 0, request_id));
+    return;
+  }
+  ++route_calls_;
+  gateway::header_list headers{{"content-type", is_json ? "application/json" : "text/plain; charset=utf-8"},
+                               {"X-Streamgate-Connection-Id", identity_.connection_id},
+                               {"X-Streamgate-Sub", identity_.sub},
+                               {"X-Streamgate-Route", route}};
+  if (!context_json_.empty()) headers.emplace_back("X-Streamgate-Context", context_json_);
+  app_.routes->call(route, std::string(text), std::move(headers), ws_.get_executor(),
+                    [self = this->shared_from_this(), route, request_id](gateway::call_result r) {
+                      --self->route_calls_;
+                      if (r.outcome == gateway::call_outcome::ok) {
+                        if (!r.body.empty()) self->enqueue(proto::make_raw(std::move(r.body)));
+                        return;
+                      }
+                      core::log_info("route call failed", {{"connectionId", self->identity_.connection_id},
+                                                           {"route", route},
+                                                           {"result", std::string(gateway::to_string(r.outcome))},
+                                                           {"status", r.status}});
+                      self->enqueue(proto::make_error(gateway::route_failure(route, r), {}, 0, request_id));
+                    });
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::notify_disconnect() {
+  if (!owe_disconnect_) return;
+  owe_disconnect_ = false;
+  if (!app_.routes || !app_.routes->has("$disconnect")) return;
+  auto code = close_code_.value_or(1006);
+  gateway::header_list headers{{"content-type", "application/json"},
+                               {"X-Streamgate-Connection-Id", identity_.connection_id},
+                               {"X-Streamgate-Sub", identity_.sub},
+                               {"X-Streamgate-Route", "$disconnect"}};
+  if (!context_json_.empty()) headers.emplace_back("X-Streamgate-Context", context_json_);
+  app_.routes->notify("$disconnect",
+                      gateway::disconnect_body(identity_.connection_id, code, identity_.sub, identity_.source_ip,
+                                               identity_.connected_at_ms, core::now_ms(), context_json_),
+                      std::move(headers));
 }
 
 template <class Stream>
@@ -152,6 +221,8 @@ void basic_ws_session<Stream>::handle(proto::stream_request& r) {
     return;
   }
   auto request_id = r.request_id;
+  r.connection_id = identity_.connection_id;
+  r.context_json = context_json_;
   auto res = app_.streams->start(std::move(r), who_.owner(), limit_key_, ws_.get_executor());
   if (res.error) {
     enqueue(proto::make_error(*res.error, {}, 0, request_id));
@@ -345,6 +416,7 @@ template <class Stream>
 void basic_ws_session<Stream>::close(websocket::close_reason reason) {
   if (closing_ || finished_) return;
   closing_ = true;
+  if (!close_code_) close_code_ = static_cast<std::uint16_t>(reason.code);
   if (queue_.writing() || !queue_.empty()) {
     pending_close_ = reason;  // Beast allows one write at a time; the close frame is a write
     do_write();
@@ -367,6 +439,7 @@ void basic_ws_session<Stream>::finish() {
   queue_.clear_waiting();
   report_queue();
   slots_.reset();
+  notify_disconnect();
   if (!registered_) return;
   app_.connections.remove(identity_.connection_id);
   app_.stats.ws_open.fetch_sub(1, std::memory_order_relaxed);
@@ -375,6 +448,7 @@ void basic_ws_session<Stream>::finish() {
   core::log_info("connection close", {{"connectionId", identity_.connection_id},
                                       {"transport", "websocket"},
                                       {"cause", close_cause_},
+                                      {"closeCode", close_code_.value_or(1006)},
                                       {"durationMs", core::now_ms() - identity_.connected_at_ms}});
 }
 

@@ -32,6 +32,9 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
     std::string source_ip;
     std::string limit_key;   // whose rate limits and quotas this connection's streams count against
     std::string set_cookie;  // a Set-Cookie for the 101 answer (a new anonymous identity), or empty
+    std::string connection_id;  // chosen before the upgrade (the $connect integration saw it); "" = make one
+    std::string context_json;   // what the $connect integration returned for this connection ("" = none)
+    bool admitted_by_route = false;  // the $connect integration let it in: $disconnect is owed even if the handshake fails
   };
   /// Completes the upgrade of `req` for `who` and starts the read loop. `slots` is released when
   /// the connection ends (its place in the per-IP and per-user connection limits).
@@ -55,6 +58,10 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void handle(proto::cancel_request& r);
   void handle(proto::resume_request& r);
   void handle(proto::ping_request& r);
+  /// Sends the frame to a route integration; its 2xx body comes back to this client as one frame.
+  void call_route(std::string route, std::string_view text, std::string request_id, bool is_json);
+  /// The $disconnect integration, once, with the close code.
+  void notify_disconnect();
   void send_error(proto::error_code code, std::string message, std::string_view request_id,
                   std::string_view stream_id = {});
   /// The stream if it exists and this caller may see it (another user's stream does not exist).
@@ -82,6 +89,10 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   bool finished_ = false;
   bool registered_ = false;
   std::string close_cause_ = "client";
+  std::optional<std::uint16_t> close_code_;  // as sent or received; none = the socket just ended (1006)
+  std::string context_json_;
+  bool owe_disconnect_ = false;  // $disconnect is called once for every connection let in
+  unsigned route_calls_ = 0;      // route calls waiting for their answer
 
   gateway::connection_identity identity_;
   gateway::principal who_;

@@ -30,6 +30,10 @@ struct stream_request {
   /// Whether the project's prompt cards are read before generating. The OpenAI surface without a
   /// named project has none: its first token then waits for no store round trip.
   bool read_cards = true;
+  /// Set by the server, never read from the client: the WebSocket connection that asked, and the
+  /// context its $connect integration returned (JSON text), both forwarded to an http backend.
+  std::string connection_id;
+  std::string context_json;
 };
 
 struct cancel_request {

@@ -15,12 +15,24 @@
 
 namespace sg::provider {
 
+/// A stage the upstream reported itself (the streaming backend's `progress` events).
+struct progress_update {
+  std::string stage;   ///< initializing | analyzing | generating | finalizing
+  std::string step;    ///< human text
+  int percent = 0;     ///< 0-100
+  std::size_t at = 0;  ///< it comes before deltas[at] (after every delta when at == deltas.size())
+};
+
 /// What a decoder found in the bytes it was fed.
 struct decoded {
   std::vector<std::string> deltas;          ///< text, in order
+  std::vector<progress_update> progress;    ///< stages, placed among the deltas
   bool done = false;                        ///< the upstream said the answer is complete
   proto::usage usage;                       ///< valid when `done`
   std::optional<proto::error_info> error;   ///< the upstream reported a failure (terminal)
+  /// The error's message was written for clients (a team's own backend), so it reaches them as is;
+  /// otherwise clients get the code's fixed text and the upstream's words stay in the log.
+  bool client_message = false;
 };
 
 /// Turns a streamed response body into deltas, usage and errors. Sans-I/O; one per response.
@@ -31,12 +43,15 @@ class stream_decoder {
   virtual void feed(std::string_view bytes, decoded& out) = 0;
   /// The body ended. A stream that never said it was complete becomes an error here.
   virtual void finish(decoded& out) = 0;
+  /// The head of a 2xx response, before any body bytes; an error refuses the response (a content
+  /// type the decoder cannot read). Most wire formats need nothing from it.
+  virtual std::optional<proto::error_info> on_head(const httpc::response_head&) { return std::nullopt; }
 };
 
 /// The provider's settings as configured (see provider_config.hpp).
 struct provider_settings {
   std::string name;  ///< the name requests use ("openai", "my-vllm")
-  std::string kind;  ///< openai | anthropic | bedrock | ollama
+  std::string kind;  ///< openai | anthropic | bedrock | ollama | http
   bool configured = false;  ///< a [providers.NAME] table defines it (else only the environment's conventions do)
   std::string base_url;
   std::string api_key;  ///< resolved from api_key_env at start-up
@@ -48,6 +63,8 @@ struct provider_settings {
   std::int64_t retry_base_ms = 500;
   std::int64_t max_retry_wait_ms = 20'000;
   httpc::timeouts limits;
+  // http (a team's own streaming backend)
+  std::vector<std::pair<std::string, std::string>> headers;  ///< sent with every request, ${ENV} already substituted
   // bedrock
   std::string region;
   std::string bedrock_api = "auto";  ///< auto (invoke for anthropic.claude-*, else converse) | invoke | converse

@@ -27,6 +27,9 @@ struct request {
   std::vector<proto::chat_message> history;
   std::vector<prompt_card> cards;
   std::string system_prompt;  // built from the project's cards in the analyzing stage
+  std::string sub;            // the caller's identity (the token's sub, or the anonymous one)
+  std::string connection_id;  // the WebSocket connection that started it ("" over HTTP)
+  std::string context_json;   // what the $connect integration kept for that connection ("" = none)
 };
 
 /// Receives a generation's results. Every call happens on the executor passed to start().
@@ -35,6 +38,8 @@ class sink {
   virtual ~sink() = default;
   /// The upstream request went out (the `generating` stage begins).
   virtual void on_request_sent() = 0;
+  /// A stage the upstream reported itself (a streaming backend's progress event).
+  virtual void on_progress(std::string_view /*stage*/, std::string_view /*step*/, int /*percent*/) {}
   /// A text delta; `due_us` is when a paced provider scheduled it (0 if not paced).
   virtual void on_delta(std::string text, std::int64_t due_us) = 0;
   /// The generation ended normally.

@@ -3,6 +3,7 @@
 
 #include "core/log.hpp"
 #include "provider/anthropic/anthropic_protocol.hpp"
+#include "provider/backend/backend_protocol.hpp"
 #include "provider/bedrock/bedrock_protocol.hpp"
 #include "provider/demo/demo_provider.hpp"
 #include "provider/ollama/ollama_protocol.hpp"
@@ -117,20 +118,50 @@ std::optional<T> get(const toml::table& t, const std::string& where, const char*
 
 provider_settings from_table(const std::string& name, const toml::table& t, const env_map& env) {
   std::string where = "providers." + name;
-  static const char* const known[] = {"kind", "base_url", "endpoint", "api_key_env", "default_model", "allowed_models",
-                                      "max_tokens", "max_retries", "retry_base_ms", "max_retry_wait_ms",
-                                      "connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms", "region",
-                                      "profile", "credentials_file", "api"};
+  static const char* const known[] = {"kind", "type", "base_url", "endpoint", "url", "api_key_env", "default_model",
+                                      "allowed_models", "max_tokens", "max_retries", "retry_base_ms",
+                                      "max_retry_wait_ms", "timeout_ms", "connect_timeout_ms", "first_byte_timeout_ms",
+                                      "idle_timeout_ms", "headers", "region", "profile", "credentials_file", "api"};
   for (auto& [k, v] : t)
     if (std::find_if(std::begin(known), std::end(known), [&](const char* x) { return k.str() == x; }) == std::end(known))
       throw std::invalid_argument("config: unknown key " + where + "." + std::string(k.str()));
   provider_settings s;
   s.name = name;
   s.configured = true;
-  s.kind = get<std::string>(t, where, "kind").value_or(is_kind(name) ? name : "");
-  if (!is_kind(s.kind))
-    throw std::invalid_argument("config: " + where + ".kind must be openai, anthropic, bedrock or ollama");
-  s.base_url = get<std::string>(t, where, "base_url").value_or(get<std::string>(t, where, "endpoint").value_or(""));
+  auto kind = get<std::string>(t, where, "kind");
+  auto type = get<std::string>(t, where, "type");  // the same key under the name the backend docs use
+  if (kind && type && *kind != *type)
+    throw std::invalid_argument("config: " + where + " names two kinds: kind = \"" + *kind + "\", type = \"" + *type + "\"");
+  s.kind = kind ? *kind : type ? *type : is_kind(name) ? name : "";
+  if (!is_kind(s.kind) && s.kind != "http")
+    throw std::invalid_argument("config: " + where + (type && !kind ? ".type" : ".kind") +
+                                " must be http, openai, anthropic, bedrock or ollama");
+  s.base_url = get<std::string>(t, where, "base_url")
+                   .value_or(get<std::string>(t, where, "endpoint").value_or(get<std::string>(t, where, "url").value_or("")));
+  if (s.kind == "http") {
+    s.base_url = backend::substitute_env(s.base_url, env, where + ".url");
+    if (s.base_url.empty()) throw std::invalid_argument("config: " + where + ".url is required for type = \"http\"");
+    // A team's backend may not be safe to call twice for one question: retries only when asked for.
+    s.max_retries = 0;
+    s.limits = {std::chrono::milliseconds(30'000), std::chrono::milliseconds(30'000), std::chrono::milliseconds(30'000)};
+  }
+  if (auto* h = t.get("headers")) {
+    auto* ht = h->as_table();
+    if (!ht) throw std::invalid_argument("config: " + where + ".headers must be a table of strings");
+    if (s.kind != "http") throw std::invalid_argument("config: " + where + ".headers is only for type = \"http\"");
+    for (auto& [k, v] : *ht) {
+      auto value = v.value<std::string>();
+      auto key = std::string(k.str());
+      if (!value) throw std::invalid_argument("config: " + where + ".headers." + key + " must be a string");
+      auto text = backend::substitute_env(*value, env, where + ".headers." + key);
+      auto bad = [](const std::string& x) { return x.find_first_of("\r\n") != std::string::npos; };
+      if (key.empty() || bad(key) || bad(text) || key.find_first_of(" :") != std::string::npos)
+        throw std::invalid_argument("config: " + where + ".headers." + key + " is not a valid header");
+      s.headers.emplace_back(key, std::move(text));
+    }
+  }
+  if (auto v = get<std::int64_t>(t, where, "timeout_ms"))
+    s.limits = {std::chrono::milliseconds(*v), std::chrono::milliseconds(*v), std::chrono::milliseconds(*v)};
   s.api_key_env = get<std::string>(t, where, "api_key_env").value_or("");
   s.default_model = get<std::string>(t, where, "default_model").value_or("");
   if (auto* a = t.get("allowed_models")) {
@@ -160,6 +191,7 @@ provider_settings from_table(const std::string& name, const toml::table& t, cons
 }
 
 std::unique_ptr<protocol> make_protocol(const provider_settings& s) {
+  if (s.kind == "http") return std::make_unique<backend::backend_protocol>(s);
   if (s.kind == "openai") return std::make_unique<openai::openai_protocol>(s);
   if (s.kind == "anthropic") return std::make_unique<anthropic::anthropic_protocol>(s);
   if (s.kind == "bedrock") return std::make_unique<bedrock::bedrock_protocol>(s);

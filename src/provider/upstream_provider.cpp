@@ -99,7 +99,11 @@ class job : public std::enable_shared_from_this<job> {
     if (finished_) return;
     got_response_ = true;
     status_ = head.result_int();
-    if (status_ / 100 != 2) head_ = head;
+    if (status_ / 100 != 2) {
+      head_ = head;
+      return;
+    }
+    if (auto refused = decoder_->on_head(head)) fail(std::move(*refused));
   }
 
   void on_body(std::string_view bytes) {
@@ -125,15 +129,22 @@ class job : public std::enable_shared_from_this<job> {
   }
 
   void deliver(decoded& d) {
-    for (auto& text : d.deltas) {
+    auto next_progress = d.progress.begin();
+    auto progress_until = [&](std::size_t at) {
+      for (; next_progress != d.progress.end() && next_progress->at <= at && !finished_; ++next_progress)
+        out_->on_progress(next_progress->stage, next_progress->step, next_progress->percent);
+    };
+    for (std::size_t i = 0; i < d.deltas.size(); ++i) {
+      progress_until(i);
       if (finished_) return;
       delivered_ = true;
-      out_->on_delta(std::move(text), 0);
+      out_->on_delta(std::move(d.deltas[i]), 0);
     }
+    progress_until(d.deltas.size());
     if (finished_) return;
     if (d.error) {
       drop_exchange();
-      return fail(std::move(*d.error));
+      return fail(std::move(*d.error), d.client_message);
     }
     if (d.done) {
       // Reported at once; the exchange reads the rest of the body so the connection can be reused.
@@ -142,7 +153,8 @@ class job : public std::enable_shared_from_this<job> {
     }
   }
 
-  void fail(proto::error_info e) {
+  /// `for_clients`: the message was written for clients (a backend's own error event) and is kept.
+  void fail(proto::error_info e, bool for_clients = false) {
     if (finished_) return;
     drop_exchange();
     if (e.retryable && !delivered_ && attempts_ <= s_.max_retries) {
@@ -168,7 +180,7 @@ class job : public std::enable_shared_from_this<job> {
                                        {"streamId", req_->stream_id},
                                        {"code", proto::to_string(e.code)},
                                        {"error", e.message}});
-    e.message = client_message(e.code);
+    if (!for_clients) e.message = client_message(e.code);
     out_->on_error(std::move(e));
   }
 
@@ -203,7 +215,7 @@ void upstream_provider::start(std::shared_ptr<const request> req, std::shared_pt
   const auto& s = *s_;
   std::string model = req->model.empty() ? s.default_model : req->model;
   std::optional<proto::error_info> refused;
-  if (model.empty()) {
+  if (model.empty() && s.kind != "http") {  // a team's own backend may need no model at all
     refused = proto::error_info{proto::error_code::bad_request,
                                 "provider " + s.name + " has no default_model: name a model", false, {}, "model"};
   } else if (!s.allowed_models.empty() &&

@@ -65,6 +65,10 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     progress("generating", "Generating with " + provider_name_ + "...", 40);
   }
 
+  void on_progress(std::string_view stage, std::string_view step, int percent) override {
+    progress(stage, step, percent);
+  }
+
   void on_delta(std::string text, std::int64_t due_us) override {
     if (finishing_ || text.empty()) return;
     auto now = std::chrono::steady_clock::now();
@@ -171,6 +175,9 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     preq->model = req_.model;
     preq->user_input = req_.user_input;
     preq->history = req_.history;
+    preq->sub = s_->owner();
+    preq->connection_id = req_.connection_id;
+    preq->context_json = req_.context_json;
     std::string system = "You suggest titles. Follow the project's prompt cards.";
     std::size_t budget = m_.cfg_.max_prompt_bytes;
     for (auto& c : cards) {

@@ -2,6 +2,7 @@
 #include "integration/harness.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,6 +124,8 @@ ws_client::ws_client(std::uint16_t port, std::string target, std::map<std::strin
   sock.open(tcp::v4());
   if (rcvbuf > 0) sock.set_option(net::socket_base::receive_buffer_size(rcvbuf));
   sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  // Without it a frame sent while an earlier one is unacknowledged waits for the server's delayed ACK (~40 ms).
+  sock.set_option(tcp::no_delay(true));
   ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
     req.set(http::field::user_agent, "streamgate-tests");
     for (auto& [k, v] : headers) req.set(k, v);
@@ -353,6 +356,47 @@ void sse_client::drop() {
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.socket().close(ec);
+}
+
+upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target, const std::map<std::string, std::string>& headers) {
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  timeval tv{5, 0};  // bounds every blocking read below
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  req.set(http::field::upgrade, "websocket");
+  req.set(http::field::connection, "Upgrade");
+  req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  req.set(http::field::sec_websocket_version, "13");
+  for (auto& [k, v] : headers) req.set(k, v);
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  upgrade_answer out{res.result_int(), res.body(), false};
+  char c;
+  error_code ec;
+  s.read_some(net::buffer(&c, 1), ec);
+  out.closed_after = ec == net::error::eof || ec == net::error::connection_reset;
+  return out;
+}
+
+double metric_value(std::uint16_t port, const std::string& series) {
+  auto m = http_request(port, http::verb::get, "/metrics").body;
+  auto pos = m.find("\n" + series + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stod(m.substr(pos + series.size() + 2));
+}
+
+bool wait_metric(std::uint16_t port, const std::string& series, double value, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (metric_value(port, series) < value) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);  // between polls of the condition, not in place of one
+  }
+  return true;
 }
 
 boost::json::object stream_request(const std::string& input, const std::string& project,

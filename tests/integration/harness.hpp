@@ -125,6 +125,20 @@ class sse_client {
   int comments_ = 0;
 };
 
+/// The answer to a WebSocket upgrade sent by hand: a refusal's status and body, and whether the
+/// server closed the socket after it.
+struct upgrade_answer {
+  unsigned status = 0;
+  std::string body;
+  bool closed_after = false;
+};
+upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target, const std::map<std::string, std::string>& headers);
+
+/// The value of one /metrics series (name with its labels), or -1 when absent.
+double metric_value(std::uint16_t port, const std::string& series);
+/// Polls /metrics until `series` reaches `value`; false at the deadline.
+bool wait_metric(std::uint16_t port, const std::string& series, double value, std::chrono::milliseconds timeout = 5s);
+
 boost::json::object stream_request(const std::string& input, const std::string& project = "test",
                                    const std::string& request_id = {});
 
