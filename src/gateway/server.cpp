@@ -55,8 +55,10 @@ struct server::impl {
   // Shard 0. Each I/O thread runs its own io_context (a shard): a connection and the streams it
   // starts live on one shard, so their handlers need no strand and a token reaches its socket
   // without crossing threads. A hint of 1 lets a shard queue its own posts without a lock.
-  net::io_context ioc{1};
+  // The other shards are declared first so they outlive shard 0: a pending accept on shard 0
+  // holds a socket of the shard it was meant for.
   std::vector<std::unique_ptr<net::io_context>> more_shards;
+  net::io_context ioc{1};
   std::vector<net::executor_work_guard<net::io_context::executor_type>> shard_work;
   std::unique_ptr<store::store> st;
   std::unique_ptr<stream::stream_manager> streams;
@@ -268,6 +270,12 @@ int server::run() {
   for (auto& shard : m.more_shards) pool.emplace_back([io = shard.get()] { io->run(); });
   m.ioc.run();
   for (auto& t : pool) t.join();
+  // Completions queued when the shards stopped (the cancelled accept, closed sockets) run now, on
+  // this thread, while every object they refer to is alive; nothing is left for the destructors.
+  for (auto* io : shards) {
+    io->restart();
+    io->poll();
+  }
   m.st->flush();
   core::log_info("stopped");
   return 0;

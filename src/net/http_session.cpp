@@ -502,6 +502,13 @@ void basic_http_session<Stream>::watch_client() {
 
 template <class Stream>
 void basic_http_session<Stream>::deliver(proto::event_ptr ev) {
+  // On the session's own thread (the replay of subscribe, or a stream this connection started) the
+  // event is queued at once: a post made here would only run after posts other threads make later,
+  // so live events could overtake the replay. Queueing never calls back into the stream.
+  if (core::running_in(stream_.get_executor())) {
+    sse_enqueue(std::move(ev));
+    return;
+  }
   net::post(stream_.get_executor(), [self = this->shared_from_this(), ev = std::move(ev)]() mutable {
     self->sse_enqueue(std::move(ev));
   });
@@ -509,7 +516,7 @@ void basic_http_session<Stream>::deliver(proto::event_ptr ev) {
 
 template <class Stream>
 void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
-  if (!sse_ || sse_done_ || sse_ending_) return;
+  if (!sse_ || sse_done_ || sse_ending_ || sse_overflow_) return;
   if (ev->seq != 0) {
     if (ev->seq <= sse_last_seq_) return;
     sse_last_seq_ = ev->seq;
@@ -518,7 +525,10 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
   if (queue_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
     app_.stats.slow_closes.fetch_add(1, std::memory_order_relaxed);
     core::log_info("sse client too slow", {{"streamId", sse_stream_->id()}, {"sourceIp", source_ip_}});
-    end_sse(false);
+    // The stream's lock may be held here, and ending the response unsubscribes: end it from a handler.
+    sse_overflow_ = true;
+    queue_.clear_waiting();
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->end_sse(false); });
     return;
   }
   if (terminal) sse_ending_ = true;  // the response ends after this event is written
@@ -593,6 +603,7 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   sse_ = false;
   sse_done_ = false;
   sse_ending_ = false;
+  sse_overflow_ = false;
   heartbeat_.cancel();
   if (sse_cancel_on_close_ && sse_stream_ && !sse_stream_->ended()) app_.streams->cancel(sse_stream_->id());
   sse_cancel_on_close_ = false;

@@ -85,6 +85,7 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   bool sse_keep_alive_ = false;
   bool sse_done_ = false;
   bool sse_ending_ = false;
+  bool sse_overflow_ = false;  // too slow: the response is being ended, nothing more is queued
   std::shared_ptr<stream::stream> sse_stream_;
   std::uint64_t sse_last_seq_ = 0;
   outbound_queue queue_;

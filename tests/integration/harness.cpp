@@ -263,9 +263,12 @@ http_result http_request(std::uint16_t port, http::verb method, const std::strin
 }
 
 sse_client::sse_client(std::uint16_t port, http::verb method, const std::string& target, const std::string& body,
-                       std::map<std::string, std::string> headers)
+                       std::map<std::string, std::string> headers, int rcvbuf)
     : stream_(ioc_) {
-  stream_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  auto& sock = stream_.socket();
+  sock.open(tcp::v4());
+  if (rcvbuf > 0) sock.set_option(net::socket_base::receive_buffer_size(rcvbuf));
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   req.set(http::field::accept, "text/event-stream");

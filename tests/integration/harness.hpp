@@ -104,7 +104,7 @@ struct sse_event {
 class sse_client {
  public:
   sse_client(std::uint16_t port, http::verb method, const std::string& target, const std::string& body = {},
-             std::map<std::string, std::string> headers = {});
+             std::map<std::string, std::string> headers = {}, int rcvbuf = 0);
   unsigned status() const { return status_; }
   const std::map<std::string, std::string>& headers() const { return headers_; }
   /// The next event (comments are counted, not returned); nullopt at the end of the response.

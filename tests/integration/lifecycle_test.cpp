@@ -211,7 +211,7 @@ TEST(Lifecycle, RepeatedSighupReloadsEachTimeThenSigtermStops) {
   srv.signal(SIGTERM);
   auto status = srv.wait(10s);
   ASSERT_TRUE(status);
-  EXPECT_EQ(*status, 0);
+  EXPECT_EQ(*status, 0) << srv.log();
 }
 
 }  // namespace

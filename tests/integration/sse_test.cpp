@@ -90,6 +90,41 @@ TEST(Sse, ResumeWithLastEventIdAndLastSeqAtRandomPoints) {
   }
 }
 
+// A reader that stops reading is cut off once its queue passes --outbound-max-bytes; the stream goes
+// on, another client is served meanwhile, and the slow one can resume from what it got.
+TEST(Sse, ReaderPastTheHardCapIsCutOffAndCanResume) {
+  server_process srv({"--demo-ttft-ms", "1", "--demo-tokens-per-second", "0", "--socket-send-buffer", "4096",
+                      "--outbound-max-bytes", "2048", "--outbound-merge-bytes", "1000000"});
+  sse_client slow(srv.port(), http::verb::post, "/v1/streams", body_for("a long answer for a slow reader"), {}, 2048);
+  ASSERT_EQ(slow.status(), 200u);
+  ASSERT_TRUE(srv.wait_for_log("sse client too slow", 10s));
+  {
+    sse_client fast(srv.port(), http::verb::post, "/v1/streams", body_for("meanwhile"));
+    std::string full;
+    EXPECT_EQ(read_to_end(fast, 0, "", &full), full);
+  }
+  // What reached the slow reader before the cut ends without a terminal event.
+  std::string id, text;
+  std::uint64_t last = 0;
+  bool terminal = false;
+  try {
+    while (auto ev = slow.next(10s)) {
+      auto o = ev->json();
+      id = std::string(o.at("streamId").as_string());
+      last = o.at("seq").to_number<std::uint64_t>();
+      if (ev->type == "stream_chunk") text += std::string(o.at("content").as_string());
+      terminal = terminal || ev->type == "stream_complete";
+    }
+  } catch (const std::exception&) {
+    // The connection was closed mid-body: what was read so far stands.
+  }
+  EXPECT_FALSE(terminal);
+  ASSERT_FALSE(id.empty());
+  sse_client again(srv.port(), http::verb::get, "/v1/streams/" + id + "/events", {}, {{"Last-Event-ID", std::to_string(last)}});
+  std::string full;
+  EXPECT_EQ(read_to_end(again, last, text, &full), full);
+}
+
 TEST(Sse, HeartbeatCommentsKeepAnIdleStreamAlive) {
   server_process srv({"--demo-ttft-ms", "400", "--sse-heartbeat-ms", "50"});
   sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("heartbeat"));
