@@ -44,6 +44,9 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
   // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
   // client's delayed ACK (~40 ms) and the first token arrives that much late.
   beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
+  // Kept when the connection becomes a WebSocket.
+  if (app_.cfg.socket_send_buffer > 0)
+    beast::get_lowest_layer(stream_).socket().set_option(net::socket_base::send_buffer_size(app_.cfg.socket_send_buffer), ec);
 }
 
 template <class Stream>

@@ -36,9 +36,6 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   identity_.source_ip = std::move(c.source_ip);
   limit_key_ = std::move(c.limit_key);
   identity_.user_agent = std::string(req[http::field::user_agent].substr(0, 512));
-  if (app_.cfg.socket_send_buffer > 0)
-    beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(app_.cfg.socket_send_buffer),
-                                                     ec);
   beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
 
   // Beast's own timers: handshake/close deadlines, and pings when idle, closing a silent peer.

@@ -308,11 +308,13 @@ bool sse_client::fill(std::chrono::milliseconds timeout) {
     done = true;
   });
   run_until(ioc_, stream_.socket(), done, timeout, "sse read");
+  // What arrived before an error (a body cut short) is kept: the events in it were sent whole.
+  auto got = sizeof tmp - parser_.get().body().size;
+  pending_.append(tmp, got);
   if (ec && ec != http::error::need_buffer) {
     done_ = true;
-    return false;
+    return got > 0;
   }
-  pending_.append(tmp, sizeof tmp - parser_.get().body().size);
   if (parser_.is_done()) done_ = true;
   return true;
 }
