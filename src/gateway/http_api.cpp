@@ -3,7 +3,10 @@
 
 #include "core/clock.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/anonymous.hpp"
 #include "gateway/projects_api.hpp"
+#include "gateway/stream_routes.hpp"
+#include "core/log.hpp"
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
 
@@ -30,6 +33,46 @@ response error_response(const request& req, const proto::error_info& e) {
 response error_response(const request& req, proto::error_code code, std::string message, std::string field) {
   return error_response(req, proto::error_info{code, std::move(message), proto::default_retryable(code), {},
                                                std::move(field)});
+}
+
+std::optional<response> screen_request(app& a, const request& req, bool api) {
+  if (!a.sec->host_allowed(req)) {
+    auto res = error_response(req, proto::error_code::forbidden,
+                              "this server does not answer for that Host (see --allowed-hosts)");
+    res.result(http::status::misdirected_request);
+    res.keep_alive(false);
+    return res;
+  }
+  if (api && !a.sec->origin_allowed(req)) {
+    a.stats.origin_refusals.fetch_add(1, std::memory_order_relaxed);
+    return error_response(req, proto::error_code::forbidden, "origin not allowed");
+  }
+  return std::nullopt;
+}
+
+caller_check check_caller(app& a, const request& req, const target& t, bool api, std::string_view source_ip) {
+  caller_check c;
+  if (!api || req.method() == http::verb::options) {
+    if (!api && !a.sec->auth_enabled()) c.issued_key = a.sec->anonymous_caller(req).issued_key;
+    return c;
+  }
+  auto auth = a.sec->authenticate(req, accepts_query_token(req, t) ? t.param("token") : nullptr);
+  if (!auth.who && auth.bad_request) {
+    c.refusal = error_response(req, proto::error_code::bad_request, auth.error, std::string(anonymous::header_name));
+  } else if (!auth.who) {
+    a.stats.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    core::log_info("unauthorized", {{"sourceIp", source_ip}, {"path", t.path}, {"reason", auth.error}});
+    c.refusal = error_response(req, proto::error_code::unauthorized, "a valid bearer token is required");
+    c.refusal->set(http::field::www_authenticate, "Bearer");
+  } else {
+    c.who = std::move(*auth.who);
+    c.bearer_subprotocol = auth.bearer_subprotocol;
+    c.issued_key = std::move(auth.issued_key);
+    return c;
+  }
+  // A refused upgrade closes: the client would otherwise send frames on a socket that was never upgraded.
+  if (websocket::is_upgrade(req)) c.refusal->keep_alive(false);
+  return c;
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include "proto/event.hpp"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,25 @@ using response = http::response<http::string_body>;
 /// Sends the response; callable once, from any thread.
 using responder = std::function<void(response)>;
 
-
-
 response json_response(const request& req, http::status status, std::string body);
 response error_response(const request& req, const proto::error_info& e);
 response error_response(const request& req, proto::error_code code, std::string message, std::string field = {});
+
+/// The refusal of a request for a Host this server does not answer for (421, DNS rebinding), or of an
+/// API request from an origin not allowed (403, cross-site WebSocket hijacking); nullopt to go on.
+std::optional<response> screen_request(app& a, const request& req, bool api);
+
+/// Who is calling, from the request's credentials (bearer token, query token where accepted,
+/// anonymous cookie), or the answer that refuses the request (400 for a malformed identity, 401).
+struct caller_check {
+  principal who;
+  bool bearer_subprotocol = false;  ///< the token came as a WebSocket subprotocol
+  std::string issued_key;           ///< a new anonymous identity to set as a cookie
+  std::optional<response> refusal;
+};
+/// For an API route (`api`) the credentials are required unless auth is off; for the page itself an
+/// anonymous caller gets its identity so the app has it before its first API call.
+caller_check check_caller(app& a, const request& req, const target& t, bool api, std::string_view source_ip);
 
 struct request_context {
   principal who;

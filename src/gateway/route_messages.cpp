@@ -1,6 +1,8 @@
 // Bodies and decisions of the route integrations, kept apart from the sessions that do the I/O.
 #include "gateway/route_messages.hpp"
 
+#include "gateway/target.hpp"
+
 #include <boost/json.hpp>
 
 #include <cctype>
@@ -15,6 +17,27 @@ std::string lower(std::string_view s) {
   return out;
 }
 }  // namespace
+
+route_call connect_call(const request& req, std::string_view connection_id, std::string_view source_ip,
+                        std::string_view sub) {
+  name_values headers;
+  for (auto& f : req) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  auto t = parse_target(req.target());
+  route_call c;
+  c.body = connect_body(connection_id, source_ip, req[http::field::user_agent].substr(0, 512), sub, headers, t.query);
+  c.headers = {{"content-type", "application/json"},
+               {"X-Streamgate-Connection-Id", std::string(connection_id)},
+               {"X-Streamgate-Sub", std::string(sub)},
+               {"X-Streamgate-Route", "$connect"}};
+  return c;
+}
+
+response connect_refusal(const request& req, const connect_decision& d) {
+  auto res = error_response(req, d.error);
+  res.result(d.status);
+  res.keep_alive(false);
+  return res;
+}
 
 bool is_builtin_action(std::string_view name) {
   return name == "stream" || name == "cancel" || name == "resume" || name == "ping";

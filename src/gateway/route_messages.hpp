@@ -2,6 +2,7 @@
 // $disconnect, the route of a client message, and a call's outcome as an answer. Pure functions.
 #pragma once
 
+#include "gateway/http_api.hpp"
 #include "gateway/integrations.hpp"
 #include "proto/event.hpp"
 
@@ -43,6 +44,18 @@ struct connect_decision {
 /// A 2xx admits (keeping `{"context":{…}}` from a JSON body); a 4xx or 5xx answer refuses with that status;
 /// no answer (timeout, unreachable, busy, open circuit) or an oversized context refuses with 503.
 connect_decision decide_connect(const call_result& r);
+
+/// The $connect call for an upgrade request: its body (connect_body of the request's headers, query
+/// and User-Agent) and the X-Streamgate-* headers that name the connection, the caller and the route.
+struct route_call {
+  std::string body;
+  header_list headers;
+};
+route_call connect_call(const request& req, std::string_view connection_id,
+                        std::string_view source_ip, std::string_view sub);
+
+/// The HTTP answer to an upgrade that $connect refused: the decision's status and error; the connection closes.
+response connect_refusal(const request& req, const connect_decision& d);
 
 /// The route a client's text frame goes to, or nullopt for the built-in handling. A frame whose
 /// `action` names a configured route goes there (a route named like a built-in action overrides it);

@@ -163,13 +163,9 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     send(gateway::error_response(req, proto::error_code::bad_request, "malformed request target"));
     return;
   }
-  // DNS rebinding: a page on evil.example whose name now resolves to us still sends Host: evil.example.
-  if (!app_.sec->host_allowed(req)) {
-    auto res = gateway::error_response(req, proto::error_code::forbidden,
-                                       "this server does not answer for that Host (see --allowed-hosts)");
-    res.result(http::status::misdirected_request);
-    res.keep_alive(false);
-    send(std::move(res));
+  bool api = gateway::is_api(t);
+  if (auto refusal = gateway::screen_request(app_, req, api)) {
+    send(std::move(*refusal));
     return;
   }
   identify_client(req);
@@ -188,40 +184,14 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
     }
   }
   cors_origin_ = app_.sec->cors_origin(req);
-  bool api = gateway::is_api(t);
-  if (api && !app_.sec->origin_allowed(req)) {
-    // Cross-site WebSocket hijacking and cross-site requests stop here.
-    app_.stats.origin_refusals.fetch_add(1, std::memory_order_relaxed);
-    send(gateway::error_response(req, proto::error_code::forbidden, "origin not allowed"));
+  auto caller = gateway::check_caller(app_, req, t, api, source_ip_);
+  if (caller.refusal) {
+    send(std::move(*caller.refusal));
     return;
   }
-  gateway::principal who;
-  bool bearer_subprotocol = false;
-  if (api && req.method() != http::verb::options) {
-    auto a = app_.sec->authenticate(req, gateway::accepts_query_token(req, t) ? t.param("token") : nullptr);
-    if (!a.who && a.bad_request) {
-      auto res = gateway::error_response(req, proto::error_code::bad_request, a.error,
-                                         std::string(gateway::anonymous::header_name));
-      if (websocket::is_upgrade(req)) res.keep_alive(false);
-      send(std::move(res));
-      return;
-    }
-    if (!a.who) {
-      app_.stats.auth_failures.fetch_add(1, std::memory_order_relaxed);
-      core::log_info("unauthorized", {{"sourceIp", source_ip_}, {"path", t.path}, {"reason", a.error}});
-      auto res = gateway::error_response(req, proto::error_code::unauthorized, "a valid bearer token is required");
-      res.set(http::field::www_authenticate, "Bearer");
-      if (websocket::is_upgrade(req)) res.keep_alive(false);
-      send(std::move(res));
-      return;
-    }
-    who = std::move(*a.who);
-    bearer_subprotocol = a.bearer_subprotocol;
-    issued_key_ = std::move(a.issued_key);
-  } else if (!app_.sec->auth_enabled()) {
-    // First contact is often the page itself: the browser gets its identity before the app calls the API.
-    issued_key_ = app_.sec->anonymous_caller(req).issued_key;
-  }
+  auto who = std::move(caller.who);
+  bool bearer_subprotocol = caller.bearer_subprotocol;
+  issued_key_ = std::move(caller.issued_key);
   who_ = who;
   // Anonymous identities cost nothing to mint, so anonymous callers share the limits of their address.
   limit_key_ = who.authenticated ? "user:" + who.sub : "ip:" + ip_key_;
@@ -283,18 +253,10 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
   // $connect decides before the 101 goes out: a refused client gets an HTTP answer, never a socket
   // that was upgraded and then dropped. The route's own deadline bounds the wait.
   c.connection_id = core::random_id("", 12);
-  gateway::name_values headers;
-  for (auto& f : req) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  auto t = gateway::parse_target(req.target());
-  auto body = gateway::connect_body(c.connection_id, source_ip_, req[http::field::user_agent].substr(0, 512), who.sub,
-                                    headers, t.query);
-  gateway::header_list call_headers{{"content-type", "application/json"},
-                                    {"X-Streamgate-Connection-Id", c.connection_id},
-                                    {"X-Streamgate-Sub", who.sub},
-                                    {"X-Streamgate-Route", "$connect"}};
+  auto call = gateway::connect_call(req, c.connection_id, source_ip_, who.sub);
   auto state = std::make_shared<std::tuple<gateway::request, gateway::principal, decltype(c), std::shared_ptr<void>>>(
       std::move(req), std::move(who), std::move(c), std::move(admitted.slots));
-  app_.routes->call("$connect", std::move(body), std::move(call_headers), stream_.get_executor(),
+  app_.routes->call("$connect", std::move(call.body), std::move(call.headers), stream_.get_executor(),
                     [self = this->shared_from_this(), state, bearer_subprotocol](gateway::call_result r) {
                       auto& [req, who, c, slots] = *state;
                       auto d = gateway::decide_connect(r);
@@ -304,10 +266,7 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
                                         {"sourceIp", self->source_ip_},
                                         {"result", std::string(gateway::to_string(r.outcome))},
                                         {"status", d.status}});
-                        auto res = gateway::error_response(req, d.error);
-                        res.result(d.status);
-                        res.keep_alive(false);
-                        self->send(std::move(res));
+                        self->send(gateway::connect_refusal(req, d));
                         return;
                       }
                       c.context_json = std::move(d.context_json);
