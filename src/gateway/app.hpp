@@ -70,8 +70,8 @@ struct app {
   std::map<std::string, static_file> web_files;  // path ("/index.html") → file, loaded at start-up
   bool spa = false;                               // web_files holds a built app (else the test page)
   std::atomic<bool> draining{false};
-  /// The TLS context for new connections (null: plain HTTP); swapped with std::atomic_store on reload.
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  /// The TLS context for new connections (null: plain HTTP); replaced whole on reload.
+  std::atomic<std::shared_ptr<boost::asio::ssl::context>> tls;
 };
 
 /// Loads `root` into memory (files below 8 MiB) so no file I/O happens on an I/O thread.

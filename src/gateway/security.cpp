@@ -69,7 +69,7 @@ std::shared_ptr<const auth::verifier> security::load() const {
 std::optional<std::string> security::reload() {
   if (!enabled_) return std::nullopt;
   try {
-    std::atomic_store(&verifier_, load());
+    verifier_.store(load());
     return std::nullopt;
   } catch (const std::exception& e) {
     return std::string(e.what());
@@ -109,7 +109,7 @@ security::auth_result security::authenticate(const http::request<http::string_bo
     r.error = "no token";
     return r;
   }
-  auto v = std::atomic_load(&verifier_);
+  auto v = verifier_.load();
   auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto res = v->verify(token, now);
   if (!res.ok) {

@@ -79,7 +79,7 @@ class security {
   bool any_origin_ = false;
   core::host_allowlist hosts_;
   std::vector<core::cidr> trusted_proxies_;
-  std::shared_ptr<const auth::verifier> verifier_;  // read and swapped with std::atomic_load/store
+  std::atomic<std::shared_ptr<const auth::verifier>> verifier_;  // replaced whole on reload
 };
 
 }  // namespace sg::gateway

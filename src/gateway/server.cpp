@@ -16,6 +16,7 @@
 #include "stream/stream_manager.hpp"
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json/array.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
@@ -70,8 +71,11 @@ struct server::impl {
   std::unique_ptr<net::steady_timer> table_sweep;
   std::unique_ptr<net::steady_timer> drain_timer;
   std::chrono::steady_clock::time_point drain_deadline;
+  // SIGHUP's file reads run here, never on an I/O thread. Declared last: stopped and joined first.
+  net::thread_pool reload_thread{1};
   bool draining = false;
   bool interrupted = false;
+  bool streams_finished = false;  // the drain has gone on to close the connections
 
   void sweep_connection_table() {
     table_sweep->expires_after(std::chrono::seconds(30));
@@ -105,28 +109,51 @@ struct server::impl {
     wait_for_streams();
   }
 
+  void reload_files() {
+    if (auto err = sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
+    else core::log_info("reloaded", {{"what", "auth keys"}});
+    if (cfg.tls_cert.empty()) return;
+    try {
+      a.tls.store(make_tls_context(cfg));
+      core::log_info("reloaded", {{"what", "tls certificate"}});
+    } catch (const std::exception& e) {
+      core::log_error("reload failed; keeping the old certificate", {{"error", e.what()}});
+    }
+  }
+
   void stop_shards() {
     shard_work.clear();
     for (auto& s : more_shards) s->stop();
     ioc.stop();
   }
 
+  // The last stream's end is notified; the timer only bounds the wait.
   void wait_for_streams() {
-    if (streams->running() == 0) {
-      close_connections();
-      return;
-    }
-    if (std::chrono::steady_clock::now() >= drain_deadline && !interrupted) {
-      interrupted = true;
-      core::log_warn("drain timeout: interrupting streams", {{"runningStreams", streams->running()}});
-      streams->interrupt_all();
-      drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    } else if (interrupted && std::chrono::steady_clock::now() >= drain_deadline) {
-      close_connections();
-      return;
-    }
-    drain_timer->expires_after(std::chrono::milliseconds(20));
-    drain_timer->async_wait([this](error_code) { wait_for_streams(); });
+    streams->when_idle([this] { net::post(drain_timer->get_executor(), [this] { streams_done(); }); });
+    if (!streams_finished) arm_drain_deadline();
+  }
+
+  void arm_drain_deadline() {
+    drain_timer->expires_at(drain_deadline);
+    drain_timer->async_wait([this](error_code ec) {
+      if (ec || streams_finished) return;  // cancelled: the last stream ended first
+      if (!interrupted) {
+        interrupted = true;
+        core::log_warn("drain timeout: interrupting streams", {{"runningStreams", streams->running()}});
+        streams->interrupt_all();
+        drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        arm_drain_deadline();
+        return;
+      }
+      streams_done();
+    });
+  }
+
+  void streams_done() {
+    if (streams_finished) return;
+    streams_finished = true;
+    drain_timer->cancel();
+    close_connections();
   }
 
   void close_connections() {
@@ -184,7 +211,7 @@ int server::run() {
   if (generated_admin_key) m.a.cfg.admin_key = core::random_id("", 24);
   m.sec = std::make_unique<security>(m.a.cfg);
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
-  if (!cfg.tls_cert.empty()) m.a.tls = make_tls_context(cfg);
+  if (!cfg.tls_cert.empty()) m.a.tls.store(make_tls_context(cfg));
   m.a.sec = m.sec.get();
   m.a.max_connections = effective_max_connections(m.a.cfg);
   m.a.store = m.st.get();
@@ -199,10 +226,11 @@ int server::run() {
     m.shard_work.push_back(net::make_work_guard(*m.more_shards.back()));
     shards.push_back(m.more_shards.back().get());
   }
+  const bool tls = m.a.tls.load() != nullptr;
   auto address = net::ip::make_address(cfg.listen_host);
   m.lst = std::make_shared<io::listener>(m.ioc, shards, tcp::endpoint{address, cfg.listen_port}, m.a);
   auto ep = m.lst->local_endpoint();
-  m.sec->set_listen_address(cfg.listen_host, ep.port(), m.a.tls != nullptr);
+  m.sec->set_listen_address(cfg.listen_host, ep.port(), tls);
   m.lst->run();
   m.streams->start_sweeper();
   m.table_sweep = std::make_unique<net::steady_timer>(m.ioc);
@@ -223,16 +251,9 @@ int server::run() {
   std::function<void()> wait_reload = [&] {
     m.reload_signal->async_wait([&](error_code ec, int) {
       if (ec) return;
-      if (auto err = m.sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
-      else core::log_info("reloaded", {{"what", "auth keys"}});
-      if (!m.cfg.tls_cert.empty()) {
-        try {
-          std::atomic_store(&m.a.tls, make_tls_context(m.cfg));
-          core::log_info("reloaded", {{"what", "tls certificate"}});
-        } catch (const std::exception& e) {
-          core::log_error("reload failed; keeping the old certificate", {{"error", e.what()}});
-        }
-      }
+      // Reading keys and certificates is file I/O: it runs on the reload thread, one reload at a
+      // time, and what it builds replaces the old whole (connections in progress keep theirs).
+      net::post(m.reload_thread, [&] { m.reload_files(); });
       wait_reload();
     });
   };
@@ -240,7 +261,7 @@ int server::run() {
 
   // Announced only once every signal handler is in place: a SIGHUP or SIGTERM sent by someone
   // who read this line must never meet the default action.
-  auto scheme = m.a.tls ? "https://" : "http://";
+  auto scheme = tls ? "https://" : "http://";
   auto host_of = [](const net::ip::address& a) {
     if (a.is_unspecified()) return std::string("localhost");  // 0.0.0.0 / :: : reachable (and allowed) as localhost
     return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
@@ -256,8 +277,8 @@ int server::run() {
   for (auto& h : m.sec->allowed_hosts().describe()) hosts.emplace_back(h);
   core::log_info("listening", {{"address", ep.address().to_string()},
                                {"port", ep.port()},
-                               {"tls", m.a.tls != nullptr},
-                               {"url", (m.a.tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                               {"tls", tls},
+                               {"url", (tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
                                                                          : ep.address().to_string()) +
                                            ":" + std::to_string(ep.port()) + "/"},
                                {"allowedHosts", hosts},

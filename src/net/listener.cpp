@@ -60,7 +60,7 @@ void listener::on_accept(error_code ec, tcp::socket socket) {
     proxy = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer.address()); });
   }
   auto adm = gateway::admit(app_, key, !proxy);
-  auto ctx = std::atomic_load(&app_.tls);
+  auto ctx = app_.tls.load();
   if (adm.at_capacity || (adm.refusal && ctx)) {
     // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close.
     error_code ignored;

@@ -380,6 +380,24 @@ bool stream_manager::cancel(const std::string& id) {
 
 std::size_t stream_manager::running() const { return running_.load(); }
 
+void stream_manager::when_idle(std::function<void()> fn) {
+  {
+    std::lock_guard lock(idle_mu_);
+    on_idle_ = std::move(fn);
+  }
+  notify_if_idle();
+}
+
+void stream_manager::notify_if_idle() {
+  std::function<void()> fn;
+  {
+    std::lock_guard lock(idle_mu_);
+    if (running_.load() != 0 || !on_idle_) return;
+    fn = std::exchange(on_idle_, nullptr);
+  }
+  fn();
+}
+
 std::size_t stream_manager::retained() const {
   std::lock_guard lock(mu_);
   return streams_.size();
@@ -414,7 +432,7 @@ void stream_manager::on_finished(const std::string& id) {
       }
     }
   }
-  running_.fetch_sub(1);
+  if (running_.fetch_sub(1) == 1) notify_if_idle();
 }
 
 void stream_manager::interrupt_all() {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +77,9 @@ class stream_manager {
   bool cancel(const std::string& id);
 
   std::size_t running() const;
+  /// Calls `fn` once, from the thread that ends the last running stream (or now if none runs): how a
+  /// drain learns that the streams are done. A later call replaces an earlier `fn` not yet called.
+  void when_idle(std::function<void()> fn);
   std::size_t retained() const;
   /// Bytes held by finished streams kept for resume (bounded by --retained-max-bytes).
   std::size_t retained_bytes() const;
@@ -110,6 +114,9 @@ class stream_manager {
   stream_counters counters_;
   upstream_counters upstream_;
   std::atomic<std::size_t> running_{0};
+  std::mutex idle_mu_;
+  std::function<void()> on_idle_;  // guarded by idle_mu_
+  void notify_if_idle();
   core::token_buckets start_rate_;   // stream starts per user
   core::token_buckets token_rate_;   // upstream tokens per user
   core::concurrency_limit per_user_;  // concurrent streams per user
