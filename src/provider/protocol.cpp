@@ -120,6 +120,18 @@ std::uint64_t count_field(const boost::json::object& o, std::string_view key, st
   return otherwise;
 }
 
+httpc::request_spec json_post(const provider_settings& s, const httpc::url& base, std::string_view path,
+                              std::string_view accept, std::string_view auth_header, std::string_view value_prefix) {
+  httpc::request_spec spec;
+  spec.method = http::verb::post;
+  spec.origin = base;
+  spec.target = base.path + std::string(path);
+  spec.headers = {{"content-type", "application/json"}, {"accept", std::string(accept)}};
+  if (!s.api_key.empty()) spec.headers.emplace_back(std::string(auth_header), std::string(value_prefix) + s.api_key);
+  spec.limits = s.limits;
+  return spec;
+}
+
 httpc::url parse_base_url(const provider_settings& s) {
   auto u = httpc::parse_url(s.base_url);
   if (!u) throw std::invalid_argument("provider " + s.name + ": base_url '" + s.base_url + "' is not an http(s) URL");

@@ -120,4 +120,9 @@ std::uint64_t count_field(const boost::json::object& o, std::string_view key, st
 /// The settings' base URL parsed; throws std::invalid_argument naming the provider when it is not http(s).
 httpc::url parse_base_url(const provider_settings& s);
 
+/// A JSON POST to `base`'s path + `path` that accepts `accept`, with the settings' timeouts; `auth`
+/// is one header (name, value) added when the settings carry an API key (`value_prefix` + key).
+httpc::request_spec json_post(const provider_settings& s, const httpc::url& base, std::string_view path,
+                              std::string_view accept, std::string_view auth_header, std::string_view value_prefix);
+
 }  // namespace sg::provider

@@ -123,16 +123,9 @@ anthropic_protocol::anthropic_protocol(provider_settings s) : s_(std::move(s)) {
 }
 
 httpc::request_spec anthropic_protocol::build(const request& req, const std::string& model) const {
-  httpc::request_spec spec;
-  spec.method = http::verb::post;
-  spec.origin = base_;
-  spec.target = base_.path + "/v1/messages";
-  spec.headers = {{"content-type", "application/json"},
-                  {"accept", "text/event-stream"},
-                  {"anthropic-version", "2023-06-01"}};
-  if (!s_.api_key.empty()) spec.headers.emplace_back("x-api-key", s_.api_key);
+  auto spec = json_post(s_, base_, "/v1/messages", "text/event-stream", "x-api-key", "");
+  spec.headers.emplace_back("anthropic-version", "2023-06-01");
   spec.body = messages_body(req, model, s_.max_tokens);
-  spec.limits = s_.limits;
   return spec;
 }
 

@@ -94,14 +94,8 @@ ollama_protocol::ollama_protocol(provider_settings s) : s_(std::move(s)) {
 }
 
 httpc::request_spec ollama_protocol::build(const request& req, const std::string& model) const {
-  httpc::request_spec spec;
-  spec.method = http::verb::post;
-  spec.origin = base_;
-  spec.target = base_.path + "/api/chat";
-  spec.headers = {{"content-type", "application/json"}, {"accept", "application/x-ndjson"}};
-  if (!s_.api_key.empty()) spec.headers.emplace_back("authorization", "Bearer " + s_.api_key);
+  auto spec = json_post(s_, base_, "/api/chat", "application/x-ndjson", "authorization", "Bearer ");
   spec.body = chat_body(req, model);
-  spec.limits = s_.limits;
   return spec;
 }
 

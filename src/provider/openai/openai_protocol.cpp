@@ -130,14 +130,8 @@ openai_protocol::openai_protocol(provider_settings s) : s_(std::move(s)) {
 }
 
 httpc::request_spec openai_protocol::build(const request& req, const std::string& model) const {
-  httpc::request_spec spec;
-  spec.method = http::verb::post;
-  spec.origin = base_;
-  spec.target = base_.path + "/chat/completions";
-  spec.headers = {{"content-type", "application/json"}, {"accept", "text/event-stream"}};
-  if (!s_.api_key.empty()) spec.headers.emplace_back("authorization", "Bearer " + s_.api_key);
+  auto spec = json_post(s_, base_, "/chat/completions", "text/event-stream", "authorization", "Bearer ");
   spec.body = chat_body(req, model);
-  spec.limits = s_.limits;
   return spec;
 }
 
