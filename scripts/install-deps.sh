@@ -9,6 +9,7 @@ packages=(
   python3-prometheus-client
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
+  libsystemd-dev
   gnuplot-nox valgrind strace nginx
 )
 # Node.js 18+ with npm builds the web app; a machine that already has one keeps it.
