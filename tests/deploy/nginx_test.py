@@ -154,10 +154,11 @@ def main():
         admin_key = base64.b16encode(os.urandom(16)).decode()
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGATE_")}
         env["STREAMGATE_ADMIN_KEY"] = admin_key
-        # The flags docs/deploy.md gives for one node behind nginx; a paced demo so a stream lasts ~1 s.
+        # The flags docs/deploy.md gives for one node behind nginx. The demo's first token comes 1.5 s
+        # after the start, so the events before it are few bytes that a buffering proxy would hold.
         server = Server([bin_path, "--listen", "127.0.0.1:0", "--data-dir", f"{work}/data", "--web-root", "",
                          "--threads", "1", "--allowed-hosts", f"{HOST},127.0.0.1", "--trusted-proxies", "127.0.0.1/32,::1/128",
-                         "--demo-ttft-ms", "20", "--demo-tokens-per-second", "40"], env=env)
+                         "--demo-ttft-ms", "1500", "--demo-tokens-per-second", "200"], env=env)
         # Every series the alerting section names is one the server exports.
         c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         c.request("GET", "/metrics")
@@ -218,8 +219,9 @@ def main():
               f"{SPOOFED} is what the client claimed)")
         ws.sock.close()
 
-        # SSE through nginx: stream_start and the first chunk must arrive while the stream still runs
-        # (a buffering proxy would hand them over only with the end of the response).
+        # SSE through nginx: stream_start must arrive before the first token exists (it is a few hundred
+        # bytes; a proxy that buffers would wait for a full buffer, i.e. for many tokens), and the
+        # first chunk while the stream still runs.
         c = TLSConnection(https_port, f"{work}/cert.pem")
         c.request("POST", "/v1/streams", json.dumps({"projectId": "deploy", "userInput": "sse through nginx"}),
                   {"Accept": "text/event-stream", "Content-Type": "application/json"})
@@ -234,13 +236,14 @@ def main():
             etype, data = ev
             if etype in ("stream_start", "stream_chunk") and len(states) < 2:
                 status, info = direct("GET", f"/v1/streams/{data['streamId']}")
-                states.append((etype, status, info and info.get("state")))
+                states.append((etype, status, info and info.get("state"), len(info and info.get("text") or "")))
 
         events = read_sse_events(r, "stream_complete", on_event)
         c.close()
         chunks = sum(1 for t, _ in events if t == "stream_chunk")
-        check(len(states) == 2 and all(s == (t, 200, "running") for s, t in zip(states, ["stream_start", "stream_chunk"])),
-              f"SSE events were held back by the proxy: the stream's state when they arrived: {states}")
+        check(len(states) == 2 and states[0] == ("stream_start", 200, "running", 0)
+              and states[1][:3] == ("stream_chunk", 200, "running"),
+              f"SSE events were held back by the proxy: (event, status, state, text so far) on arrival: {states}")
         check(chunks >= 5, f"only {chunks} chunks")
         print(f"ok: redirect, TLS, WebSocket stream of {len(types)} events, sourceIp {source}, "
               f"SSE {chunks} chunks with the first events seen while running: {states}")

@@ -6,6 +6,9 @@ usage: package_test.py build BUILD_DIR OUT_DIR     cpack into OUT_DIR (the fixtu
        package_test.py files OUT_DIR SOURCE_DIR    the file list, conffiles, maintainer scripts, Depends
        package_test.py unit OUT_DIR                systemd-analyze verify and security on the unit
        package_test.py run OUT_DIR                 unpack, start with its own config, serve the app and a stream
+       package_test.py syscalls OUT_DIR            the system calls and socket families a run uses are
+                                                   all allowed by the unit's SystemCallFilter= and
+                                                   RestrictAddressFamilies=
 """
 import glob
 import http.client
@@ -149,6 +152,43 @@ def unit(out_dir):
         shutil.rmtree(root)
 
 
+def own_config(root, work):
+    """The packaged configuration with its paths moved into the unpacked root; returns its path."""
+    config = open(os.path.join(root, CONFIG)).read()
+    # The packaged defaults, each moved into the unpacked root; each must be there exactly once.
+    moves = [('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"'),
+             ('data_dir = "/var/lib/streamgate"', f'data_dir = "{work}/state"'),
+             (f'web_root = "/{WEB}"', f'web_root = "{root}/{WEB}"')]
+    for old, new in moves:
+        check(config.count(old) == 1, f"the packaged config does not say {old}")
+        config = config.replace(old, new)
+    path = os.path.join(work, "streamgate.toml")
+    open(path, "w").write(config)
+    os.makedirs(os.path.join(work, "state"))
+    return path
+
+
+def server_env(notify):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGATE_")}
+    env.update(NOTIFY_SOCKET=notify.path, STREAMGATE_DEMO_TTFT_MS="20", STREAMGATE_DEMO_TOKENS_PER_SECOND="500")
+    return env
+
+
+def sse_stream(port, text):
+    """One stream over SSE; returns its chunks after checking they add up to fullContent."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/v1/streams", json.dumps({"projectId": "pkg", "userInput": text}),
+              {"Accept": "text/event-stream", "Content-Type": "application/json"})
+    r = c.getresponse()
+    check(r.status == 200, f"POST /v1/streams answered {r.status}")
+    events = read_sse_events(r, "stream_complete")
+    c.close()
+    chunks = [e for t, e in events if t == "stream_chunk"]
+    check(chunks and events[-1][1]["fullContent"] == "".join(e["content"] for e in chunks),
+          "the stream's chunks do not add up to its fullContent")
+    return chunks
+
+
 def run_unpacked(out_dir):
     """The package alone is enough: its binary, its web app and its config (paths moved into the root)."""
     root = unpack(the_deb(out_dir))
@@ -156,21 +196,9 @@ def run_unpacked(out_dir):
     server = None
     notify = NotifySocket(work)
     try:
-        config = open(os.path.join(root, CONFIG)).read()
-        # The packaged defaults, each moved into the unpacked root; each must be there exactly once.
-        moves = [('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"'),
-                 ('data_dir = "/var/lib/streamgate"', f'data_dir = "{work}/state"'),
-                 (f'web_root = "/{WEB}"', f'web_root = "{root}/{WEB}"')]
-        for old, new in moves:
-            check(config.count(old) == 1, f"the packaged config does not say {old}")
-            config = config.replace(old, new)
-        config_path = os.path.join(work, "streamgate.toml")
-        open(config_path, "w").write(config)
-        os.makedirs(os.path.join(work, "state"))
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGATE_")}
-        env.update(NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="400000", STREAMGATE_DEMO_TTFT_MS="20",
-                   STREAMGATE_DEMO_TOKENS_PER_SECOND="500")
+        config_path = own_config(root, work)
+        env = server_env(notify)
+        env["WATCHDOG_USEC"] = "400000"
         server = Server([os.path.join(root, "usr/bin/streamgate"), "--config", config_path], env=env, cwd=work)
         ready = notify.wait_for("READY=1")
         print(f"notify: {ready}")
@@ -198,17 +226,7 @@ def run_unpacked(out_dir):
             check(status == 200 and content == open(os.path.join(root, WEB, a.decode().lstrip("/")), "rb").read(),
                   f"{a} is not served from the package")
 
-        # A stream over SSE.
-        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        c.request("POST", "/v1/streams", json.dumps({"projectId": "pkg", "userInput": "a packaged answer"}),
-                  {"Accept": "text/event-stream", "Content-Type": "application/json"})
-        r = c.getresponse()
-        check(r.status == 200, f"POST /v1/streams answered {r.status}")
-        events = read_sse_events(r, "stream_complete")
-        c.close()
-        chunks = [e for t, e in events if t == "stream_chunk"]
-        check(chunks and events[-1][1]["fullContent"] == "".join(e["content"] for e in chunks),
-              "the stream's chunks do not add up to its fullContent")
+        chunks = sse_stream(server.port, "a packaged answer")
 
         # And one over WebSocket with the packaged sgcat.
         out = run([os.path.join(root, "usr/bin/sgcat"), f"ws://127.0.0.1:{server.port}/ws", "--ask", "from sgcat"],
@@ -234,10 +252,86 @@ def run_unpacked(out_dir):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def syscall_set(spec):
+    """The system calls of a SystemCallFilter= value's names and @groups."""
+    out = set()
+    for name in spec.split():
+        if name.startswith("@"):
+            listing = run(["systemd-analyze", "syscall-filter", name]).splitlines()[1:]
+            for line in listing:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    out |= syscall_set(line) if line.startswith("@") else {line}
+        else:
+            out.add(name)
+    return out
+
+
+def syscalls(out_dir):
+    """A run under strace (web app, SSE, WebSocket, metrics, reload, drain) uses only what the unit allows."""
+    root = unpack(the_deb(out_dir))
+    work = temp_dir("sg-pkgsys-")
+    server = None
+    notify = NotifySocket(work)
+    try:
+        allowed, denied, families = None, set(), None
+        for line in open(os.path.join(root, UNIT)).read().splitlines():
+            if line.startswith("SystemCallFilter=~"):
+                denied |= syscall_set(line.split("~", 1)[1])
+            elif line.startswith("SystemCallFilter="):
+                allowed = (allowed or set()) | syscall_set(line.split("=", 1)[1])
+            elif line.startswith("RestrictAddressFamilies="):
+                families = set(line.split("=", 1)[1].split())
+        check(allowed and denied and families, "the unit has no SystemCallFilter= or RestrictAddressFamilies=")
+        allowed -= denied
+
+        trace = os.path.join(work, "trace")
+        server = Server(["strace", "-f", "-qq", "-o", trace, os.path.join(root, "usr/bin/streamgate"),
+                         "--config", own_config(root, work)], env=server_env(notify), cwd=work)
+        notify.wait_for("READY=1")
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        for path in ["/", "/metrics", "/readyz"]:
+            c.request("GET", path)
+            r = c.getresponse()
+            r.read()
+            check(r.status == 200, f"GET {path} answered {r.status}")
+        c.close()
+        sse_stream(server.port, "traced")
+        run([os.path.join(root, "usr/bin/sgcat"), f"ws://127.0.0.1:{server.port}/ws", "--ask", "traced"], timeout=30)
+        # Signals go to streamgate itself, strace's child.
+        tracee = int(open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read().split()[0])
+        os.kill(tracee, signal.SIGHUP)
+        notify.wait_for("RELOADING=1")
+        notify.wait_for("READY=1")
+        os.kill(tracee, signal.SIGTERM)
+        check(server.stop() == 0, "streamgate did not exit 0 under strace")
+
+        used, used_families = set(), set()
+        for line in open(trace):
+            m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+            if m:
+                used.add(m.group(1))
+            f = re.match(r"\d+\s+socket\((AF_[A-Z0-9]+)", line)
+            if f:
+                used_families.add(f.group(1))
+        # The filter is in place from execve on, so every traced call counts. SQLite hands its files
+        # to the database's owner (fchown) only when it runs as root, which the unit never does.
+        outside = used - allowed - ({"fchown"} if os.geteuid() == 0 else set())
+        print(f"{len(used)} system calls used; socket families {sorted(used_families)}")
+        check(not outside, f"system calls the unit's SystemCallFilter= refuses: {sorted(outside)}")
+        check(used_families <= families, f"socket families outside RestrictAddressFamilies=: {used_families - families}")
+    finally:
+        if server:
+            server.kill()
+        notify.close()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     try:
-        {"build": build, "files": files, "unit": unit, "run": run_unpacked}[cmd](*args)
+        {"build": build, "files": files, "unit": unit, "run": run_unpacked, "syscalls": syscalls}[cmd](*args)
     except Failure as e:
         print(f"FAIL: {e}")
         return 1
