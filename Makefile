@@ -4,7 +4,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps configure build web run test test-cpp test-web test-asan bench clean
+.PHONY: all deps configure build web package run test test-cpp test-web test-asan bench clean
 
 all: build
 
@@ -20,6 +20,11 @@ build: configure
 # The web app is rebuilt only when its sources changed (scripts/web.sh keeps a stamp).
 web: deps
 	@if [ -f web/package.json ]; then bash scripts/web.sh build; fi
+
+# The Debian package, streamgate_<version>_<arch>.deb in $(BUILD_DIR): binaries, web app, config, unit.
+package: build web
+	@cmake --build --preset $(PRESET) --target package
+	@ls -l $(BUILD_DIR)/streamgate_*.deb
 
 run: build web
 	$(BUILD_DIR)/streamgate $(ARGS)

@@ -9,6 +9,8 @@ packages=(
   python3-prometheus-client
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
+  # sd_notify for the server; systemd-analyze and file (cpack's dependency scan) for the package
+  libsystemd-dev systemd file
   gnuplot-nox valgrind strace nginx
 )
 # Node.js 18+ with npm builds the web app; a machine that already has one keeps it.

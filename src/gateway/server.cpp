@@ -5,6 +5,7 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/service_notify.hpp"
 #include "gateway/admission.hpp"
 #include "gateway/app.hpp"
 #include "gateway/integrations.hpp"
@@ -22,6 +23,8 @@
 #include <openssl/ssl.h>
 
 #include <thread>
+
+#include <time.h>
 
 #include <unistd.h>  // environ
 
@@ -70,6 +73,7 @@ struct server::impl {
   std::unique_ptr<net::signal_set> reload_signal;
   std::unique_ptr<net::steady_timer> table_sweep;
   std::unique_ptr<net::steady_timer> drain_timer;
+  std::unique_ptr<net::steady_timer> watchdog;
   std::chrono::steady_clock::time_point drain_deadline;
   // SIGHUP's file reads run here, never on an I/O thread. Declared last: stopped and joined first.
   net::thread_pool reload_thread{1};
@@ -93,6 +97,16 @@ struct server::impl {
     });
   }
 
+  // The ping comes from shard 0's own loop, so a wedged loop stops it and the service manager
+  // restarts the process; it goes on during the drain, which may take the whole drain timeout.
+  void ping_watchdog(std::chrono::microseconds every) {
+    core::service_notify("WATCHDOG=1");
+    watchdog->expires_after(every);
+    watchdog->async_wait([this, every](error_code ec) {
+      if (!ec) ping_watchdog(every);
+    });
+  }
+
   void begin_drain() {
     if (draining) {
       // A second signal: stop now.
@@ -102,6 +116,7 @@ struct server::impl {
     }
     draining = true;
     a.draining = true;
+    core::service_notify("STOPPING=1");
     core::log_info("draining", {{"runningStreams", streams->running()}, {"timeoutMs", cfg.drain_timeout_ms}});
     lst->stop();
     streams->stop_accepting();
@@ -110,6 +125,16 @@ struct server::impl {
   }
 
   void reload_files() {
+    // RELOADING=1 carries the monotonic time, as systemd 253+ asks; READY=1 when the reload is done.
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    core::service_notify("RELOADING=1\nMONOTONIC_USEC=" +
+                         std::to_string(std::uint64_t(now.tv_sec) * 1000000u + std::uint64_t(now.tv_nsec) / 1000u));
+    reload_keys_and_certificate();
+    core::service_notify("READY=1");
+  }
+
+  void reload_keys_and_certificate() {
     if (auto err = sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
     else core::log_info("reloaded", {{"what", "auth keys"}});
     if (cfg.tls_cert.empty()) return;
@@ -169,6 +194,7 @@ struct server::impl {
     if (idle || std::chrono::steady_clock::now() >= drain_deadline) {
       streams->stop();
       table_sweep->cancel();
+      if (watchdog) watchdog->cancel();
       if (reload_signal) reload_signal->cancel();
       stop_shards();
       return;
@@ -258,6 +284,10 @@ int server::run() {
     });
   };
   wait_reload();
+  if (auto every = core::watchdog_ping_interval()) {
+    m.watchdog = std::make_unique<net::steady_timer>(m.ioc);
+    m.ping_watchdog(*every);
+  }
 
   // Announced only once every signal handler is in place: a SIGHUP or SIGTERM sent by someone
   // who read this line must never meet the default action.
@@ -286,6 +316,8 @@ int server::run() {
                                {"maxConnections", m.a.max_connections},
                                {"provider", cfg.provider},
                                {"dataDir", cfg.data_dir}});
+  // Ready only now: bound, serving (the accept loop runs once the shards run) and every handler in place.
+  core::service_notify("READY=1\nSTATUS=listening on " + ep.address().to_string() + ":" + std::to_string(ep.port()));
 
   std::vector<std::thread> pool;
   for (auto& shard : m.more_shards) pool.emplace_back([io = shard.get()] { io->run(); });
