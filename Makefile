@@ -37,13 +37,13 @@ test: build web
 test-cpp:
 	@ctest --preset $(PRESET)
 
-# The C++ suite again under AddressSanitizer and UBSan (its own build tree); fuzzing and
-# benchmark smoke runs are left to `make test`.
+# The C++ suite again under AddressSanitizer and UBSan (its own build tree); fuzzing, benchmark
+# smoke runs and the package's tests (which check the release binaries) are left to `make test`.
 test-asan: deps
 	@test -f build/asan-ubsan/build.ninja || cmake --preset asan-ubsan >/dev/null
 	@cmake --build --preset asan-ubsan -j $(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --preset asan-ubsan -LE "fuzz|bench"
+	  ctest --preset asan-ubsan -LE "fuzz|bench|deploy"
 
 bench: build
 	@bash bench/run.sh
