@@ -52,6 +52,16 @@ std::shared_ptr<net::ssl::context> make_tls_context(const core::config& cfg) {
 
 }  // namespace
 
+namespace {
+// How often live connections push their rows' TTL forward (and dead rows expire).
+constexpr auto connection_table_refresh = std::chrono::seconds(30);
+// After the drain deadline interrupts the streams, and again after connections are told to close:
+// how long the drain waits for them before it goes on regardless.
+constexpr auto drain_grace = std::chrono::seconds(2);
+// How often the drain looks whether every connection has closed and every $disconnect went out.
+constexpr auto close_poll = std::chrono::milliseconds(10);
+}  // namespace
+
 struct server::impl {
   explicit impl(core::config c) : cfg(std::move(c)), a(cfg) {}
 
@@ -82,7 +92,7 @@ struct server::impl {
   bool streams_finished = false;  // the drain has gone on to close the connections
 
   void sweep_connection_table() {
-    table_sweep->expires_after(std::chrono::seconds(30));
+    table_sweep->expires_after(connection_table_refresh);
     table_sweep->async_wait([this](error_code ec) {
       if (ec || draining) return;
       // Live connections push their TTL forward; rows of connections that vanished expire.
@@ -166,7 +176,7 @@ struct server::impl {
         interrupted = true;
         core::log_warn("drain timeout: interrupting streams", {{"runningStreams", streams->running()}});
         streams->interrupt_all();
-        drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        drain_deadline = std::chrono::steady_clock::now() + drain_grace;
         arm_drain_deadline();
         return;
       }
@@ -184,7 +194,7 @@ struct server::impl {
   void close_connections() {
     for (auto& c : a.connections.snapshot()) c->disconnect(websocket::close_code::going_away, "server shutting down");
     // Give the close handshakes a moment, then stop whatever is left (idle keep-alive sockets).
-    drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    drain_deadline = std::chrono::steady_clock::now() + drain_grace;
     wait_for_closes();
   }
 
@@ -199,7 +209,7 @@ struct server::impl {
       stop_shards();
       return;
     }
-    drain_timer->expires_after(std::chrono::milliseconds(10));
+    drain_timer->expires_after(close_poll);
     drain_timer->async_wait([this](error_code) { wait_for_closes(); });
   }
 };

@@ -22,6 +22,8 @@ constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
 // the close is a FIN, not a reset that could destroy the response before the client reads it.
 constexpr auto linger_timeout = std::chrono::milliseconds(500);
 constexpr std::uint32_t header_limit_bytes = 16 * 1024;
+// A TLS close_notify exchange with a client that does not answer is abandoned after this.
+constexpr auto tls_shutdown_timeout = std::chrono::seconds(5);
 }  // namespace
 
 template <class Stream>
@@ -318,7 +320,7 @@ void basic_http_session<Stream>::on_write(bool close, error_code ec, std::size_t
 template <class Stream>
 void basic_http_session<Stream>::do_close() {
   if constexpr (is_tls_v<Stream>) {
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    beast::get_lowest_layer(stream_).expires_after(tls_shutdown_timeout);
     stream_.async_shutdown(beast::bind_front_handler(&basic_http_session::on_shutdown, this->shared_from_this()));
   } else {
     error_code ec;

@@ -10,6 +10,10 @@
 #include <algorithm>
 
 namespace sg::io {
+namespace {
+// After a failed accept (out of descriptors, mostly) the next one waits this long.
+constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
+}  // namespace
 
 listener::listener(net::io_context& ioc, std::vector<net::io_context*> shards, tcp::endpoint endpoint,
                    gateway::app& app)
@@ -44,7 +48,7 @@ void listener::on_accept(error_code ec, tcp::socket socket) {
   if (ec) {
     core::log_warn("accept failed", {{"error", ec.message()}});
     // Out of descriptors: back off briefly instead of spinning on the same error.
-    auto t = std::make_shared<net::steady_timer>(acceptor_.get_executor(), std::chrono::milliseconds(50));
+    auto t = std::make_shared<net::steady_timer>(acceptor_.get_executor(), accept_retry_delay);
     t->async_wait([self = shared_from_this(), t](error_code) { self->do_accept(); });
     return;
   }

@@ -10,6 +10,10 @@
 #include "stream/stream_manager.hpp"
 
 namespace sg::io {
+namespace {
+// Beast's deadline for the opening handshake and for the closing one.
+constexpr auto ws_handshake_timeout = std::chrono::seconds(10);
+}  // namespace
 
 template <class Stream>
 basic_ws_session<Stream>::basic_ws_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context)
@@ -41,7 +45,7 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   // Beast's own timers: handshake/close deadlines, and pings when idle, closing a silent peer.
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout opt{};
-  opt.handshake_timeout = std::chrono::seconds(10);
+  opt.handshake_timeout = ws_handshake_timeout;
   opt.idle_timeout = std::chrono::milliseconds(app_.cfg.idle_timeout_ms);
   opt.keep_alive_pings = true;
   ws_.set_option(opt);

@@ -11,6 +11,19 @@
 
 namespace sg::stream {
 
+namespace {
+// The progress events every stream sends, in order (a provider may send its own between them).
+struct stage {
+  std::string_view name;
+  std::string_view step;  // the text a client shows
+  int percent;
+};
+constexpr stage stage_initializing{"initializing", "Initializing stream...", 5};
+constexpr stage stage_analyzing{"analyzing", "Analyzing prompt cards...", 20};
+constexpr stage stage_generating{"generating", "Generating with the provider...", 40};  // names the provider
+constexpr stage stage_finalizing{"finalizing", "Saving the answer...", 90};
+}  // namespace
+
 // Drives one stream: the provider's sink, running on the stream's own strand.
 class runner : public provider::sink, public std::enable_shared_from_this<runner> {
  public:
@@ -62,7 +75,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
                                         {"requestId", req_.request_id},
                                         {"provider", provider_name_},
                                         {"model", req_.model}});
-    progress("generating", "Generating with " + provider_name_ + "...", 40);
+    progress(stage_generating.name, "Generating with " + provider_name_ + "...", stage_generating.percent);
   }
 
   void on_progress(std::string_view stage, std::string_view step, int percent) override {
@@ -88,7 +101,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     if (finishing_) return;
     finishing_ = true;
     m_.token_rate_.charge(limit_key_, static_cast<double>(u.input_tokens + u.output_tokens));
-    progress_unchecked("finalizing", "Saving the answer...", 90);
+    progress_unchecked(stage_finalizing.name, stage_finalizing.step, stage_finalizing.percent);
     auto self = shared_from_this();
     finish("complete", [self, u] {
       proto::stream_metrics m{self->first_chunk_ms_, self->chunks_, self->elapsed_ms()};
@@ -119,8 +132,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   }
 
   void initialize() {
-    progress("initializing", "Initializing stream...", 5);
-    progress("analyzing", "Analyzing prompt cards...", 20);
+    progress(stage_initializing.name, stage_initializing.step, stage_initializing.percent);
+    progress(stage_analyzing.name, stage_analyzing.step, stage_analyzing.percent);
     // Nothing to read or record: the first token waits for no store round trip.
     if (!req_.record && !req_.read_cards) {
       generate({});
