@@ -335,121 +335,109 @@ verify_result verifier::verify(std::string_view token, std::int64_t now_s) const
     r.error = "bad header";
     return r;
   }
-  auto& h = header.as_object();
-  auto alg_it = h.find("alg");
-  // The configured algorithm decides; a token naming another (or "none") is refused outright.
-  if (alg_it == h.end() || !alg_it->value().is_string() || alg_it->value().get_string() != to_string(cfg_.alg)) {
-    r.error = "algorithm mismatch";
+  if (auto* why = check_signature(header.as_object(), token.substr(0, d2), *sig)) {
+    r.error = why;
     return r;
   }
-  if (h.contains("crit")) {
-    r.error = "unsupported crit header";
-    return r;
-  }
-  std::string_view signing_input = token.substr(0, d2);
-  const EVP_MD* md = digest_of(cfg_.alg);
-
-  if (is_hmac(cfg_.alg)) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    // A failed HMAC leaves len at 0, which an empty signature would match: fail closed instead.
-    if (!HMAC(md, keys_->secret.data(), static_cast<int>(keys_->secret.size()),
-              reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &len) ||
-        len == 0) {
-      r.error = "hmac failed";
-      return r;
-    }
-    if (sig->size() != len || CRYPTO_memcmp(mac, sig->data(), len) != 0) {
-      r.error = "bad signature";
-      return r;
-    }
-  } else {
-    // A token naming a kid is checked against the JWKS keys with that kid (and the PEM key);
-    // without a kid, or when no JWK names one, every key is tried.
-    std::vector<EVP_PKEY*> candidates;
-    auto kid_it = h.find("kid");
-    if (kid_it != h.end() && kid_it->value().is_string() && !keys_->by_kid.empty()) {
-      auto [first, last] = keys_->by_kid.equal_range(std::string_view(kid_it->value().get_string()));
-      for (auto it = first; it != last; ++it) candidates.push_back(keys_->keys[it->second].get());
-      if (keys_->pem) candidates.push_back(keys_->keys[*keys_->pem].get());
-    } else {
-      for (auto& k : keys_->keys) candidates.push_back(k.get());
-    }
-    std::string der;
-    std::string_view to_verify = *sig;
-    if (!is_rsa(cfg_.alg)) {
-      // JWS carries ECDSA as r||s; OpenSSL verifies DER.
-      auto n = ec_coord_len(cfg_.alg);
-      if (sig->size() != 2 * n) {
-        r.error = "bad signature length";
-        return r;
-      }
-      std::unique_ptr<ECDSA_SIG, ecdsa_sig_free> es(ECDSA_SIG_new());
-      auto rr = bn_from(std::string_view(*sig).substr(0, n)), ss = bn_from(std::string_view(*sig).substr(n));
-      if (!es || !rr || !ss || ECDSA_SIG_set0(es.get(), rr.get(), ss.get()) != 1) {
-        r.error = "bad signature";
-        return r;
-      }
-      (void)rr.release();  // owned by `es` now
-      (void)ss.release();
-      unsigned char* out = nullptr;
-      int len = i2d_ECDSA_SIG(es.get(), &out);
-      if (len <= 0) {
-        r.error = "bad signature";
-        return r;
-      }
-      der.assign(reinterpret_cast<char*>(out), static_cast<std::size_t>(len));
-      OPENSSL_free(out);
-      to_verify = der;
-    }
-    bool good = false;
-    for (auto* key : candidates) {
-      std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx(EVP_MD_CTX_new());
-      if (EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key) != 1) continue;
-      if (EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(to_verify.data()), to_verify.size(),
-                           reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1) {
-        good = true;
-        break;
-      }
-    }
-    if (!good) {
-      r.error = "bad signature";
-      return r;
-    }
-  }
-
   auto payload = boost::json::parse(*payload_raw, ec);
   if (ec || !payload.is_object()) {
     r.error = "bad payload";
     return r;
   }
-  auto& p = payload.as_object();
+  claims c;
+  if (auto* why = check_claims(payload.as_object(), now_s, c)) {
+    r.error = why;
+    return r;
+  }
+  r.ok = std::move(c);
+  return r;
+}
+
+const char* verifier::check_signature(const boost::json::object& h, std::string_view signing_input,
+                                      std::string_view sig) const {
+  auto alg_it = h.find("alg");
+  // The configured algorithm decides; a token naming another (or "none") is refused outright.
+  if (alg_it == h.end() || !alg_it->value().is_string() || alg_it->value().get_string() != to_string(cfg_.alg))
+    return "algorithm mismatch";
+  if (h.contains("crit")) return "unsupported crit header";
+  if (!is_hmac(cfg_.alg)) return check_asymmetric(h, signing_input, sig);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  // A failed HMAC leaves len at 0, which an empty signature would match: fail closed instead.
+  if (!HMAC(digest_of(cfg_.alg), keys_->secret.data(), static_cast<int>(keys_->secret.size()),
+            reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &len) ||
+      len == 0)
+    return "hmac failed";
+  if (sig.size() != len || CRYPTO_memcmp(mac, sig.data(), len) != 0) return "bad signature";
+  return nullptr;
+}
+
+namespace {
+// JWS carries an ECDSA signature as r||s of n bytes each; OpenSSL verifies DER.
+std::optional<std::string> ecdsa_der(std::string_view sig, std::size_t n) {
+  if (sig.size() != 2 * n) return std::nullopt;
+  std::unique_ptr<ECDSA_SIG, ecdsa_sig_free> es(ECDSA_SIG_new());
+  auto rr = bn_from(sig.substr(0, n)), ss = bn_from(sig.substr(n));
+  if (!es || !rr || !ss || ECDSA_SIG_set0(es.get(), rr.get(), ss.get()) != 1) return std::nullopt;
+  (void)rr.release();  // owned by `es` now
+  (void)ss.release();
+  unsigned char* out = nullptr;
+  int len = i2d_ECDSA_SIG(es.get(), &out);
+  if (len <= 0) return std::nullopt;
+  std::string der(reinterpret_cast<char*>(out), static_cast<std::size_t>(len));
+  OPENSSL_free(out);
+  return der;
+}
+}  // namespace
+
+const char* verifier::check_asymmetric(const boost::json::object& h, std::string_view signing_input,
+                                       std::string_view sig) const {
+  // A token naming a kid is checked against the JWKS keys with that kid (and the PEM key);
+  // without a kid, or when no JWK names one, every key is tried.
+  std::vector<EVP_PKEY*> candidates;
+  auto kid_it = h.find("kid");
+  if (kid_it != h.end() && kid_it->value().is_string() && !keys_->by_kid.empty()) {
+    auto [first, last] = keys_->by_kid.equal_range(std::string_view(kid_it->value().get_string()));
+    for (auto it = first; it != last; ++it) candidates.push_back(keys_->keys[it->second].get());
+    if (keys_->pem) candidates.push_back(keys_->keys[*keys_->pem].get());
+  } else {
+    for (auto& k : keys_->keys) candidates.push_back(k.get());
+  }
+  std::optional<std::string> der;
+  if (!is_rsa(cfg_.alg)) {
+    auto n = ec_coord_len(cfg_.alg);
+    if (sig.size() != 2 * n) return "bad signature length";
+    if (!(der = ecdsa_der(sig, n))) return "bad signature";
+    sig = *der;
+  }
+  for (auto* key : candidates) {
+    std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx(EVP_MD_CTX_new());
+    if (EVP_DigestVerifyInit(ctx.get(), nullptr, digest_of(cfg_.alg), nullptr, key) != 1) continue;
+    if (EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                         reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1)
+      return nullptr;
+  }
+  return "bad signature";
+}
+
+const char* verifier::check_claims(const boost::json::object& p, std::int64_t now_s, claims& out) const {
   std::int64_t exp = 0, nbf = 0;
   switch (num_claim(p, "exp", exp)) {
-    case num_status::missing: r.error = "missing exp"; return r;
-    case num_status::bad: r.error = "bad exp"; return r;
+    case num_status::missing: return "missing exp";
+    case num_status::bad: return "bad exp";
     case num_status::ok: break;
   }
   // Saturating sums: an exp near INT64_MAX plus the leeway must not wrap into the past.
-  if (now_s > saturating_add(exp, cfg_.leeway_s)) {
-    r.error = "expired";
-    return r;
-  }
+  if (now_s > saturating_add(exp, cfg_.leeway_s)) return "expired";
   switch (num_claim(p, "nbf", nbf)) {
     case num_status::missing: break;
-    case num_status::bad: r.error = "bad nbf"; return r;
+    case num_status::bad: return "bad nbf";
     case num_status::ok:
-      if (saturating_add(now_s, cfg_.leeway_s) < nbf) {
-        r.error = "not yet valid";
-        return r;
-      }
+      if (saturating_add(now_s, cfg_.leeway_s) < nbf) return "not yet valid";
   }
   if (!cfg_.issuer.empty()) {
     auto it = p.find("iss");
-    if (it == p.end() || !it->value().is_string() || it->value().get_string() != cfg_.issuer) {
-      r.error = "wrong issuer";
-      return r;
-    }
+    if (it == p.end() || !it->value().is_string() || it->value().get_string() != cfg_.issuer) return "wrong issuer";
   }
   if (!cfg_.audience.empty()) {
     bool match = false;
@@ -458,24 +446,17 @@ verify_result verifier::verify(std::string_view token, std::int64_t now_s) const
       if (it->value().is_array())
         for (auto& a : it->value().get_array()) match = match || (a.is_string() && a.get_string() == cfg_.audience);
     }
-    if (!match) {
-      r.error = "wrong audience";
-      return r;
-    }
+    if (!match) return "wrong audience";
   }
   auto sub = p.find("sub");
   if (sub == p.end() || !sub->value().is_string() || sub->value().get_string().empty() ||
-      sub->value().get_string().size() > 256) {
-    r.error = "missing sub";
-    return r;
-  }
-  claims c;
-  c.sub = std::string(sub->value().get_string());
-  c.exp = exp;
+      sub->value().get_string().size() > 256)
+    return "missing sub";
+  out.sub = std::string(sub->value().get_string());
+  out.exp = exp;
   if (!admin_name_.empty())
-    if (auto a = p.find(admin_name_); a != p.end()) c.admin = claim_has(a->value(), admin_value_);
-  r.ok = std::move(c);
-  return r;
+    if (auto a = p.find(admin_name_); a != p.end()) out.admin = claim_has(a->value(), admin_value_);
+  return nullptr;
 }
 
 }  // namespace sg::auth

@@ -8,6 +8,10 @@
 #include <string_view>
 #include <vector>
 
+namespace boost::json {
+class object;
+}
+
 namespace sg::auth {
 
 enum class algorithm { hs256, hs384, hs512, rs256, rs384, rs512, es256, es384 };
@@ -60,7 +64,12 @@ class verifier {
   verifier_config cfg_;
   std::unique_ptr<key_set> keys_;
   std::string admin_name_, admin_value_;  // admin_claim split at its first '='
-
+  // The steps of verify(); each returns null when the token passes it, else why it does not.
+  const char* check_signature(const boost::json::object& header, std::string_view signing_input,
+                              std::string_view sig) const;
+  const char* check_asymmetric(const boost::json::object& header, std::string_view signing_input,
+                               std::string_view sig) const;
+  const char* check_claims(const boost::json::object& payload, std::int64_t now_s, claims& out) const;
 };
 
 }  // namespace sg::auth
