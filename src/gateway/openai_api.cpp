@@ -227,36 +227,11 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
   };
 }
 
-void handle(app& a, const request& req, const target& t, const std::string& owner, const std::string& limit_key,
-            net::any_io_executor ex, responder respond, sse_starter start_sse, stream_watcher watch) {
-  bool models = t.segments.size() >= 2 && t.segments[1] == "models";
-  if (models) {
-    if (req.method() != http::verb::get) {
-      respond(openai_json(req, 405, openai_error_body({proto::error_code::bad_request, "use GET", false, {}, {}})));
-      return;
-    }
-    json::array data;
-    // Model ids hold '/', so /v1/models/openai/gpt-4o names "openai/gpt-4o".
-    std::string wanted;
-    for (std::size_t i = 2; i < t.segments.size(); ++i) wanted += (i > 2 ? "/" : "") + t.segments[i];
-    auto ids = a.models ? a.models->model_ids() : std::vector<std::string>{"demo"};
-    for (auto& id : ids) {
-      if (!wanted.empty() && id != wanted) continue;
-      auto owner_name = id.substr(0, id.find('/'));
-      json::object m{{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner_name}};
-      if (!wanted.empty()) {
-        respond(openai_json(req, 200, json::serialize(m)));
-        return;
-      }
-      data.push_back(std::move(m));
-    }
-    if (!wanted.empty()) {
-      respond(openai_json(req, 404, openai_error_body({proto::error_code::not_found, "The model '" + wanted + "' does not exist", false, {}, "model"})));
-      return;
-    }
-    respond(openai_json(req, 200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}})));
-    return;
-  }
+namespace {
+
+// POST /v1/chat/completions: a stream started for the caller, answered as SSE chunks or as one completion.
+void complete(app& a, const request& req, const std::string& owner, const std::string& limit_key,
+              net::any_io_executor ex, responder respond, sse_starter start_sse, stream_watcher watch) {
   if (req.method() != http::verb::post) {
     respond(openai_json(req, 405, openai_error_body({proto::error_code::bad_request, "use POST", false, {}, {}})));
     return;
@@ -308,6 +283,39 @@ void handle(app& a, const request& req, const target& t, const std::string& owne
   }
   if (watch) watch(started.s);
   std::make_shared<collector>(req, id, cr.model, created, std::move(ex), std::move(respond))->start(started.s);
+}
+
+// GET /v1/models and /v1/models/{id}.
+response models_response(app& a, const request& req, const target& t) {
+  if (req.method() != http::verb::get)
+    return openai_json(req, 405, openai_error_body({proto::error_code::bad_request, "use GET", false, {}, {}}));
+  // Model ids hold '/', so /v1/models/openai/gpt-4o names "openai/gpt-4o".
+  std::string wanted;
+  for (std::size_t i = 2; i < t.segments.size(); ++i) wanted += (i > 2 ? "/" : "") + t.segments[i];
+  auto ids = a.models ? a.models->model_ids() : std::vector<std::string>{"demo"};
+  json::array data;
+  for (auto& id : ids) {
+    if (!wanted.empty() && id != wanted) continue;
+    auto owner_name = id.substr(0, id.find('/'));
+    json::object m{{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner_name}};
+    if (!wanted.empty()) return openai_json(req, 200, json::serialize(m));
+    data.push_back(std::move(m));
+  }
+  if (!wanted.empty())
+    return openai_json(req, 404, openai_error_body({proto::error_code::not_found,
+                                                    "The model '" + wanted + "' does not exist", false, {}, "model"}));
+  return openai_json(req, 200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}}));
+}
+
+}  // namespace
+
+void handle(app& a, const request& req, const target& t, const std::string& owner, const std::string& limit_key,
+            net::any_io_executor ex, responder respond, sse_starter start_sse, stream_watcher watch) {
+  if (t.segments.size() >= 2 && t.segments[1] == "models") {
+    respond(models_response(a, req, t));
+    return;
+  }
+  complete(a, req, owner, limit_key, std::move(ex), std::move(respond), std::move(start_sse), std::move(watch));
 }
 
 }  // namespace sg::gateway::openai_api
