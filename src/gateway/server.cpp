@@ -134,6 +134,82 @@ struct server::impl {
     wait_for_streams();
   }
 
+  // SIGINT/SIGTERM drain; SIGHUP reloads on the reload thread; the systemd watchdog, when asked for.
+  void handle_signals() {
+    signals = std::make_unique<net::signal_set>(ioc, SIGINT, SIGTERM);
+    wait_for_stop_signal();
+    reload_signal = std::make_unique<net::signal_set>(ioc, SIGHUP);
+    wait_for_reload_signal();
+    if (auto every = core::watchdog_ping_interval()) {
+      watchdog = std::make_unique<net::steady_timer>(ioc);
+      ping_watchdog(*every);
+    }
+  }
+
+  void wait_for_stop_signal() {
+    signals->async_wait([this](error_code ec, int sig) {
+      if (ec) return;
+      core::log_info("signal", {{"signal", sig}});
+      net::post(drain_timer->get_executor(), [this] { begin_drain(); });
+      wait_for_stop_signal();
+    });
+  }
+
+  void wait_for_reload_signal() {
+    reload_signal->async_wait([this](error_code ec, int) {
+      if (ec) return;
+      // Reading keys and certificates is file I/O: it runs on the reload thread, one reload at a
+      // time, and what it builds replaces the old whole (connections in progress keep theirs).
+      net::post(reload_thread, [this] { reload_files(); });
+      wait_for_reload_signal();
+    });
+  }
+
+  // The log lines that say where the server listens (and the admin key it made), then READY=1.
+  void announce(const tcp::endpoint& ep, bool tls, unsigned threads, bool generated_admin_key) {
+    auto scheme = tls ? "https://" : "http://";
+    auto host_of = [](const net::ip::address& a) {
+      if (a.is_unspecified()) return std::string("localhost");  // 0.0.0.0 / :: : reachable (and allowed) as localhost
+      return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+    };
+    if (generated_admin_key) {
+      // The fragment never reaches the server or a proxy's log; the admin page keeps it for the tab.
+      core::log_warn("no --admin-key configured: generated one for this run",
+                     {{"adminKey", a.cfg.admin_key},
+                      {"adminUrl", scheme + host_of(ep.address()) + ":" + std::to_string(ep.port()) + "/admin#key=" +
+                                       a.cfg.admin_key}});
+    }
+    boost::json::array hosts;
+    for (auto& h : sec->allowed_hosts().describe()) hosts.emplace_back(h);
+    core::log_info("listening", {{"address", ep.address().to_string()},
+                                 {"port", ep.port()},
+                                 {"tls", tls},
+                                 {"url", (tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                                                                           : ep.address().to_string()) +
+                                             ":" + std::to_string(ep.port()) + "/"},
+                                 {"allowedHosts", hosts},
+                                 {"threads", threads},
+                                 {"maxConnections", a.max_connections},
+                                 {"provider", cfg.provider},
+                                 {"dataDir", cfg.data_dir}});
+    // Ready only now: bound, serving (the accept loop runs once the shards run) and every handler in place.
+    core::service_notify("READY=1\nSTATUS=listening on " + ep.address().to_string() + ":" + std::to_string(ep.port()));
+  }
+
+  // Runs every shard, shard 0 on this thread, until the drain stops them.
+  void run_shards(const std::vector<net::io_context*>& shards) {
+    std::vector<std::thread> pool;
+    for (auto& shard : more_shards) pool.emplace_back([io = shard.get()] { io->run(); });
+    ioc.run();
+    for (auto& t : pool) t.join();
+    // Completions queued when the shards stopped (the cancelled accept, closed sockets) run now, on
+    // this thread, while every object they refer to is alive; nothing is left for the destructors.
+    for (auto* io : shards) {
+      io->restart();
+      io->poll();
+    }
+  }
+
   void reload_files() {
     // RELOADING=1 carries the monotonic time, as systemd 253+ asks; READY=1 when the reload is done.
     timespec now{};
@@ -273,72 +349,13 @@ int server::run() {
   m.drain_timer = std::make_unique<net::steady_timer>(net::make_strand(m.ioc));
   m.sweep_connection_table();
 
-  m.signals = std::make_unique<net::signal_set>(m.ioc, SIGINT, SIGTERM);
-  std::function<void()> wait_signal = [&] {
-    m.signals->async_wait([&](error_code ec, int sig) {
-      if (ec) return;
-      core::log_info("signal", {{"signal", sig}});
-      net::post(m.drain_timer->get_executor(), [&] { m.begin_drain(); });
-      wait_signal();
-    });
-  };
-  wait_signal();
-  m.reload_signal = std::make_unique<net::signal_set>(m.ioc, SIGHUP);
-  std::function<void()> wait_reload = [&] {
-    m.reload_signal->async_wait([&](error_code ec, int) {
-      if (ec) return;
-      // Reading keys and certificates is file I/O: it runs on the reload thread, one reload at a
-      // time, and what it builds replaces the old whole (connections in progress keep theirs).
-      net::post(m.reload_thread, [&] { m.reload_files(); });
-      wait_reload();
-    });
-  };
-  wait_reload();
-  if (auto every = core::watchdog_ping_interval()) {
-    m.watchdog = std::make_unique<net::steady_timer>(m.ioc);
-    m.ping_watchdog(*every);
-  }
+  m.handle_signals();
 
   // Announced only once every signal handler is in place: a SIGHUP or SIGTERM sent by someone
   // who read this line must never meet the default action.
-  auto scheme = tls ? "https://" : "http://";
-  auto host_of = [](const net::ip::address& a) {
-    if (a.is_unspecified()) return std::string("localhost");  // 0.0.0.0 / :: : reachable (and allowed) as localhost
-    return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-  };
-  if (generated_admin_key) {
-    // The fragment never reaches the server or a proxy's log; the admin page keeps it for the tab.
-    core::log_warn("no --admin-key configured: generated one for this run",
-                   {{"adminKey", m.a.cfg.admin_key},
-                    {"adminUrl", scheme + host_of(ep.address()) + ":" + std::to_string(ep.port()) + "/admin#key=" +
-                                     m.a.cfg.admin_key}});
-  }
-  boost::json::array hosts;
-  for (auto& h : m.sec->allowed_hosts().describe()) hosts.emplace_back(h);
-  core::log_info("listening", {{"address", ep.address().to_string()},
-                               {"port", ep.port()},
-                               {"tls", tls},
-                               {"url", (tls ? "https://" : "http://") + (ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                                                         : ep.address().to_string()) +
-                                           ":" + std::to_string(ep.port()) + "/"},
-                               {"allowedHosts", hosts},
-                               {"threads", threads},
-                               {"maxConnections", m.a.max_connections},
-                               {"provider", cfg.provider},
-                               {"dataDir", cfg.data_dir}});
-  // Ready only now: bound, serving (the accept loop runs once the shards run) and every handler in place.
-  core::service_notify("READY=1\nSTATUS=listening on " + ep.address().to_string() + ":" + std::to_string(ep.port()));
+  m.announce(ep, tls, threads, generated_admin_key);
 
-  std::vector<std::thread> pool;
-  for (auto& shard : m.more_shards) pool.emplace_back([io = shard.get()] { io->run(); });
-  m.ioc.run();
-  for (auto& t : pool) t.join();
-  // Completions queued when the shards stopped (the cancelled accept, closed sockets) run now, on
-  // this thread, while every object they refer to is alive; nothing is left for the destructors.
-  for (auto* io : shards) {
-    io->restart();
-    io->poll();
-  }
+  m.run_shards(shards);
   m.st->flush();
   core::log_info("stopped");
   return 0;
