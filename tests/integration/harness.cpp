@@ -15,6 +15,19 @@
 
 namespace sg::test {
 
+std::string store_name(store_kind k) { return k == store_kind::sqlite ? "sqlite" : "postgres"; }
+
+test_store::test_store(store_kind k) : kind_(k) {
+  if (k == store_kind::postgres) pg_ = std::make_unique<postgres_server>();
+}
+
+std::vector<std::string> test_store::args(std::vector<std::string> more) const {
+  std::vector<std::string> out;
+  if (pg_) out = {"--database", pg_->url()};
+  out.insert(out.end(), more.begin(), more.end());
+  return out;
+}
+
 server_process::server_process(std::vector<std::string> args, std::string data_dir) {
   if (data_dir.empty()) {
     char tmpl[] = "/tmp/streamgate-test-XXXXXX";
