@@ -73,7 +73,15 @@ const std::vector<option>& options() {
        "the store: sqlite:PATH, or postgres://USER:PASSWORD@HOST:PORT/DB (any libpq URL, e.g. ?host=/run/postgresql "
        "for a socket directory); default sqlite:<data-dir>/streamgate.db. Migrations run at start; a lost PostgreSQL "
        "server is reconnected with backoff (100 ms doubling to 2 s) and /readyz answers 503 meanwhile",
-       SG_STR(database)},
+       [](config& c, const std::string& v) {
+         // Checked here so a typo stops start-up as a configuration error; the value is not
+         // echoed, as it may hold a password.
+         if (!v.empty() && v.rfind("sqlite:", 0) != 0 && v.rfind("postgres://", 0) != 0 &&
+             v.rfind("postgresql://", 0) != 0)
+           throw std::invalid_argument("--database: expected sqlite:PATH, postgres://… or postgresql://…");
+         c.database = v;
+       },
+       [](const config& c) { return c.database; }},
       {"database-pool-size", "database.pool_size",
        "PostgreSQL connections, each on a store thread of its own, never an I/O thread (1-64)",
        SG_NUM(database_pool_size, unsigned)},

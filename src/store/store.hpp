@@ -89,7 +89,7 @@ class store {
         close_work(db);
       } catch (const std::exception& e) {
         abandon_work(db);
-        r.emplace(failed(e));
+        r.emplace(boost::system::in_place_error, failed(e));
       }
       timed(t0);
       done(std::move(*r));

@@ -1,6 +1,9 @@
 // The harness: a real server process, and WebSocket, HTTP and SSE clients with deadlines.
 #include "integration/harness.hpp"
 
+#include "store/postgres_database.hpp"
+#include "store/sqlite_database.hpp"
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -26,6 +29,11 @@ std::vector<std::string> test_store::args(std::vector<std::string> more) const {
   if (pg_) out = {"--database", pg_->url()};
   out.insert(out.end(), more.begin(), more.end());
   return out;
+}
+
+std::unique_ptr<store::database> test_store::open(const std::string& data_dir) const {
+  if (pg_) return std::make_unique<store::postgres_database>(pg_->url());
+  return std::make_unique<store::sqlite_database>(data_dir + "/streamgate.db");
 }
 
 server_process::server_process(std::vector<std::string> args, std::string data_dir) {

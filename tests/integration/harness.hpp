@@ -3,6 +3,7 @@
 
 #include "core/asio.hpp"
 #include "integration/postgres_server.hpp"
+#include "store/database.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -157,6 +158,9 @@ class test_store {
   std::vector<std::string> args(std::vector<std::string> more = {}) const;
   /// The PostgreSQL server (null for SQLite).
   postgres_server* postgres() const { return pg_.get(); }
+  /// A connection of the test's own to the database a server with `data_dir` uses (its schema
+  /// applied), to plant or inspect rows.
+  std::unique_ptr<store::database> open(const std::string& data_dir) const;
 
  private:
   store_kind kind_;

@@ -252,7 +252,7 @@ TEST(PostgresStore, SocketDirectoryUrlAndBadUrlsAtStart) {
     EXPECT_EQ(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"over the socket"})", me).status, 201u);
     EXPECT_TRUE(srv.wait_for_log(R"("engine":"postgres")", 5s));
   }
-  EXPECT_THROW(server_process({"--database", "mysql://localhost/db"}), std::runtime_error);
+  EXPECT_THROW((server_process(std::vector<std::string>{"--database", "mysql://localhost/db"})), std::runtime_error);
   // Unreachable at start: the server does not start without its store (the password stays out of the log).
   try {
     server_process down({"--database", "postgres://u:hunter2@127.0.0.1:1/db"});

@@ -394,7 +394,7 @@ TEST(PostgresStore, RestartedServerIsReconnected) {
   pg.start();
   // Reconnection is backed off (at most 2 s between attempts): poll until it succeeds.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  result<std::int64_t> back = make_error_code(errc::unavailable);
+  result<std::int64_t> back{boost::system::in_place_error, make_error_code(errc::unavailable)};
   while (!(back = exec_wait<std::int64_t>(st, [](database& db) { return db.count_projects("o"); })) &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // between polls, not in place of one
