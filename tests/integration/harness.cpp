@@ -82,8 +82,19 @@ server_process::server_process(std::vector<std::string> args, std::string data_d
   std::unique_lock lock(mu_);
   static const std::regex port_re(R"re("msg":"listening".*"port":(\d+))re");
   std::smatch m;
-  if (!cv_.wait_for(lock, 20s, [&] { return exited_ || std::regex_search(log_, m, port_re); }) || exited_)
-    throw std::runtime_error("streamgate did not start: " + log_);
+  if (!cv_.wait_for(lock, 20s, [&] { return exited_ || std::regex_search(log_, m, port_re); }) || exited_) {
+    // The reader thread ends with the process: kill it if it still runs, and join before throwing.
+    std::string log = log_;
+    if (!exited_) ::kill(pid_, SIGKILL);
+    lock.unlock();
+    reader_.join();
+    ::close(err_fd_);
+    if (own_dir_) {
+      std::error_code ec;
+      std::filesystem::remove_all(data_dir_, ec);
+    }
+    throw std::runtime_error("streamgate did not start: " + log);
+  }
   port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
   static const std::regex key_re(R"re("adminKey":"([^"]+)")re");
   std::smatch k;
