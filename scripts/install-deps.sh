@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsqlite3-dev sqlite3 libtomlplusplus-dev
+  libpq-dev postgresql
   python3-prometheus-client
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
@@ -28,7 +29,8 @@ echo "install-deps: installing ${missing[*]}" >&2
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
-# Packages with services (nginx, used only by the benchmarks) must not start them at install time:
+# Packages with services (nginx, used only by the benchmarks; postgresql, whose initdb and pg_ctl the
+# tests run on a temp dir of their own) must not start them at install time:
 # a policy-rc.d that refuses is Debian's switch for that, removed again afterwards.
 policy=/usr/sbin/policy-rc.d
 added_policy=0

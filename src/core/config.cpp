@@ -68,7 +68,23 @@ const std::vector<option>& options() {
   static const std::vector<option> opts = {
       {"listen", "listen", "address to listen on, HOST:PORT (port 0 picks a free port)", set_listen,
        [](const config& c) { return c.listen_host + ":" + std::to_string(c.listen_port); }},
-      {"data-dir", "data_dir", "directory for the SQLite database", SG_STR(data_dir)},
+      {"data-dir", "data_dir", "directory for the default SQLite database (data-dir/streamgate.db)", SG_STR(data_dir)},
+      {"database", "database.url",
+       "the store: sqlite:PATH, or postgres://USER:PASSWORD@HOST:PORT/DB (any libpq URL, e.g. ?host=/run/postgresql "
+       "for a socket directory); default sqlite:<data-dir>/streamgate.db. Migrations run at start; a lost PostgreSQL "
+       "server is reconnected with backoff (100 ms doubling to 2 s) and /readyz answers 503 meanwhile",
+       [](config& c, const std::string& v) {
+         // Checked here so a typo stops start-up as a configuration error; the value is not
+         // echoed, as it may hold a password.
+         if (!v.empty() && v.rfind("sqlite:", 0) != 0 && v.rfind("postgres://", 0) != 0 &&
+             v.rfind("postgresql://", 0) != 0)
+           throw std::invalid_argument("--database: expected sqlite:PATH, postgres://… or postgresql://…");
+         c.database = v;
+       },
+       [](const config& c) { return c.database; }},
+      {"database-pool-size", "database.pool_size",
+       "PostgreSQL connections, each on a store thread of its own, never an I/O thread (1-64)",
+       SG_NUM(database_pool_size, unsigned)},
       {"provider", "provider",
        "default provider: demo, openai, anthropic, bedrock, ollama, or the NAME of a [providers.NAME] table "
        "(such as a type = \"http\" backend)",
@@ -126,7 +142,7 @@ const std::vector<option>& options() {
        "all of a project's cards together, i.e. the system prompt built from them (0 = no limit)",
        SG_NUM(max_prompt_bytes, std::size_t)},
       {"store-max-bytes", "store.max_bytes",
-       "cap on the SQLite file; writes past it answer 503 unavailable (0 = bounded by the disk)",
+       "cap on the SQLite file; writes past it answer 503 unavailable (0 = bounded by the disk; SQLite only)",
        SG_NUM(store_max_bytes, std::int64_t)},
       {"auth", "auth.mode", "none, or jwt (every API call and WebSocket needs a bearer token)", SG_STR(auth)},
       {"jwt-algorithm", "auth.jwt_algorithm", "the only algorithm accepted: HS256/384/512, RS256/384/512, ES256/384",

@@ -43,6 +43,8 @@ struct config {
   unsigned max_cards_per_project = 100;
   std::size_t max_card_bytes = 8000;
   std::size_t max_prompt_bytes = 32 * 1024;  // all of a project's cards together: the system prompt
+  std::string database;                      // sqlite:PATH or postgres://…; empty = sqlite:<data_dir>/streamgate.db
+  unsigned database_pool_size = 2;           // PostgreSQL connections (each on a store thread of its own)
   std::int64_t store_max_bytes = 0;          // the SQLite file; 0 = bounded by the disk
 
   // Authentication: "none" (default) or "jwt".

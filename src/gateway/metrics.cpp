@@ -74,7 +74,7 @@ std::string render_metrics(app& a) {
   c.inter_chunk.render(o, "streamgate_inter_chunk_seconds", "Time between consecutive deltas of a stream.");
   s.chunk_lateness.render(o, "streamgate_chunk_lateness_seconds",
                           "A chunk written to its socket minus when the provider's schedule made it due (demo).");
-  a.store->op_latency().render(o, "streamgate_store_op_seconds", "Duration of each SQLite operation on the store thread.");
+  a.store->op_latency().render(o, "streamgate_store_op_seconds", "Duration of each store operation on a store thread (SQLite, or PostgreSQL with its round trips).");
   o << "# HELP streamgate_upstream_requests_total Requests sent to model providers.\n"
     << "# TYPE streamgate_upstream_requests_total counter\n";
   for (auto& [p, n] : a.streams->upstream().requests())

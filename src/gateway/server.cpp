@@ -296,7 +296,13 @@ server::~server() = default;
 int server::run() {
   auto& m = *impl_;
   auto& cfg = m.cfg;
-  m.st = std::make_unique<store::store>(cfg.data_dir, cfg.store_max_bytes);
+  m.st = std::make_unique<store::store>(store::options{.database = cfg.database,
+                                                       .data_dir = cfg.data_dir,
+                                                       .max_bytes = cfg.store_max_bytes,
+                                                       .pool_size = cfg.database_pool_size});
+  core::log_info("store open", {{"database", store::database_url::parse(cfg.database, cfg.data_dir).redacted()},
+                                {"engine", m.st->engine()},
+                                {"connections", m.st->pool_size()}});
   // Rows left behind by a crash expire by TTL before the first client arrives.
   int expired = 0;
   m.st->run([&expired](store::database& db) { expired = db.expire_connections(core::now_ms()); });

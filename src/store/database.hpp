@@ -1,11 +1,8 @@
-// The SQLite database (WAL): connection table, projects, prompt cards, messages. Blocking: store thread only.
+// What the store keeps (connection table, projects, prompt cards, messages), behind one interface
+// with a SQLite and a PostgreSQL implementation. Blocking: store threads only.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
-#include <memory>
-#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -52,75 +49,80 @@ struct message_row {
   std::string owner;
 };
 
-struct sqlite_closer {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct stmt_finalizer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-
-/// One SQLite connection. Not thread-safe: used only on the store's own thread.
-/// A failed SQLite call, with its extended result code (SQLITE_FULL, SQLITE_BUSY, …).
+/// A failed database call: `code` is the engine's own (SQLite's extended result code, or 0 for
+/// PostgreSQL, whose SQLSTATE is in the message); `full` when the database or its disk is full;
+/// `disconnected` when the connection to the server is gone.
 class database_error : public std::runtime_error {
  public:
-  database_error(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  database_error(int code, const std::string& what, bool full = false, bool disconnected = false)
+      : std::runtime_error(what), code_(code), full_(full), disconnected_(disconnected) {}
   int code() const { return code_; }
+  bool full() const { return full_; }
+  bool disconnected() const { return disconnected_; }
 
  private:
   int code_;
+  bool full_;
+  bool disconnected_;
 };
 
+/// One connection to the database. Not thread-safe: each store thread owns its own.
 class database {
  public:
-  /// Opens (creating if needed) `path`, enables WAL and applies the schema. Throws on failure.
-  explicit database(const std::string& path);
+  virtual ~database() = default;
 
-  void put_connection(const connection_row& r);
-  void delete_connection(const std::string& id);
+  virtual void put_connection(const connection_row& r) = 0;
+  virtual void delete_connection(const std::string& id) = 0;
   /// Moves the TTL of the listed live connections to `ttl`.
-  void refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at, std::int64_t ttl);
+  virtual void refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at,
+                                   std::int64_t ttl) = 0;
   /// Deletes rows whose TTL passed; returns how many.
-  int expire_connections(std::int64_t now_ms);
-  std::optional<connection_row> get_connection(const std::string& id);
-  std::int64_t count_connections();
+  virtual int expire_connections(std::int64_t now_ms) = 0;
+  virtual std::optional<connection_row> get_connection(const std::string& id) = 0;
+  virtual std::int64_t count_connections() = 0;
 
-  void put_project(const project_row& p);
-  std::optional<project_row> get_project(const std::string& id);
-  std::vector<project_row> list_projects(const std::string& owner);
-  /// One page of an owner's projects, oldest first.
-  std::vector<project_row> list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset);
-  std::int64_t count_projects(const std::string& owner);
-  bool delete_project(const std::string& id);
+  /// Inserts the project, or replaces the one with its id.
+  virtual void put_project(const project_row& p) = 0;
+  virtual std::optional<project_row> get_project(const std::string& id) = 0;
+  /// All of an owner's projects, oldest first.
+  std::vector<project_row> list_projects(const std::string& owner) { return list_projects(owner, -1, 0); }
+  /// One page of an owner's projects, oldest first (limit < 0: no limit).
+  virtual std::vector<project_row> list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset) = 0;
+  virtual std::int64_t count_projects(const std::string& owner) = 0;
+  /// Deletes the project with its cards and messages; false if there was none.
+  virtual bool delete_project(const std::string& id) = 0;
 
-  void put_card(const card_row& c);
-  std::optional<card_row> get_card(const std::string& project_id, const std::string& card_id);
-  std::vector<card_row> list_cards(const std::string& project_id);
-  /// One page of a project's cards, in card order.
-  std::vector<card_row> list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset);
-  bool delete_card(const std::string& project_id, const std::string& card_id);
+  /// Inserts the card, or replaces the one with its id.
+  virtual void put_card(const card_row& c) = 0;
+  virtual std::optional<card_row> get_card(const std::string& project_id, const std::string& card_id) = 0;
+  /// All of a project's cards, in card order.
+  std::vector<card_row> list_cards(const std::string& project_id) { return list_cards(project_id, -1, 0); }
+  /// One page of a project's cards, in card order (limit < 0: no limit).
+  virtual std::vector<card_row> list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset) = 0;
+  virtual bool delete_card(const std::string& project_id, const std::string& card_id) = 0;
 
-  std::int64_t add_message(const message_row& m);
+  /// Appends a message; returns its id (ids grow with time).
+  virtual std::int64_t add_message(const message_row& m) = 0;
   /// Messages of a project written by `owner`, newest first, with id < before (0 = no bound).
-  std::vector<message_row> list_messages(const std::string& project_id, const std::string& owner, std::int64_t before,
-                                         int limit);
+  virtual std::vector<message_row> list_messages(const std::string& project_id, const std::string& owner,
+                                                 std::int64_t before, int limit) = 0;
 
-  /// Caps the file at about `max_bytes` (0: no cap); writes past it fail with SQLITE_FULL.
-  void limit_size(std::int64_t max_bytes);
-  /// Stops checkpointing on commit (a checkpoint fsyncs, and would stall the next write behind it)
-  /// and calls `on_commit(wal_pages)` after each commit instead, so another connection can do it.
-  void checkpoint_elsewhere(std::function<void(int wal_pages)> on_commit);
-  /// A passive WAL checkpoint on this connection; false if it did not run.
-  bool checkpoint();
+  /// Runs SQL with no result (tests plant rows with it).
+  virtual void exec(const std::string& sql) = 0;
+  /// Reconnects when the connection to a database server was lost (no more often than its backoff
+  /// allows); throws database_error (disconnected) while the server stays unreachable.
+  virtual void ensure_connected() {}
+  /// Transaction control.
+  virtual void begin() { exec("BEGIN"); }
+  virtual void commit() { exec("COMMIT"); }
+  virtual void rollback() { exec("ROLLBACK"); }
   /// Whether a transaction is open on this connection (SQLite may roll one back by itself on an error).
-  bool in_transaction() const;
-  /// Runs a statement with no result (used by tests to plant rows).
-  void exec(const std::string& sql);
-
- private:
-  sqlite3_stmt* prepare(const char* sql);
-  std::unique_ptr<sqlite3, sqlite_closer> db_;
-  std::function<void(int)> on_commit_;
-  std::vector<std::pair<const char*, std::unique_ptr<sqlite3_stmt, stmt_finalizer>>> cache_;
+  virtual bool in_transaction() const = 0;
+  /// Whether a failed statement spoils the whole open transaction (PostgreSQL) rather than undoing
+  /// itself only (SQLite): batched work then gives each item a savepoint of its own.
+  virtual bool failed_statement_aborts_transaction() const = 0;
+  /// The version of the schema the connection sees (the highest applied migration).
+  virtual int schema_version() = 0;
 };
 
 }  // namespace sg::store

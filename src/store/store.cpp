@@ -1,11 +1,13 @@
-// The store thread: runs posted database work in order.
+// The store threads: run posted database work; batches of fire-and-forget work run in order.
 #include "store/store.hpp"
 
 #include "core/log.hpp"
+#include "store/postgres_database.hpp"
+#include "store/sqlite_database.hpp"
 
 #include <chrono>
 #include <filesystem>
-#include <future>
+#include <stdexcept>
 
 namespace sg::store {
 namespace {
@@ -13,11 +15,12 @@ namespace {
 constexpr int wal_pages_before_checkpoint = 1000;
 // Past this the writer checkpoints itself (16 MiB of 4 KiB pages).
 constexpr int wal_pages_limit = 4000;
+// The largest PostgreSQL pool: each connection is a server process and a thread here.
+constexpr unsigned max_pool_size = 64;
 
-std::string db_path(const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  return (std::filesystem::path(dir) / "streamgate.db").string();
-}
+thread_local database* this_threads_db = nullptr;
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
 
 class store_category_impl final : public boost::system::error_category {
@@ -39,34 +42,122 @@ const boost::system::error_category& store_category() {
 
 boost::system::error_code make_error_code(errc e) { return {static_cast<int>(e), store_category()}; }
 
+database_url database_url::parse(const std::string& url, const std::string& data_dir) {
+  database_url out;
+  if (url.empty()) {
+    out.target = (std::filesystem::path(data_dir) / "streamgate.db").string();
+  } else if (starts_with(url, "sqlite:")) {
+    out.target = url.substr(7);
+    // sqlite:///abs/path and sqlite://rel/path as well as sqlite:PATH.
+    if (starts_with(out.target, "//")) out.target = out.target.substr(2);
+    if (out.target.empty()) throw std::invalid_argument("--database: sqlite: needs a file path (sqlite:PATH)");
+  } else if (starts_with(url, "postgres://") || starts_with(url, "postgresql://")) {
+    out.kind = engine::postgres;
+    out.target = url;
+  } else {
+    throw std::invalid_argument("--database: expected sqlite:PATH or postgres://…, got '" + database_url{engine::postgres, url}.redacted() + "'");
+  }
+  return out;
+}
+
+std::string database_url::redacted() const {
+  if (kind == engine::sqlite) return "sqlite:" + target;
+  // scheme://user:password@host… → scheme://user:***@host…
+  auto scheme = target.find("://");
+  auto at = target.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme == std::string::npos || at == std::string::npos) return target;
+  auto colon = target.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return target;
+  return target.substr(0, colon + 1) + "***" + target.substr(at);
+}
+
 store::store(const std::string& data_dir, std::int64_t max_bytes)
-    : db_(db_path(data_dir)), work_(ioc_.get_executor()) {
-  db_.limit_size(max_bytes);
-  db_.checkpoint_elsewhere([this](int pages) {
+    : store(options{.database = {}, .data_dir = data_dir, .max_bytes = max_bytes, .pool_size = 1}) {}
+
+store::store(const options& opts)
+    : url_(database_url::parse(opts.database, opts.data_dir)),
+      batches_strand_(ioc_.get_executor()),
+      work_(ioc_.get_executor()) {
+  if (url_.kind == database_url::engine::sqlite) {
+    open_sqlite(opts.max_bytes);
+  } else {
+    if (opts.pool_size == 0 || opts.pool_size > max_pool_size)
+      throw std::invalid_argument("--database-pool-size: between 1 and " + std::to_string(max_pool_size));
+    transactional_ = true;
+    // The first connection applies the migrations before the others open.
+    for (unsigned i = 0; i < opts.pool_size; ++i)
+      dbs_.push_back(std::make_unique<postgres_database>(url_.target, i == 0));
+  }
+  for (auto& db : dbs_)
+    threads_.emplace_back([this, d = db.get()] {
+      this_threads_db = d;
+      ioc_.run();
+    });
+}
+
+void store::open_sqlite(std::int64_t max_bytes) {
+  auto parent = std::filesystem::path(url_.target).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  auto db = std::make_unique<sqlite_database>(url_.target);
+  sqlite_ = db.get();
+  dbs_.push_back(std::move(db));
+  sqlite_->limit_size(max_bytes);
+  sqlite_->checkpoint_elsewhere([this](int pages) {
     if (pages < wal_pages_before_checkpoint) return;
     if (pages >= wal_pages_limit) {
       // Writes never paused long enough for the checkpoint thread to catch up: this commit waits
       // for one (as every commit past SQLite's threshold would by default), so the WAL stays bounded.
-      if (db_.checkpoint()) checkpoints_.fetch_add(1, std::memory_order_relaxed);
+      if (sqlite_->checkpoint()) checkpoints_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     std::lock_guard lock(ck_mu_);
     ck_wanted_ = true;
     ck_cv_.notify_one();
   });
-  checkpointer_ = std::thread([this, path = db_path(data_dir)] { checkpoint_loop(path); });
-  thread_ = std::thread([this] { ioc_.run(); });
+  checkpointer_ = std::thread([this] { checkpoint_loop(url_.target); });
 }
 
 store::~store() {
   work_.reset();
-  thread_.join();
-  {
-    std::lock_guard lock(ck_mu_);
-    ck_stop_ = true;
+  for (auto& t : threads_) t.join();
+  if (checkpointer_.joinable()) {
+    {
+      std::lock_guard lock(ck_mu_);
+      ck_stop_ = true;
+    }
+    ck_cv_.notify_one();
+    checkpointer_.join();
   }
-  ck_cv_.notify_one();
-  checkpointer_.join();
+}
+
+database& store::here() { return *this_threads_db; }
+
+void store::open_work(database& db) {
+  db.ensure_connected();
+  if (transactional_) db.begin();
+}
+
+void store::close_work(database& db) {
+  if (transactional_) db.commit();
+}
+
+void store::abandon_work(database& db) {
+  if (!transactional_ || !db.in_transaction()) return;
+  try {
+    db.rollback();
+  } catch (const std::exception&) {
+    // The connection is gone; the server rolled the transaction back with it.
+  }
+}
+
+void store::started() {
+  std::lock_guard lock(pending_mu_);
+  ++pending_;
+}
+
+void store::finished() {
+  std::lock_guard lock(pending_mu_);
+  if (--pending_ == 0) pending_cv_.notify_all();
 }
 
 void store::checkpoint_loop(std::string path) {
@@ -100,8 +191,15 @@ void store::run(std::function<void(database&)> fn) {
     first = batch_.empty();
     batch_.push_back(std::move(fn));
   }
-  // The first item of a batch schedules it; the rest join it until the store thread takes it.
-  if (first) boost::asio::post(ioc_, [this] { run_batch(); });
+  // The first item of a batch schedules it; the rest join it until a store thread takes it. The
+  // strand keeps batches in order (a connection's row is put before it is deleted) on any thread.
+  if (first) {
+    started();
+    boost::asio::post(batches_strand_, [this] {
+      run_batch();
+      finished();
+    });
+  }
 }
 
 void store::run_batch() {
@@ -111,30 +209,51 @@ void store::run_batch() {
     work.swap(batch_);
   }
   if (work.empty()) return;
+  auto& db = here();
   auto t0 = std::chrono::steady_clock::now();
-  // Failures are logged and counted by failed(); nobody waits on this work. A failed statement
-  // undoes itself only, so the others still commit.
+  // Failures are logged and counted by failed(); nobody waits on this work. A failed item undoes
+  // itself only (on PostgreSQL, through a savepoint of its own), so the others still commit.
   bool began = false;
   try {
-    db_.exec("BEGIN");
+    db.ensure_connected();
+    db.begin();
     began = true;
+  } catch (const database_error& e) {
+    if (e.disconnected()) {
+      // No server to run them on: the batch is dropped as a whole, with one log line.
+      errors_.fetch_add(work.size(), std::memory_order_relaxed);
+      core::log_error("store batch dropped", {{"error", e.what()}, {"items", work.size()}});
+      timed(t0);
+      return;
+    }
+    failed(e);
   } catch (const std::exception& e) {
     failed(e);
   }
+  bool savepoints = began && db.failed_statement_aborts_transaction();
   for (auto& w : work) {
     try {
-      w(db_);
+      if (savepoints) db.exec("SAVEPOINT item");
+      w(db);
+      if (savepoints) db.exec("RELEASE SAVEPOINT item");
     } catch (const std::exception& e) {
       failed(e);
+      if (savepoints && db.in_transaction()) {
+        try {
+          db.exec("ROLLBACK TO SAVEPOINT item");
+          db.exec("RELEASE SAVEPOINT item");
+        } catch (const std::exception&) {
+        }
+      }
     }
   }
-  if (began && db_.in_transaction()) {
+  if (began && db.in_transaction()) {
     try {
-      db_.exec("COMMIT");
+      db.commit();
     } catch (const std::exception& e) {
       failed(e);
       try {
-        db_.exec("ROLLBACK");
+        if (db.in_transaction()) db.rollback();
       } catch (const std::exception&) {
       }
     }
@@ -147,8 +266,7 @@ void store::run_batch() {
 boost::system::error_code store::failed(const std::exception& e) {
   errors_.fetch_add(1, std::memory_order_relaxed);
   core::log_error("store operation failed", {{"error", e.what()}});
-  if (auto* de = dynamic_cast<const database_error*>(&e); de && (de->code() & 0xff) == SQLITE_FULL)
-    return make_error_code(errc::full);
+  if (auto* de = dynamic_cast<const database_error*>(&e); de && de->full()) return make_error_code(errc::full);
   return make_error_code(errc::unavailable);
 }
 
@@ -159,10 +277,8 @@ void store::timed(std::chrono::steady_clock::time_point t0) {
 }
 
 void store::flush() {
-  std::promise<void> done;
-  auto f = done.get_future();
-  boost::asio::post(ioc_, [&done] { done.set_value(); });
-  f.wait();
+  std::unique_lock lock(pending_mu_);
+  pending_cv_.wait(lock, [this] { return pending_ == 0; });
 }
 
 }  // namespace sg::store

@@ -1,4 +1,4 @@
-// The store: a database owned by one thread of its own, so SQLite never blocks an I/O thread.
+// The store: the database on threads of its own, so neither SQLite nor libpq blocks an I/O thread.
 #pragma once
 
 #include "core/histogram.hpp"
@@ -7,14 +7,16 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -22,7 +24,10 @@
 
 namespace sg::store {
 
-/// Why store work failed: the database is full (its size cap or the disk), or unusable otherwise.
+class sqlite_database;
+
+/// Why store work failed: the database is full (its size cap or the disk), or unusable otherwise
+/// (including a database server that cannot be reached).
 enum class errc { unavailable = 1, full };
 const boost::system::error_category& store_category();
 boost::system::error_code make_error_code(errc e);
@@ -31,70 +36,113 @@ boost::system::error_code make_error_code(errc e);
 template <class T>
 using result = boost::system::result<T>;
 
+/// Which database, from --database: `sqlite:PATH` or `postgres://…` / `postgresql://…`.
+struct database_url {
+  enum class engine { sqlite, postgres };
+  engine kind = engine::sqlite;
+  std::string target;  // the SQLite file, or the libpq connection URL
+  /// Parses `url`; empty means `sqlite:<data_dir>/streamgate.db`. Throws std::invalid_argument.
+  static database_url parse(const std::string& url, const std::string& data_dir);
+  /// The URL fit for a log line: a password in it is replaced by "***".
+  std::string redacted() const;
+};
+
+struct options {
+  std::string database;  // a database_url; empty = SQLite in data_dir
+  std::string data_dir = "./data";
+  std::int64_t max_bytes = 0;  // SQLite only: cap on the file (0: none)
+  unsigned pool_size = 2;      // PostgreSQL only: connections, each with a thread of its own
+};
+
 class store {
  public:
-  /// Opens the database in `data_dir` (created if missing), capped at `max_bytes` (0: no cap).
-  /// Throws on failure.
+  /// Opens the database and applies its migrations. Throws on failure (PostgreSQL unreachable
+  /// included: a server starts only with its store).
+  explicit store(const options& opts);
+  /// SQLite in `data_dir` (created if missing), capped at `max_bytes` (0: no cap).
   explicit store(const std::string& data_dir, std::int64_t max_bytes = 0);
   ~store();
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
-  /// Runs `work(database&)` on the store thread, then `done(result<T>)` there, where T is what
+  /// Runs `work(database&)` on a store thread, then `done(result<T>)` there, where T is what
   /// `work` returns: exactly once, with the value or with the error that stopped it, so the caller
-  /// can always answer its client and release what it holds. Thread-safe.
+  /// can always answer its client and release what it holds. On PostgreSQL `work` runs in a
+  /// transaction of its own, rolled back when it throws. With a pool, work items posted one after
+  /// another may run at the same time on different connections. Thread-safe.
   template <class Work, class Done>
   void exec(Work work, Done done) {
+    started();
     boost::asio::post(ioc_, [this, work = std::move(work), done = std::move(done)]() mutable {
       using T = std::invoke_result_t<Work&, database&>;
       auto t0 = std::chrono::steady_clock::now();
       std::optional<result<T>> r;
+      database& db = here();
       try {
+        open_work(db);
         if constexpr (std::is_void_v<T>) {
-          work(db_);
+          work(db);
           r.emplace();
         } else {
-          r.emplace(work(db_));
+          r.emplace(work(db));
         }
+        close_work(db);
       } catch (const std::exception& e) {
-        r.emplace(failed(e));
+        abandon_work(db);
+        r.emplace(boost::system::in_place_error, failed(e));
       }
       timed(t0);
       done(std::move(*r));
+      finished();
     });
   }
 
   /// Fire-and-forget work (the connection table): a failure is logged and counted, nothing waits on it.
-  /// Work queued while the store thread is busy runs together, in one transaction (one commit for a
-  /// burst of connections instead of one each). Thread-safe.
+  /// Work queued while a batch waits or runs goes into the next batch, run in one transaction (one
+  /// commit for a burst of connections instead of one each); batches run one at a time, in order. Thread-safe.
   void run(std::function<void(database&)> fn);
   /// Transactions that fire-and-forget work ran in, and the work items they held (for metrics).
   std::uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
   std::uint64_t batched_items() const { return batched_items_.load(std::memory_order_relaxed); }
-  /// Blocks until everything posted so far ran (start-up and shutdown only).
+  /// Blocks until everything posted so far ran (start-up, shutdown and tests).
   void flush();
   /// Latency of the last write, in microseconds (for metrics).
   std::int64_t last_op_us() const { return last_op_us_.load(std::memory_order_relaxed); }
-  /// Duration of every store operation (all of them write or read SQLite).
+  /// Duration of every store operation.
   const core::histogram& op_latency() const { return op_latency_; }
   /// Store operations that failed since start.
   std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
-  /// WAL checkpoints run by the checkpoint thread since start.
+  /// WAL checkpoints run by the checkpoint thread since start (SQLite).
   std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  /// "sqlite" or "postgres".
+  const char* engine() const { return url_.kind == database_url::engine::sqlite ? "sqlite" : "postgres"; }
+  /// Connections (threads) working for the store.
+  std::size_t pool_size() const { return dbs_.size(); }
 
  private:
   boost::system::error_code failed(const std::exception& e);
   void timed(std::chrono::steady_clock::time_point t0);
+  database& here();
+  void open_work(database& db);
+  void close_work(database& db);
+  void abandon_work(database& db);
+  void started();
+  void finished();
 
+  void open_sqlite(std::int64_t max_bytes);
   void checkpoint_loop(std::string path);
   void run_batch();
 
+  database_url url_;
   std::mutex batch_mu_;
   std::vector<std::function<void(database&)>> batch_;
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> batched_items_{0};
 
-  database db_;
+  // One connection per store thread; with SQLite, one of each.
+  std::vector<std::unique_ptr<database>> dbs_;
+  sqlite_database* sqlite_ = nullptr;
+  bool transactional_ = false;  // each exec in a transaction of its own (PostgreSQL)
   // WAL checkpoints (and their fsyncs) run on a connection and thread of their own, woken by commits
   // that leave the WAL long: the store thread never waits for the disk to flush.
   std::thread checkpointer_;
@@ -103,9 +151,13 @@ class store {
   bool ck_wanted_ = false;
   bool ck_stop_ = false;
   std::atomic<std::uint64_t> checkpoints_{0};
+  std::mutex pending_mu_;
+  std::condition_variable pending_cv_;
+  std::size_t pending_ = 0;
   boost::asio::io_context ioc_;
+  boost::asio::strand<boost::asio::io_context::executor_type> batches_strand_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
   std::atomic<std::int64_t> last_op_us_{0};
   std::atomic<std::uint64_t> errors_{0};
   core::histogram op_latency_;

@@ -55,6 +55,31 @@ TEST(Config, ListenForms) {
   EXPECT_THROW(load({"--listen", "h:70000"}), std::invalid_argument);
 }
 
+TEST(Config, DatabaseFromFlagEnvOrTomlTable) {
+  EXPECT_EQ(load({}).cfg.database, "");
+  EXPECT_EQ(load({}).cfg.database_pool_size, 2u);
+  EXPECT_EQ(load({"--database", "sqlite:/tmp/x.db"}).cfg.database, "sqlite:/tmp/x.db");
+  EXPECT_EQ(load({}, {"STREAMGATE_DATABASE=postgres://u@h/db", "STREAMGATE_DATABASE_POOL_SIZE=4"}).cfg.database,
+            "postgres://u@h/db");
+  EXPECT_EQ(load({}, {"STREAMGATE_DATABASE_POOL_SIZE=4"}).cfg.database_pool_size, 4u);
+  std::string path = ::testing::TempDir() + "sg_config_db_test.toml";
+  {
+    std::ofstream f(path);
+    f << "[database]\nurl = \"postgresql://sg@/sg?host=/run/postgresql\"\npool_size = 3\n";
+  }
+  auto c = load({"--config", path}).cfg;
+  EXPECT_EQ(c.database, "postgresql://sg@/sg?host=/run/postgresql");
+  EXPECT_EQ(c.database_pool_size, 3u);
+  std::remove(path.c_str());
+  try {
+    load({"--database", "mysql://u:hunter2@h/db"});
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--database"), std::string::npos);
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos);
+  }
+}
+
 TEST(Config, BadInputIsRefusedWithAClearMessage) {
   try {
     load({"--threads", "many"});

@@ -233,9 +233,11 @@ TEST(Hardening, ConcurrentStreamCapCoversEveryTransport) {
   EXPECT_EQ(after.status, 202u) << after.body;
 }
 
-TEST(Hardening, ProjectAndCardLimitsAndPagination) {
-  server_process srv({"--max-projects-per-owner", "3", "--max-cards-per-project", "2", "--max-card-bytes", "100",
-                      "--max-prompt-bytes", "150"});
+class ProjectLimits : public per_store {};
+
+TEST_P(ProjectLimits, ProjectAndCardLimitsAndPagination) {
+  server_process srv(with_store({"--max-projects-per-owner", "3", "--max-cards-per-project", "2", "--max-card-bytes",
+                                 "100", "--max-prompt-bytes", "150"}));
   // One owner throughout (limits are per owner): an anonymous program with its key.
   const std::map<std::string, std::string> me{{"X-Streamgate-Anonymous-Key", "limits-test-owner-0123456789"}};
   std::vector<std::string> ids;
@@ -278,6 +280,8 @@ TEST(Hardening, ProjectAndCardLimitsAndPagination) {
   EXPECT_EQ(list.at("items").as_array().size(), 1u);
   EXPECT_EQ(list.at("nextOffset"), 1);
 }
+
+SG_FOR_EACH_STORE(ProjectLimits);
 
 // ---- item 3: a store that fails answers, ends streams and releases what they held ----
 

@@ -1,6 +1,9 @@
 // The harness: a real server process, and WebSocket, HTTP and SSE clients with deadlines.
 #include "integration/harness.hpp"
 
+#include "store/postgres_database.hpp"
+#include "store/sqlite_database.hpp"
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -14,6 +17,24 @@
 #include <stdexcept>
 
 namespace sg::test {
+
+std::string store_name(store_kind k) { return k == store_kind::sqlite ? "sqlite" : "postgres"; }
+
+test_store::test_store(store_kind k) : kind_(k) {
+  if (k == store_kind::postgres) pg_ = std::make_unique<postgres_server>();
+}
+
+std::vector<std::string> test_store::args(std::vector<std::string> more) const {
+  std::vector<std::string> out;
+  if (pg_) out = {"--database", pg_->url()};
+  out.insert(out.end(), more.begin(), more.end());
+  return out;
+}
+
+std::unique_ptr<store::database> test_store::open(const std::string& data_dir) const {
+  if (pg_) return std::make_unique<store::postgres_database>(pg_->url());
+  return std::make_unique<store::sqlite_database>(data_dir + "/streamgate.db");
+}
 
 server_process::server_process(std::vector<std::string> args, std::string data_dir) {
   if (data_dir.empty()) {
@@ -61,8 +82,19 @@ server_process::server_process(std::vector<std::string> args, std::string data_d
   std::unique_lock lock(mu_);
   static const std::regex port_re(R"re("msg":"listening".*"port":(\d+))re");
   std::smatch m;
-  if (!cv_.wait_for(lock, 20s, [&] { return exited_ || std::regex_search(log_, m, port_re); }) || exited_)
-    throw std::runtime_error("streamgate did not start: " + log_);
+  if (!cv_.wait_for(lock, 20s, [&] { return exited_ || std::regex_search(log_, m, port_re); }) || exited_) {
+    // The reader thread ends with the process: kill it if it still runs, and join before throwing.
+    std::string log = log_;
+    if (!exited_) ::kill(pid_, SIGKILL);
+    lock.unlock();
+    reader_.join();
+    ::close(err_fd_);
+    if (own_dir_) {
+      std::error_code ec;
+      std::filesystem::remove_all(data_dir_, ec);
+    }
+    throw std::runtime_error("streamgate did not start: " + log);
+  }
   port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
   static const std::regex key_re(R"re("adminKey":"([^"]+)")re");
   std::smatch k;

@@ -2,13 +2,17 @@
 #pragma once
 
 #include "core/asio.hpp"
+#include "integration/postgres_server.hpp"
+#include "store/database.hpp"
 
 #include <boost/json.hpp>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -138,6 +142,51 @@ upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target, const 
 double metric_value(std::uint16_t port, const std::string& series);
 /// Polls /metrics until `series` reaches `value`; false at the deadline.
 bool wait_metric(std::uint16_t port, const std::string& series, double value, std::chrono::milliseconds timeout = 5s);
+
+/// The store behind a test's servers.
+enum class store_kind { sqlite, postgres };
+/// "sqlite" or "postgres": the name of a parameterized test's instance.
+std::string store_name(store_kind k);
+
+/// SQLite (in each server's data dir), or a PostgreSQL server of the test's own that every server
+/// of the test shares, as a store does across nodes.
+class test_store {
+ public:
+  explicit test_store(store_kind k);
+  store_kind kind() const { return kind_; }
+  /// `more`, after the flags that point a server at this store (none for SQLite).
+  std::vector<std::string> args(std::vector<std::string> more = {}) const;
+  /// The PostgreSQL server (null for SQLite).
+  postgres_server* postgres() const { return pg_.get(); }
+  /// A connection of the test's own to the database a server with `data_dir` uses (its schema
+  /// applied), to plant or inspect rows.
+  std::unique_ptr<store::database> open(const std::string& data_dir) const;
+
+ private:
+  store_kind kind_;
+  std::unique_ptr<postgres_server> pg_;
+};
+
+/// A test run once per store (TEST_P, instantiated by SG_FOR_EACH_STORE): servers started with
+/// with_store(args) use it.
+class per_store : public ::testing::TestWithParam<store_kind> {
+ protected:
+  test_store& store() {
+    if (!store_) store_ = std::make_unique<test_store>(GetParam());
+    return *store_;
+  }
+  std::vector<std::string> with_store(std::vector<std::string> args = {}) { return store().args(std::move(args)); }
+
+ private:
+  std::unique_ptr<test_store> store_;
+};
+
+#define SG_FOR_EACH_STORE(suite)                                                                          \
+  INSTANTIATE_TEST_SUITE_P(Stores, suite, ::testing::Values(::sg::test::store_kind::sqlite,              \
+                                                            ::sg::test::store_kind::postgres),           \
+                           [](const ::testing::TestParamInfo<::sg::test::store_kind>& i) {               \
+                             return ::sg::test::store_name(i.param);                                      \
+                           })
 
 boost::json::object stream_request(const std::string& input, const std::string& project = "test",
                                    const std::string& request_id = {});

@@ -58,8 +58,10 @@ std::string everything_visible(std::uint16_t port, const headers& who, const std
 
 // ---- item 4: anonymous identities ------------------------------------------------------------
 
-TEST(AnonymousIdentity, CookieIsGivenOnFirstContactOnEveryTransport) {
-  server_process srv;
+class AnonymousIdentity : public per_store {};
+
+TEST_P(AnonymousIdentity, CookieIsGivenOnFirstContactOnEveryTransport) {
+  server_process srv(with_store());
   auto first = http_request(srv.port(), http::verb::get, "/healthz");
   auto sc = first.headers["Set-Cookie"];
   EXPECT_TRUE(has(sc, "sg_anon=")) << sc;
@@ -95,8 +97,8 @@ TEST(AnonymousIdentity, CookieIsGivenOnFirstContactOnEveryTransport) {
   EXPECT_TRUE(has(forged.headers["Set-Cookie"], "sg_anon="));
 }
 
-TEST(AnonymousIdentity, APromptIsReadableByItsAuthorOnlyThroughEveryEndpoint) {
-  server_process srv;
+TEST_P(AnonymousIdentity, APromptIsReadableByItsAuthorOnlyThroughEveryEndpoint) {
+  server_process srv(with_store());
   auto alice = first_visit(srv.port());
   auto bob = first_visit(srv.port());
   ASSERT_NE(alice, bob);
@@ -171,8 +173,8 @@ TEST(AnonymousIdentity, APromptIsReadableByItsAuthorOnlyThroughEveryEndpoint) {
   EXPECT_EQ(std::string(start.back().at("streamId").as_string()), ws_stream);
 }
 
-TEST(AnonymousIdentity, AProgramWithoutCookiesIsANewIdentityPerRequestButItsStreamIdResumes) {
-  server_process srv({"--demo-ttft-ms", "300"});
+TEST_P(AnonymousIdentity, AProgramWithoutCookiesIsANewIdentityPerRequestButItsStreamIdResumes) {
+  server_process srv(with_store({"--demo-ttft-ms", "300"}));
   // Without a cookie or key, each request is somebody new: what it creates is nobody else's to read.
   auto p = http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"mine"})");
   ASSERT_EQ(p.status, 201u);
@@ -203,6 +205,8 @@ TEST(AnonymousIdentity, AProgramWithoutCookiesIsANewIdentityPerRequestButItsStre
   // But nobody else finds the id: the history that holds it is its owner's, who was a one-off.
   EXPECT_FALSE(has(http_request(srv.port(), http::verb::get, "/v1/projects/test/messages").body, id));
 }
+
+SG_FOR_EACH_STORE(AnonymousIdentity);
 
 // ---- item 5: the management API always needs the key ----------------------------------------
 

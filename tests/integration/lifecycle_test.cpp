@@ -34,20 +34,22 @@ TEST(Lifecycle, HealthReadinessAndTestPage) {
   EXPECT_NE(m.body.find("# TYPE streamgate_connections_active gauge"), std::string::npos);
 }
 
-TEST(Lifecycle, ConnectionTableRowLivesAsLongAsTheConnection) {
-  server_process srv;
+class ConnectionTable : public per_store {};
+
+TEST_P(ConnectionTable, RowLivesAsLongAsTheConnection) {
+  server_process srv(with_store());
   std::string id;
   {
     ws_client c(srv.port());
     id = c.connection_id();
     // The row is written off the I/O thread; ping round-trips until it is visible.
-    store::database db(srv.data_dir() + "/streamgate.db");
+    auto db = store().open(srv.data_dir());
     std::optional<store::connection_row> row;
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!row && std::chrono::steady_clock::now() < deadline) {
       c.send_json({{"action", "ping"}});
       c.read();
-      row = db.get_connection(id);
+      row = db->get_connection(id);
     }
     ASSERT_TRUE(row);
     EXPECT_EQ(row->source_ip, "127.0.0.1");
@@ -58,33 +60,37 @@ TEST(Lifecycle, ConnectionTableRowLivesAsLongAsTheConnection) {
     c.close();
   }
   ASSERT_TRUE(srv.wait_for_log("\"msg\":\"connection close\",\"connectionId\":\"" + id, 5s));
-  // The delete follows the close on the store thread: a readiness probe runs after it.
-  http_request(srv.port(), http::verb::get, "/readyz");
-  store::database db(srv.data_dir() + "/streamgate.db");
-  EXPECT_FALSE(db.get_connection(id));
+  // The delete follows the close on a store thread: poll until it landed.
+  auto db = store().open(srv.data_dir());
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (db->get_connection(id) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);  // between polls of the condition, not in place of one
+  EXPECT_FALSE(db->get_connection(id));
 }
 
-TEST(Lifecycle, RestartExpiresStaleConnectionRows) {
+TEST_P(ConnectionTable, RestartExpiresStaleRows) {
   char tmpl[] = "/tmp/streamgate-test-XXXXXX";
   ASSERT_TRUE(mkdtemp(tmpl));
   std::string dir = tmpl;
   {
-    store::database db(dir + "/streamgate.db");
+    auto db = store().open(dir);
     store::connection_row stale{"crashed-conn", now_ms() - 3'600'000, now_ms() - 3'600'000, now_ms() - 1000,
                                 "10.0.0.1", "old", ""};
     store::connection_row fresh{"recent-conn", now_ms(), now_ms(), now_ms() + 3'600'000, "127.0.0.1", "new", ""};
-    db.put_connection(stale);
-    db.put_connection(fresh);
+    db->put_connection(stale);
+    db->put_connection(fresh);
   }
   {
-    server_process srv({}, dir);
+    server_process srv(with_store(), dir);
     EXPECT_TRUE(srv.wait_for_log("expired stale connection rows", 5s));
-    store::database db(dir + "/streamgate.db");
-    EXPECT_FALSE(db.get_connection("crashed-conn"));
-    EXPECT_TRUE(db.get_connection("recent-conn"));
+    auto db = store().open(dir);
+    EXPECT_FALSE(db->get_connection("crashed-conn"));
+    EXPECT_TRUE(db->get_connection("recent-conn"));
   }
   std::filesystem::remove_all(dir);
 }
+
+SG_FOR_EACH_STORE(ConnectionTable);
 
 TEST(Lifecycle, SigtermLetsInFlightStreamsFinishThenCloses1001) {
   server_process srv({"--demo-ttft-ms", "50", "--demo-tokens-per-second", "200"});

@@ -15,9 +15,9 @@ namespace json = boost::json;
 // each request would be somebody new and see nothing of the previous one).
 const std::map<std::string, std::string> me{{"X-Streamgate-Anonymous-Key", "projects-test-user-0123456789"}};
 
-class Projects : public ::testing::Test {
+class Projects : public per_store {
  protected:
-  void SetUp() override { srv_ = std::make_unique<server_process>(std::vector<std::string>{"--demo-tokens-per-second", "2000"}); }
+  void SetUp() override { srv_ = std::make_unique<server_process>(with_store({"--demo-tokens-per-second", "2000"})); }
   http_result call(http::verb v, const std::string& path, const std::string& body = {}) {
     return http_request(srv_->port(), v, path, body, me);
   }
@@ -36,7 +36,7 @@ class Projects : public ::testing::Test {
   std::unique_ptr<server_process> srv_;
 };
 
-TEST_F(Projects, CreateGetListUpdateDelete) {
+TEST_P(Projects, CreateGetListUpdateDelete) {
   auto id = create("Cooking blog");
   auto got = call(http::verb::get, "/v1/projects/" + id).json().as_object();
   EXPECT_EQ(got.at("name"), "Cooking blog");
@@ -56,7 +56,7 @@ TEST_F(Projects, CreateGetListUpdateDelete) {
   EXPECT_EQ(call(http::verb::put, "/v1/projects/" + id, R"({"name":"x"})").status, 404u);
 }
 
-TEST_F(Projects, ProjectValidationErrors) {
+TEST_P(Projects, ProjectValidationErrors) {
   expect_field_error(call(http::verb::post, "/v1/projects", "{}"), "name");
   expect_field_error(call(http::verb::post, "/v1/projects", R"({"name":""})"), "name");
   expect_field_error(call(http::verb::post, "/v1/projects", R"({"name":7})"), "name");
@@ -75,7 +75,7 @@ TEST_F(Projects, ProjectValidationErrors) {
   EXPECT_EQ(call(http::verb::get, "/v1/projects/" + id + "/nothing").status, 404u);
 }
 
-TEST_F(Projects, CardsCrudAndOrder) {
+TEST_P(Projects, CardsCrudAndOrder) {
   auto pid = create("cards");
   auto base = "/v1/projects/" + pid + "/cards";
   auto c1 = call(http::verb::post, base, R"({"kind":"instruction","content":"Use alliteration"})");
@@ -102,7 +102,7 @@ TEST_F(Projects, CardsCrudAndOrder) {
   EXPECT_EQ(call(http::verb::get, base).status, 404u);
 }
 
-TEST_F(Projects, CardValidationErrors) {
+TEST_P(Projects, CardValidationErrors) {
   auto pid = create("v");
   auto base = "/v1/projects/" + pid + "/cards";
   expect_field_error(call(http::verb::post, base, R"({"content":"x"})"), "kind");
@@ -119,7 +119,7 @@ TEST_F(Projects, CardValidationErrors) {
   expect_field_error(call(http::verb::put, base + "/" + cid, R"({"content":5})"), "content");
 }
 
-TEST_F(Projects, StreamsUseTheCardsAndWriteTheHistory) {
+TEST_P(Projects, StreamsUseTheCardsAndWriteTheHistory) {
   auto pid = create("history");
   call(http::verb::post, "/v1/projects/" + pid + "/cards", R"({"kind":"instruction","content":"Mention sourdough starters"})");
   ws_client c(srv_->port(), "/ws", me);
@@ -148,8 +148,8 @@ TEST_F(Projects, StreamsUseTheCardsAndWriteTheHistory) {
   expect_field_error(call(http::verb::get, "/v1/projects/" + pid + "/messages?before=-3"), "before");
 }
 
-TEST_F(Projects, CancelledAnswerIsSavedWithItsStatus) {
-  server_process slow({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "20"});
+TEST_P(Projects, CancelledAnswerIsSavedWithItsStatus) {
+  server_process slow(with_store({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "20"}));
   ws_client c(slow.port(), "/ws", me);
   c.send_json(stream_request("stop me", "adhoc"));
   auto events = c.read_until("stream_chunk");
@@ -162,12 +162,14 @@ TEST_F(Projects, CancelledAnswerIsSavedWithItsStatus) {
   EXPECT_EQ(items[1].at("streamId"), json::value(id));
 }
 
-TEST(ProjectsRestart, HistorySurvivesARestart) {
+class ProjectsRestart : public per_store {};
+
+TEST_P(ProjectsRestart, HistorySurvivesARestart) {
   char tmpl[] = "/tmp/streamgate-test-XXXXXX";
   ASSERT_TRUE(mkdtemp(tmpl));
   std::string dir = tmpl, pid;
   {
-    server_process srv({}, dir);
+    server_process srv(with_store(), dir);
     pid = std::string(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"durable"})", me).json().at("id").as_string());
     ws_client c(srv.port(), "/ws", me);
     c.send_json(stream_request("remember me", pid));
@@ -175,11 +177,90 @@ TEST(ProjectsRestart, HistorySurvivesARestart) {
     srv.signal(SIGTERM);
     ASSERT_TRUE(srv.wait(10s));
   }
-  server_process again({}, dir);
+  server_process again(with_store(), dir);
   EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid, {}, me).json().at("name"), "durable");
   EXPECT_EQ(http_request(again.port(), http::verb::get, "/v1/projects/" + pid + "/messages", {}, me).json().at("items").as_array().size(),
             2u);
   std::filesystem::remove_all(dir);
+}
+
+SG_FOR_EACH_STORE(Projects);
+SG_FOR_EACH_STORE(ProjectsRestart);
+
+// Polls /readyz until it answers `status`; false at the deadline.
+bool ready_becomes(std::uint16_t port, unsigned status, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (http_request(port, http::verb::get, "/readyz").status != status) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);  // between polls of the condition, not in place of one
+  }
+  return true;
+}
+
+// The PostgreSQL server stops and starts again mid-run: while it is away store work answers 503
+// unavailable and /readyz says so; once it is back, every pooled connection is re-established and
+// nothing written before is lost.
+TEST(PostgresStore, ARestartedServerIsReconnectedAndReadyzFollowsIt) {
+  test_store st(store_kind::postgres);
+  server_process srv(st.args({"--database-pool-size", "3"}));
+  auto call = [&](http::verb v, const std::string& path, const std::string& body = {}) {
+    return http_request(srv.port(), v, path, body, me);
+  };
+  auto before = call(http::verb::post, "/v1/projects", R"({"name":"before the restart"})");
+  ASSERT_EQ(before.status, 201u);
+  auto pid = std::string(before.json().at("id").as_string());
+  EXPECT_EQ(http_request(srv.port(), http::verb::get, "/readyz").status, 200u);
+
+  st.postgres()->stop();
+  ASSERT_TRUE(ready_becomes(srv.port(), 503, 10s));
+  auto ready = http_request(srv.port(), http::verb::get, "/readyz").json().as_object();
+  EXPECT_EQ(ready.at("status"), "unavailable");
+  auto refused = call(http::verb::post, "/v1/projects", R"({"name":"while away"})");
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_EQ(refused.json().at("code"), "unavailable");
+  EXPECT_EQ(call(http::verb::get, "/v1/projects").status, 503u);
+  // A stream that cannot record its question ends with a retryable error instead of answering.
+  {
+    ws_client c(srv.port(), "/ws", me);
+    c.send_json(stream_request("while away", pid));
+    auto events = c.read_until("error");
+    EXPECT_TRUE(events.back().at("retryable").as_bool());
+  }
+
+  st.postgres()->start();
+  ASSERT_TRUE(ready_becomes(srv.port(), 200, 15s)) << srv.log();
+  // More requests than pooled connections, so each connection's first work after the restart runs.
+  for (int i = 0; i < 8; ++i) {
+    auto got = call(http::verb::get, "/v1/projects/" + pid);
+    ASSERT_EQ(got.status, 200u) << "request " << i << ": " << got.body;
+    EXPECT_EQ(got.json().at("name"), "before the restart");
+  }
+  EXPECT_EQ(call(http::verb::post, "/v1/projects", R"({"name":"after the restart"})").status, 201u);
+  EXPECT_EQ(call(http::verb::get, "/v1/projects").json().at("items").as_array().size(), 2u);
+  ws_client c(srv.port(), "/ws", me);
+  c.send_json(stream_request("after the restart", pid));
+  c.read_until("stream_complete");
+  EXPECT_EQ(call(http::verb::get, "/v1/projects/" + pid + "/messages").json().at("items").as_array().size(), 2u);
+}
+
+// The URL forms: a socket directory instead of TCP; a URL that is neither SQLite nor PostgreSQL is
+// refused at start.
+TEST(PostgresStore, SocketDirectoryUrlAndBadUrlsAtStart) {
+  test_store st(store_kind::postgres);
+  {
+    server_process srv({"--database", st.postgres()->socket_url()});
+    EXPECT_EQ(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"over the socket"})", me).status, 201u);
+    EXPECT_TRUE(srv.wait_for_log(R"("engine":"postgres")", 5s));
+  }
+  EXPECT_THROW((server_process(std::vector<std::string>{"--database", "mysql://localhost/db"})), std::runtime_error);
+  // Unreachable at start: the server does not start without its store (the password stays out of the log).
+  try {
+    server_process down({"--database", "postgres://u:hunter2@127.0.0.1:1/db"});
+    ADD_FAILURE() << "started without its database";
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    EXPECT_EQ(what.find("hunter2"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

@@ -171,8 +171,10 @@ TEST(Auth, JwksIsReloadedOnSighup) {
   std::filesystem::remove_all(tmpl);
 }
 
-TEST(Ownership, AnotherUsersStreamDoesNotExist) {
-  server_process srv(jwt_args({"--demo-ttft-ms", "1000"}));
+class Ownership : public per_store {};
+
+TEST_P(Ownership, AnotherUsersStreamDoesNotExist) {
+  server_process srv(with_store(jwt_args({"--demo-ttft-ms", "1000"})));
   ws_client alice(srv.port(), "/ws", bearer(token_for("alice")));
   ws_client bob(srv.port(), "/ws", bearer(token_for("bob")));
   alice.send_json(stream_request("alice's secret plans"));
@@ -192,8 +194,8 @@ TEST(Ownership, AnotherUsersStreamDoesNotExist) {
   EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/streams/" + id, {}, bearer(token_for("alice"))).status, 200u);
 }
 
-TEST(Ownership, AnotherUsersProjectDoesNotExist) {
-  server_process srv(jwt_args());
+TEST_P(Ownership, AnotherUsersProjectDoesNotExist) {
+  server_process srv(with_store(jwt_args()));
   auto a = bearer(token_for("alice")), b = bearer(token_for("bob"));
   auto p = http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"Alice's"})", a).json();
   auto pid = std::string(p.at("id").as_string());
@@ -214,6 +216,8 @@ TEST(Ownership, AnotherUsersProjectDoesNotExist) {
   EXPECT_EQ(events.back().at("code"), "not_found");
   EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/projects/" + pid, {}, a).status, 200u);
 }
+
+SG_FOR_EACH_STORE(Ownership);
 
 TEST(RateLimits, ConnectionRatePerIpTripsAndRecovers) {
   server_process srv({"--rate-connections-per-second", "2"});  // burst 4

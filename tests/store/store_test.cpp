@@ -1,5 +1,8 @@
 // Store work always completes: with its value, or with the error that stopped it (full, unusable).
 #include "store/store.hpp"
+#include "store/schema.hpp"
+
+#include "integration/postgres_server.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <stdexcept>
+#include <thread>
 
 namespace sg::store {
 namespace {
@@ -176,6 +180,247 @@ TEST(Store, FireAndForgetWorkQueuedMeanwhileCommitsAsOneBatch) {
   st.run([&expired](database& db) { expired = db.expire_connections(10000); });
   st.flush();
   EXPECT_EQ(expired, n);
+}
+
+
+// ---- every engine ----------------------------------------------------------------------------
+
+// The same tests on SQLite and on a PostgreSQL server of the test's own.
+class StoreEngines : public ::testing::TestWithParam<std::string> {
+ protected:
+  options opts() {
+    options o;
+    o.data_dir = dir_.path.string();
+    if (GetParam() == "postgres") {
+      if (!pg_) pg_ = std::make_unique<test::postgres_server>();
+      o.database = pg_->url();
+      o.pool_size = 2;
+    }
+    return o;
+  }
+  temp_dir dir_;
+  std::unique_ptr<test::postgres_server> pg_;
+};
+
+TEST_P(StoreEngines, ExecCompletesWithTheValueOrTheErrorThatStoppedTheWork) {
+  store st(opts());
+  EXPECT_EQ(std::string(st.engine()), GetParam());
+  auto r = exec_wait<std::int64_t>(st, [](database& db) { return db.count_projects("nobody"); });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 0);
+  auto bad = exec_wait<int>(st, [](database& db) -> int {
+    db.exec("INSERT INTO no_such_table VALUES (1)");
+    return 1;
+  });
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), errc::unavailable);
+  auto thrown = exec_wait<void>(st, [](database&) { throw std::runtime_error("a broken invariant"); });
+  ASSERT_FALSE(thrown);
+  EXPECT_EQ(st.errors(), 2u);
+  // The connection is usable after a failure (on PostgreSQL, the failed transaction was rolled back).
+  auto again = exec_wait<std::int64_t>(st, [](database& db) { return db.count_connections(); });
+  ASSERT_TRUE(again);
+}
+
+// Every statement of the interface, with the answers both engines must agree on.
+TEST_P(StoreEngines, RowsRoundTripTheSameOnEveryEngine) {
+  store st(opts());
+  auto r = exec_wait<bool>(st, [](database& db) {
+    for (int i = 0; i < 5; ++i)
+      db.put_project({"p" + std::to_string(i), "name " + std::to_string(i), "d'\"\\ é", "alice", 100 + i / 2, 100});
+    db.put_project({"other", "bob's", "", "bob", 1, 1});
+    EXPECT_EQ(db.count_projects("alice"), 5);
+    auto all = db.list_projects("alice");
+    EXPECT_EQ(all.size(), 5u);
+    // created_at, then insertion order
+    for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].id, "p" + std::to_string(i));
+    EXPECT_EQ(all[0].description, "d'\"\\ é");
+    auto page = db.list_projects("alice", 2, 3);
+    EXPECT_EQ(page.size(), 2u);
+    EXPECT_EQ(page.at(0).id, "p3");
+    auto p = db.get_project("p1");
+    EXPECT_TRUE(p && p->name == "name 1" && p->created_at == 100 && p->owner == "alice");
+    db.put_project({"p1", "renamed", "", "alice", 100, 200});
+    EXPECT_EQ(db.get_project("p1")->name, "renamed");
+    EXPECT_EQ(db.get_project("p1")->updated_at, 200);
+    EXPECT_FALSE(db.get_project("nope"));
+
+    db.put_card({"c1", "p1", "instruction", "first", 5, 10});
+    db.put_card({"c2", "p1", "example", "second", -1, 11});
+    db.put_card({"c3", "p1", "style", "third", 5, 10});
+    auto cards = db.list_cards("p1");
+    EXPECT_EQ(cards.size(), 3u);
+    EXPECT_EQ(cards.at(0).id, "c2");
+    EXPECT_EQ(cards.at(1).id, "c1");
+    EXPECT_EQ(cards.at(2).id, "c3");
+    EXPECT_EQ(db.list_cards("p1", 1, 1).at(0).id, "c1");
+    db.put_card({"c1", "p1", "style", "changed", 7, 10});
+    EXPECT_EQ(db.get_card("p1", "c1")->content, "changed");
+    EXPECT_EQ(db.get_card("p1", "c1")->order, 7);
+    EXPECT_FALSE(db.get_card("p2", "c1"));
+    EXPECT_TRUE(db.delete_card("p1", "c3"));
+    EXPECT_FALSE(db.delete_card("p1", "c3"));
+
+    std::int64_t last = 0;
+    for (int i = 0; i < 5; ++i) {
+      auto id = db.add_message({0, "p1", i % 2 ? "assistant" : "user", "m" + std::to_string(i), "complete", "st", 50, "alice"});
+      EXPECT_GT(id, last);
+      last = id;
+    }
+    db.add_message({0, "p1", "user", "bob's", "complete", "", 50, "bob"});
+    auto newest = db.list_messages("p1", "alice", 0, 3);
+    EXPECT_EQ(newest.size(), 3u);
+    EXPECT_EQ(newest.at(0).content, "m4");
+    auto older = db.list_messages("p1", "alice", newest.back().id, 10);
+    EXPECT_EQ(older.size(), 2u);
+    EXPECT_EQ(older.at(1).content, "m0");
+    EXPECT_EQ(db.list_messages("p1", "bob", 0, 10).size(), 1u);
+
+    EXPECT_TRUE(db.delete_project("p1"));
+    EXPECT_FALSE(db.delete_project("p1"));
+    EXPECT_TRUE(db.list_cards("p1").empty());
+    EXPECT_TRUE(db.list_messages("p1", "alice", 0, 10).empty());
+
+    db.put_connection({"k1", 1, 2, 1000, "127.0.0.1", "ua", "alice"});
+    db.put_connection({"k2", 1, 2, 3000, "", "", ""});
+    db.put_connection({"k1", 1, 5, 1000, "127.0.0.1", "ua2", "alice"});
+    EXPECT_EQ(db.count_connections(), 2);
+    EXPECT_EQ(db.get_connection("k1")->user_agent, "ua2");
+    db.refresh_connections({"k1", "missing", "quote\"d"}, 4, 5000);
+    auto k1 = db.get_connection("k1");
+    EXPECT_EQ(k1->ttl, 5000);
+    EXPECT_EQ(k1->last_active_at, 5);  // never moves back
+    EXPECT_EQ(db.expire_connections(4000), 1);
+    EXPECT_FALSE(db.get_connection("k2"));
+    db.delete_connection("k1");
+    EXPECT_EQ(db.count_connections(), 0);
+    return true;
+  });
+  ASSERT_TRUE(r) << r.error().message();
+}
+
+// The schema is versioned: a new database gets every migration once, recorded in schema_version;
+// reopening it applies nothing again and keeps the rows.
+TEST_P(StoreEngines, MigrationsAreVersionedAndAppliedOnce) {
+  auto o = opts();
+  {
+    store st(o);
+    auto v = exec_wait<int>(st, [](database& db) { return db.schema_version(); });
+    ASSERT_TRUE(v);
+    EXPECT_EQ(*v, latest_schema_version());
+    ASSERT_TRUE(exec_wait<void>(st, [](database& db) { db.put_project({"kept", "k", "", "o", 1, 1}); }));
+  }
+  store again(o);
+  auto rows = exec_wait<std::int64_t>(again, [](database& db) { return db.count_projects("o"); });
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(*rows, 1);
+  auto v = exec_wait<int>(again, [](database& db) { return db.schema_version(); });
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, static_cast<int>(migrations().size()));
+}
+
+// Fire-and-forget work lands in order (a row put, then deleted, stays deleted); a failing item
+// costs only itself, on PostgreSQL too, where a failed statement would spoil the whole transaction.
+TEST_P(StoreEngines, FireAndForgetWorkRunsInOrderAndAFailureCostsOnlyItself) {
+  store st(opts());
+  constexpr int n = 2000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    connection_row r;
+    r.connection_id = "c" + std::to_string(i);
+    r.connected_at = r.last_active_at = 1;
+    r.ttl = 1000;
+    ids.push_back(r.connection_id);
+    st.run([r](database& db) { db.put_connection(r); });
+    if (i % 2) st.run([id = r.connection_id](database& db) { db.delete_connection(id); });
+    if (i == n / 2) st.run([](database& db) { db.exec("INSERT INTO no_such_table VALUES (1)"); });
+  }
+  st.run([ids](database& db) { db.refresh_connections(ids, 5, 9000); });
+  st.flush();
+  EXPECT_EQ(st.errors(), 1u);
+  auto count = exec_wait<std::int64_t>(st, [](database& db) { return db.count_connections(); });
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, n / 2);
+  auto row = exec_wait<std::optional<connection_row>>(st, [](database& db) { return db.get_connection("c8"); });
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->ttl, 9000);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, StoreEngines, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// ---- PostgreSQL only -------------------------------------------------------------------------
+
+// The pool: work items run side by side on their own connections, so one slow query holds up no other.
+TEST(PostgresStore, PoolRunsWorkSideBySide) {
+  test::postgres_server pg;
+  temp_dir dir;
+  store st(options{.database = pg.url(), .data_dir = dir.path.string(), .max_bytes = 0, .pool_size = 3});
+  EXPECT_EQ(st.pool_size(), 3u);
+  std::atomic<int> inside{0};
+  std::vector<std::future<result<int>>> done;
+  for (int i = 0; i < 3; ++i) {
+    auto p = std::make_shared<std::promise<result<int>>>();
+    done.push_back(p->get_future());
+    st.exec(
+        [&, i](database& db) {
+          db.exec("SELECT 1");
+          ++inside;
+          // Each waits for the other two: only three connections working at once get past this.
+          auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (inside.load() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+          return inside.load() == 3 ? i : -1;
+        },
+        [p](result<int> r) { p->set_value(std::move(r)); });
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto r = done[static_cast<std::size_t>(i)].get();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, i);
+  }
+}
+
+// The server restarts: work fails with `unavailable` while it is away, and succeeds again once it
+// is back, on every pooled connection, without restarting the store.
+TEST(PostgresStore, RestartedServerIsReconnected) {
+  test::postgres_server pg;
+  temp_dir dir;
+  store st(options{.database = pg.url(), .data_dir = dir.path.string(), .max_bytes = 0, .pool_size = 2});
+  ASSERT_TRUE(exec_wait<void>(st, [](database& db) { db.put_project({"p", "before", "", "o", 1, 1}); }));
+  pg.stop();
+  auto away = exec_wait<std::int64_t>(st, [](database& db) { return db.count_projects("o"); });
+  ASSERT_FALSE(away);
+  EXPECT_EQ(away.error(), errc::unavailable);
+  pg.start();
+  // Reconnection is backed off (at most 2 s between attempts): poll until it succeeds.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  result<std::int64_t> back{boost::system::in_place_error, make_error_code(errc::unavailable)};
+  while (!(back = exec_wait<std::int64_t>(st, [](database& db) { return db.count_projects("o"); })) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // between polls, not in place of one
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, 1);
+  // Every connection of the pool works again (the second one's first work after the restart included).
+  for (int i = 0; i < 6; ++i) {
+    auto r = exec_wait<std::int64_t>(st, [](database& db) { return db.count_projects("o"); });
+    ASSERT_TRUE(r) << i;
+  }
+}
+
+TEST(DatabaseUrl, FormsAndDefaults) {
+  auto d = database_url::parse("", "/var/lib/sg");
+  EXPECT_EQ(d.kind, database_url::engine::sqlite);
+  EXPECT_EQ(d.target, "/var/lib/sg/streamgate.db");
+  EXPECT_EQ(database_url::parse("sqlite:rel/x.db", "d").target, "rel/x.db");
+  EXPECT_EQ(database_url::parse("sqlite:///abs/x.db", "d").target, "/abs/x.db");
+  auto pg = database_url::parse("postgres://sg:secret@db.internal:5432/sg?sslmode=require", "d");
+  EXPECT_EQ(pg.kind, database_url::engine::postgres);
+  EXPECT_EQ(pg.target, "postgres://sg:secret@db.internal:5432/sg?sslmode=require");
+  EXPECT_EQ(pg.redacted(), "postgres://sg:***@db.internal:5432/sg?sslmode=require");
+  EXPECT_EQ(database_url::parse("postgresql://sg@/sg?host=/run/postgresql", "d").redacted(),
+            "postgresql://sg@/sg?host=/run/postgresql");
+  EXPECT_THROW(database_url::parse("mysql://x", "d"), std::invalid_argument);
+  EXPECT_THROW(database_url::parse("sqlite:", "d"), std::invalid_argument);
 }
 
 }  // namespace

@@ -1,56 +1,19 @@
 // Prepared statements are cached per SQL text; every handle is RAII.
-#include "store/database.hpp"
+#include "store/sqlite_database.hpp"
+
+#include "store/schema.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 namespace sg::store {
 namespace {
 
-const char* schema = R"sql(
-CREATE TABLE IF NOT EXISTS connections (
-  connection_id TEXT PRIMARY KEY,
-  connected_at INTEGER NOT NULL,
-  last_active_at INTEGER NOT NULL,
-  ttl INTEGER NOT NULL,
-  source_ip TEXT NOT NULL DEFAULT '',
-  user_agent TEXT NOT NULL DEFAULT '',
-  sub TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS connections_ttl ON connections(ttl);
-CREATE TABLE IF NOT EXISTS projects (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  owner TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cards (
-  id TEXT PRIMARY KEY,
-  project_id TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  content TEXT NOT NULL,
-  ord INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cards_project ON cards(project_id, ord);
-CREATE TABLE IF NOT EXISTS messages (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  project_id TEXT NOT NULL,
-  role TEXT NOT NULL,
-  content TEXT NOT NULL,
-  status TEXT NOT NULL,
-  stream_id TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  owner TEXT NOT NULL DEFAULT ''
-);
-)sql";
-
-// Columns added after the first release, applied to databases created before them.
-const char* migrations[][2] = {
-    {"messages", "owner TEXT NOT NULL DEFAULT ''"},
-};
+// A failed SQLite call, with its extended result code (SQLITE_FULL, SQLITE_BUSY, …).
+database_error sqlite_error(int code, const std::string& what) {
+  return database_error(code, what, (code & 0xff) == SQLITE_FULL);
+}
 
 class binder {
  public:
@@ -60,6 +23,7 @@ class binder {
     sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  binder& text(const char* v) { return text(std::string(v)); }
   binder& integer(std::int64_t v) {
     sqlite3_bind_int64(s_, ++i_, v);
     return *this;
@@ -78,7 +42,7 @@ std::string col_text(sqlite3_stmt* s, int i) {
 
 }  // namespace
 
-database::database(const std::string& path) {
+sqlite_database::sqlite_database(const std::string& path) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);
@@ -89,20 +53,54 @@ database::database(const std::string& path) {
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
-  exec(schema);
-  for (auto& [table, column] : migrations) {
-    std::string name(column, std::string_view(column).find(' '));
-    std::string check = "SELECT count(*) FROM pragma_table_info('" + std::string(table) + "') WHERE name = '" + name + "'";
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db_.get(), check.c_str(), -1, &st, nullptr);
-    std::unique_ptr<sqlite3_stmt, stmt_finalizer> guard(st);
-    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0)
-      exec("ALTER TABLE " + std::string(table) + " ADD COLUMN " + column);
-  }
-  exec("CREATE INDEX IF NOT EXISTS messages_project ON messages(project_id, owner, id)");
+  migrate();
 }
 
-void database::limit_size(std::int64_t max_bytes) {
+std::int64_t sqlite_database::query_int(const std::string& sql) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+    throw sqlite_error(sqlite3_extended_errcode(db_.get()), std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
+  std::unique_ptr<sqlite3_stmt, stmt_finalizer> guard(st);
+  return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+}
+
+void sqlite_database::migrate() {
+  // A database from before versioned migrations may lack the one column added after the first
+  // release; it gets it here, and is then adopted as version 1 (whose statements are IF NOT EXISTS).
+  if (query_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'messages'") &&
+      !query_int("SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'owner'"))
+    exec("ALTER TABLE messages ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+  exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+       "applied_at INTEGER NOT NULL)");
+  // IMMEDIATE: a second process opening the same file waits here instead of applying a step twice.
+  exec("BEGIN IMMEDIATE");
+  try {
+    auto current = schema_version();
+    if (current > latest_schema_version())
+      throw std::runtime_error("the database has schema version " + std::to_string(current) +
+                               ", newer than this build knows (" + std::to_string(latest_schema_version()) + ")");
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    for (auto& m : migrations()) {
+      if (m.version <= current) continue;
+      exec(m.sqlite);
+      binder b(prepare("INSERT INTO schema_version(version, description, applied_at) VALUES(?,?,?)"));
+      b.integer(m.version).text(m.description).integer(now);
+      if (sqlite3_step(b.get()) != SQLITE_DONE)
+        throw sqlite_error(sqlite3_extended_errcode(db_.get()), std::string("sqlite: ") + sqlite3_errmsg(db_.get()));
+    }
+    exec("COMMIT");
+  } catch (...) {
+    if (in_transaction()) exec("ROLLBACK");
+    throw;
+  }
+}
+
+int sqlite_database::schema_version() {
+  return static_cast<int>(query_int("SELECT coalesce(max(version), 0) FROM schema_version"));
+}
+
+void sqlite_database::limit_size(std::int64_t max_bytes) {
   if (max_bytes <= 0) return;
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db_.get(), "PRAGMA page_size", -1, &st, nullptr);
@@ -111,40 +109,40 @@ void database::limit_size(std::int64_t max_bytes) {
   exec("PRAGMA max_page_count = " + std::to_string(std::max<std::int64_t>(1, max_bytes / std::max<std::int64_t>(page, 512))));
 }
 
-void database::checkpoint_elsewhere(std::function<void(int)> on_commit) {
+void sqlite_database::checkpoint_elsewhere(std::function<void(int)> on_commit) {
   on_commit_ = std::move(on_commit);
   exec("PRAGMA wal_autocheckpoint=0");
   sqlite3_wal_hook(
       db_.get(),
       [](void* self, sqlite3*, const char*, int pages) {
-        static_cast<database*>(self)->on_commit_(pages);
+        static_cast<sqlite_database*>(self)->on_commit_(pages);
         return SQLITE_OK;
       },
       this);
 }
 
-bool database::in_transaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
+bool sqlite_database::in_transaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
 
-bool database::checkpoint() {
+bool sqlite_database::checkpoint() {
   int log = 0, done = 0;
   return sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK;
 }
 
-void database::exec(const std::string& sql) {
+void sqlite_database::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw database_error(sqlite3_extended_errcode(db_.get()), "sqlite: " + msg);
+    throw sqlite_error(sqlite3_extended_errcode(db_.get()), "sqlite: " + msg);
   }
 }
 
-sqlite3_stmt* database::prepare(const char* sql) {
+sqlite3_stmt* sqlite_database::prepare(const char* sql) {
   for (auto& [k, s] : cache_)
     if (k == sql) return s.get();
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_.get(), sql, -1, &s, nullptr) != SQLITE_OK)
-    throw database_error(sqlite3_extended_errcode(db_.get()), std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
+    throw sqlite_error(sqlite3_extended_errcode(db_.get()), std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
   cache_.emplace_back(sql, std::unique_ptr<sqlite3_stmt, stmt_finalizer>(s));
   return s;
 }
@@ -152,11 +150,11 @@ sqlite3_stmt* database::prepare(const char* sql) {
 namespace {
 void step_done(sqlite3* db, sqlite3_stmt* s) {
   int rc = sqlite3_step(s);
-  if (rc != SQLITE_DONE) throw database_error(sqlite3_extended_errcode(db), std::string("sqlite step: ") + sqlite3_errmsg(db));
+  if (rc != SQLITE_DONE) throw sqlite_error(sqlite3_extended_errcode(db), std::string("sqlite step: ") + sqlite3_errmsg(db));
 }
 }  // namespace
 
-void database::put_connection(const connection_row& r) {
+void sqlite_database::put_connection(const connection_row& r) {
   binder b(prepare("INSERT OR REPLACE INTO connections(connection_id, connected_at, last_active_at, ttl, source_ip, "
                    "user_agent, sub) VALUES(?,?,?,?,?,?,?)"));
   b.text(r.connection_id).integer(r.connected_at).integer(r.last_active_at).integer(r.ttl).text(r.source_ip)
@@ -164,13 +162,13 @@ void database::put_connection(const connection_row& r) {
   step_done(db_.get(), b.get());
 }
 
-void database::delete_connection(const std::string& id) {
+void sqlite_database::delete_connection(const std::string& id) {
   binder b(prepare("DELETE FROM connections WHERE connection_id = ?"));
   b.text(id);
   step_done(db_.get(), b.get());
 }
 
-void database::refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at,
+void sqlite_database::refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at,
                                    std::int64_t ttl) {
   if (ids.empty()) return;
   // A savepoint, not BEGIN: it nests inside the store's batch transaction and stands alone outside it.
@@ -192,14 +190,14 @@ void database::refresh_connections(const std::vector<std::string>& ids, std::int
   }
 }
 
-int database::expire_connections(std::int64_t now_ms) {
+int sqlite_database::expire_connections(std::int64_t now_ms) {
   binder b(prepare("DELETE FROM connections WHERE ttl < ?"));
   b.integer(now_ms);
   step_done(db_.get(), b.get());
   return sqlite3_changes(db_.get());
 }
 
-std::optional<connection_row> database::get_connection(const std::string& id) {
+std::optional<connection_row> sqlite_database::get_connection(const std::string& id) {
   binder b(prepare("SELECT connection_id, connected_at, last_active_at, ttl, source_ip, user_agent, sub "
                    "FROM connections WHERE connection_id = ?"));
   b.text(id);
@@ -209,13 +207,13 @@ std::optional<connection_row> database::get_connection(const std::string& id) {
                         sqlite3_column_int64(s, 3), col_text(s, 4), col_text(s, 5), col_text(s, 6)};
 }
 
-std::int64_t database::count_connections() {
+std::int64_t sqlite_database::count_connections() {
   binder b(prepare("SELECT count(*) FROM connections"));
   if (sqlite3_step(b.get()) != SQLITE_ROW) return 0;
   return sqlite3_column_int64(b.get(), 0);
 }
 
-void database::put_project(const project_row& p) {
+void sqlite_database::put_project(const project_row& p) {
   binder b(prepare("INSERT OR REPLACE INTO projects(id, name, description, owner, created_at, updated_at) "
                    "VALUES(?,?,?,?,?,?)"));
   b.text(p.id).text(p.name).text(p.description).text(p.owner).integer(p.created_at).integer(p.updated_at);
@@ -233,18 +231,14 @@ card_row read_card(sqlite3_stmt* s) {
 }
 }  // namespace
 
-std::optional<project_row> database::get_project(const std::string& id) {
+std::optional<project_row> sqlite_database::get_project(const std::string& id) {
   binder b(prepare("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE id = ?"));
   b.text(id);
   if (sqlite3_step(b.get()) != SQLITE_ROW) return std::nullopt;
   return read_project(b.get());
 }
 
-std::vector<project_row> database::list_projects(const std::string& owner) {
-  return list_projects(owner, -1, 0);  // LIMIT -1: no limit
-}
-
-std::vector<project_row> database::list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset) {
+std::vector<project_row> sqlite_database::list_projects(const std::string& owner, std::int64_t limit, std::int64_t offset) {
   binder b(prepare("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE owner = ? "
                    "ORDER BY created_at, rowid LIMIT ? OFFSET ?"));
   b.text(owner).integer(limit).integer(offset);
@@ -253,13 +247,13 @@ std::vector<project_row> database::list_projects(const std::string& owner, std::
   return out;
 }
 
-std::int64_t database::count_projects(const std::string& owner) {
+std::int64_t sqlite_database::count_projects(const std::string& owner) {
   binder b(prepare("SELECT count(*) FROM projects WHERE owner = ?"));
   b.text(owner);
   return sqlite3_step(b.get()) == SQLITE_ROW ? sqlite3_column_int64(b.get(), 0) : 0;
 }
 
-bool database::delete_project(const std::string& id) {
+bool sqlite_database::delete_project(const std::string& id) {
   {
     binder b(prepare("DELETE FROM cards WHERE project_id = ?"));
     b.text(id);
@@ -276,24 +270,20 @@ bool database::delete_project(const std::string& id) {
   return sqlite3_changes(db_.get()) > 0;
 }
 
-void database::put_card(const card_row& c) {
+void sqlite_database::put_card(const card_row& c) {
   binder b(prepare("INSERT OR REPLACE INTO cards(id, project_id, kind, content, ord, created_at) VALUES(?,?,?,?,?,?)"));
   b.text(c.id).text(c.project_id).text(c.kind).text(c.content).integer(c.order).integer(c.created_at);
   step_done(db_.get(), b.get());
 }
 
-std::optional<card_row> database::get_card(const std::string& project_id, const std::string& card_id) {
+std::optional<card_row> sqlite_database::get_card(const std::string& project_id, const std::string& card_id) {
   binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? AND id = ?"));
   b.text(project_id).text(card_id);
   if (sqlite3_step(b.get()) != SQLITE_ROW) return std::nullopt;
   return read_card(b.get());
 }
 
-std::vector<card_row> database::list_cards(const std::string& project_id) {
-  return list_cards(project_id, -1, 0);  // LIMIT -1: no limit
-}
-
-std::vector<card_row> database::list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset) {
+std::vector<card_row> sqlite_database::list_cards(const std::string& project_id, std::int64_t limit, std::int64_t offset) {
   binder b(prepare("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = ? "
                    "ORDER BY ord, created_at, rowid LIMIT ? OFFSET ?"));
   b.text(project_id).integer(limit).integer(offset);
@@ -302,14 +292,14 @@ std::vector<card_row> database::list_cards(const std::string& project_id, std::i
   return out;
 }
 
-bool database::delete_card(const std::string& project_id, const std::string& card_id) {
+bool sqlite_database::delete_card(const std::string& project_id, const std::string& card_id) {
   binder b(prepare("DELETE FROM cards WHERE project_id = ? AND id = ?"));
   b.text(project_id).text(card_id);
   step_done(db_.get(), b.get());
   return sqlite3_changes(db_.get()) > 0;
 }
 
-std::int64_t database::add_message(const message_row& m) {
+std::int64_t sqlite_database::add_message(const message_row& m) {
   binder b(prepare("INSERT INTO messages(project_id, role, content, status, stream_id, created_at, owner) "
                    "VALUES(?,?,?,?,?,?,?)"));
   b.text(m.project_id).text(m.role).text(m.content).text(m.status).text(m.stream_id).integer(m.created_at)
@@ -318,7 +308,7 @@ std::int64_t database::add_message(const message_row& m) {
   return sqlite3_last_insert_rowid(db_.get());
 }
 
-std::vector<message_row> database::list_messages(const std::string& project_id, const std::string& owner,
+std::vector<message_row> sqlite_database::list_messages(const std::string& project_id, const std::string& owner,
                                                  std::int64_t before, int limit) {
   binder b(prepare("SELECT id, project_id, role, content, status, stream_id, created_at, owner FROM messages "
                    "WHERE project_id = ? AND owner = ? AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?"));
