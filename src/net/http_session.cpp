@@ -46,8 +46,7 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
   // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
   // client's delayed ACK (~40 ms) and the first token arrives that much late.
   beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
-  // Kept when the connection becomes a WebSocket.
-  if (app_.cfg.socket_send_buffer > 0)
+  if (app_.cfg.socket_send_buffer > 0)  // kept when the connection becomes a WebSocket
     beast::get_lowest_layer(stream_).socket().set_option(net::socket_base::send_buffer_size(app_.cfg.socket_send_buffer), ec);
 }
 
@@ -466,9 +465,8 @@ void basic_http_session<Stream>::watch_client() {
 
 template <class Stream>
 void basic_http_session<Stream>::deliver(proto::event_ptr ev) {
-  // On the session's own thread (the replay of subscribe, or a stream this connection started) the
-  // event is queued at once: a post made here would only run after posts other threads make later,
-  // so live events could overtake the replay. Queueing never calls back into the stream.
+  // On its own thread (subscribe's replay, its own stream) the event is queued at once: a post made
+  // here runs after later posts of other threads, so live events would overtake the replay.
   if (core::running_in(stream_.get_executor())) {
     sse_enqueue(std::move(ev));
     return;
