@@ -53,7 +53,7 @@ std::optional<response> screen_request(app& a, const request& req, bool api) {
 caller_check check_caller(app& a, const request& req, const target& t, bool api, std::string_view source_ip) {
   caller_check c;
   if (!api || req.method() == http::verb::options) {
-    if (!api && !a.sec->auth_enabled()) c.issued_key = a.sec->anonymous_caller(req).issued_key;
+    if (!a.sec->auth_enabled()) c.issued_key = a.sec->anonymous_caller(req).issued_key;
     return c;
   }
   auto auth = a.sec->authenticate(req, accepts_query_token(req, t) ? t.param("token") : nullptr);

@@ -35,8 +35,8 @@ struct caller_check {
   std::string issued_key;           ///< a new anonymous identity to set as a cookie
   std::optional<response> refusal;
 };
-/// For an API route (`api`) the credentials are required unless auth is off; for the page itself an
-/// anonymous caller gets its identity so the app has it before its first API call.
+/// For an API route (`api`) the credentials are required unless auth is off; with auth off, anything
+/// else (the page itself, a preflight) gives an anonymous caller its identity before its first API call.
 caller_check check_caller(app& a, const request& req, const target& t, bool api, std::string_view source_ip);
 
 struct request_context {
