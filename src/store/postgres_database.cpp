@@ -1,6 +1,7 @@
 // Text-format parameters and results; every integer is bound and cast as bigint.
 #include "store/postgres_database.hpp"
 
+#include "core/clock.hpp"
 #include "store/schema.hpp"
 
 #include <libpq-fe.h>
@@ -162,11 +163,8 @@ void postgres_database::migrate() {
     exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
          "applied_at BIGINT NOT NULL)");
     auto current = schema_version();
-    if (current > latest_schema_version())
-      throw std::runtime_error("the database has schema version " + std::to_string(current) +
-                               ", newer than this build knows (" + std::to_string(latest_schema_version()) + ")");
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
+    refuse_newer_schema(current);
+    auto now = core::now_ms();
     for (auto& m : migrations()) {
       if (m.version <= current) continue;
       exec(m.postgres);

@@ -2,6 +2,9 @@
 // edit of one already released: databases in the field have applied those.
 #include "store/schema.hpp"
 
+#include <stdexcept>
+#include <string>
+
 namespace sg::store {
 namespace {
 
@@ -101,5 +104,11 @@ CREATE INDEX messages_project ON messages(project_id, owner, id);
 
 std::span<const migration> migrations() { return all; }
 int latest_schema_version() { return all[std::size(all) - 1].version; }
+
+void refuse_newer_schema(int current) {
+  if (current > latest_schema_version())
+    throw std::runtime_error("the database has schema version " + std::to_string(current) +
+                             ", newer than this build knows (" + std::to_string(latest_schema_version()) + ")");
+}
 
 }  // namespace sg::store

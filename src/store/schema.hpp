@@ -18,5 +18,8 @@ struct migration {
 std::span<const migration> migrations();
 /// The version a database has once every migration ran.
 int latest_schema_version();
+/// Throws std::runtime_error when a database's `current` version is newer than this build knows:
+/// an older binary must not write to a schema it does not understand.
+void refuse_newer_schema(int current);
 
 }  // namespace sg::store

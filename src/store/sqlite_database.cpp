@@ -1,6 +1,7 @@
 // Prepared statements are cached per SQL text; every handle is RAII.
 #include "store/sqlite_database.hpp"
 
+#include "core/clock.hpp"
 #include "store/schema.hpp"
 
 #include <algorithm>
@@ -76,11 +77,8 @@ void sqlite_database::migrate() {
   exec("BEGIN IMMEDIATE");
   try {
     auto current = schema_version();
-    if (current > latest_schema_version())
-      throw std::runtime_error("the database has schema version " + std::to_string(current) +
-                               ", newer than this build knows (" + std::to_string(latest_schema_version()) + ")");
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
+    refuse_newer_schema(current);
+    auto now = core::now_ms();
     for (auto& m : migrations()) {
       if (m.version <= current) continue;
       exec(m.sqlite);
