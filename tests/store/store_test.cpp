@@ -319,6 +319,13 @@ TEST_P(StoreEngines, MigrationsAreVersionedAndAppliedOnce) {
   EXPECT_EQ(*v, static_cast<int>(migrations().size()));
 }
 
+// A database migrated by a newer build is refused, never written with an older schema in mind.
+TEST(StoreSchema, NewerSchemaThanThisBuildIsRefused) {
+  EXPECT_NO_THROW(refuse_newer_schema(latest_schema_version()));
+  EXPECT_NO_THROW(refuse_newer_schema(0));
+  EXPECT_THROW(refuse_newer_schema(latest_schema_version() + 1), std::runtime_error);
+}
+
 // Fire-and-forget work lands in order (a row put, then deleted, stays deleted); a failing item
 // costs only itself, on PostgreSQL too, where a failed statement would spoil the whole transaction.
 TEST_P(StoreEngines, FireAndForgetWorkRunsInOrderAndAFailureCostsOnlyItself) {
