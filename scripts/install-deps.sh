@@ -7,6 +7,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsqlite3-dev sqlite3 libtomlplusplus-dev
   libpq-dev postgresql
+  # cluster mode: Redis 7 for the tests (its service is never started), hiredis for RESP
+  redis-server libhiredis-dev
   python3-prometheus-client
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
@@ -29,8 +31,8 @@ echo "install-deps: installing ${missing[*]}" >&2
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
-# Packages with services (nginx, used only by the benchmarks; postgresql, whose initdb and pg_ctl the
-# tests run on a temp dir of their own) must not start them at install time:
+# Packages with services (nginx, used only by the benchmarks; postgresql and redis-server, which the
+# tests start on a temp dir and a free port of their own) must not start them at install time:
 # a policy-rc.d that refuses is Debian's switch for that, removed again afterwards.
 policy=/usr/sbin/policy-rc.d
 added_policy=0

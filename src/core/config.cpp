@@ -20,7 +20,14 @@ struct option {
   const char* help;
   setter set;
   std::function<std::string(const config&)> get;
+  bool is_switch = false;  // `--flag` alone means true; `--flag=false` and the env/TOML value are parsed
 };
+
+bool parse_switch(const std::string& name, const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  throw std::invalid_argument("--" + name + ": expected true or false, got '" + v + "'");
+}
 
 template <class T>
 T parse_number(const std::string& name, const std::string& v) {
@@ -61,6 +68,9 @@ void set_listen(config& c, const std::string& v) {
         o << c.field;                                                                           \
         return o.str();                                                                         \
       }
+#define SG_SWITCH(field)                                                              \
+  [](config& c, const std::string& v) { c.field = parse_switch(#field, v); },             \
+      [](const config& c) { return std::string(c.field ? "true" : "false"); }, true
 #define SG_STR(field) \
   [](config& c, const std::string& v) { c.field = v; }, [](const config& c) { return c.field; }
 
@@ -85,6 +95,28 @@ const std::vector<option>& options() {
       {"database-pool-size", "database.pool_size",
        "PostgreSQL connections, each on a store thread of its own, never an I/O thread (1-64)",
        SG_NUM(database_pool_size, unsigned)},
+      {"cluster", "cluster.redis",
+       "cluster mode: redis://[:PASSWORD@]HOST:PORT[/DB] of the Redis 7 server the nodes share (docs/cluster.md); "
+       "unset: a single node that needs no Redis",
+       [](config& c, const std::string& v) {
+         if (!v.empty() && v.rfind("redis://", 0) != 0)
+           throw std::invalid_argument("--cluster: expected redis://[:PASSWORD@]HOST:PORT[/DB]");
+         c.cluster = v;
+       },
+       [](const config& c) { return c.cluster; }},
+      {"cluster-password", "cluster.password", "the Redis password when --cluster's URL has none", SG_STR(cluster_password)},
+      {"node-id", "cluster.node_id", "this node's name in the cluster (letters, digits, - and _); default: random at start",
+       [](config& c, const std::string& v) {
+         if (v.size() > 64 || v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+                                  std::string::npos)
+           throw std::invalid_argument("--node-id: at most 64 letters, digits, - and _");
+         c.node_id = v;
+       },
+       [](const config& c) { return c.node_id; }},
+      {"node-ttl-ms", "cluster.node_ttl_ms",
+       "a node whose heartbeat is this old is dead and its running streams end interrupted; it beats every third of it",
+       SG_NUM(node_ttl_ms, std::int64_t)},
+      {"reuse-port", "reuse_port", "let several processes listen on the same port (SO_REUSEPORT)", SG_SWITCH(reuse_port)},
       {"provider", "provider",
        "default provider: demo, openai, anthropic, bedrock, ollama, or the NAME of a [providers.NAME] table "
        "(such as a type = \"http\" backend)",
@@ -238,7 +270,7 @@ void apply_file(config& c, const std::string& path) {
 std::vector<option_info> describe_options() {
   config defaults;
   std::vector<option_info> out;
-  for (auto& o : options()) out.push_back({o.flag, o.toml_key, env_name(o.flag), o.help, o.get(defaults)});
+  for (auto& o : options()) out.push_back({o.flag, o.toml_key, env_name(o.flag), o.help, o.get(defaults), o.is_switch});
   return out;
 }
 
@@ -252,7 +284,7 @@ std::string help_text() {
     << "  --help         this text\n"
     << "  --version      the version\n";
   for (auto& i : describe_options()) {
-    o << "  --" << i.flag << " VALUE\n      " << i.help << "\n      default " << i.default_value << "; env "
+    o << "  --" << i.flag << (i.is_switch ? "" : " VALUE") << "\n      " << i.help << "\n      default " << i.default_value << "; env "
       << i.env << "; toml " << i.toml_key << "\n";
   }
   o << "\nA value of 0 turns a rate limit off. Users are the token's sub with --auth jwt, else the client address\n"
@@ -285,8 +317,12 @@ parse_outcome load_config(int argc, const char* const* argv, char** envp) {
       value = a.substr(eq + 1);
     } else {
       name = a;
-      if (i + 1 >= argc) throw std::invalid_argument("--" + name + " needs a value");
-      value = argv[++i];
+      if (const option* sw = find_flag(name); sw && sw->is_switch) {
+        value = "true";
+      } else {
+        if (i + 1 >= argc) throw std::invalid_argument("--" + name + " needs a value");
+        value = argv[++i];
+      }
     }
     if (name == "config") {
       config_file = value;

@@ -75,6 +75,13 @@ struct config {
   std::string tls_cert;
   std::string tls_key;
 
+  // Cluster mode (docs/cluster.md): without `cluster` the node is alone and needs no Redis.
+  std::string cluster;           // redis://[:PASSWORD@]HOST:PORT[/DB]
+  std::string cluster_password;  // when the URL has none; prefer STREAMGATE_CLUSTER_PASSWORD
+  std::string node_id;           // empty: a random one at start
+  std::int64_t node_ttl_ms = 5000;  // a node whose heartbeat is this old is dead; it beats every third of it
+  bool reuse_port = false;       // SO_REUSEPORT: several processes share the listening port
+
   std::string config_file;
 };
 
@@ -84,6 +91,7 @@ struct option_info {
   std::string env;       // "STREAMGATE_DEMO_TTFT_MS"
   std::string help;
   std::string default_value;
+  bool is_switch = false;  // takes no value on the command line
 };
 
 /// The documented options, in --help order.

@@ -94,6 +94,24 @@ TEST(Config, BadInputIsRefusedWithAClearMessage) {
   EXPECT_THROW(load({"--config", "/nonexistent/streamgate.toml"}), std::invalid_argument);
 }
 
+TEST(Config, ClusterOptions) {
+  auto c = load({"--cluster", "redis://127.0.0.1:6380/2", "--node-id", "node-a_1", "--reuse-port"}).cfg;
+  EXPECT_EQ(c.cluster, "redis://127.0.0.1:6380/2");
+  EXPECT_EQ(c.node_id, "node-a_1");
+  EXPECT_TRUE(c.reuse_port);
+  EXPECT_EQ(c.node_ttl_ms, 5000);
+  EXPECT_FALSE(load({}).cfg.reuse_port);
+  // A switch takes no value, but an explicit one is honoured; the flag after it is still a flag.
+  EXPECT_FALSE(load({"--reuse-port=false"}).cfg.reuse_port);
+  auto after = load({"--reuse-port", "--threads", "3"}).cfg;
+  EXPECT_TRUE(after.reuse_port);
+  EXPECT_EQ(after.threads, 3u);
+  EXPECT_THROW(load({"--reuse-port=maybe"}), std::invalid_argument);
+  EXPECT_THROW(load({"--cluster", "http://127.0.0.1:6379"}), std::invalid_argument);
+  EXPECT_THROW(load({"--node-id", "a b"}), std::invalid_argument);
+  EXPECT_THROW(load({"--node-id", std::string(65, 'a')}), std::invalid_argument);
+}
+
 TEST(Config, HelpDocumentsEveryOption) {
   auto help = help_text();
   for (auto& o : describe_options()) {
