@@ -29,6 +29,7 @@ namespace sg::gateway {
 
 class security;
 class integrations;
+class cluster_link;
 
 struct counters {
   std::atomic<std::int64_t> ws_open{0}, sse_open{0};
@@ -65,7 +66,9 @@ struct app {
   stream::stream_manager* streams = nullptr;
   std::shared_ptr<const provider::model_catalog> models;  // which provider serves which model
   connection_registry connections;
+  sse_registry sse_responses;
   std::shared_ptr<integrations> routes;  // [routes.*]: $connect, $disconnect, custom actions, $default
+  cluster_link* cluster = nullptr;       // cluster mode: the other nodes (null when alone)
   counters stats;
   std::map<std::string, static_file> web_files;  // path ("/index.html") → file, loaded at start-up
   bool spa = false;                               // web_files holds a built app (else the test page)

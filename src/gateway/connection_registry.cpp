@@ -4,13 +4,20 @@
 namespace sg::gateway {
 
 void connection_registry::add(const std::string& id, const std::shared_ptr<connection_handle>& c) {
-  std::lock_guard lock(mu_);
-  conns_[id] = c;
+  {
+    std::lock_guard lock(mu_);
+    conns_[id] = c;
+  }
+  if (observer_) observer_->opened(c->identity());
 }
 
 void connection_registry::remove(const std::string& id) {
-  std::lock_guard lock(mu_);
-  conns_.erase(id);
+  std::size_t erased;
+  {
+    std::lock_guard lock(mu_);
+    erased = conns_.erase(id);
+  }
+  if (erased && observer_) observer_->closed(id);
 }
 
 std::shared_ptr<connection_handle> connection_registry::find(const std::string& id) const {
@@ -38,6 +45,24 @@ std::vector<std::string> connection_registry::ids() const {
 std::size_t connection_registry::size() const {
   std::lock_guard lock(mu_);
   return conns_.size();
+}
+
+void sse_registry::add(const void* key, std::function<void()> end) {
+  std::lock_guard lock(mu_);
+  open_[key] = std::move(end);
+}
+
+void sse_registry::remove(const void* key) {
+  std::lock_guard lock(mu_);
+  open_.erase(key);
+}
+
+std::vector<std::function<void()>> sse_registry::snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::function<void()>> out;
+  out.reserve(open_.size());
+  for (auto& [k, end] : open_) out.push_back(end);
+  return out;
 }
 
 }  // namespace sg::gateway

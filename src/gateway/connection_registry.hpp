@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,9 +34,19 @@ class connection_handle {
   virtual std::int64_t last_active_ms() const = 0;
 };
 
+/// Told of every connection added and removed (cluster mode's shared connection table).
+class connection_observer {
+ public:
+  virtual ~connection_observer() = default;
+  virtual void opened(const connection_identity& c) = 0;
+  virtual void closed(const std::string& id) = 0;
+};
+
 /// Thread-safe. Holds weak references: a registry entry never keeps a connection alive.
 class connection_registry {
  public:
+  /// Set once at start-up, before any connection.
+  void set_observer(connection_observer* o) { observer_ = o; }
   void add(const std::string& id, const std::shared_ptr<connection_handle>& c);
   void remove(const std::string& id);
   std::shared_ptr<connection_handle> find(const std::string& id) const;
@@ -47,6 +58,20 @@ class connection_registry {
  private:
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::weak_ptr<connection_handle>> conns_;
+  connection_observer* observer_ = nullptr;
+};
+
+/// The SSE responses open now, each with what ends it (posted to its own thread): a cluster node's
+/// drain ends them all so that EventSource reconnects to another node. Thread-safe.
+class sse_registry {
+ public:
+  void add(const void* key, std::function<void()> end);
+  void remove(const void* key);
+  std::vector<std::function<void()>> snapshot() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<const void*, std::function<void()>> open_;
 };
 
 }  // namespace sg::gateway

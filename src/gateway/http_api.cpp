@@ -2,6 +2,7 @@
 #include "gateway/http_api.hpp"
 
 #include "core/clock.hpp"
+#include "gateway/cluster_link.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/anonymous.hpp"
 #include "gateway/projects_api.hpp"
@@ -83,13 +84,24 @@ boost::json::object stream_info_json(const stream::stream_info& i) {
           {"createdAt", i.created_at_ms}, {"endedAt", i.ended_at_ms ? boost::json::value(i.ended_at_ms) : nullptr}};
 }
 
+void answer_stream(app& a, const request& req, const std::string& id, std::shared_ptr<stream::stream> s,
+                   const principal& who, const responder& respond);
+
 bool handle_streams(app& a, const request& req, const target& t, const request_context& ctx, responder& respond) {
   // /v1/streams/{id}
   if (t.segments.size() != 3) return false;
-  auto s = a.streams->find(t.segments[2]);
-  if (!s || !ctx.who.may_use_stream(s->owner())) {
-    respond(error_response(req, proto::error_code::not_found, "no stream " + t.segments[2] + " (unknown or expired)"));
-    return true;
+  // At once when the stream is here; after a lookup of the shared log when another node has it.
+  a.streams->find_anywhere(t.segments[2], {}, [&a, req, id = t.segments[2], who = ctx.who, respond](auto s) {
+    answer_stream(a, req, id, std::move(s), who, respond);
+  });
+  return true;
+}
+
+void answer_stream(app& a, const request& req, const std::string& id, std::shared_ptr<stream::stream> s,
+                   const principal& who, const responder& respond) {
+  if (!s || !who.may_use_stream(s->owner())) {
+    respond(error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
+    return;
   }
   if (req.method() == http::verb::get) {
     respond(json_response(req, http::status::ok, boost::json::serialize(stream_info_json(s->info()))));
@@ -103,8 +115,10 @@ bool handle_streams(app& a, const request& req, const target& t, const request_c
   } else {
     respond(error_response(req, proto::error_code::bad_request, "use GET or DELETE on a stream"));
   }
-  return true;
 }
+
+void answer_connection(const request& req, const std::optional<cluster_link::connection_info>& c, bool reached,
+                       const responder& respond);
 
 bool handle_connections(app& a, const request& req, const target& t, const request_context& ctx,
                         responder& respond) {
@@ -119,35 +133,50 @@ bool handle_connections(app& a, const request& req, const target& t, const reque
     return true;
   }
   const auto& id = t.segments[1];
-  auto c = a.connections.find(id);
-  if (!c) {
-    response res = error_response(req, proto::error_code::not_found, "connection " + id + " is gone");
-    res.result(http::status::gone);
-    respond(std::move(res));
+  if (req.method() != http::verb::get && req.method() != http::verb::post && req.method() != http::verb::delete_) {
+    respond(error_response(req, proto::error_code::bad_request, "use GET, POST or DELETE"));
     return true;
   }
-  switch (req.method()) {
-    case http::verb::get: {
-      auto& idn = c->identity();
-      boost::json::object o{{"connectionId", idn.connection_id},
-                            {"connectedAt", idn.connected_at_ms},
-                            {"lastActiveAt", c->last_active_ms()},
-                            {"identity", {{"sourceIp", idn.source_ip}, {"userAgent", idn.user_agent}, {"sub", idn.sub}}}};
-      respond(json_response(req, http::status::ok, boost::json::serialize(o)));
-      break;
-    }
-    case http::verb::post:
-      c->send_frame(req.body());
-      respond(json_response(req, http::status::ok, "{}"));
-      break;
-    case http::verb::delete_:
+  auto c = a.connections.find(id);
+  if (c) {
+    cluster_link::connection_info info{{}, c->identity(), c->last_active_ms()};
+    if (req.method() == http::verb::post) c->send_frame(req.body());
+    if (req.method() == http::verb::delete_)
       c->disconnect(websocket::close_code::normal, "disconnected by the management API");
-      respond(json_response(req, http::status::no_content, ""));
-      break;
-    default:
-      respond(error_response(req, proto::error_code::bad_request, "use GET, POST or DELETE"));
+    answer_connection(req, info, true, respond);
+  } else if (a.cluster) {
+    // Held by another node: the shared connection table says which, and the request goes to it.
+    a.cluster->find_connection(id, [&a, req, respond](std::optional<cluster_link::connection_info> info) {
+      if (!info || req.method() == http::verb::get) return answer_connection(req, info, info.has_value(), respond);
+      auto done = [req, respond, info](bool reached) { answer_connection(req, info, reached, respond); };
+      if (req.method() == http::verb::post) a.cluster->send_to_connection(*info, req.body(), done);
+      else a.cluster->disconnect_connection(*info, done);
+    });
+  } else {
+    answer_connection(req, std::nullopt, false, respond);
   }
   return true;
+}
+
+// The management API's answer for a connection found (`reached`: it is there, and a POST or DELETE
+// reached the node that holds it) or gone (410).
+void answer_connection(const request& req, const std::optional<cluster_link::connection_info>& c, bool reached,
+                       const responder& respond) {
+  if (!c || !reached) {
+    auto id = c ? c->identity.connection_id : std::string(parse_target(req.target()).segments.back());
+    response res = error_response(req, proto::error_code::not_found, "connection " + id + " is gone");
+    res.result(http::status::gone);
+    return respond(std::move(res));
+  }
+  if (req.method() == http::verb::post) return respond(json_response(req, http::status::ok, "{}"));
+  if (req.method() == http::verb::delete_) return respond(json_response(req, http::status::no_content, ""));
+  auto& idn = c->identity;
+  boost::json::object o{{"connectionId", idn.connection_id},
+                        {"connectedAt", idn.connected_at_ms},
+                        {"lastActiveAt", c->last_active_ms},
+                        {"identity", {{"sourceIp", idn.source_ip}, {"userAgent", idn.user_agent}, {"sub", idn.sub}}}};
+  if (!c->node.empty()) o["node"] = c->node;
+  respond(json_response(req, http::status::ok, boost::json::serialize(o)));
 }
 
 // /v1/admin/…: the same figures as /metrics and the open connections, for the admin page.
@@ -209,15 +238,23 @@ bool handle_api(app& a, const request& req, const target& t, const request_conte
   }
   if (t.path == "/readyz") {
     // Ready when the store answers a query and at least one provider is configured.
+    // In cluster mode Redis must answer too: without it this node cannot serve other nodes' streams.
     auto providers = a.streams->provider_names();
+    auto* cluster = a.cluster;
     a.store->exec([](store::database& db) { db.count_connections(); },
-                  [req, respond, providers](store::result<void> r) {
+                  [req, respond, providers, cluster](store::result<void> r) {
                     boost::json::array ps;
                     for (auto& p : providers) ps.emplace_back(p);
-                    boost::json::object o{{"status", r ? "ready" : "unavailable"},
+                    bool cluster_ok = !cluster || cluster->ready();
+                    bool ok = r && cluster_ok;
+                    boost::json::object o{{"status", ok ? "ready" : "unavailable"},
                                           {"store", r ? "ok" : r.error().message()},
                                           {"providers", ps}};
-                    respond(json_response(req, r ? http::status::ok : http::status::service_unavailable,
+                    if (cluster) {
+                      o["cluster"] = cluster_ok ? "ok" : "redis unreachable";
+                      o["node"] = cluster->node_id();
+                    }
+                    respond(json_response(req, ok ? http::status::ok : http::status::service_unavailable,
                                           boost::json::serialize(o)));
                   });
     return true;

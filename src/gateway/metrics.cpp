@@ -1,6 +1,7 @@
 // Counters and gauges in the Prometheus text format, read without locks where they are atomics.
 #include "gateway/metrics.hpp"
 
+#include "gateway/cluster_link.hpp"
 #include "gateway/integrations.hpp"
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
@@ -44,6 +45,28 @@ std::string render_metrics(app& a) {
   metric(o, "streamgate_streams_evicted_total", "counter",
          "Finished streams dropped before their retention ended, to stay within --retained-max-bytes.",
          double(a.streams->evicted()));
+  if (a.cluster) {
+    auto f = a.cluster->stats();
+    metric(o, "streamgate_cluster_redis_up", "gauge", "1 while Redis answers on both of this node's connections.",
+           f.redis_up ? 1.0 : 0.0);
+    metric(o, "streamgate_cluster_mirrored_streams", "gauge", "Streams of other nodes watched from this node.",
+           double(f.mirrored_streams));
+    metric(o, "streamgate_cluster_unsaved_streams", "gauge",
+           "This node's streams with events not yet in the shared log.", double(f.unsaved_streams));
+    metric(o, "streamgate_cluster_log_events_total", "counter", "Events appended to the shared log.",
+           double(f.log_events));
+    metric(o, "streamgate_cluster_log_batches_total", "counter", "Round trips that carried them.",
+           double(f.log_batches));
+    metric(o, "streamgate_cluster_log_failures_total", "counter",
+           "Batches that failed (Redis unreachable) and were written again later.", double(f.log_failures));
+    metric(o, "streamgate_cluster_reaped_nodes_total", "counter", "Dead nodes whose streams this node ended.",
+           double(f.reaped_nodes));
+    metric(o, "streamgate_cluster_interrupted_streams_total", "counter",
+           "Streams of dead nodes ended with `interrupted` by this node.", double(f.interrupted_streams));
+    metric(o, "streamgate_cluster_routed_requests_total", "counter",
+           "Cancels and management-API calls sent to the node that holds the stream or connection.",
+           double(f.routed_requests));
+  }
   o << "# HELP streamgate_streams_total Streams by outcome.\n# TYPE streamgate_streams_total counter\n"
     << "streamgate_streams_total{outcome=\"started\"} " << c.started.load() << '\n'
     << "streamgate_streams_total{outcome=\"completed\"} " << c.completed.load() << '\n'

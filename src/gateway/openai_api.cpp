@@ -267,22 +267,29 @@ void complete(app& a, const request& req, const std::string& owner, const std::s
     cr.stream.record = true;
     cr.stream.read_cards = true;
   }
-  auto started = a.streams->start(std::move(cr.stream), owner, limit_key, ex);
-  if (started.error) {
-    auto res = openai_json(req, proto::http_status(started.error->code), openai_error_body(*started.error));
-    if (started.error->retry_after_ms)
-      res.set(http::field::retry_after, std::to_string((*started.error->retry_after_ms + 999) / 1000));
-    respond(std::move(res));
-    return;
-  }
-  auto id = "chatcmpl-" + started.s->id();
-  auto created = core::now_ms() / 1000;
-  if (cr.stream_mode) {
-    start_sse(started.s, chunk_formatter(id, cr.model, created, cr.include_usage));
-    return;
-  }
-  if (watch) watch(started.s);
-  std::make_shared<collector>(req, id, cr.model, created, std::move(ex), std::move(respond))->start(started.s);
+  // At once on a single node; after the cluster's limits answer in cluster mode.
+  a.streams->start_anywhere(
+      std::move(cr.stream), owner, limit_key, ex,
+      [req, model = cr.model, stream_mode = cr.stream_mode, include_usage = cr.include_usage, ex,
+       respond = std::move(respond), start_sse = std::move(start_sse),
+       watch = std::move(watch)](stream::stream_manager::start_result started) mutable {
+        if (started.error) {
+          auto res = openai_json(req, proto::http_status(started.error->code), openai_error_body(*started.error));
+          if (started.error->retry_after_ms)
+            res.set(http::field::retry_after, std::to_string((*started.error->retry_after_ms + 999) / 1000));
+          respond(std::move(res));
+          return;
+        }
+        auto id = "chatcmpl-" + started.s->id();
+        auto created = core::now_ms() / 1000;
+        if (stream_mode) {
+          start_sse(started.s, chunk_formatter(id, model, created, include_usage));
+          return;
+        }
+        if (watch) watch(started.s);
+        std::make_shared<collector>(std::move(req), id, model, created, std::move(ex), std::move(respond))
+            ->start(started.s);
+      });
 }
 
 // GET /v1/models and /v1/models/{id}.

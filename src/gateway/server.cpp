@@ -1,6 +1,8 @@
 // Wiring and lifecycle: start-up, the connection-table sweep, and the graceful drain.
 #include "gateway/server.hpp"
 
+#include "cluster/node.hpp"
+
 #include "core/asio.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
@@ -77,6 +79,7 @@ struct server::impl {
   std::unique_ptr<store::store> st;
   std::unique_ptr<stream::stream_manager> streams;
   app a;
+  std::unique_ptr<cluster::node> cluster_node;  // --cluster: this process as one node of many
   std::unique_ptr<security> sec;
   std::shared_ptr<io::listener> lst;
   std::unique_ptr<net::signal_set> signals;
@@ -96,6 +99,7 @@ struct server::impl {
     table_sweep->async_wait([this](error_code ec) {
       if (ec || draining) return;
       // Live connections push their TTL forward; rows of connections that vanished expire.
+      if (cluster_node) cluster_node->refresh_connections();
       auto ids = a.connections.ids();
       auto now = core::now_ms();
       auto ttl = now + cfg.connection_ttl_ms;
@@ -131,6 +135,12 @@ struct server::impl {
     lst->stop();
     streams->stop_accepting();
     drain_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms);
+    // In a cluster the clients go elsewhere at once (1012: reconnect to another node) and resume
+    // there from the shared log, which this node keeps writing until its streams are done.
+    if (cluster_node) {
+      for (auto& c : a.connections.snapshot()) c->disconnect(websocket::close_code::service_restart, "service restart");
+      for (auto& end : a.sse_responses.snapshot()) end();
+    }
     wait_for_streams();
   }
 
@@ -264,7 +274,19 @@ struct server::impl {
     if (streams_finished) return;
     streams_finished = true;
     drain_timer->cancel();
-    close_connections();
+    if (!cluster_node) return close_connections();
+    // Every event of this node's streams is in Redis before the node says it leaves.
+    drain_deadline = std::chrono::steady_clock::now() + drain_grace;
+    wait_for_shared_log();
+  }
+
+  void wait_for_shared_log() {
+    if (cluster_node->unsaved_streams() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      cluster_node->leave([this] { net::post(drain_timer->get_executor(), [this] { close_connections(); }); });
+      return;
+    }
+    drain_timer->expires_after(close_poll);
+    drain_timer->async_wait([this](error_code) { wait_for_shared_log(); });
   }
 
   void close_connections() {
@@ -279,6 +301,7 @@ struct server::impl {
     bool idle = a.connections.size() == 0 && a.routes->pending_notifications() == 0;
     if (idle || std::chrono::steady_clock::now() >= drain_deadline) {
       streams->stop();
+      if (cluster_node) cluster_node->stop();
       table_sweep->cancel();
       if (watchdog) watchdog->cancel();
       if (reload_signal) reload_signal->cancel();
@@ -335,6 +358,13 @@ int server::run() {
   m.a.store = m.st.get();
   m.streams = std::make_unique<stream::stream_manager>(m.ioc, m.a.cfg, *m.st, std::move(providers));
   m.a.streams = m.streams.get();
+  if (!cfg.cluster.empty()) {
+    m.cluster_node = std::make_unique<cluster::node>(m.ioc, m.a.cfg, m.a, *m.streams, *m.st);
+    m.streams->set_remote(m.cluster_node.get());
+    m.a.connections.set_observer(m.cluster_node.get());
+    m.a.cluster = m.cluster_node.get();
+    m.cluster_node->start();
+  }
   load_web_files(m.a, cfg.web_root);
 
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -362,6 +392,12 @@ int server::run() {
   m.announce(ep, tls, threads, generated_admin_key);
 
   m.run_shards(shards);
+  if (m.cluster_node) {
+    // Nothing may reach the node once it is gone (connections closed by the destructors, say).
+    m.a.connections.set_observer(nullptr);
+    m.streams->set_remote(nullptr);
+    m.a.cluster = nullptr;
+  }
   m.st->flush();
   core::log_info("stopped");
   return 0;

@@ -1,6 +1,8 @@
 // SSE stream routes and request rules: parse, decide, answer; the session does the writing.
 #include "gateway/stream_routes.hpp"
 
+#include "gateway/anonymous.hpp"
+
 #include "proto/client_message.hpp"
 #include "stream/stream_manager.hpp"
 
@@ -35,38 +37,63 @@ std::string joined_header(const request& req, std::string_view name) {
   return out;
 }
 
-sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key,
-                      net::any_io_executor ex) {
+void start_stream(app& a, const request& req, const principal& who, const std::string& limit_key,
+                  net::any_io_executor ex, std::function<void(sse_plan)> done) {
   sse_plan p;
   boost::system::error_code ec;
   auto v = boost::json::parse(req.body(), ec);
   if (ec || !v.is_object()) {
     p.answer = error_response(req, proto::error_code::bad_request, "body must be a JSON object");
-    return p;
+    return done(std::move(p));
   }
   auto parsed = proto::parse_stream_request(v.get_object());
   if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
     p.answer = error_response(req, err->error);
-    return p;
+    return done(std::move(p));
   }
-  auto res = a.streams->start(std::get<proto::stream_request>(std::move(parsed)), who.owner(), limit_key, std::move(ex));
-  if (res.error) {
-    p.answer = error_response(req, *res.error);
-    return p;
-  }
-  if (!accepts_event_stream(req)) {
-    boost::json::object o{{"streamId", res.s->id()}, {"eventsUrl", "/v1/streams/" + res.s->id() + "/events"}};
-    p.answer = json_response(req, http::status::accepted, boost::json::serialize(o));
-    p.answer->set(http::field::location, "/v1/streams/" + res.s->id());
-    return p;
-  }
-  p.s = std::move(res.s);
-  return p;
+  a.streams->start_anywhere(
+      std::get<proto::stream_request>(std::move(parsed)), who.owner(), limit_key, std::move(ex),
+      [version = req.version(), keep_alive = req.keep_alive(), event_stream = accepts_event_stream(req),
+       done = std::move(done)](stream::stream_manager::start_result res) {
+        request head{http::verb::post, "/v1/streams", version};  // what the answer's framing needs
+        head.keep_alive(keep_alive);
+        sse_plan p;
+        if (res.error) {
+          p.answer = error_response(head, *res.error);
+        } else if (!event_stream) {
+          boost::json::object o{{"streamId", res.s->id()}, {"eventsUrl", "/v1/streams/" + res.s->id() + "/events"}};
+          p.answer = json_response(head, http::status::accepted, boost::json::serialize(o));
+          p.answer->set(http::field::location, "/v1/streams/" + res.s->id());
+        } else {
+          p.s = std::move(res.s);
+        }
+        done(std::move(p));
+      });
 }
 
-sse_plan resume_stream(app& a, const request& req, const target& t, const std::string& id, const principal& who) {
+http::response<http::empty_body> sse_header(const request& req, const std::string& stream_id,
+                                            const std::string& issued_key, bool secure,
+                                            const std::optional<std::string>& cors_origin) {
+  http::response<http::empty_body> res{http::status::ok, req.version()};
+  res.set(http::field::server, "streamgate");
+  res.set(http::field::content_type, "text/event-stream; charset=utf-8");
+  res.set(http::field::cache_control, "no-cache");
+  res.set("X-Accel-Buffering", "no");
+  res.set("X-Stream-Id", stream_id);
+  if (!issued_key.empty()) res.set(http::field::set_cookie, anonymous::set_cookie(issued_key, secure));
+  if (cors_origin) {
+    res.set(http::field::access_control_allow_origin, *cors_origin);
+    res.set(http::field::vary, "Origin");
+    res.set(http::field::access_control_expose_headers, "X-Stream-Id");
+  }
+  res.keep_alive(req.keep_alive());
+  res.chunked(true);
+  return res;
+}
+
+sse_plan resume_stream(const request& req, const target& t, const std::string& id, std::shared_ptr<stream::stream> s,
+                       const principal& who) {
   sse_plan p;
-  auto s = a.streams->find(id);
   if (!s || !who.may_use_stream(s->owner())) {
     p.answer = error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)");
     return p;

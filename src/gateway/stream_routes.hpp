@@ -7,6 +7,7 @@
 #include "gateway/security.hpp"
 #include "stream/stream.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,12 +32,21 @@ struct sse_plan {
 
 /// POST /v1/streams: starts the stream; with Accept: text/event-stream the plan is to write it,
 /// else the answer is 202 with its id.
-sse_plan start_stream(app& a, const request& req, const principal& who, const std::string& limit_key,
-                      net::any_io_executor ex);
+/// `done` runs at once on a single node, later (on `ex`) in cluster mode.
+void start_stream(app& a, const request& req, const principal& who, const std::string& limit_key,
+                  net::any_io_executor ex, std::function<void(sse_plan)> done);
+
+/// The header of an SSE answer for `stream_id` (chunked: the events follow as the body), with the
+/// anonymous identity's cookie when one was issued and the CORS headers when the origin is allowed.
+http::response<http::empty_body> sse_header(const request& req, const std::string& stream_id,
+                                            const std::string& issued_key, bool secure,
+                                            const std::optional<std::string>& cors_origin);
 
 /// GET /v1/streams/{id}/events: resumes after Last-Event-ID or ?lastSeq=N. At or past a finished
 /// stream's end the answer is 204 (EventSource stops reconnecting); past a running stream's end, 400.
-sse_plan resume_stream(app& a, const request& req, const target& t, const std::string& id, const principal& who);
+/// `s` is what stream_manager::find_anywhere found for `id` (null: none).
+sse_plan resume_stream(const request& req, const target& t, const std::string& id, std::shared_ptr<stream::stream> s,
+                       const principal& who);
 
 /// The connection slots a WebSocket holds for its life: the per-user one and, for a client behind a
 /// trusted proxy (known only now), the per-address one. Empty when refused: `refusal` says why.

@@ -359,7 +359,7 @@ void basic_http_session<Stream>::openai_request(const gateway::request& req, con
       [self, ex](gateway::response res) {
         net::post(ex, [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
       },
-      [self, &req](std::shared_ptr<stream::stream> s, gateway::openai_api::event_formatter f) {
+      [self, req](std::shared_ptr<stream::stream> s, gateway::openai_api::event_formatter f) {
         self->sse_format_ = std::move(f);
         self->sse_cancel_on_close_ = true;
         self->begin_sse(req, std::move(s), 0);
@@ -377,17 +377,22 @@ void basic_http_session<Stream>::openai_request(const gateway::request& req, con
 // POST /v1/streams: with Accept: text/event-stream the answer is the stream itself, else 202.
 template <class Stream>
 void basic_http_session<Stream>::start_stream(const gateway::request& req) {
-  auto plan = gateway::start_stream(app_, req, who_, limit_key_, stream_.get_executor());
-  if (plan.answer) send(std::move(*plan.answer));
-  else begin_sse(req, std::move(plan.s), 0);
+  gateway::start_stream(app_, req, who_, limit_key_, stream_.get_executor(),
+                        [self = this->shared_from_this(), req](gateway::sse_plan plan) {
+                          if (plan.answer) self->send(std::move(*plan.answer));
+                          else self->begin_sse(req, std::move(plan.s), 0);
+                        });
 }
 
 // GET /v1/streams/{id}/events: resume after Last-Event-ID or ?lastSeq=N.
 template <class Stream>
 void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
-  auto plan = gateway::resume_stream(app_, req, t, id, who_);
-  if (plan.answer) send(std::move(*plan.answer));
-  else begin_sse(req, std::move(plan.s), plan.after);
+  // At once when the stream is here; after a lookup of the shared log when another node has it.
+  app_.streams->find_anywhere(id, stream_.get_executor(), [self = this->shared_from_this(), req, id, t](auto s) {
+    auto plan = gateway::resume_stream(req, t, id, std::move(s), self->who_);
+    if (plan.answer) self->send(std::move(*plan.answer));
+    else self->begin_sse(req, std::move(plan.s), plan.after);
+  });
 }
 
 template <class Stream>
@@ -397,22 +402,16 @@ void basic_http_session<Stream>::begin_sse(const gateway::request& req, std::sha
   sse_stream_ = std::move(s);
   sse_last_seq_ = after;
   app_.stats.sse_open.fetch_add(1, std::memory_order_relaxed);
-  sse_res_.emplace(http::status::ok, req.version());
-  auto& res = *sse_res_;
-  res.set(http::field::server, "streamgate");
-  res.set(http::field::content_type, "text/event-stream; charset=utf-8");
-  res.set(http::field::cache_control, "no-cache");
-  res.set("X-Accel-Buffering", "no");
-  res.set("X-Stream-Id", sse_stream_->id());
-  if (!issued_key_.empty()) res.set(http::field::set_cookie, gateway::anonymous::set_cookie(issued_key_, secure_));
-  if (cors_origin_) {
-    res.set(http::field::access_control_allow_origin, *cors_origin_);
-    res.set(http::field::vary, "Origin");
-    res.set(http::field::access_control_expose_headers, "X-Stream-Id");
-  }
-  res.keep_alive(sse_keep_alive_);
-  res.chunked(true);
-  sse_sr_.emplace(res);
+  sse_res_.emplace(gateway::sse_header(req, sse_stream_->id(), issued_key_, secure_, cors_origin_));
+  sse_sr_.emplace(*sse_res_);
+  // A cluster node's drain ends a resumable response, so EventSource reconnects to another node (a
+  // completion, which cannot resume, runs to its end here).
+  if (!sse_cancel_on_close_)
+    app_.sse_responses.add(this, [w = this->weak_from_this(), ex = stream_.get_executor()] {
+      net::post(ex, [w] {
+        if (auto self = w.lock()) self->end_sse(false);
+      });
+    });
   beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
   http::async_write_header(stream_, *sse_sr_,
                            beast::bind_front_handler(&basic_http_session::on_sse_header, this->shared_from_this()));
@@ -567,6 +566,7 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   sse_ending_ = false;
   sse_overflow_ = false;
   heartbeat_.cancel();
+  app_.sse_responses.remove(this);
   if (sse_cancel_on_close_ && sse_stream_ && !sse_stream_->ended()) app_.streams->cancel(sse_stream_->id());
   sse_cancel_on_close_ = false;
   sse_format_ = nullptr;

@@ -20,6 +20,9 @@ listener::listener(net::io_context& ioc, std::vector<net::io_context*> shards, t
     : ioc_(ioc), shards_(std::move(shards)), acceptor_(net::make_strand(ioc)), app_(app) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
+  // Several processes on one port (cluster nodes on one box, a restart overlapping the old process):
+  // the kernel spreads new connections over every listener.
+  if (app.cfg.reuse_port) acceptor_.set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
   acceptor_.bind(endpoint);
   acceptor_.listen(net::socket_base::max_listen_connections);
 }

@@ -224,7 +224,14 @@ void basic_ws_session<Stream>::handle(proto::stream_request& r) {
   auto request_id = r.request_id;
   r.connection_id = identity_.connection_id;
   r.context_json = context_json_;
-  auto res = app_.streams->start(std::move(r), who_.owner(), limit_key_, ws_.get_executor());
+  app_.streams->start_anywhere(std::move(r), who_.owner(), limit_key_, ws_.get_executor(),
+                               [self = this->shared_from_this(), request_id](stream::stream_manager::start_result res) {
+                                 if (!self->finished_) self->started(request_id, std::move(res));
+                               });
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::started(const std::string& request_id, stream::stream_manager::start_result res) {
   if (res.error) {
     enqueue(proto::make_error(*res.error, {}, 0, request_id));
     return;
@@ -240,16 +247,28 @@ void basic_ws_session<Stream>::handle(proto::stream_request& r) {
   res.s->subscribe(this->shared_from_this(), 0);
 }
 
+// The stream `id` if this caller may use it, else null: at once when it is generated here (or the
+// node is alone), after a lookup of the shared log when another node generates it.
 template <class Stream>
-std::shared_ptr<stream::stream> basic_ws_session<Stream>::visible_stream(const std::string& id) {
-  auto s = app_.streams->find(id);
-  if (s && !who_.may_use_stream(s->owner())) return nullptr;
-  return s;
+template <class Fn>
+void basic_ws_session<Stream>::with_visible_stream(const std::string& id, Fn fn) {
+  app_.streams->find_anywhere(id, ws_.get_executor(),
+                              [self = this->shared_from_this(), fn = std::move(fn)](std::shared_ptr<stream::stream> s) {
+                                if (self->finished_) return;
+                                if (s && !self->who_.may_use_stream(s->owner())) s = nullptr;
+                                fn(*self, std::move(s));
+                              });
 }
 
 template <class Stream>
 void basic_ws_session<Stream>::handle(proto::cancel_request& r) {
-  auto s = visible_stream(r.stream_id);
+  with_visible_stream(r.stream_id, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
+    self.cancel_found(r, std::move(s));
+  });
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::cancel_found(const proto::cancel_request& r, std::shared_ptr<stream::stream> s) {
   if (!s) {
     send_error(proto::error_code::not_found, "no stream " + r.stream_id, r.request_id, r.stream_id);
     return;
@@ -267,7 +286,13 @@ void basic_ws_session<Stream>::handle(proto::cancel_request& r) {
 
 template <class Stream>
 void basic_ws_session<Stream>::handle(proto::resume_request& r) {
-  auto s = visible_stream(r.stream_id);
+  with_visible_stream(r.stream_id, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
+    self.resume_found(r, std::move(s));
+  });
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::resume_found(const proto::resume_request& r, std::shared_ptr<stream::stream> s) {
   if (!s) {
     send_error(proto::error_code::not_found, "no stream " + r.stream_id + " (unknown or expired)", r.request_id,
                r.stream_id);

@@ -8,6 +8,7 @@
 #include "net/outbound_queue.hpp"
 #include "proto/client_message.hpp"
 #include "stream/stream.hpp"
+#include "stream/stream_manager.hpp"
 
 #include <atomic>
 #include <memory>
@@ -65,7 +66,11 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void send_error(proto::error_code code, std::string message, std::string_view request_id,
                   std::string_view stream_id = {});
   /// The stream if it exists and this caller may see it (another user's stream does not exist).
-  std::shared_ptr<stream::stream> visible_stream(const std::string& id);
+  template <class Fn>
+  void with_visible_stream(const std::string& id, Fn fn);
+  void started(const std::string& request_id, stream::stream_manager::start_result res);
+  void cancel_found(const proto::cancel_request& r, std::shared_ptr<stream::stream> s);
+  void resume_found(const proto::resume_request& r, std::shared_ptr<stream::stream> s);
 
   void enqueue(proto::event_ptr ev, bool replay = false);
   void do_write();

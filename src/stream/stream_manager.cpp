@@ -41,6 +41,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
         t0_(std::chrono::steady_clock::now()),
         chunk_maker_(s_->id(), req_.project_id) {}
 
+  void use_shared_limits() { shared_limits_ = true; }
+
   // Called before the stream is visible to anyone: stream_start is seq 1 in the log.
   void publish_start() { s_->publish(proto::make_stream_start(s_->id(), req_.project_id, req_.request_id)); }
 
@@ -100,7 +102,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void on_done(proto::usage u) override {
     if (finishing_) return;
     finishing_ = true;
-    m_.token_rate_.charge(limit_key_, static_cast<double>(u.input_tokens + u.output_tokens));
+    tokens_used_ = static_cast<double>(u.input_tokens + u.output_tokens);
+    if (!shared_limits_) m_.token_rate_.charge(limit_key_, tokens_used_);
     progress_unchecked(stage_finalizing.name, stage_finalizing.step, stage_finalizing.percent);
     auto self = shared_from_this();
     finish("complete", [self, u] {
@@ -228,7 +231,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
         [self, status, make_event](store::result<void> saved) {
           net::post(self->ex_, [self, status, make_event, saved_ok = saved.has_value()] {
             // Quotas and counters are settled before the client can see the end and start again.
-            self->m_.per_user_.release(self->limit_key_);
+            if (self->shared_limits_) self->m_.remote_->finished(self->limit_key_, self->s_->id(), self->tokens_used_);
+            else self->m_.per_user_.release(self->limit_key_);
             auto& c = self->m_.counters_;
             (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
                 .fetch_add(1, std::memory_order_relaxed);
@@ -251,6 +255,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   }
 
   std::string limit_key_;
+  bool shared_limits_ = false;  // admitted by the cluster's limits, which are told of its end
+  double tokens_used_ = 0;
   stream_manager& m_;
   std::shared_ptr<stream> s_;
   proto::stream_request req_;
@@ -357,9 +363,20 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
     counters_.rate_limited_starts.fetch_add(1, std::memory_order_relaxed);
     return limited("too many streams started this minute", wait);
   }
-  auto s = std::make_shared<stream>(core::random_id("st_"), req.project_id, std::move(owner), pname,
-                                    cfg_.stream_log_max_bytes);
+  return create(core::random_id("st_"), std::move(req), std::move(owner), std::move(limit_key), std::move(ex),
+                std::move(request_key), false);
+}
+
+// The stream, once admitted: its runner, its place in the tables, its pipeline started.
+stream_manager::start_result stream_manager::create(std::string id, proto::stream_request req, std::string owner,
+                                                    std::string limit_key, net::any_io_executor ex,
+                                                    std::string request_key, bool shared_limits) {
+  start_result out;
+  std::string pname = req.provider.empty() ? cfg_.provider : req.provider;
+  auto it = providers_.find(pname);
+  auto s = std::make_shared<stream>(std::move(id), req.project_id, std::move(owner), pname, cfg_.stream_log_max_bytes);
   auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname, std::move(limit_key), std::move(ex));
+  if (shared_limits) r->use_shared_limits();
   r->publish_start();
   {
     std::lock_guard lock(mu_);
@@ -368,6 +385,7 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
   }
   running_.fetch_add(1);
   counters_.started.fetch_add(1, std::memory_order_relaxed);
+  if (remote_) remote_->generating(s);
   r->begin();
   out.s = std::move(s);
   return out;
@@ -379,12 +397,75 @@ std::shared_ptr<stream> stream_manager::find(const std::string& id) const {
   return it == streams_.end() ? nullptr : it->second.s;
 }
 
+void stream_manager::start_anywhere(proto::stream_request req, std::string owner, std::string limit_key,
+                                    net::any_io_executor ex, std::function<void(start_result)> done) {
+  if (!remote_) return done(start(std::move(req), std::move(owner), std::move(limit_key), std::move(ex)));
+  start_result out;
+  std::string pname = req.provider.empty() ? cfg_.provider : req.provider;
+  if (!accepting_) {
+    out.error = proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}};
+  } else if (!providers_.count(pname)) {
+    out.error = proto::error_info{proto::error_code::bad_request, "unknown provider '" + pname + "'", false, {},
+                                  "provider"};
+  }
+  if (out.error) return done(std::move(out));
+  // The limits and the requestId are the cluster's: one round trip decides, then the stream starts here.
+  remote_streams::admission adm{core::random_id("st_"), limit_key,
+                                req.request_id.empty() ? std::string() : owner + '\n' + req.request_id};
+  remote_->admit(adm, ex,
+                 [this, adm, req = std::move(req), owner = std::move(owner), limit_key = std::move(limit_key), ex,
+                  done = std::move(done)](remote_streams::admit_result a) mutable {
+                   if (a.unchecked)
+                     return done(start(std::move(req), std::move(owner), std::move(limit_key), std::move(ex)));
+                   if (a.error) {
+                     if (a.error->code == proto::error_code::rate_limited)
+                       counters_.rate_limited_starts.fetch_add(1, std::memory_order_relaxed);
+                     return done(start_result{nullptr, std::move(a.error), false});
+                   }
+                   if (!a.existing.empty()) {
+                     // A retry of a request some node already started: that stream, wherever it runs.
+                     return find_anywhere(a.existing, ex, [done](std::shared_ptr<stream> s) {
+                       start_result r;
+                       if (s) {
+                         r.s = std::move(s);
+                         r.reused = true;
+                       } else {
+                         r.error = proto::error_info{proto::error_code::not_found,
+                                                     "the stream this requestId started is gone", false, {}, {}};
+                       }
+                       done(std::move(r));
+                     });
+                   }
+                   if (!accepting_)
+                     return done(start_result{
+                         nullptr,
+                         proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}},
+                         false});
+                   done(create(adm.stream_id, std::move(req), std::move(owner), std::move(limit_key), ex,
+                               adm.request_key, true));
+                 });
+}
+
+void stream_manager::find_anywhere(const std::string& id, net::any_io_executor ex,
+                                   std::function<void(std::shared_ptr<stream>)> found) {
+  auto s = find(id);
+  if (s || !remote_) {
+    found(std::move(s));
+    return;
+  }
+  remote_->find(id, std::move(ex), std::move(found));
+}
+
 bool stream_manager::cancel(const std::string& id) {
   std::shared_ptr<runner> r;
   {
     std::lock_guard lock(mu_);
     auto it = streams_.find(id);
-    if (it == streams_.end()) return false;
+    if (it == streams_.end()) {
+      if (!remote_) return false;
+      remote_->cancel(id);
+      return true;
+    }
     r = it->second.r;
   }
   if (r) r->cancel();

@@ -1,0 +1,183 @@
+#include "cluster/mirrors.hpp"
+
+#include "cluster/keys.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "proto/event_frame.hpp"
+#include "redis/client.hpp"
+#include "redis/subscriber.hpp"
+
+#include <charconv>
+
+namespace sg::cluster {
+namespace {
+// Entries one XRANGE reads; a longer log takes several.
+constexpr std::size_t replay_page = 4096;
+// An ended mirror nobody watches is dropped after this (the shared log still has it).
+constexpr std::int64_t ended_grace_ms = 1000;
+
+// "sg:{ID}:ev" → ID
+std::string stream_of_channel(const std::string& channel) {
+  auto open = channel.find('{');
+  auto close = channel.rfind('}');
+  if (open == std::string::npos || close == std::string::npos || close <= open) return {};
+  return channel.substr(open + 1, close - open - 1);
+}
+
+std::uint64_t seq_of_entry_id(const std::string& id) {
+  auto dash = id.find('-');
+  std::uint64_t seq = 0;
+  if (dash == std::string::npos) return 0;
+  std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq);
+  return seq;
+}
+}  // namespace
+
+mirrors::mirrors(net::any_io_executor ex, std::shared_ptr<redis::client> redis, std::shared_ptr<redis::subscriber> sub,
+                 std::size_t log_max_bytes)
+    : ex_(std::move(ex)), redis_(std::move(redis)), sub_(std::move(sub)), log_max_bytes_(log_max_bytes) {}
+
+void mirrors::find(const std::string& id, net::any_io_executor at, found_fn found) {
+  if (!at) at = ex_;  // the caller does not mind where (a REST answer, sent from any thread)
+  net::post(ex_, [this, id, at = std::move(at), found = std::move(found)]() mutable {
+    auto it = mirrors_.find(id);
+    if (it != mirrors_.end()) {
+      if (it->second.ready) {
+        net::post(at, [found = std::move(found), s = it->second.s] { found(s); });
+      } else {
+        it->second.waiting.emplace_back(std::move(at), std::move(found));
+      }
+      return;
+    }
+    auto& m = mirrors_[id];
+    count_.store(mirrors_.size(), std::memory_order_relaxed);
+    m.waiting.emplace_back(std::move(at), std::move(found));
+    load(id);
+  });
+}
+
+void mirrors::load(const std::string& id) {
+  redis_->exec({"HGETALL", keys::meta(id)}, [this, id](error_code ec, redis::reply r) {
+    auto it = mirrors_.find(id);
+    if (it == mirrors_.end()) return;
+    std::string owner, project, provider;
+    bool known = false;
+    if (!ec && r.type == redis::reply::kind::array) {
+      for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+        auto& k = r.elements[i].str;
+        auto& v = r.elements[i + 1].str;
+        if (k == "owner") owner = v;
+        else if (k == "project") project = v;
+        else if (k == "provider") provider = v;
+        else if (k == "node") known = true;
+      }
+    }
+    if (!known) {
+      answer(it->second, false);
+      drop(id);
+      return;
+    }
+    it->second.s = std::make_shared<stream::stream>(id, project, owner, provider, log_max_bytes_);
+    // Subscribe first, read the log second: an event published in between is in the log already
+    // (the generating node appends before it publishes) and its message is then skipped as seen.
+    auto channel = keys::events(id);
+    sub_->subscribe(channel);
+    sub_->when_subscribed(channel, [this, id](bool) { catch_up(id); });
+  });
+}
+
+void mirrors::catch_up(const std::string& id) {
+  auto it = mirrors_.find(id);
+  if (it == mirrors_.end() || it->second.reading || !it->second.s) return;
+  auto& m = it->second;
+  if (m.ready && m.s->ended()) return;
+  m.reading = true;
+  auto from = "(0-" + std::to_string(m.s->next_seq() - 1);
+  redis_->exec({"XRANGE", keys::log(id), from, "+", "COUNT", std::to_string(replay_page)},
+               [this, id](error_code ec, redis::reply r) {
+                 auto it = mirrors_.find(id);
+                 if (it == mirrors_.end()) return;
+                 auto& m = it->second;
+                 m.reading = false;
+                 if (ec || r.type != redis::reply::kind::array) {
+                   // Redis is unreachable: a first replay fails the lookup; a live mirror waits for
+                   // catch_up_all() when the Pub/Sub connection is back.
+                   if (!m.ready) {
+                     answer(m, false);
+                     drop(id);
+                   }
+                   return;
+                 }
+                 for (auto& entry : r.elements) {
+                   if (entry.elements.size() < 2 || entry.elements[1].elements.size() < 2) continue;
+                   auto seq = seq_of_entry_id(entry.elements[0].str);
+                   if (seq != m.s->next_seq()) continue;
+                   if (auto ev = proto::parse_event_frame(entry.elements[1].elements[1].str)) apply(m, std::move(ev));
+                 }
+                 if (!m.ready) answer(m, true);
+                 bool more = r.elements.size() >= replay_page || m.highest_seen >= m.s->next_seq();
+                 if (more && !m.s->ended()) catch_up(id);
+               });
+}
+
+void mirrors::apply(mirror& m, proto::event_ptr ev) {
+  if (ev->seq != m.s->next_seq()) return;
+  bool terminal = ev->terminal();
+  if (ev->type == proto::event_type::stream_chunk) m.s->publish_chunk(std::move(ev));
+  else m.s->publish(std::move(ev));
+  if (terminal) sub_->unsubscribe(keys::events(m.s->id()));
+}
+
+void mirrors::answer(mirror& m, bool found) {
+  m.ready = found;
+  for (auto& [at, fn] : m.waiting)
+    net::post(at, [fn = std::move(fn), s = found ? m.s : nullptr] { fn(s); });
+  m.waiting.clear();
+}
+
+void mirrors::on_event(const std::string& channel, const std::string& frame) {
+  auto id = stream_of_channel(channel);
+  auto it = mirrors_.find(id);
+  if (it == mirrors_.end() || !it->second.s) return;
+  auto& m = it->second;
+  auto ev = proto::parse_event_frame(frame);
+  if (!ev) return;
+  m.highest_seen = std::max(m.highest_seen, ev->seq);
+  if (!m.ready || m.reading) return;  // the read in flight (or the one after it) covers it
+  if (ev->seq == m.s->next_seq()) apply(m, std::move(ev));
+  else if (ev->seq > m.s->next_seq()) catch_up(id);  // a message was missed: the log has it
+}
+
+void mirrors::catch_up_all() {
+  for (auto& [id, m] : mirrors_)
+    if (m.ready && !m.s->ended()) {
+      sub_->subscribe(keys::events(id));
+      catch_up(id);
+    }
+}
+
+void mirrors::sweep(std::int64_t idle_ms) {
+  auto now = core::now_ms();
+  std::vector<std::string> gone;
+  for (auto& [id, m] : mirrors_) {
+    if (!m.ready) continue;
+    if (m.s->subscriber_count() > 0) {
+      m.unwatched_since_ms = 0;
+      continue;
+    }
+    if (!m.unwatched_since_ms) m.unwatched_since_ms = now;
+    auto unwatched = now - m.unwatched_since_ms;
+    if (unwatched >= (m.s->ended() ? ended_grace_ms : idle_ms)) gone.push_back(id);
+  }
+  for (auto& id : gone) drop(id);
+}
+
+void mirrors::drop(const std::string& id) {
+  auto it = mirrors_.find(id);
+  if (it == mirrors_.end()) return;
+  if (it->second.s && !it->second.s->ended()) sub_->unsubscribe(keys::events(id));
+  mirrors_.erase(it);
+  count_.store(mirrors_.size(), std::memory_order_relaxed);
+}
+
+}  // namespace sg::cluster

@@ -1,0 +1,346 @@
+#include "cluster/node.hpp"
+
+#include "cluster/keys.hpp"
+#include "cluster/limits.hpp"
+#include "cluster/mirrors.hpp"
+#include "cluster/stream_log.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "gateway/app.hpp"
+#include "proto/event.hpp"
+#include "proto/event_frame.hpp"
+#include "redis/client.hpp"
+#include "redis/subscriber.hpp"
+#include "store/store.hpp"
+#include "stream/stream_manager.hpp"
+
+#include <boost/json.hpp>
+
+namespace sg::cluster {
+namespace {
+// A mirror of a running stream that no session watches is dropped after this.
+constexpr std::int64_t unwatched_mirror_ms = 60 * 1000;
+
+redis::options redis_options(const core::config& cfg, const std::string& node_id) {
+  redis::options o;
+  o.ep = redis::parse_url(cfg.cluster);
+  if (o.ep.password.empty()) o.ep.password = cfg.cluster_password;
+  o.client_name = "streamgate:" + node_id;
+  return o;
+}
+
+std::string hash_field(const redis::reply& r, std::string_view name) {
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+    if (r.elements[i].str == name) return r.elements[i + 1].str;
+  return {};
+}
+
+std::int64_t to_int(const std::string& s) {
+  try {
+    return s.empty() ? 0 : std::stoll(s);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+}  // namespace
+
+node::node(net::io_context& ioc, const core::config& cfg, gateway::app& a, stream::stream_manager& streams,
+           store::store& st)
+    : cfg_(cfg),
+      app_(a),
+      streams_(streams),
+      store_(st),
+      id_(cfg.node_id.empty() ? core::random_id("n_", 6) : cfg.node_id),
+      ex_(net::make_strand(ioc)),
+      beat_(ex_) {
+  auto opts = redis_options(cfg, id_);
+  redis_ = redis::client::create(ex_, opts);
+  sub_ = redis::subscriber::create(ex_, opts);
+  log_ = std::make_unique<stream_log>(ex_, redis_, id_, cfg.stream_retention_ms);
+  mirrors_ = std::make_unique<mirrors>(ex_, redis_, sub_, cfg.stream_log_max_bytes);
+  limits_ = std::make_unique<limits>(redis_, cfg);
+}
+
+node::~node() = default;
+
+void node::start() {
+  sub_->on_message([this](const std::string& channel, const std::string& payload) {
+    if (channel == keys::control(id_)) on_control(payload);
+    else mirrors_->on_event(channel, payload);
+  });
+  sub_->on_state([this](bool up) {
+    if (up) mirrors_->catch_up_all();
+  });
+  redis_->on_state([this](bool up) {
+    core::log_info(up ? "cluster: redis reachable" : "cluster: redis unreachable", {{"nodeId", id_}});
+    if (!up || stopped_) return;
+    // What could not be written while Redis was away is written now.
+    log_->resend_all();
+    refresh_connections();
+    if (!leaving_) heartbeat();
+  });
+  sub_->subscribe(keys::control(id_));
+  redis_->start();
+  sub_->start();
+  net::post(ex_, [this] { heartbeat(); });
+  core::log_info("cluster node", {{"nodeId", id_}, {"nodeTtlMs", cfg_.node_ttl_ms}});
+}
+
+void node::heartbeat() {
+  if (stopped_ || leaving_) return;
+  if (redis_->connected()) {
+    boost::json::object o{{"pid", static_cast<std::int64_t>(::getpid())}, {"at", core::now_ms()}};
+    redis_->exec(std::vector<redis::command>{{"SET", keys::node(id_), boost::json::serialize(o), "PX",
+                                              std::to_string(cfg_.node_ttl_ms)},
+                                             {"SADD", std::string(keys::nodes), id_}},
+                 [](error_code, std::vector<redis::reply>) {});
+    find_dead_nodes();
+    limits_->refresh();
+  }
+  mirrors_->sweep(unwatched_mirror_ms);
+  beat_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(cfg_.node_ttl_ms / 3, 10)));
+  beat_.async_wait([this](error_code ec) {
+    if (!ec) heartbeat();
+  });
+}
+
+void node::find_dead_nodes() {
+  redis_->exec({"SMEMBERS", std::string(keys::nodes)}, [this](error_code ec, redis::reply r) {
+    if (ec || r.type != redis::reply::kind::array) return;
+    std::vector<std::string> others;
+    std::vector<redis::command> checks;
+    for (auto& e : r.elements)
+      if (e.str != id_) {
+        others.push_back(e.str);
+        checks.push_back({"EXISTS", keys::node(e.str)});
+      }
+    if (checks.empty()) return;
+    redis_->exec(std::move(checks), [this, others](error_code ec, std::vector<redis::reply> rs) {
+      if (ec) return;
+      for (std::size_t i = 0; i < rs.size() && i < others.size(); ++i)
+        if (rs[i].type == redis::reply::kind::integer && rs[i].integer == 0) reap(others[i]);
+    });
+  });
+}
+
+// A node whose heartbeat expired: one node (whoever takes the reaping key) ends each of its running
+// streams with `interrupted`, keeping the text they reached, and removes its connections.
+void node::reap(const std::string& dead) {
+  redis_->exec({"SET", keys::reaping(dead), id_, "NX", "PX", std::to_string(cfg_.node_ttl_ms)},
+               [this, dead](error_code ec, redis::reply r) {
+                 if (ec || r.type != redis::reply::kind::status) return;  // another node has it
+                 core::log_warn("cluster: node gone, ending its streams", {{"nodeId", id_}, {"deadNode", dead}});
+                 counters_.reaped_nodes.fetch_add(1, std::memory_order_relaxed);
+                 redis_->exec({"SMEMBERS", keys::node_streams(dead)}, [this, dead](error_code ec, redis::reply r) {
+                   if (ec) return;
+                   for (auto& e : r.elements) end_stream_of_dead_node(dead, e.str);
+                   // MERGE: the history rows it was writing end as after a crash of a lone node.
+                 });
+                 redis_->exec({"SMEMBERS", keys::node_connections(dead)}, [this, dead](error_code ec, redis::reply r) {
+                   if (ec) return;
+                   std::vector<redis::command> cmds;
+                   for (auto& e : r.elements) cmds.push_back({"DEL", keys::connection(e.str)});
+                   cmds.push_back({"DEL", keys::node_connections(dead)});
+                   cmds.push_back({"SREM", std::string(keys::nodes), dead});
+                   redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
+                 });
+               });
+}
+
+void node::end_stream_of_dead_node(const std::string& dead, const std::string& stream_id) {
+  redis_->exec({"XREVRANGE", keys::log(stream_id), "+", "-", "COUNT", "1"}, [this, dead, stream_id](error_code ec,
+                                                                                                   redis::reply r) {
+    if (ec) return;
+    std::uint64_t last = 0;
+    bool ended = false;
+    if (!r.elements.empty() && r.elements[0].elements.size() >= 2 && r.elements[0].elements[1].elements.size() >= 2) {
+      if (auto ev = proto::parse_event_frame(r.elements[0].elements[1].elements[1].str)) {
+        last = ev->seq;
+        ended = ev->terminal();
+      }
+    }
+    std::vector<redis::command> cmds;
+    auto keep = std::to_string(cfg_.stream_retention_ms);
+    if (last && !ended) {
+      proto::error_info e{proto::error_code::interrupted,
+                          "the node generating this stream stopped; the text so far is kept", true, {}, {}};
+      auto ev = proto::make_error(e, stream_id, last + 1);
+      cmds.push_back({"XADD", keys::log(stream_id), "0-" + std::to_string(last + 1), "e", ev->json});
+      cmds.push_back({"PUBLISH", keys::events(stream_id), ev->json});
+      cmds.push_back({"HSET", keys::meta(stream_id), "state", "ended", "lastSeq", std::to_string(last + 1), "endedAt",
+                      std::to_string(core::now_ms())});
+      counters_.interrupted_streams.fetch_add(1, std::memory_order_relaxed);
+    }
+    cmds.push_back({"PEXPIRE", keys::meta(stream_id), keep});
+    cmds.push_back({"PEXPIRE", keys::log(stream_id), keep});
+    cmds.push_back({"SREM", keys::node_streams(dead), stream_id});
+    redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
+  });
+}
+
+void node::on_control(const std::string& payload) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(payload, ec);
+  if (ec || !v.is_object()) return;
+  auto& o = v.get_object();
+  auto str = [&](std::string_view k) -> std::string {
+    auto* f = o.if_contains(k);
+    return f && f->is_string() ? std::string(f->get_string()) : std::string();
+  };
+  auto op = str("op");
+  if (op == "cancel") {
+    // Only a stream generated here: a request for one this node does not have is dropped, never
+    // sent on again.
+    auto id = str("streamId");
+    if (streams_.find(id)) streams_.cancel(id);
+  } else if (op == "send" || op == "disconnect") {
+    auto c = app_.connections.find(str("connectionId"));
+    if (!c) return;
+    if (op == "send") c->send_frame(str("frame"));
+    else c->disconnect(websocket::close_code::normal, "disconnected by the management API");
+  }
+}
+
+void node::publish_control(const std::string& target, std::string payload, std::function<void(bool)> done) {
+  counters_.routed_requests.fetch_add(1, std::memory_order_relaxed);
+  redis_->exec({"PUBLISH", keys::control(target), std::move(payload)}, [done](error_code ec, redis::reply r) {
+    if (done) done(!ec && r.type == redis::reply::kind::integer && r.integer > 0);
+  });
+}
+
+void node::generating(const std::shared_ptr<stream::stream>& s) { log_->track(s, {}); }
+
+void node::admit(admission a, net::any_io_executor ex, std::function<void(admit_result)> done) {
+  // Nothing to check in Redis: the stream starts at once, with no round trip before its first token.
+  if (limits_->free_pass(a)) return done(admit_result{});
+  limits_->admit(std::move(a), [ex = std::move(ex), done = std::move(done)](admit_result r) mutable {
+    net::post(ex, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+  });
+}
+
+void node::finished(const std::string& limit_key, const std::string& stream_id, double tokens) {
+  limits_->finished(limit_key, stream_id, tokens);
+}
+
+void node::find(const std::string& id, net::any_io_executor ex, std::function<void(std::shared_ptr<stream::stream>)> found) {
+  mirrors_->find(id, std::move(ex), std::move(found));
+}
+
+void node::cancel(const std::string& id) {
+  net::post(ex_, [this, id] {
+    redis_->exec({"HGET", keys::meta(id), "node"}, [this, id](error_code ec, redis::reply r) {
+      if (ec || r.type != redis::reply::kind::string || r.str == id_) return;
+      publish_control(r.str, boost::json::serialize(boost::json::object{{"op", "cancel"}, {"streamId", id}}), {});
+    });
+  });
+}
+
+void node::find_connection(const std::string& id, std::function<void(std::optional<connection_info>)> done) {
+  redis_->exec({"HGETALL", keys::connection(id)}, [id, done](error_code ec, redis::reply r) {
+    if (ec || r.type != redis::reply::kind::array || r.elements.empty()) return done(std::nullopt);
+    connection_info c;
+    c.node = hash_field(r, "node");
+    c.identity.connection_id = id;
+    c.identity.source_ip = hash_field(r, "sourceIp");
+    c.identity.user_agent = hash_field(r, "userAgent");
+    c.identity.sub = hash_field(r, "sub");
+    c.identity.connected_at_ms = to_int(hash_field(r, "connectedAt"));
+    c.last_active_ms = to_int(hash_field(r, "lastActiveAt"));
+    if (c.node.empty()) return done(std::nullopt);
+    done(std::move(c));
+  });
+}
+
+void node::send_to_connection(const connection_info& c, std::string frame, std::function<void(bool)> done) {
+  boost::json::object o{{"op", "send"}, {"connectionId", c.identity.connection_id}, {"frame", std::move(frame)}};
+  publish_control(c.node, boost::json::serialize(o), std::move(done));
+}
+
+void node::disconnect_connection(const connection_info& c, std::function<void(bool)> done) {
+  boost::json::object o{{"op", "disconnect"}, {"connectionId", c.identity.connection_id}};
+  publish_control(c.node, boost::json::serialize(o), std::move(done));
+}
+
+bool node::ready() const { return redis_->connected() && sub_->connected(); }
+
+namespace {
+redis::command connection_row(const std::string& node_id, const gateway::connection_identity& c,
+                              std::int64_t last_active_ms) {
+  return {"HSET",      keys::connection(c.connection_id), "node",      node_id, "sourceIp", c.source_ip,
+          "userAgent", c.user_agent,                      "sub",       c.sub,   "connectedAt",
+          std::to_string(c.connected_at_ms),              "lastActiveAt", std::to_string(last_active_ms)};
+}
+}  // namespace
+
+void node::opened(const gateway::connection_identity& c) {
+  if (!redis_->connected()) return;  // written by the refresh after Redis is back
+  redis_->exec(std::vector<redis::command>{connection_row(id_, c, c.connected_at_ms),
+                                           {"PEXPIRE", keys::connection(c.connection_id),
+                                            std::to_string(cfg_.connection_ttl_ms)},
+                                           {"SADD", keys::node_connections(id_), c.connection_id}},
+               [](error_code, std::vector<redis::reply>) {});
+}
+
+void node::closed(const std::string& id) {
+  if (!redis_->connected()) return;
+  redis_->exec(std::vector<redis::command>{{"DEL", keys::connection(id)}, {"SREM", keys::node_connections(id_), id}},
+               [](error_code, std::vector<redis::reply>) {});
+}
+
+void node::refresh_connections() {
+  if (!redis_->connected()) return;
+  std::vector<redis::command> cmds;
+  auto ttl = std::to_string(cfg_.connection_ttl_ms);
+  for (auto& c : app_.connections.snapshot()) {
+    auto& idn = c->identity();
+    cmds.push_back(connection_row(id_, idn, c->last_active_ms()));
+    cmds.push_back({"PEXPIRE", keys::connection(idn.connection_id), ttl});
+    cmds.push_back({"SADD", keys::node_connections(id_), idn.connection_id});
+  }
+  if (!cmds.empty()) redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
+}
+
+std::size_t node::unsaved_streams() const { return log_->tracked(); }
+
+gateway::cluster_link::figures node::stats() const {
+  figures f;
+  f.redis_up = ready();
+  f.mirrored_streams = mirrors_->size();
+  f.unsaved_streams = log_->tracked();
+  auto& l = log_->counters();
+  f.log_events = l.events.load(std::memory_order_relaxed);
+  f.log_batches = l.batches.load(std::memory_order_relaxed);
+  f.log_failures = l.failures.load(std::memory_order_relaxed);
+  f.reaped_nodes = counters_.reaped_nodes.load(std::memory_order_relaxed);
+  f.interrupted_streams = counters_.interrupted_streams.load(std::memory_order_relaxed);
+  f.routed_requests = counters_.routed_requests.load(std::memory_order_relaxed);
+  return f;
+}
+std::size_t node::mirrored() const { return mirrors_->size(); }
+
+void node::leave(std::function<void()> done) {
+  net::post(ex_, [this, done = std::move(done)] {
+    leaving_ = true;
+    beat_.cancel();
+    redis_->exec(std::vector<redis::command>{{"DEL", keys::node(id_)},
+                                             {"SREM", std::string(keys::nodes), id_},
+                                             {"DEL", keys::node_streams(id_)},
+                                             {"DEL", keys::node_connections(id_)}},
+                 [this, done](error_code ec, std::vector<redis::reply>) {
+                   core::log_info("cluster: left", {{"nodeId", id_}, {"stored", !ec}});
+                   done();
+                 });
+  });
+}
+
+void node::stop() {
+  stopped_ = true;
+  net::post(ex_, [this] {
+    beat_.cancel();
+    redis_->stop();
+    sub_->stop();
+  });
+}
+
+}  // namespace sg::cluster

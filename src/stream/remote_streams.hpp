@@ -1,0 +1,48 @@
+// What a stream manager asks of the other nodes in cluster mode; absent on a single node.
+#pragma once
+
+#include "core/asio.hpp"
+#include "proto/event.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sg::stream {
+
+class stream;
+
+/// Implemented by the cluster layer (cluster::node). Thread-safe.
+class remote_streams {
+ public:
+  virtual ~remote_streams() = default;
+  /// A stream this node generates, with stream_start already in its log: from now on its events also
+  /// go to the shared log, where any node can replay them.
+  virtual void generating(const std::shared_ptr<stream>& s) = 0;
+  /// A stream not generated here. `found` runs on `ex` with a local stream that mirrors it (its log
+  /// replayed from the shared one, then its live events), or with null when no node knows the id.
+  virtual void find(const std::string& id, net::any_io_executor ex,
+                    std::function<void(std::shared_ptr<stream>)> found) = 0;
+  /// Asks the node generating `id` to cancel it (the answer reaches mirrors as the stream's events).
+  virtual void cancel(const std::string& id) = 0;
+
+  /// A stream about to start, for the limits every node shares.
+  struct admission {
+    std::string stream_id;    // the id the stream will have
+    std::string limit_key;    // whose limits it counts against
+    std::string request_key;  // owner + requestId ("" without a requestId)
+  };
+  struct admit_result {
+    std::optional<proto::error_info> error;  // refused (rate_limited, or unavailable while Redis is away)
+    std::string existing;                    // a retried request: the stream it already started
+    bool unchecked = false;                  // Redis unreachable: apply this node's own limits
+  };
+  /// Applies the cluster-wide limits (concurrency, starts and tokens per minute) and claims the
+  /// requestId; `done` runs on `ex`.
+  virtual void admit(admission a, net::any_io_executor ex, std::function<void(admit_result)> done) = 0;
+  /// The stream admitted under `limit_key` ended, having used `tokens` upstream tokens.
+  virtual void finished(const std::string& limit_key, const std::string& stream_id, double tokens) = 0;
+};
+
+}  // namespace sg::stream

@@ -1,0 +1,361 @@
+// Cluster mode against real processes: three nodes on one Redis of the test's own, sharing one
+// SQLite file. Resume, cancel and the management API across nodes; a node killed, drained, and
+// Redis restarted under live streams.
+#include "integration/harness.hpp"
+#include "integration/redis_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace sg::test {
+namespace {
+
+namespace json = boost::json;
+
+std::string str(const json::value& v) { return std::string(v.as_string()); }
+std::uint64_t num(const json::value& v) { return v.to_number<std::uint64_t>(); }
+
+std::string temp_dir() {
+  std::string t = (std::filesystem::temp_directory_path() / "sg-cluster-XXXXXX").string();
+  if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
+  return t;
+}
+
+// A cluster of the test's own: Redis, a shared data dir, and nodes started on demand.
+class Cluster : public ::testing::Test {
+ protected:
+  std::vector<std::string> node_args(const std::string& name, std::vector<std::string> more = {}) {
+    std::vector<std::string> a = {"--cluster",       "redis://127.0.0.1:" + std::to_string(redis.port()),
+                                  "--node-id",       name,
+                                  "--node-ttl-ms",   "1500",
+                                  "--demo-ttft-ms",  "50",
+                                  "--demo-tokens-per-second", "40"};
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  }
+  std::unique_ptr<server_process> start_node(const std::string& name, std::vector<std::string> more = {}) {
+    auto n = std::make_unique<server_process>(node_args(name, std::move(more)), data);
+    EXPECT_TRUE(n->wait_for_log("\"cluster: redis reachable\"", 10s)) << n->log();
+    return n;
+  }
+  void TearDown() override { std::filesystem::remove_all(data); }
+
+  redis_server redis;
+  std::string data = temp_dir();
+};
+
+// Checks the events a client saw of one stream, across every connection it used: each seq once,
+// gapless from 1, and the chunks' text equal to fullContent. Returns the terminal event's type.
+std::string check_exactly_once(const std::vector<json::object>& events, const std::string& id) {
+  std::uint64_t expect = 1;
+  std::string text, full, end;
+  for (auto& e : events) {
+    if (!e.contains("streamId") || str(e.at("streamId")) != id || !e.contains("seq")) continue;
+    auto first = e.contains("firstSeq") ? num(e.at("firstSeq")) : num(e.at("seq"));
+    EXPECT_EQ(first, expect) << json::serialize(e);
+    expect = num(e.at("seq")) + 1;
+    if (e.at("type") == "stream_chunk") text += str(e.at("content"));
+    if (e.at("type") == "stream_complete") full = str(e.at("fullContent"));
+    if (e.at("type") == "stream_complete" || e.at("type") == "stream_cancelled" || e.at("type") == "error")
+      end = str(e.at("type"));
+  }
+  if (end == "stream_complete") {
+    EXPECT_EQ(text, full);
+  }
+  return end;
+}
+
+TEST_F(Cluster, ResumeOnAnotherNodeReplaysThenContinuesLive) {
+  auto a = start_node("node-a");
+  auto b = start_node("node-b");
+  std::vector<json::object> seen;
+  std::string id;
+  {
+    ws_client c(a->port());
+    c.send_json(stream_request("Resume me on another node", "test", "r1"));
+    while (seen.size() < 8) seen.push_back(c.read(10s));
+    id = str(seen[0].at("streamId"));
+    c.drop();
+  }
+  ws_client c(b->port());
+  c.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", num(seen.back().at("seq"))}});
+  auto rest = c.read_until("stream_complete", 20s, id);
+  // The resume reached a running stream: some events arrived live, after the replay.
+  seen.insert(seen.end(), rest.begin(), rest.end());
+  EXPECT_EQ(check_exactly_once(seen, id), "stream_complete");
+  // The stream is visible from both nodes' REST routes.
+  for (auto* n : {a.get(), b.get()}) {
+    auto r = http_request(n->port(), http::verb::get, "/v1/streams/" + id);
+    EXPECT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.json().at("state"), "completed");
+  }
+}
+
+TEST_F(Cluster, ThreeHundredDropsEachResumedOnAnotherNodeOverWebSocketAndSse) {
+  std::vector<std::unique_ptr<server_process>> nodes;
+  for (auto name : {"node-a", "node-b", "node-c"}) nodes.push_back(start_node(name, {"--demo-tokens-per-second", "80"}));
+  constexpr int clients = 12, drops_each = 25;  // 300 drops
+  std::atomic<int> drops{0}, complete{0};
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::vector<std::string> failures;
+  for (int k = 0; k < clients; ++k) {
+    threads.emplace_back([&, k] {
+      std::mt19937 rng(1000 + k);
+      bool sse = k % 2 == 1;
+      std::size_t at = k % nodes.size();
+      std::vector<json::object> seen;
+      std::string id;
+      int my_drops = 0;
+      try {
+        while (my_drops < drops_each) {
+          if (id.empty()) {
+            ws_client c(nodes[at]->port());
+            c.send_json(stream_request("chaos " + std::to_string(k), "test", "c" + std::to_string(k) + "-" + std::to_string(my_drops)));
+            seen.push_back(c.read(10s));
+            id = str(seen.back().at("streamId"));
+            c.drop();
+          } else {
+            // The next node over, from the last seq this client saw.
+            at = (at + 1) % nodes.size();
+            std::uint64_t last = 0;
+            for (auto& e : seen) last = num(e.at("seq"));
+            int take = std::uniform_int_distribution<int>(1, 4)(rng);
+            bool ended = false;
+            if (sse) {
+              sse_client c(nodes[at]->port(), http::verb::get, "/v1/streams/" + id + "/events", {},
+                           {{"Last-Event-ID", std::to_string(last)}});
+              if (c.status() == 204) ended = true;
+              else if (c.status() != 200) throw std::runtime_error("SSE resume answered " + std::to_string(c.status()));
+              while (!ended && take-- > 0) {
+                auto ev = c.next(10s);
+                if (!ev) break;
+                seen.push_back(ev->json());
+                auto t = str(seen.back().at("type"));
+                ended = t == "stream_complete" || t == "error" || t == "stream_cancelled";
+              }
+              c.drop();
+            } else {
+              ws_client c(nodes[at]->port());
+              c.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", last}});
+              while (!ended && take-- > 0) {
+                auto e = c.read(10s);
+                if (!e.contains("streamId")) continue;
+                if (e.contains("seq") && num(e.at("seq")) <= last && e.at("type") != "error") {
+                  // A resume at the end repeats the terminal event: counted once.
+                  ended = true;
+                  break;
+                }
+                seen.push_back(e);
+                auto t = str(e.at("type"));
+                ended = t == "stream_complete" || t == "error" || t == "stream_cancelled";
+              }
+              c.drop();
+            }
+            ++my_drops;
+            drops.fetch_add(1);
+            if (ended) {
+              auto end = check_exactly_once(seen, id);
+              if (end != "stream_complete") throw std::runtime_error("stream " + id + " ended with " + end);
+              complete.fetch_add(1);
+              seen.clear();
+              id.clear();
+            }
+          }
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mu);
+        failures.push_back("client " + std::to_string(k) + ": " + e.what());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(failures.empty()) << failures.front();
+  EXPECT_EQ(drops.load(), clients * drops_each);
+  EXPECT_GT(complete.load(), 0);
+}
+
+TEST_F(Cluster, CancelFromAnotherNodeReachesTheGeneratingNode) {
+  auto a = start_node("node-a");
+  auto b = start_node("node-b");
+  ws_client owner(a->port());
+  owner.send_json(stream_request("cancel me from elsewhere", "test", "r1"));
+  auto start = owner.read(10s);
+  auto id = str(start.at("streamId"));
+  ws_client other(b->port());
+  other.send_json({{"action", "cancel"}, {"streamId", id}});
+  auto theirs = other.read_until("stream_cancelled", 10s, id);
+  auto mine = owner.read_until("stream_cancelled", 10s, id);
+  EXPECT_EQ(str(mine.back().at("type")), "stream_cancelled");
+  EXPECT_EQ(num(mine.back().at("seq")), num(theirs.back().at("seq")));
+}
+
+TEST_F(Cluster, ManagementApiReachesAConnectionOnAnotherNode) {
+  auto a = start_node("node-a");
+  auto b = start_node("node-b");
+  ws_client c(a->port());
+  auto id = c.connection_id();
+  ASSERT_FALSE(id.empty());
+  auto got = http_request(b->port(), http::verb::get, "/@connections/" + id, {}, b->admin_headers());
+  ASSERT_EQ(got.status, 200u) << got.body;
+  EXPECT_EQ(got.json().at("node"), "node-a");
+  EXPECT_EQ(str(got.json().at("connectionId")), id);
+  auto posted = http_request(b->port(), http::verb::post, "/@connections/" + id, R"({"hello":"from b"})",
+                             b->admin_headers());
+  EXPECT_EQ(posted.status, 200u) << posted.body;
+  EXPECT_EQ(c.read(5s).at("hello"), "from b");
+  auto deleted = http_request(b->port(), http::verb::delete_, "/@connections/" + id, {}, b->admin_headers());
+  EXPECT_EQ(deleted.status, 204u);
+  EXPECT_FALSE(c.read_text(5s).has_value());
+  EXPECT_EQ(c.close_code(), 1000);
+  // Gone everywhere once closed.
+  auto gone = http_request(b->port(), http::verb::get, "/@connections/" + id, {}, b->admin_headers());
+  EXPECT_EQ(gone.status, 410u);
+}
+
+TEST_F(Cluster, KilledNodesStreamsEndInterruptedWithTheirTextOnAnotherNode) {
+  auto a = start_node("node-a", {"--demo-tokens-per-second", "10"});
+  auto b = start_node("node-b");
+  ws_client c(a->port());
+  c.send_json(stream_request("a node dies mid answer", "test", "r1"));
+  std::vector<json::object> seen;
+  int chunks = 0;
+  while (chunks < 5) {
+    seen.push_back(c.read(10s));
+    if (seen.back().at("type") == "stream_chunk") ++chunks;
+  }
+  auto id = str(seen[0].at("streamId"));
+  a->signal(SIGKILL);
+  ASSERT_TRUE(a->wait(5s).has_value());
+  auto killed_at = std::chrono::steady_clock::now();
+  ws_client r(b->port());
+  r.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", 0}});
+  auto events = r.read_until("error", 10s, id);
+  auto waited = std::chrono::steady_clock::now() - killed_at;
+  EXPECT_LT(waited, 5s);  // the heartbeat's TTL is 1.5 s
+  EXPECT_EQ(events.back().at("code"), "interrupted");
+  EXPECT_EQ(events.back().at("retryable"), true);
+  std::string before, after;
+  for (auto& e : seen)
+    if (e.at("type") == "stream_chunk") before += str(e.at("content"));
+  for (auto& e : events)
+    if (e.at("type") == "stream_chunk") after += str(e.at("content"));
+  EXPECT_EQ(after.substr(0, before.size()), before);  // the text reached is kept
+  EXPECT_EQ(check_exactly_once(events, id), "error");
+}
+
+TEST_F(Cluster, SigtermSendsClientsElsewhereAndTheirStreamsFinishThroughRedis) {
+  auto a = start_node("node-a", {"--demo-tokens-per-second", "40", "--drain-timeout-ms", "20000"});
+  auto b = start_node("node-b");
+  ws_client c(a->port());
+  c.send_json(stream_request("drain me", "test", "r1"));
+  std::vector<json::object> seen;
+  while (seen.size() < 6) seen.push_back(c.read(10s));
+  auto id = str(seen[0].at("streamId"));
+  a->signal(SIGTERM);
+  while (auto t = c.read_text(5s)) seen.push_back(json::parse(*t).as_object());
+  EXPECT_EQ(c.close_code(), 1012);
+  ws_client r(b->port());
+  r.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", num(seen.back().at("seq"))}});
+  auto rest = r.read_until("stream_complete", 20s, id);
+  seen.insert(seen.end(), rest.begin(), rest.end());
+  EXPECT_EQ(check_exactly_once(seen, id), "stream_complete");
+  EXPECT_EQ(a->wait(20s), 0);
+}
+
+TEST_F(Cluster, RedisRestartedMidStreamLocalDeliveryGoesOnAndEverythingRecovers) {
+  auto a = start_node("node-a", {"--demo-tokens-per-second", "20"});
+  auto b = start_node("node-b");
+  ws_client c(a->port());
+  c.send_json(stream_request("redis goes away", "test", "r1"));
+  std::vector<json::object> seen;
+  while (seen.size() < 5) seen.push_back(c.read(10s));
+  auto id = str(seen[0].at("streamId"));
+  redis.stop();
+  // Not ready while Redis is away; the local client keeps receiving its stream.
+  ASSERT_TRUE(a->wait_for_log("\"cluster: redis unreachable\"", 10s));
+  EXPECT_EQ(http_request(a->port(), http::verb::get, "/readyz").status, 503u);
+  for (int i = 0; i < 5; ++i) seen.push_back(c.read(10s));
+  redis.restart();
+  ASSERT_TRUE(wait_metric(a->port(), "streamgate_cluster_redis_up", 1, 15s));
+  EXPECT_EQ(http_request(a->port(), http::verb::get, "/readyz").status, 200u);
+  // The events written while Redis was away reach it afterwards: a resume from 0 on the other
+  // node gets the whole stream, every event once.
+  auto local = c.read_until("stream_complete", 30s, id);
+  seen.insert(seen.end(), local.begin(), local.end());
+  EXPECT_EQ(check_exactly_once(seen, id), "stream_complete");
+  ASSERT_TRUE(wait_metric(b->port(), "streamgate_cluster_redis_up", 1, 15s));
+  ws_client r(b->port());
+  r.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", 0}});
+  auto replay = r.read_until("stream_complete", 20s, id);
+  EXPECT_EQ(check_exactly_once(replay, id), "stream_complete");
+}
+
+
+TEST_F(Cluster, ConcurrencyAndStartRateAreSharedByTwoNodes) {
+  // Two concurrent streams per user and four starts a minute, across both nodes together.
+  std::vector<std::string> lim = {"--max-streams-per-user", "2", "--rate-streams-per-minute", "4",
+                                  "--demo-tokens-per-second", "10"};
+  auto a = start_node("node-a", lim);
+  auto b = start_node("node-b", lim);
+  const std::map<std::string, std::string> me{{"X-Streamgate-Anonymous-Key", "cluster-limits-owner-0123456789"}};
+  ws_client ca(a->port(), "/ws", me), cb(b->port(), "/ws", me);
+  ca.send_json(stream_request("one", "test", "l1"));
+  auto first = ca.read(10s);
+  ASSERT_EQ(first.at("type"), "stream_start") << json::serialize(first);
+  cb.send_json(stream_request("two", "test", "l2"));
+  ASSERT_EQ(cb.read(10s).at("type"), "stream_start");
+  // The third, on either node, is over the shared concurrency limit.
+  for (auto* c : {&ca, &cb}) {
+    c->send_json(stream_request("three", "test", "l3"));
+    json::object e;
+    do e = c->read(10s);
+    while (e.at("type") != "error");
+    EXPECT_EQ(e.at("code"), "rate_limited") << json::serialize(e);
+    EXPECT_NE(str(e.at("message")).find("concurrent"), std::string::npos) << json::serialize(e);
+  }
+  // A cancel frees a slot for the other node; the starts-per-minute budget (4) then runs out.
+  ca.send_json({{"action", "cancel"}, {"streamId", first.at("streamId")}});
+  ca.read_until("stream_cancelled", 10s, str(first.at("streamId")));
+  bool started = false;
+  for (int i = 0; i < 50 && !started; ++i) {  // the slot is freed when the end is recorded
+    cb.send_json(stream_request("four", "test", "l4-" + std::to_string(i)));
+    json::object e;
+    do e = cb.read(10s);
+    while (e.at("type") != "error" && e.at("type") != "stream_start");
+    started = e.at("type") == "stream_start";
+    if (!started) {
+      EXPECT_NE(str(e.at("message")).find("concurrent"), std::string::npos) << json::serialize(e);
+    }
+  }
+  EXPECT_TRUE(started);
+  // Three starts so far, one left: a fifth start is refused by the rate, not the concurrency, once a
+  // slot is free again.
+  EXPECT_GE(metric_value(a->port(), "streamgate_streams_total{outcome=\"started\"}") +
+                metric_value(b->port(), "streamgate_streams_total{outcome=\"started\"}"),
+            3);
+}
+
+TEST_F(Cluster, RetriedRequestIdOnAnotherNodeGetsTheSameStream) {
+  auto a = start_node("node-a");
+  auto b = start_node("node-b");
+  const std::map<std::string, std::string> me{{"X-Streamgate-Anonymous-Key", "cluster-retry-owner-0123456789"}};
+  std::string id;
+  {
+    ws_client c(a->port(), "/ws", me);
+    c.send_json(stream_request("retry me elsewhere", "test", "same-request"));
+    id = str(c.read(10s).at("streamId"));
+  }
+  ws_client c(b->port(), "/ws", me);
+  c.send_json(stream_request("retry me elsewhere", "test", "same-request"));
+  auto events = c.read_until("stream_complete", 20s, id);
+  EXPECT_EQ(check_exactly_once(events, id), "stream_complete");
+  EXPECT_EQ(metric_value(b->port(), "streamgate_streams_total{outcome=\"started\"}"), 0);
+}
+
+}  // namespace
+}  // namespace sg::test
