@@ -13,6 +13,11 @@ namespace sg::cluster {
 namespace {
 // Entries one XRANGE reads; a longer log takes several.
 constexpr std::size_t replay_page = 4096;
+// A stream id Redis does not know is looked up this many more times (10, 20, 40, 80, 160 ms apart)
+// before the answer is "no such stream".
+constexpr unsigned missing_meta_retries = 5;
+// A lookup from a caller that has read further than the mirror waits this long at most for it.
+constexpr auto catch_up_wait = std::chrono::seconds(1);
 // An ended mirror nobody watches is dropped after this (the shared log still has it).
 constexpr std::int64_t ended_grace_ms = 1000;
 
@@ -37,22 +42,31 @@ mirrors::mirrors(net::any_io_executor ex, std::shared_ptr<redis::client> redis, 
                  std::size_t log_max_bytes)
     : ex_(std::move(ex)), redis_(std::move(redis)), sub_(std::move(sub)), log_max_bytes_(log_max_bytes) {}
 
-void mirrors::find(const std::string& id, net::any_io_executor at, found_fn found) {
+void mirrors::find(const std::string& id, std::uint64_t seen, net::any_io_executor at, found_fn found) {
   if (!at) at = ex_;  // the caller does not mind where (a REST answer, sent from any thread)
-  net::post(ex_, [this, id, at = std::move(at), found = std::move(found)]() mutable {
+  net::post(ex_, [this, id, seen, at = std::move(at), found = std::move(found)]() mutable {
+    auto until = std::chrono::steady_clock::now() + catch_up_wait;
     auto it = mirrors_.find(id);
-    if (it != mirrors_.end()) {
-      if (it->second.ready) {
-        net::post(at, [found = std::move(found), s = it->second.s] { found(s); });
-      } else {
-        it->second.waiting.emplace_back(std::move(at), std::move(found));
-      }
+    if (it == mirrors_.end()) {
+      auto& m = mirrors_[id];
+      count_.store(mirrors_.size(), std::memory_order_relaxed);
+      m.waiting.push_back({seen, std::move(at), std::move(found), until});
+      load(id);
       return;
     }
-    auto& m = mirrors_[id];
-    count_.store(mirrors_.size(), std::memory_order_relaxed);
-    m.waiting.emplace_back(std::move(at), std::move(found));
-    load(id);
+    auto& m = it->second;
+    m.waiting.push_back({seen, std::move(at), std::move(found), until});
+    if (!m.ready) return;
+    release(m);
+    if (!m.waiting.empty()) {
+      // The caller has read further than this mirror (on the generating node): read the log now,
+      // and answer at the deadline whatever happens.
+      catch_up(id);
+      auto t = std::make_shared<net::steady_timer>(ex_, catch_up_wait);
+      t->async_wait([this, id, t](error_code) {
+        if (auto it = mirrors_.find(id); it != mirrors_.end() && it->second.ready) release(it->second);
+      });
+    }
   });
 }
 
@@ -71,6 +85,14 @@ void mirrors::load(const std::string& id) {
         else if (k == "provider") provider = v;
         else if (k == "node") known = true;
       }
+    }
+    if (!known && !ec && it->second.lookups < missing_meta_retries) {
+      // A stream started an instant ago on another node may not have its first batch in Redis yet
+      // (its client can resume here right after stream_start): look again shortly.
+      auto wait = std::chrono::milliseconds(10 << it->second.lookups++);
+      auto t = std::make_shared<net::steady_timer>(ex_, wait);
+      t->async_wait([this, id, t](error_code) { load(id); });
+      return;
     }
     if (!known) {
       answer(it->second, false);
@@ -115,6 +137,7 @@ void mirrors::catch_up(const std::string& id) {
                    if (auto ev = proto::parse_event_frame(entry.elements[1].elements[1].str)) apply(m, std::move(ev));
                  }
                  if (!m.ready) answer(m, true);
+                 else release(m);
                  bool more = r.elements.size() >= replay_page || m.highest_seen >= m.s->next_seq();
                  if (more && !m.s->ended()) catch_up(id);
                });
@@ -130,9 +153,18 @@ void mirrors::apply(mirror& m, proto::event_ptr ev) {
 
 void mirrors::answer(mirror& m, bool found) {
   m.ready = found;
-  for (auto& [at, fn] : m.waiting)
-    net::post(at, [fn = std::move(fn), s = found ? m.s : nullptr] { fn(s); });
-  m.waiting.clear();
+  release(m, found);
+}
+
+void mirrors::release(mirror& m, bool found) {
+  auto now = std::chrono::steady_clock::now();
+  bool all = !found || m.s->ended();
+  std::uint64_t have = found ? m.s->next_seq() - 1 : 0;
+  std::erase_if(m.waiting, [&](waiter& w) {
+    if (!all && w.seen > have && now < w.until) return false;
+    net::post(w.at, [fn = std::move(w.fn), s = found ? m.s : nullptr] { fn(s); });
+    return true;
+  });
 }
 
 void mirrors::on_event(const std::string& channel, const std::string& frame) {
@@ -144,8 +176,10 @@ void mirrors::on_event(const std::string& channel, const std::string& frame) {
   if (!ev) return;
   m.highest_seen = std::max(m.highest_seen, ev->seq);
   if (!m.ready || m.reading) return;  // the read in flight (or the one after it) covers it
-  if (ev->seq == m.s->next_seq()) apply(m, std::move(ev));
-  else if (ev->seq > m.s->next_seq()) catch_up(id);  // a message was missed: the log has it
+  if (ev->seq == m.s->next_seq()) {
+    apply(m, std::move(ev));
+    if (!m.waiting.empty()) release(m);
+  } else if (ev->seq > m.s->next_seq()) catch_up(id);  // a message was missed: the log has it
 }
 
 void mirrors::catch_up_all() {

@@ -27,8 +27,9 @@ class mirrors {
   mirrors(net::any_io_executor ex, std::shared_ptr<redis::client> redis, std::shared_ptr<redis::subscriber> sub,
           std::size_t log_max_bytes);
 
-  /// `found` runs on `at` with the mirror of `id` once its shared log is replayed, or with null.
-  void find(const std::string& id, net::any_io_executor at, found_fn found);
+  /// `found` runs on `at` with the mirror of `id` once its shared log is replayed up to `seen` (or
+  /// to its end, or for a second at most), or with null.
+  void find(const std::string& id, std::uint64_t seen, net::any_io_executor at, found_fn found);
   /// A message on a stream's channel (the subscriber's on_message).
   void on_event(const std::string& channel, const std::string& frame);
   /// The Pub/Sub connection is back: what was published meanwhile is read from the shared log.
@@ -38,18 +39,27 @@ class mirrors {
   std::size_t size() const { return count_.load(std::memory_order_relaxed); }
 
  private:
+  struct waiter {
+    std::uint64_t seen = 0;
+    net::any_io_executor at;
+    found_fn fn;
+    std::chrono::steady_clock::time_point until;
+  };
   struct mirror {
     std::shared_ptr<stream::stream> s;
-    std::vector<std::pair<net::any_io_executor, found_fn>> waiting;  // until the first replay is done
+    std::vector<waiter> waiting;  // until the replay reaches what they have seen
     std::uint64_t highest_seen = 0;  // highest seq announced on the channel
     bool ready = false;              // the first replay is done
     bool reading = false;            // an XRANGE is in flight
+    unsigned lookups = 0;            // of its meta, not found yet
     std::int64_t unwatched_since_ms = 0;
   };
   void load(const std::string& id);
   void catch_up(const std::string& id);
   void apply(mirror& m, proto::event_ptr ev);
   void answer(mirror& m, bool found);
+  /// Answers the waiters the mirror has caught up with (all of them once it ended or `found` is false).
+  void release(mirror& m, bool found = true);
   void drop(const std::string& id);
 
   net::any_io_executor ex_;

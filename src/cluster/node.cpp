@@ -17,6 +17,8 @@
 
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
 namespace sg::cluster {
 namespace {
 // A mirror of a running stream that no session watches is dropped after this.
@@ -75,10 +77,18 @@ void node::start() {
   redis_->on_state([this](bool up) {
     core::log_info(up ? "cluster: redis reachable" : "cluster: redis unreachable", {{"nodeId", id_}});
     if (!up || stopped_) return;
-    // What could not be written while Redis was away is written now.
-    log_->resend_all();
-    refresh_connections();
-    if (!leaving_) heartbeat();
+    // What could not be written while Redis was away is written now; all of it if Redis itself
+    // restarted (its run_id changed), since without persistence it lost what it had.
+    redis_->exec({"INFO", "server"}, [this](error_code ec, redis::reply r) {
+      auto at = r.str.find("run_id:");
+      auto run_id = ec || at == std::string::npos ? std::string() : r.str.substr(at + 7, 40);
+      bool restarted = !run_id.empty() && !redis_run_id_.empty() && run_id != redis_run_id_;
+      if (!run_id.empty()) redis_run_id_ = run_id;
+      if (restarted) core::log_warn("cluster: redis restarted; writing running streams again", {{"nodeId", id_}});
+      log_->resend_all(restarted);
+      refresh_connections();
+      if (!leaving_) heartbeat_now();
+    });
   });
   sub_->subscribe(keys::control(id_));
   redis_->start();
@@ -87,14 +97,18 @@ void node::start() {
   core::log_info("cluster node", {{"nodeId", id_}, {"nodeTtlMs", cfg_.node_ttl_ms}});
 }
 
+void node::heartbeat_now() {
+  boost::json::object o{{"pid", static_cast<std::int64_t>(::getpid())}, {"at", core::now_ms()}};
+  redis_->exec(std::vector<redis::command>{{"SET", keys::node(id_), boost::json::serialize(o), "PX",
+                                            std::to_string(cfg_.node_ttl_ms)},
+                                           {"SADD", std::string(keys::nodes), id_}},
+               [](error_code, std::vector<redis::reply>) {});
+}
+
 void node::heartbeat() {
   if (stopped_ || leaving_) return;
   if (redis_->connected()) {
-    boost::json::object o{{"pid", static_cast<std::int64_t>(::getpid())}, {"at", core::now_ms()}};
-    redis_->exec(std::vector<redis::command>{{"SET", keys::node(id_), boost::json::serialize(o), "PX",
-                                              std::to_string(cfg_.node_ttl_ms)},
-                                             {"SADD", std::string(keys::nodes), id_}},
-                 [](error_code, std::vector<redis::reply>) {});
+    heartbeat_now();
     find_dead_nodes();
     limits_->refresh();
   }
@@ -223,8 +237,9 @@ void node::finished(const std::string& limit_key, const std::string& stream_id, 
   limits_->finished(limit_key, stream_id, tokens);
 }
 
-void node::find(const std::string& id, net::any_io_executor ex, std::function<void(std::shared_ptr<stream::stream>)> found) {
-  mirrors_->find(id, std::move(ex), std::move(found));
+void node::find(const std::string& id, std::uint64_t seen, net::any_io_executor ex,
+                std::function<void(std::shared_ptr<stream::stream>)> found) {
+  mirrors_->find(id, seen, std::move(ex), std::move(found));
 }
 
 void node::cancel(const std::string& id) {

@@ -55,7 +55,7 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
 
   // stream::remote_streams
   void generating(const std::shared_ptr<stream::stream>& s) override;
-  void find(const std::string& id, net::any_io_executor ex,
+  void find(const std::string& id, std::uint64_t seen, net::any_io_executor ex,
             std::function<void(std::shared_ptr<stream::stream>)> found) override;
   void cancel(const std::string& id) override;
   void admit(admission a, net::any_io_executor ex, std::function<void(admit_result)> done) override;
@@ -79,7 +79,8 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
   std::size_t mirrored() const;
 
  private:
-  void heartbeat();
+  void heartbeat();      // beats, looks for dead nodes, and comes back in a third of the TTL
+  void heartbeat_now();  // only the beat
   void find_dead_nodes();
   void reap(const std::string& dead);
   void end_stream_of_dead_node(const std::string& dead, const std::string& stream_id);
@@ -100,6 +101,7 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
   net::steady_timer beat_;
   std::atomic<bool> stopped_{false};
   bool leaving_ = false;
+  std::string redis_run_id_;  // INFO server's run_id: a new one means Redis restarted, empty
   node_counters counters_;
 };
 

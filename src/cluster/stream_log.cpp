@@ -54,9 +54,13 @@ void stream_log::mark(const std::string& id) {
   }
 }
 
-void stream_log::resend_all() {
+void stream_log::resend_all(bool from_start) {
   std::lock_guard lock(mu_);
   for (auto& [id, t] : streams_) {
+    if (from_start) {
+      t.acked = 0;
+      t.meta_written = false;
+    }
     if (t.dirty) continue;
     t.dirty = true;
     dirty_.push_back(id);

@@ -36,8 +36,9 @@ class stream_log {
   /// Starts copying `s`'s events (from seq 1) to the shared log, with its meta hash and a place in
   /// this node's running set, until its terminal event is stored.
   void track(const std::shared_ptr<stream::stream>& s, std::string request_key);
-  /// Redis is back: write again everything not yet acknowledged.
-  void resend_all();
+  /// Redis is back: write again everything not yet acknowledged (`from_start`: everything, as a
+  /// restarted Redis without persistence has lost what it had).
+  void resend_all(bool from_start);
   /// Streams still being copied (running, or ended with events not yet stored).
   std::size_t tracked() const;
   const stream_log_counters& counters() const { return counters_; }

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 
 namespace sg::gateway {
@@ -89,6 +90,15 @@ http::response<http::empty_body> sse_header(const request& req, const std::strin
   res.keep_alive(req.keep_alive());
   res.chunked(true);
   return res;
+}
+
+std::uint64_t resume_point(const request& req, const target& t) {
+  std::string from;
+  if (auto lei = req["Last-Event-ID"]; !lei.empty()) from = std::string(lei);
+  else if (auto* q = t.param("lastSeq")) from = *q;
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(from.data(), from.data() + from.size(), n);
+  return ec == std::errc{} && end == from.data() + from.size() ? n : 0;
 }
 
 sse_plan resume_stream(const request& req, const target& t, const std::string& id, std::shared_ptr<stream::stream> s,

@@ -45,8 +45,10 @@ http::response<http::empty_body> sse_header(const request& req, const std::strin
 /// GET /v1/streams/{id}/events: resumes after Last-Event-ID or ?lastSeq=N. At or past a finished
 /// stream's end the answer is 204 (EventSource stops reconnecting); past a running stream's end, 400.
 /// `s` is what stream_manager::find_anywhere found for `id` (null: none).
+/// resume_point is the seq it resumes after (Last-Event-ID or ?lastSeq; 0 when absent or malformed).
 sse_plan resume_stream(const request& req, const target& t, const std::string& id, std::shared_ptr<stream::stream> s,
                        const principal& who);
+std::uint64_t resume_point(const request& req, const target& t);
 
 /// The connection slots a WebSocket holds for its life: the per-user one and, for a client behind a
 /// trusted proxy (known only now), the per-address one. Empty when refused: `refusal` says why.

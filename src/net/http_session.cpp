@@ -12,7 +12,6 @@
 #include "net/ws_session.hpp"
 #include "stream/stream_manager.hpp"
 
-
 namespace sg::io {
 namespace {
 constexpr auto write_timeout = std::chrono::seconds(30);
@@ -388,11 +387,12 @@ void basic_http_session<Stream>::start_stream(const gateway::request& req) {
 template <class Stream>
 void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
   // At once when the stream is here; after a lookup of the shared log when another node has it.
-  app_.streams->find_anywhere(id, stream_.get_executor(), [self = this->shared_from_this(), req, id, t](auto s) {
+  auto found = [self = this->shared_from_this(), req, id, t](auto s) {
     auto plan = gateway::resume_stream(req, t, id, std::move(s), self->who_);
     if (plan.answer) self->send(std::move(*plan.answer));
     else self->begin_sse(req, std::move(plan.s), plan.after);
-  });
+  };
+  app_.streams->find_anywhere(id, stream_.get_executor(), std::move(found), gateway::resume_point(req, t));
 }
 
 template <class Stream>

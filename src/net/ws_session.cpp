@@ -251,18 +251,20 @@ void basic_ws_session<Stream>::started(const std::string& request_id, stream::st
 // node is alone), after a lookup of the shared log when another node generates it.
 template <class Stream>
 template <class Fn>
-void basic_ws_session<Stream>::with_visible_stream(const std::string& id, Fn fn) {
-  app_.streams->find_anywhere(id, ws_.get_executor(),
-                              [self = this->shared_from_this(), fn = std::move(fn)](std::shared_ptr<stream::stream> s) {
-                                if (self->finished_) return;
-                                if (s && !self->who_.may_use_stream(s->owner())) s = nullptr;
-                                fn(*self, std::move(s));
-                              });
+void basic_ws_session<Stream>::with_visible_stream(const std::string& id, std::uint64_t seen, Fn fn) {
+  app_.streams->find_anywhere(
+      id, ws_.get_executor(),
+      [self = this->shared_from_this(), fn = std::move(fn)](std::shared_ptr<stream::stream> s) {
+        if (self->finished_) return;
+        if (s && !self->who_.may_use_stream(s->owner())) s = nullptr;
+        fn(*self, std::move(s));
+      },
+      seen);
 }
 
 template <class Stream>
 void basic_ws_session<Stream>::handle(proto::cancel_request& r) {
-  with_visible_stream(r.stream_id, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
+  with_visible_stream(r.stream_id, 0, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
     self.cancel_found(r, std::move(s));
   });
 }
@@ -286,7 +288,7 @@ void basic_ws_session<Stream>::cancel_found(const proto::cancel_request& r, std:
 
 template <class Stream>
 void basic_ws_session<Stream>::handle(proto::resume_request& r) {
-  with_visible_stream(r.stream_id, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
+  with_visible_stream(r.stream_id, r.last_seq, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
     self.resume_found(r, std::move(s));
   });
 }

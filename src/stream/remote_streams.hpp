@@ -22,7 +22,10 @@ class remote_streams {
   virtual void generating(const std::shared_ptr<stream>& s) = 0;
   /// A stream not generated here. `found` runs on `ex` with a local stream that mirrors it (its log
   /// replayed from the shared one, then its live events), or with null when no node knows the id.
-  virtual void find(const std::string& id, net::any_io_executor ex,
+  /// `seen` is the last seq the caller has (a resume's lastSeq): the mirror is given once it has
+  /// caught up that far (or the stream ended, or a second passed), as a client may have read on the
+  /// generating node events that have not reached this one yet.
+  virtual void find(const std::string& id, std::uint64_t seen, net::any_io_executor ex,
                     std::function<void(std::shared_ptr<stream>)> found) = 0;
   /// Asks the node generating `id` to cancel it (the answer reaches mirrors as the stream's events).
   virtual void cancel(const std::string& id) = 0;

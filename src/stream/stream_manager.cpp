@@ -447,13 +447,13 @@ void stream_manager::start_anywhere(proto::stream_request req, std::string owner
 }
 
 void stream_manager::find_anywhere(const std::string& id, net::any_io_executor ex,
-                                   std::function<void(std::shared_ptr<stream>)> found) {
+                                   std::function<void(std::shared_ptr<stream>)> found, std::uint64_t seen) {
   auto s = find(id);
   if (s || !remote_) {
     found(std::move(s));
     return;
   }
-  remote_->find(id, std::move(ex), std::move(found));
+  remote_->find(id, seen, std::move(ex), std::move(found));
 }
 
 bool stream_manager::cancel(const std::string& id) {
