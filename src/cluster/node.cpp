@@ -223,7 +223,9 @@ void node::publish_control(const std::string& target, std::string payload, std::
   });
 }
 
-void node::generating(const std::shared_ptr<stream::stream>& s) { log_->track(s, {}); }
+void node::generating(const std::shared_ptr<stream::stream>& s, std::function<void()> stored) {
+  log_->track(s, {}, std::move(stored));
+}
 
 void node::admit(admission a, net::any_io_executor ex, std::function<void(admit_result)> done) {
   // Nothing to check in Redis: the stream starts at once, with no round trip before its first token.

@@ -54,7 +54,7 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
   std::size_t unsaved_streams() const;
 
   // stream::remote_streams
-  void generating(const std::shared_ptr<stream::stream>& s) override;
+  void generating(const std::shared_ptr<stream::stream>& s, std::function<void()> stored) override;
   void find(const std::string& id, std::uint64_t seen, net::any_io_executor ex,
             std::function<void(std::shared_ptr<stream::stream>)> found) override;
   void cancel(const std::string& id) override;

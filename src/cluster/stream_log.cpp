@@ -29,7 +29,8 @@ stream_log::~stream_log() {
   for (auto& [id, t] : streams_) t.s->unsubscribe(t.t.get());
 }
 
-void stream_log::track(const std::shared_ptr<stream::stream>& s, std::string request_key) {
+void stream_log::track(const std::shared_ptr<stream::stream>& s, std::string request_key,
+                       std::function<void()> stored) {
   auto t = std::make_shared<tap>(*this, s->id());
   {
     std::lock_guard lock(mu_);
@@ -37,6 +38,7 @@ void stream_log::track(const std::shared_ptr<stream::stream>& s, std::string req
     entry.s = s;
     entry.t = t;
     entry.request_key = std::move(request_key);
+    entry.stored = std::move(stored);
   }
   // Delivers stream_start (already logged) at once, which marks the stream for the next batch.
   s->subscribe(t, 0);
@@ -158,13 +160,17 @@ void stream_log::flush() {
   counters_.batches.fetch_add(1, std::memory_order_relaxed);
   redis_->exec(std::move(cmds), [this, parts = std::move(parts), events](error_code ec, std::vector<redis::reply>) {
     in_flight_ = false;
-    std::lock_guard lock(mu_);
+    std::vector<std::function<void()>> stored;  // called outside the lock
+    std::unique_lock lock(mu_);
     if (ec) counters_.failures.fetch_add(1, std::memory_order_relaxed);
     else counters_.events.fetch_add(events, std::memory_order_relaxed);
     for (auto& p : parts) {
       auto it = streams_.find(p.id);
       if (it == streams_.end()) continue;
       auto& t = it->second;
+      // Written or not, the client that waits for it goes on: a failed write is retried later.
+      if (t.stored) stored.push_back(std::move(t.stored));
+      t.stored = nullptr;
       if (ec) {
         // Not stored: written again when Redis is back (resend_all), from what is acknowledged.
         if (!t.dirty) {
@@ -181,6 +187,8 @@ void stream_log::flush() {
       flush_posted_ = true;
       net::post(ex_, [this] { flush(); });
     }
+    lock.unlock();
+    for (auto& fn : stored) fn();
   });
 }
 

@@ -7,6 +7,7 @@
 #include "stream/stream.hpp"
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -35,7 +36,8 @@ class stream_log {
 
   /// Starts copying `s`'s events (from seq 1) to the shared log, with its meta hash and a place in
   /// this node's running set, until its terminal event is stored.
-  void track(const std::shared_ptr<stream::stream>& s, std::string request_key);
+  /// `stored` is called once its first batch (its meta hash) is in Redis, or failed.
+  void track(const std::shared_ptr<stream::stream>& s, std::string request_key, std::function<void()> stored);
   /// Redis is back: write again everything not yet acknowledged (`from_start`: everything, as a
   /// restarted Redis without persistence has lost what it had).
   void resend_all(bool from_start);
@@ -49,6 +51,7 @@ class stream_log {
     std::shared_ptr<stream::stream> s;
     std::shared_ptr<tap> t;
     std::string request_key;
+    std::function<void()> stored;
     std::uint64_t acked = 0;  // every seq up to this one is in Redis
     bool meta_written = false;
     bool dirty = false;  // listed in dirty_

@@ -290,7 +290,9 @@ struct server::impl {
   }
 
   void close_connections() {
-    for (auto& c : a.connections.snapshot()) c->disconnect(websocket::close_code::going_away, "server shutting down");
+    // In a cluster, whatever connected during the drain is sent elsewhere too (1012).
+    auto code = cluster_node ? websocket::close_code::service_restart : websocket::close_code::going_away;
+    for (auto& c : a.connections.snapshot()) c->disconnect(code, cluster_node ? "service restart" : "server shutting down");
     // Give the close handshakes a moment, then stop whatever is left (idle keep-alive sockets).
     drain_deadline = std::chrono::steady_clock::now() + drain_grace;
     wait_for_closes();

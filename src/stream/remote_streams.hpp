@@ -18,8 +18,10 @@ class remote_streams {
  public:
   virtual ~remote_streams() = default;
   /// A stream this node generates, with stream_start already in its log: from now on its events also
-  /// go to the shared log, where any node can replay them.
-  virtual void generating(const std::shared_ptr<stream>& s) = 0;
+  /// go to the shared log, where any node can replay them. `stored` (if set) is called, on any
+  /// thread, once the stream is known to Redis (or writing it failed), so a client told the
+  /// stream's id can resume it on any node.
+  virtual void generating(const std::shared_ptr<stream>& s, std::function<void()> stored) = 0;
   /// A stream not generated here. `found` runs on `ex` with a local stream that mirrors it (its log
   /// replayed from the shared one, then its live events), or with null when no node knows the id.
   /// `seen` is the last seq the caller has (a resume's lastSeq): the mirror is given once it has

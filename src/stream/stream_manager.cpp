@@ -370,7 +370,8 @@ stream_manager::start_result stream_manager::start(proto::stream_request req, st
 // The stream, once admitted: its runner, its place in the tables, its pipeline started.
 stream_manager::start_result stream_manager::create(std::string id, proto::stream_request req, std::string owner,
                                                     std::string limit_key, net::any_io_executor ex,
-                                                    std::string request_key, bool shared_limits) {
+                                                    std::string request_key, bool shared_limits,
+                                                    std::function<void()> stored) {
   start_result out;
   std::string pname = req.provider.empty() ? cfg_.provider : req.provider;
   auto it = providers_.find(pname);
@@ -385,7 +386,7 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   }
   running_.fetch_add(1);
   counters_.started.fetch_add(1, std::memory_order_relaxed);
-  if (remote_) remote_->generating(s);
+  if (remote_) remote_->generating(s, std::move(stored));
   r->begin();
   out.s = std::move(s);
   return out;
@@ -441,8 +442,23 @@ void stream_manager::start_anywhere(proto::stream_request req, std::string owner
                          nullptr,
                          proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}},
                          false});
-                   done(create(adm.stream_id, std::move(req), std::move(owner), std::move(limit_key), ex,
-                               adm.request_key, true));
+                   // The client learns the stream's id once Redis knows the stream, so that it can
+                   // resume on any node from its first event (one round trip, before the first token).
+                   auto started = std::make_shared<std::shared_ptr<stream>>();
+                   auto answer = [ex, done, started] {
+                     net::post(ex, [done, started] { done(start_result{*started, std::nullopt, false}); });
+                   };
+                   // The stored callback may come (from the cluster strand) before create() returns:
+                   // whichever of the two comes second answers.
+                   auto once = std::make_shared<std::atomic<int>>(0);
+                   auto stored = [answer, once] {
+                     if (once->fetch_add(1) == 1) answer();
+                   };
+                   auto r = create(adm.stream_id, std::move(req), std::move(owner), std::move(limit_key), ex,
+                                   adm.request_key, true, stored);
+                   if (r.error) return done(std::move(r));
+                   *started = r.s;
+                   if (once->fetch_add(1) == 1) answer();
                  });
 }
 

@@ -117,7 +117,8 @@ class stream_manager {
  private:
   friend class runner;
   start_result create(std::string id, proto::stream_request req, std::string owner, std::string limit_key,
-                      net::any_io_executor ex, std::string request_key, bool shared_limits);
+                      net::any_io_executor ex, std::string request_key, bool shared_limits,
+                      std::function<void()> stored = {});
   void on_finished(const std::string& id);
   void sweep();
 

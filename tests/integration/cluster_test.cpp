@@ -361,5 +361,99 @@ TEST_F(Cluster, RetriedRequestIdOnAnotherNodeGetsTheSameStream) {
   EXPECT_EQ(metric_value(b->port(), "streamgate_streams_total{outcome=\"started\"}"), 0);
 }
 
+std::uint16_t free_port() {
+  net::io_context ioc;
+  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+TEST_F(Cluster, RollingRestartOfEveryNodeUnder500LiveStreamsLosesAndRepeatsNothing) {
+  // Three nodes on one port (--reuse-port), as on one machine behind nothing: a client that
+  // reconnects reaches whichever node still listens.
+  auto port = std::to_string(free_port());
+  std::vector<std::string> shared = {"--listen", "127.0.0.1:" + port, "--reuse-port", "--demo-tokens-per-second",
+                                     "40", "--drain-timeout-ms", "30000"};
+  std::vector<std::unique_ptr<server_process>> nodes;
+  for (auto name : {"node-a", "node-b", "node-c"}) nodes.push_back(start_node(name, shared));
+  auto p = static_cast<std::uint16_t>(std::stoi(port));
+  constexpr int clients = 500;
+  std::atomic<bool> restarts_done{false};
+  std::atomic<int> completed{0}, resumed{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (int k = 0; k < clients; ++k) {
+    threads.emplace_back([&, k] {
+      std::string id;
+      std::vector<json::object> seen;
+      std::uint64_t last = 0;
+      int streams = 0;
+      auto deadline = std::chrono::steady_clock::now() + 100s;
+      try {
+        while (std::chrono::steady_clock::now() < deadline) {
+          if (id.empty() && (restarts_done || streams >= 20)) break;
+          std::unique_ptr<ws_client> c;
+          try {
+            c = std::make_unique<ws_client>(p);
+          } catch (const std::exception&) {
+            continue;  // every listener was between processes: try again
+          }
+          if (id.empty()) {
+            c->send_json(stream_request("rolling " + std::to_string(k), "test"));
+          } else {
+            c->send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", last}});
+            resumed.fetch_add(1);
+          }
+          while (true) {
+            auto text = c->read_text(15s);
+            if (!text) {
+              if (c->close_code() != 1012) throw std::runtime_error("closed with " + std::to_string(c->close_code()));
+              break;  // the node restarts: resume on another
+            }
+            auto e = json::parse(*text).as_object();
+            if (!e.contains("streamId")) continue;
+            if (e.at("type") == "stream_start" && id.empty()) id = str(e.at("streamId"));
+            if (str(e.at("streamId")) != id) continue;
+            if (!e.contains("seq")) throw std::runtime_error("error: " + *text);
+            auto t = str(e.at("type"));
+            bool terminal = t == "stream_complete" || t == "error" || t == "stream_cancelled";
+            if (num(e.at("seq")) <= last) {
+              if (!terminal) throw std::runtime_error("duplicate after " + std::to_string(last) + ": " + *text);
+            } else {
+              seen.push_back(e);
+              last = num(e.at("seq"));
+            }
+            if (terminal) {
+              auto end = check_exactly_once(seen, id);
+              if (end != "stream_complete") throw std::runtime_error("stream " + id + " ended with " + end);
+              completed.fetch_add(1);
+              ++streams;
+              id.clear();
+              seen.clear();
+              last = 0;
+              break;
+            }
+          }
+        }
+        if (!id.empty()) throw std::runtime_error("stream " + id + " unfinished at the deadline");
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mu);
+        failures.push_back("client " + std::to_string(k) + ": " + e.what());
+      }
+    });
+  }
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    auto name = std::string("node-") + char('a' + i);
+    nodes[i]->signal(SIGTERM);
+    ASSERT_EQ(nodes[i]->wait(40s), 0) << nodes[i]->log();
+    nodes[i] = start_node(name, shared);
+  }
+  restarts_done = true;
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failures, the first: " << failures.front();
+  EXPECT_GE(completed.load(), clients);
+  EXPECT_GT(resumed.load(), clients / 2);  // most clients were sent elsewhere at least once
+}
+
 }  // namespace
 }  // namespace sg::test
