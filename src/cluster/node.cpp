@@ -83,7 +83,10 @@ void node::start() {
       auto at = r.str.find("run_id:");
       auto run_id = ec || at == std::string::npos ? std::string() : r.str.substr(at + 7, 40);
       bool restarted = !run_id.empty() && !redis_run_id_.empty() && run_id != redis_run_id_;
+      bool first = redis_run_id_.empty() && !run_id.empty();
       if (!run_id.empty()) redis_run_id_ = run_id;
+      // A node restarted under the same --node-id ends what its previous life left running.
+      if (first) end_previous_life();
       if (restarted) core::log_warn("cluster: redis restarted; writing running streams again", {{"nodeId", id_}});
       log_->resend_all(restarted);
       refresh_connections();
@@ -149,7 +152,8 @@ void node::reap(const std::string& dead) {
                  redis_->exec({"SMEMBERS", keys::node_streams(dead)}, [this, dead](error_code ec, redis::reply r) {
                    if (ec) return;
                    for (auto& e : r.elements) end_stream_of_dead_node(dead, e.str);
-                   // MERGE: the history rows it was writing end as after a crash of a lone node.
+                   // The history rows it was writing end as they do after a lone node's crash.
+                   store_.run([dead](store::database& db) { db.interrupt_running(dead); });
                  });
                  redis_->exec({"SMEMBERS", keys::node_connections(dead)}, [this, dead](error_code ec, redis::reply r) {
                    if (ec) return;
@@ -160,6 +164,24 @@ void node::reap(const std::string& dead) {
                    redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
                  });
                });
+}
+
+void node::end_previous_life() {
+  redis_->exec({"SMEMBERS", keys::node_streams(id_)}, [this](error_code ec, redis::reply r) {
+    if (ec) return;
+    for (auto& e : r.elements)
+      if (!streams_.find(e.str)) end_stream_of_dead_node(id_, e.str);
+  });
+  redis_->exec({"SMEMBERS", keys::node_connections(id_)}, [this](error_code ec, redis::reply r) {
+    if (ec) return;
+    std::vector<redis::command> cmds;
+    for (auto& e : r.elements)
+      if (!app_.connections.find(e.str)) {
+        cmds.push_back({"DEL", keys::connection(e.str)});
+        cmds.push_back({"SREM", keys::node_connections(id_), e.str});
+      }
+    if (!cmds.empty()) redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
+  });
 }
 
 void node::end_stream_of_dead_node(const std::string& dead, const std::string& stream_id) {

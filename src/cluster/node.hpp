@@ -83,6 +83,7 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
   void heartbeat_now();  // only the beat
   void find_dead_nodes();
   void reap(const std::string& dead);
+  void end_previous_life();
   void end_stream_of_dead_node(const std::string& dead, const std::string& stream_id);
   void on_control(const std::string& payload);
   void publish_control(const std::string& node, std::string payload, std::function<void(bool)> done);

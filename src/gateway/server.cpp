@@ -328,11 +328,19 @@ int server::run() {
   core::log_info("store open", {{"database", store::database_url::parse(cfg.database, cfg.data_dir).redacted()},
                                 {"engine", m.st->engine()},
                                 {"connections", m.st->pool_size()}});
-  // Rows left behind by a crash expire by TTL before the first client arrives.
-  int expired = 0;
-  m.st->run([&expired](store::database& db) { expired = db.expire_connections(core::now_ms()); });
+  // Rows left behind by a crash expire by TTL before the first client arrives, and the answers that
+  // were running end `interrupted` with the text they had reached: every node's when this node is
+  // alone, else this node's own (another node's are ended when its heartbeat expires).
+  if (m.a.cfg.node_id.empty()) m.a.cfg.node_id = core::random_id("n_", 6);
+  int expired = 0, interrupted_answers = 0;
+  m.st->run([&, node = cfg.cluster.empty() ? std::string() : m.a.cfg.node_id](store::database& db) {
+    expired = db.expire_connections(core::now_ms());
+    interrupted_answers = db.interrupt_running(node);
+  });
   m.st->flush();
   if (expired) core::log_info("expired stale connection rows", {{"rows", expired}});
+  if (interrupted_answers)
+    core::log_warn("answers cut short by the last stop are marked interrupted", {{"answers", interrupted_answers}});
 
   // demo, the config's [providers.*] tables and the SDKs' environment conventions, on one HTTP client.
   auto env = provider::environment_map(environ);
@@ -383,6 +391,7 @@ int server::run() {
   m.sec->set_listen_address(cfg.listen_host, ep.port(), tls);
   m.lst->run();
   m.streams->start_sweeper();
+  m.streams->start_checkpoints();
   m.table_sweep = std::make_unique<net::steady_timer>(m.ioc);
   m.drain_timer = std::make_unique<net::steady_timer>(net::make_strand(m.ioc));
   m.sweep_connection_table();

@@ -47,6 +47,7 @@ struct message_row {
   std::string stream_id;
   std::int64_t created_at = 0;
   std::string owner;
+  std::string node;  // the node writing a `streaming` answer
 };
 
 /// A failed database call: `code` is the engine's own (SQLite's extended result code, or 0 for
@@ -104,6 +105,13 @@ class database {
   /// Appends a message; returns its id (ids grow with time).
   virtual std::int64_t add_message(const message_row& m) = 0;
   /// Messages of a project written by `owner`, newest first, with id < before (0 = no bound).
+  /// Sets the text and status of the assistant's answer of `stream_id`. With `only_running`, an answer
+  /// no longer `streaming` is left alone (a checkpoint that comes after the end). False: no such row.
+  virtual bool set_answer(const std::string& stream_id, const std::string& content, const std::string& status,
+                          bool only_running) = 0;
+  /// Answers still `streaming` become `interrupted`, keeping their text: those of `node`, or of every
+  /// node when it is empty (a lone node's start after a crash). Returns how many.
+  virtual int interrupt_running(const std::string& node) = 0;
   virtual std::vector<message_row> list_messages(const std::string& project_id, const std::string& owner,
                                                  std::int64_t before, int limit) = 0;
 

@@ -291,15 +291,29 @@ bool postgres_database::delete_card(const std::string& project_id, const std::st
 }
 
 std::int64_t postgres_database::add_message(const message_row& m) {
-  auto r = run("INSERT INTO messages(project_id, role, content, status, stream_id, created_at, owner) "
-               "VALUES($1, $2, $3, $4, $5, $6::bigint, $7) RETURNING id",
-               {m.project_id, m.role, m.content, m.status, m.stream_id, num(m.created_at), m.owner});
+  auto r = run("INSERT INTO messages(project_id, role, content, status, stream_id, created_at, owner, node) "
+               "VALUES($1, $2, $3, $4, $5, $6::bigint, $7, $8) RETURNING id",
+               {m.project_id, m.role, m.content, m.status, m.stream_id, num(m.created_at), m.owner, m.node});
   return integer(r.get(), 0, 0);
+}
+
+bool postgres_database::set_answer(const std::string& stream_id, const std::string& content,
+                                   const std::string& status, bool only_running) {
+  auto r = run("UPDATE messages SET content = $1, status = $2 WHERE stream_id = $3 AND role = 'assistant' "
+               "AND ($4::int = 0 OR status = 'streaming')",
+               {content, status, stream_id, only_running ? "1" : "0"});
+  return to_int(PQcmdTuples(r.get())) > 0;
+}
+
+int postgres_database::interrupt_running(const std::string& node) {
+  auto r = run("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' AND ($1 = '' OR node = $1)",
+               {node});
+  return static_cast<int>(to_int(PQcmdTuples(r.get())));
 }
 
 std::vector<message_row> postgres_database::list_messages(const std::string& project_id, const std::string& owner,
                                                           std::int64_t before, int limit) {
-  auto r = run("SELECT id, project_id, role, content, status, stream_id, created_at, owner FROM messages "
+  auto r = run("SELECT id, project_id, role, content, status, stream_id, created_at, owner, node FROM messages "
                "WHERE project_id = $1 AND owner = $2 AND ($3::bigint = 0 OR id < $3::bigint) "
                "ORDER BY id DESC LIMIT $4::bigint",
                {project_id, owner, num(before), num(limit)});
@@ -307,7 +321,7 @@ std::vector<message_row> postgres_database::list_messages(const std::string& pro
   for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
     auto* s = r.get();
     out.push_back(message_row{integer(s, i, 0), text(s, i, 1), text(s, i, 2), text(s, i, 3), text(s, i, 4),
-                              text(s, i, 5), integer(s, i, 6), text(s, i, 7)});
+                              text(s, i, 5), integer(s, i, 6), text(s, i, 7), text(s, i, 8)});
   }
   return out;
 }

@@ -98,6 +98,19 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_project ON messages(project_id, owner, id);
 )sql"},
+    // An answer is in the history from its start: a row `streaming` with the node that writes
+    // it, its text checkpointed every second, so a crash leaves the text reached (`interrupted`).
+    {2, "answers recorded while they run, with their node",
+     R"sql(
+ALTER TABLE messages ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX messages_running ON messages(node) WHERE status = 'streaming';
+CREATE INDEX messages_stream ON messages(stream_id) WHERE stream_id <> '';
+)sql",
+     R"sql(
+ALTER TABLE messages ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX messages_running ON messages(node) WHERE status = 'streaming';
+CREATE INDEX messages_stream ON messages(stream_id) WHERE stream_id <> '';
+)sql"},
 };
 
 }  // namespace

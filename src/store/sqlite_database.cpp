@@ -298,24 +298,41 @@ bool sqlite_database::delete_card(const std::string& project_id, const std::stri
 }
 
 std::int64_t sqlite_database::add_message(const message_row& m) {
-  binder b(prepare("INSERT INTO messages(project_id, role, content, status, stream_id, created_at, owner) "
-                   "VALUES(?,?,?,?,?,?,?)"));
+  binder b(prepare("INSERT INTO messages(project_id, role, content, status, stream_id, created_at, owner, node) "
+                   "VALUES(?,?,?,?,?,?,?,?)"));
   b.text(m.project_id).text(m.role).text(m.content).text(m.status).text(m.stream_id).integer(m.created_at)
-      .text(m.owner);
+      .text(m.owner).text(m.node);
   step_done(db_.get(), b.get());
   return sqlite3_last_insert_rowid(db_.get());
 }
 
+bool sqlite_database::set_answer(const std::string& stream_id, const std::string& content, const std::string& status,
+                                 bool only_running) {
+  binder b(prepare("UPDATE messages SET content = ?, status = ? WHERE stream_id = ? AND role = 'assistant' "
+                   "AND (? = 0 OR status = 'streaming')"));
+  b.text(content).text(status).text(stream_id).integer(only_running ? 1 : 0);
+  step_done(db_.get(), b.get());
+  return sqlite3_changes(db_.get()) > 0;
+}
+
+int sqlite_database::interrupt_running(const std::string& node) {
+  binder b(prepare("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' AND (? = '' OR node = ?)"));
+  b.text(node).text(node);
+  step_done(db_.get(), b.get());
+  return sqlite3_changes(db_.get());
+}
+
 std::vector<message_row> sqlite_database::list_messages(const std::string& project_id, const std::string& owner,
                                                  std::int64_t before, int limit) {
-  binder b(prepare("SELECT id, project_id, role, content, status, stream_id, created_at, owner FROM messages "
+  binder b(prepare("SELECT id, project_id, role, content, status, stream_id, created_at, owner, node FROM messages "
                    "WHERE project_id = ? AND owner = ? AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?"));
   b.text(project_id).text(owner).integer(before).integer(before).integer(limit);
   std::vector<message_row> out;
   while (sqlite3_step(b.get()) == SQLITE_ROW) {
     auto s = b.get();
     out.push_back(message_row{sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3),
-                              col_text(s, 4), col_text(s, 5), sqlite3_column_int64(s, 6), col_text(s, 7)});
+                              col_text(s, 4), col_text(s, 5), sqlite3_column_int64(s, 6), col_text(s, 7),
+                              col_text(s, 8)});
   }
   return out;
 }

@@ -45,6 +45,9 @@ class sqlite_database final : public database {
   bool delete_card(const std::string& project_id, const std::string& card_id) override;
 
   std::int64_t add_message(const message_row& m) override;
+  bool set_answer(const std::string& stream_id, const std::string& content, const std::string& status,
+                  bool only_running) override;
+  int interrupt_running(const std::string& node) override;
   std::vector<message_row> list_messages(const std::string& project_id, const std::string& owner, std::int64_t before,
                                          int limit) override;
 

@@ -12,6 +12,7 @@
 namespace sg::stream {
 
 namespace {
+constexpr auto checkpoint_period = std::chrono::seconds(1);
 // The progress events every stream sends, in order (a provider may send its own between them).
 struct stage {
   std::string_view name;
@@ -42,6 +43,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
         chunk_maker_(s_->id(), req_.project_id) {}
 
   void use_shared_limits() { shared_limits_ = true; }
+  /// Its answer is a history row to checkpoint while it runs.
+  bool recorded() const { return req_.record; }
 
   // Called before the stream is visible to anyone: stream_start is seq 1 in the log.
   void publish_start() { s_->publish(proto::make_stream_start(s_->id(), req_.project_id, req_.request_id)); }
@@ -160,6 +163,13 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
             msg.stream_id = self->s_->id();
             msg.created_at = core::now_ms();
             db.add_message(msg);
+            // The answer is in the history from now on, `streaming` with this node's name: its text
+            // is checkpointed every second, and a crash leaves it `interrupted` with that text.
+            msg.role = "assistant";
+            msg.content.clear();
+            msg.status = "streaming";
+            msg.node = self->m_.cfg_.node_id;
+            db.add_message(msg);
           }
           return cards;
         },
@@ -216,7 +226,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     m_.store_.exec(
         [self, status, text](store::database& db) {
           if (!self->persist_ || !self->req_.record) return;
-          store::message_row msg;
+          if (db.set_answer(self->s_->id(), text, status, false)) return;
+          store::message_row msg;  // recorded before answers were rows from their start
           msg.owner = self->s_->owner();
           msg.project_id = self->req_.project_id;
           msg.role = "assistant";
@@ -303,6 +314,7 @@ stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, st
       store_(store),
       providers_(std::move(providers)),
       sweeper_(ioc),
+      checkpoint_timer_(ioc),
       start_rate_(cfg.rate_streams_per_minute / 60.0, std::max(1.0, cfg.rate_streams_per_minute)),
       token_rate_(cfg.rate_tokens_per_minute / 60.0, cfg.rate_tokens_per_minute),
       per_user_(cfg.max_streams_per_user) {}
@@ -381,7 +393,7 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   r->publish_start();
   {
     std::lock_guard lock(mu_);
-    streams_.emplace(s->id(), entry{s, r, request_key});
+    streams_.emplace(s->id(), entry{s, r, request_key, r->recorded()});
     if (!request_key.empty()) by_request_[request_key] = s->id();
   }
   running_.fetch_add(1);
@@ -525,7 +537,7 @@ void stream_manager::on_finished(const std::string& id) {
   {
     std::lock_guard lock(mu_);
     if (auto it = streams_.find(id); it != streams_.end()) {
-      dropped.push_back(entry{nullptr, std::move(it->second.r), {}});
+      dropped.push_back(entry{nullptr, std::move(it->second.r), {}, false});
       auto bytes = it->second.s->retained_bytes();
       finished_.emplace_back(id, bytes);
       finished_bytes_ += bytes;
@@ -553,6 +565,36 @@ void stream_manager::interrupt_all() {
       if (e.r && !e.s->ended()) rs.push_back(e.r);
   }
   for (auto& r : rs) r->interrupt();
+}
+
+// Every second, the text of each recorded answer that grew goes to its history row, all in one
+// store transaction: what a crash leaves is at most a second behind.
+void stream_manager::start_checkpoints() {
+  checkpoint_timer_.expires_after(checkpoint_period);
+  checkpoint_timer_.async_wait([this](error_code ec) {
+    if (ec || stopped_) return;
+    checkpoint();
+    start_checkpoints();
+  });
+}
+
+void stream_manager::checkpoint() {
+  std::vector<std::pair<std::string, std::string>> texts;  // (stream id, text so far)
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : streams_) {
+      if (!e.r || !e.recorded || e.s->ended()) continue;
+      auto text = e.s->text();
+      if (text.size() == e.checkpointed) continue;
+      e.checkpointed = text.size();
+      texts.emplace_back(id, std::move(text));
+    }
+  }
+  if (texts.empty()) return;
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  store_.run([texts = std::move(texts)](store::database& db) {
+    for (auto& [id, text] : texts) db.set_answer(id, text, "streaming", true);
+  });
 }
 
 void stream_manager::start_sweeper() {
@@ -584,7 +626,10 @@ void stream_manager::sweep() {
 
 void stream_manager::stop() {
   stopped_ = true;
-  net::post(sweeper_.get_executor(), [this] { sweeper_.cancel(); });
+  net::post(sweeper_.get_executor(), [this] {
+    sweeper_.cancel();
+    checkpoint_timer_.cancel();
+  });
 }
 
 }  // namespace sg::stream

@@ -107,6 +107,10 @@ class stream_manager {
 
   /// Starts the periodic expiry of finished streams.
   void start_sweeper();
+  /// Starts writing the text of running recorded answers to the history every second.
+  void start_checkpoints();
+  /// Store batches written by the checkpoints so far.
+  std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
   /// Refuses new streams from now on (drain).
   void stop_accepting() { accepting_ = false; }
   /// Ends every running stream with an `interrupted` error (drain deadline passed).
@@ -128,6 +132,9 @@ class stream_manager {
   store::store& store_;
   std::map<std::string, std::shared_ptr<provider::provider>> providers_;
   net::steady_timer sweeper_;
+  net::steady_timer checkpoint_timer_;
+  std::atomic<std::uint64_t> checkpoints_{0};
+  void checkpoint();
   std::atomic<bool> accepting_{true};
   std::atomic<bool> stopped_{false};
   stream_counters counters_;
@@ -145,6 +152,8 @@ class stream_manager {
     std::shared_ptr<stream> s;
     std::shared_ptr<runner> r;
     std::string request_key;
+    bool recorded = false;        // its answer is a history row, checkpointed while it runs
+    std::size_t checkpointed = 0;  // bytes of text in that row
   };
   std::unordered_map<std::string, entry> streams_;
   std::unordered_map<std::string, std::string> by_request_;  // owner + requestId → stream id

@@ -184,6 +184,53 @@ TEST_P(ProjectsRestart, HistorySurvivesARestart) {
   std::filesystem::remove_all(dir);
 }
 
+// kill -9 mid-answer, then a restart: the answer is in the history, `interrupted`, with the text it
+// had reached (checkpointed every second), never missing. An answer still running is `streaming`.
+TEST_P(ProjectsRestart, AnAnswerCutByACrashIsInTheHistoryWithItsText) {
+  char tmpl[] = "/tmp/streamgate-test-XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  std::string dir = tmpl, pid, id, received, received_a_second_before;
+  {
+    server_process srv(with_store({"--demo-tokens-per-second", "20"}), dir);
+    pid = std::string(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"crash"})", me).json().at("id").as_string());
+    ws_client c(srv.port(), "/ws", me);
+    c.send_json(stream_request("a crash mid answer", pid));
+    auto start = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> first_chunk;
+    while (true) {
+      auto e = c.read(10s);
+      if (e.at("type") == "stream_start") id = std::string(e.at("streamId").as_string());
+      if (e.at("type") != "stream_chunk") continue;
+      if (!first_chunk) first_chunk = std::chrono::steady_clock::now();
+      received += e.at("content").as_string();
+      auto since = std::chrono::steady_clock::now() - *first_chunk;
+      if (since < 1100ms) received_a_second_before = received;
+      if (since >= 2500ms) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now() - start, 9s);  // still running (a demo answer takes ~8 s)
+    // While it runs, the history already has it.
+    auto live = http_request(srv.port(), http::verb::get, "/v1/projects/" + pid + "/messages", {}, me).json();
+    auto& items = live.at("items").as_array();
+    ASSERT_EQ(items.size(), 2u);
+    EXPECT_EQ(items.at(1).at("role"), "assistant");  // oldest first
+    EXPECT_EQ(items.at(1).at("status"), "streaming");
+    srv.signal(SIGKILL);
+    ASSERT_TRUE(srv.wait(10s));
+  }
+  server_process again(with_store(), dir);
+  auto items = http_request(again.port(), http::verb::get, "/v1/projects/" + pid + "/messages", {}, me).json().at("items").as_array();
+  ASSERT_EQ(items.size(), 2u);
+  auto& answer = items.at(1).as_object();  // oldest first: the question, then its answer
+  EXPECT_EQ(answer.at("role"), "assistant");
+  EXPECT_EQ(std::string(answer.at("streamId").as_string()), id);
+  EXPECT_EQ(answer.at("status"), "interrupted");
+  std::string text(answer.at("content").as_string());
+  EXPECT_FALSE(text.empty());
+  EXPECT_EQ(received.substr(0, text.size()), text);           // a prefix of what was sent
+  EXPECT_GE(text.size(), received_a_second_before.size());  // at most a second behind
+  std::filesystem::remove_all(dir);
+}
+
 SG_FOR_EACH_STORE(Projects);
 SG_FOR_EACH_STORE(ProjectsRestart);
 

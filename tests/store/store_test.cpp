@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <atomic>
 #include <filesystem>
 #include <future>
@@ -263,11 +265,12 @@ TEST_P(StoreEngines, RowsRoundTripTheSameOnEveryEngine) {
 
     std::int64_t last = 0;
     for (int i = 0; i < 5; ++i) {
-      auto id = db.add_message({0, "p1", i % 2 ? "assistant" : "user", "m" + std::to_string(i), "complete", "st", 50, "alice"});
+      auto id = db.add_message(
+          {0, "p1", i % 2 ? "assistant" : "user", "m" + std::to_string(i), "complete", "st", 50, "alice", ""});
       EXPECT_GT(id, last);
       last = id;
     }
-    db.add_message({0, "p1", "user", "bob's", "complete", "", 50, "bob"});
+    db.add_message({0, "p1", "user", "bob's", "complete", "", 50, "bob", ""});
     auto newest = db.list_messages("p1", "alice", 0, 3);
     EXPECT_EQ(newest.size(), 3u);
     EXPECT_EQ(newest.at(0).content, "m4");
@@ -294,6 +297,45 @@ TEST_P(StoreEngines, RowsRoundTripTheSameOnEveryEngine) {
     EXPECT_FALSE(db.get_connection("k2"));
     db.delete_connection("k1");
     EXPECT_EQ(db.count_connections(), 0);
+    return true;
+  });
+  ASSERT_TRUE(r) << r.error().message();
+}
+
+// An answer is a row from its start: checkpoints update it while it runs and never after it ended;
+// the running rows of one node (or of all) become `interrupted` with their text.
+TEST_P(StoreEngines, RunningAnswersAreCheckpointedAndInterruptedByNode) {
+  store st(opts());
+  auto r = exec_wait<bool>(st, [](database& db) {
+    auto answer = [&](const std::string& stream, const std::string& node) {
+      db.add_message({0, "p", "user", "question " + stream, "complete", stream, 1, "alice", ""});
+      db.add_message({0, "p", "assistant", "", "streaming", stream, 1, "alice", node});
+    };
+    answer("s1", "n1");
+    answer("s2", "n1");
+    answer("s3", "n2");
+    answer("s4", "n2");
+    EXPECT_TRUE(db.set_answer("s1", "partial one", "streaming", true));
+    EXPECT_TRUE(db.set_answer("s2", "done two", "complete", false));
+    EXPECT_FALSE(db.set_answer("s2", "late checkpoint", "streaming", true));  // after the end: left alone
+    EXPECT_FALSE(db.set_answer("nope", "x", "streaming", true));
+    EXPECT_TRUE(db.set_answer("s3", "partial three", "streaming", true));
+    EXPECT_EQ(db.interrupt_running("n1"), 1);  // s1 only: s2 had ended, s3 and s4 are n2's
+    EXPECT_EQ(db.interrupt_running("n1"), 0);
+    auto by_stream = [&] {
+      std::map<std::string, std::pair<std::string, std::string>> out;  // stream → (status, content)
+      for (auto& m : db.list_messages("p", "alice", 0, 100))
+        if (m.role == "assistant") out[m.stream_id] = {m.status, m.content};
+      return out;
+    };
+    auto rows = by_stream();
+    EXPECT_EQ(rows["s1"], std::make_pair(std::string("interrupted"), std::string("partial one")));
+    EXPECT_EQ(rows["s2"], std::make_pair(std::string("complete"), std::string("done two")));
+    EXPECT_EQ(rows["s3"].first, "streaming");
+    EXPECT_EQ(db.interrupt_running(""), 2);  // every node's: s3 and s4
+    rows = by_stream();
+    EXPECT_EQ(rows["s3"], std::make_pair(std::string("interrupted"), std::string("partial three")));
+    EXPECT_EQ(rows["s4"], std::make_pair(std::string("interrupted"), std::string()));
     return true;
   });
   ASSERT_TRUE(r) << r.error().message();

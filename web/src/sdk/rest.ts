@@ -41,7 +41,9 @@ export interface PromptCard {
   createdAt: number;
 }
 
-export type MessageStatus = 'complete' | 'cancelled' | 'failed' | 'streaming';
+/** `interrupted`: the server stopped (a crash, a node lost) before the answer ended; its text is
+ * what had been written by then. */
+export type MessageStatus = 'complete' | 'cancelled' | 'failed' | 'streaming' | 'interrupted';
 
 export interface StoredMessage {
   /** A string, or a number when the server uses row ids. */
