@@ -46,9 +46,10 @@ void connection::on_resolved(error_code ec, tcp::resolver::results_type results)
   if (ec) return retry_later();
   connect_timer_.expires_after(o_.connect_timeout);
   connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
-    if (!ec && gen == self->generation_ && !self->connected() && self->setup_pending_ == 0) {
+    // Connected and set up (AUTH, SELECT, a PING answered) within the timeout, or tried again.
+    if (!ec && gen == self->generation_ && !self->connected()) {
       error_code ignored;
-      self->sock_.close(ignored);  // the pending connect completes with an error: retried
+      self->sock_.close(ignored);  // the pending connect or read completes with an error: retried
     }
   });
   net::async_connect(sock_, results, [self = shared_from_this(), gen = generation_](error_code ec, const tcp::endpoint&) {
@@ -57,9 +58,9 @@ void connection::on_resolved(error_code ec, tcp::resolver::results_type results)
 }
 
 void connection::on_connected(error_code ec) {
-  connect_timer_.cancel();
   if (stopped_) return;
   if (ec) {
+    connect_timer_.cancel();
     error_code ignored;
     sock_.close(ignored);
     return retry_later();
@@ -80,12 +81,10 @@ void connection::on_connected(error_code ec) {
     write(format({"CLIENT", "SETNAME", o_.client_name}));
     ++setup_pending_;
   }
+  // Up means answering: a server that accepts connections but is paused or loading is not up.
+  write(format({"PING"}));
+  ++setup_pending_;
   do_read();
-  if (setup_pending_ == 0) {
-    attempt_ = 0;
-    up_.store(true, std::memory_order_release);
-    went_up();
-  }
 }
 
 void connection::do_read() {
@@ -96,11 +95,13 @@ void connection::do_read() {
       self->reader_->feed(self->rbuf_.data(), n);
       while (auto r = self->reader_->next()) {
         if (self->setup_pending_ > 0) {
+          // A server still loading its data answers -LOADING: not up yet, try again shortly.
           if (r->is_error()) {
             core::log_warn("redis: connection set-up refused", {{"error", r->str}});
             return self->drop(make_error_code(errc::server));
           }
           if (--self->setup_pending_ == 0) {
+            self->connect_timer_.cancel();
             self->attempt_ = 0;
             self->up_.store(true, std::memory_order_release);
             self->went_up();
