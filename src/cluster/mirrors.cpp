@@ -75,6 +75,7 @@ void mirrors::load(const std::string& id) {
     auto it = mirrors_.find(id);
     if (it == mirrors_.end()) return;
     std::string owner, project, provider;
+    std::int64_t created_at = 0;
     bool known = false;
     if (!ec && r.type == redis::reply::kind::array) {
       for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
@@ -83,6 +84,7 @@ void mirrors::load(const std::string& id) {
         if (k == "owner") owner = v;
         else if (k == "project") project = v;
         else if (k == "provider") provider = v;
+        else if (k == "createdAt") std::from_chars(v.data(), v.data() + v.size(), created_at);
         else if (k == "node") known = true;
       }
     }
@@ -99,7 +101,7 @@ void mirrors::load(const std::string& id) {
       drop(id);
       return;
     }
-    it->second.s = std::make_shared<stream::stream>(id, project, owner, provider, log_max_bytes_);
+    it->second.s = std::make_shared<stream::stream>(id, project, owner, provider, log_max_bytes_, created_at);
     // Subscribe first, read the log second: an event published in between is in the log already
     // (the generating node appends before it publishes) and its message is then skipped as seen.
     auto channel = keys::events(id);

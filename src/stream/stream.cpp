@@ -21,13 +21,13 @@ std::string_view to_string(state s) {
 }
 
 stream::stream(std::string id, std::string project_id, std::string owner, std::string provider,
-               std::size_t log_max_bytes)
+               std::size_t log_max_bytes, std::int64_t created_at_ms)
     : id_(std::move(id)),
       project_id_(std::move(project_id)),
       owner_(std::move(owner)),
       provider_(std::move(provider)),
       log_max_bytes_(log_max_bytes),
-      created_at_ms_(core::now_ms()) {}
+      created_at_ms_(created_at_ms ? created_at_ms : core::now_ms()) {}
 
 namespace {
 

@@ -40,7 +40,9 @@ struct stream_info {
 /// Thread-safe: publishing happens on one producer executor; subscribing from any thread.
 class stream {
  public:
-  stream(std::string id, std::string project_id, std::string owner, std::string provider, std::size_t log_max_bytes);
+  /// `created_at_ms` 0: now (a mirror of another node's stream passes the time it started there).
+  stream(std::string id, std::string project_id, std::string owner, std::string provider, std::size_t log_max_bytes,
+         std::int64_t created_at_ms = 0);
 
   const std::string& id() const { return id_; }
   const std::string& project_id() const { return project_id_; }
