@@ -5,7 +5,8 @@
 # 127.0.0.1. The server gets core 0 and sgbench core 1 (taskset), as the goals are stated.
 # Knobs (environment): LOADS="500 1000 2000 5000 10000" concurrent streams, TPS=20, TTFT_MS=200,
 # WINDOW=10 (s measured per point), IDLE=18000 connections, SLOW_N and BURST_N (default: the
-# half-capacity load), PROFILE=1 (callgrind, if present), RETAINED_S=600 (the retained-memory run; 0 skips).
+# half-capacity load), PROFILE=1 (callgrind, if present), RETAINED_S=600 (the retained-memory run; 0 skips),
+# CLUSTER_IDLE=100000 (the cluster run's idle connections; 0 skips it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -578,6 +579,13 @@ if [ "$RETAINED_S" -gt 0 ] || [ -n "${RETAINED_TSV:-}" ]; then
   else
     echo "bench: retained.sh failed: $(tail -3 "$OUT/retained.log")" >&2
   fi
+fi
+# Cluster mode: 100,000 idle WebSockets over six nodes on one port, delivery through another node,
+# Redis's cost per event (CLUSTER_IDLE=0 skips it; it needs redis-server and Node's ws package).
+if [ "${CLUSTER_IDLE:-100000}" -gt 0 ] && command -v redis-server >/dev/null && [ "$HAVE_NODE" = 1 ]; then
+  echo "bench: cluster mode" >&2
+  BUILD="$OUT" RESULTS="$ROOT/bench/RESULTS.md" bash "$ROOT/bench/cluster/run.sh" "$OUT/cluster" \
+    "${CLUSTER_IDLE:-100000}" 6 200 20 >"$OUT/cluster.log" 2>&1 || echo "bench: cluster run failed: $(tail -3 "$OUT/cluster.log")" >&2
 fi
 # The goals table, every figure beside its peer, goes to the top of the report.
 python3 "$ROOT/bench/goals.py" "$OUT" "$ROOT/bench/RESULTS.md" >/dev/null || echo "bench: goals.py failed" >&2

@@ -171,8 +171,11 @@ else
   failed=$((failed + 1)); echo "FAIL retained_rss"; sed 's/^/     /' "$TMP/retained.out" | tail -5
 fi
 
-# The Node peer answers the same protocol (when Node and its one dependency are there).
+# The Node peer answers the same protocol; its one dependency (ws) is installed from the lock file.
 NODEDIR="$ROOT/bench/peers/node-ws"
+if command -v npm >/dev/null && [ ! -d "$NODEDIR/node_modules/ws" ]; then
+  (cd "$NODEDIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || true
+fi
 if command -v node >/dev/null && [ -d "$NODEDIR/node_modules/ws" ]; then
   NPORT=$(free_port)
   node "$NODEDIR/server.js" --port "$NPORT" --ttft-ms 20 --tokens-per-second 400 2>"$TMP/node.log" &
@@ -182,6 +185,15 @@ if command -v node >/dev/null && [ -d "$NODEDIR/node_modules/ws" ]; then
   check node_peer_stream "$BENCH" stream "ws://127.0.0.1:$NPORT/ws" --connections 20 --warmup 0.3 --duration 1 --quiet --fail-on-error
 else
   echo "skip node peer (run 'npm ci' in bench/peers/node-ws)"
+fi
+
+# The cluster run, small: 600 idle connections over three nodes, five seconds of cross-node streams.
+if command -v redis-server >/dev/null && command -v node >/dev/null && [ -d "$NODEDIR/node_modules/ws" ]; then
+  check cluster_run env BUILD="$BUILD" bash "$ROOT/bench/cluster/run.sh" "$TMP/cluster" 600 3 10 5
+  expect cluster_idle_held "| 600 |" "$TMP/cluster_run.out"
+  expect cluster_remote_lateness "subscriber on another node (via Redis) | [0-9]" "$TMP/cluster_run.out"
+else
+  echo "skip cluster run (needs redis-server and the Node peer's ws)"
 fi
 
 echo "$passed passed, $failed failed"
