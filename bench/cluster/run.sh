@@ -75,7 +75,8 @@ per=$(( idle_total / loaders ))
 lpids=()
 t_idle0=$(date +%s.%N)
 for i in $(seq 0 $((loaders - 1))); do
-  "$bench" idle "ws://127.0.0.1:$port/ws" --connections "$per" --duration 10 --max-pending 256 --sources 8 \
+  n=$per; [ "$i" -eq $((loaders - 1)) ] && n=$((idle_total - per * (loaders - 1)))  # the last takes the rest
+  "$bench" idle "ws://127.0.0.1:$port/ws" --connections "$n" --duration 10 --max-pending 256 --sources 8 \
     --source-base $((1 + i * 8)) --max-time 240 --quiet --no-markdown --json "$out/idle-$i.json" >/dev/null 2>&1 &
   lpids+=($!)
 done
