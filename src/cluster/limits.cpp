@@ -70,6 +70,45 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
 return 1
 )lua";
 
+// KEYS: the address's connections, the user's connections ('' when anonymous), the address's
+// connect-rate bucket. ARGV: now ms, slot ttl ms, connection id, max per address, max per user,
+// rate/ms, burst. Returns {0, ''} admitted; {1, wait ms} too fast; {2, ''} address full; {3, ''} user full.
+constexpr const char* connection_lua = R"lua(
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local per_ip, per_user = tonumber(ARGV[4]), tonumber(ARGV[5])
+if per_ip > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  if redis.call('ZCARD', KEYS[1]) >= per_ip then return {2, ''} end
+end
+if per_user > 0 and KEYS[2] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZCARD', KEYS[2]) >= per_user then return {3, ''} end
+end
+local rate, burst = tonumber(ARGV[6]), tonumber(ARGV[7])
+if rate > 0 then
+  local b = redis.call('HMGET', KEYS[3], 't', 'at')
+  local tokens = math.min(burst, (tonumber(b[1]) or burst) + math.max(0, now - (tonumber(b[2]) or now)) * rate)
+  if tokens < 1 then return {1, tostring(math.ceil((1 - tokens) / rate))} end
+  redis.call('HSET', KEYS[3], 't', tostring(tokens - 1), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[3], math.ceil(burst / rate) + 1000)
+end
+if per_ip > 0 then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+if per_user > 0 and KEYS[2] ~= '' then
+  redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return {0, ''}
+)lua";
+
+// An upgrade admitted but not completed within this is no longer kept alive (its slot lapses).
+constexpr std::int64_t upgrade_grace_ms = 30 * 1000;
+// A connection's slots live this long unless refreshed, and are refreshed a third as often: a dead
+// node's connections stop counting within 30 s, at one command per connection every 10 s.
+constexpr std::int64_t connection_slot_ttl_ms = 30 * 1000;
+
 std::string num(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -86,7 +125,75 @@ limits::limits(std::shared_ptr<redis::client> redis, const core::config& cfg)
       token_rate_per_ms_(cfg.rate_tokens_per_minute / 60000.0),
       token_burst_(cfg.rate_tokens_per_minute),
       slot_ttl_ms_(std::max<std::int64_t>(cfg.node_ttl_ms, 1000)),
-      request_ttl_ms_(std::max<std::int64_t>(cfg.stream_retention_ms, 1000) + 24 * 60 * 60 * 1000) {}
+      request_ttl_ms_(std::max<std::int64_t>(cfg.stream_retention_ms, 1000) + 24 * 60 * 60 * 1000),
+      max_per_ip_(cfg.max_connections_per_ip),
+      max_per_user_(cfg.max_connections_per_user),
+      connect_rate_per_ms_(cfg.rate_connections_per_second / 1000.0),
+      connect_burst_(std::max(1.0, cfg.rate_connections_per_second * 2)) {}
+
+const char* limits::connection_script() { return connection_lua; }
+
+bool limits::connection_free_pass(const connection_admission& a) const {
+  return max_per_ip_ == 0 && connect_rate_per_ms_ <= 0 && (max_per_user_ == 0 || a.user_key.empty());
+}
+
+void limits::admit_connection(connection_admission a, std::function<void(std::optional<proto::error_info>)> done) {
+  if (connection_free_pass(a)) return done(std::nullopt);
+  redis::command cmd{"EVAL",
+                     connection_lua,
+                     "3",
+                     key("conns", a.ip_key),
+                     a.user_key.empty() ? std::string() : key("conns", "user:" + a.user_key),
+                     key("connect-rate", a.ip_key),
+                     std::to_string(core::now_ms()),
+                     std::to_string(connection_slot_ttl_ms),
+                     a.connection_id,
+                     std::to_string(max_per_ip_),
+                     std::to_string(max_per_user_),
+                     num(connect_rate_per_ms_),
+                     num(connect_burst_)};
+  redis_->exec(std::move(cmd), [this, a, done = std::move(done)](error_code ec, redis::reply r) {
+    if (ec || r.type != redis::reply::kind::array || r.elements.size() < 2) return done(std::nullopt);
+    auto code = r.elements[0].integer;
+    if (code == 0) {
+      std::lock_guard lock(mu_);
+      connections_[a.connection_id] = connection_slot{a.ip_key, a.user_key, false, core::now_ms()};
+      return done(std::nullopt);
+    }
+    std::int64_t wait = 1000;
+    if (code == 1) {
+      try {
+        wait = std::max<std::int64_t>(1, std::stoll(r.elements[1].str));
+      } catch (const std::exception&) {
+      }
+    }
+    std::string why = code == 1 ? "too many new connections from this address"
+                      : code == 2 ? "too many connections from this address (limit " + std::to_string(max_per_ip_) + ")"
+                                  : "too many connections for this user (limit " + std::to_string(max_per_user_) + ")";
+    done(proto::error_info{proto::error_code::rate_limited, why, true, wait, {}});
+  });
+}
+
+void limits::connection_opened(const std::string& connection_id) {
+  std::lock_guard lock(mu_);
+  if (auto it = connections_.find(connection_id); it != connections_.end()) it->second.open = true;
+}
+
+void limits::connection_closed(const std::string& connection_id) {
+  connection_slot slot;
+  {
+    std::lock_guard lock(mu_);
+    auto it = connections_.find(connection_id);
+    if (it == connections_.end()) return;
+    slot = std::move(it->second);
+    connections_.erase(it);
+  }
+  std::vector<redis::command> cmds;
+  if (max_per_ip_ > 0) cmds.push_back({"ZREM", key("conns", slot.ip_key), connection_id});
+  if (max_per_user_ > 0 && !slot.user_key.empty())
+    cmds.push_back({"ZREM", key("conns", "user:" + slot.user_key), connection_id});
+  if (!cmds.empty()) redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
+}
 
 const char* limits::admit_script() { return admit_lua; }
 const char* limits::charge_script() { return charge_lua; }
@@ -166,6 +273,21 @@ void limits::refresh() {
   {
     std::lock_guard lock(mu_);
     for (auto& [id, k] : slots_) cmds.push_back({"ZADD", key("streams", k), "XX", until, id});
+    auto now = core::now_ms();
+    bool due = now - connections_refreshed_ms_ >= connection_slot_ttl_ms / 3;
+    if (due) connections_refreshed_ms_ = now;
+    auto conn_until = std::to_string(now + connection_slot_ttl_ms);
+    for (auto it = connections_.begin(); due && it != connections_.end();) {
+      auto& c = it->second;
+      if (!c.open && now - c.admitted_ms > upgrade_grace_ms) {  // the upgrade never completed
+        it = connections_.erase(it);
+        continue;
+      }
+      if (max_per_ip_ > 0) cmds.push_back({"ZADD", key("conns", c.ip_key), "XX", conn_until, it->first});
+      if (max_per_user_ > 0 && !c.user_key.empty())
+        cmds.push_back({"ZADD", key("conns", "user:" + c.user_key), "XX", conn_until, it->first});
+      ++it;
+    }
   }
   if (!cmds.empty()) redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
 }

@@ -303,6 +303,11 @@ void node::disconnect_connection(const connection_info& c, std::function<void(bo
 
 bool node::ready() const { return redis_->connected() && sub_->connected(); }
 
+void node::admit_connection(const std::string& connection_id, const std::string& ip_key, const std::string& user_key,
+                            std::function<void(std::optional<proto::error_info>)> done) {
+  limits_->admit_connection({connection_id, ip_key, user_key}, std::move(done));
+}
+
 namespace {
 redis::command connection_row(const std::string& node_id, const gateway::connection_identity& c,
                               std::int64_t last_active_ms) {
@@ -313,6 +318,7 @@ redis::command connection_row(const std::string& node_id, const gateway::connect
 }  // namespace
 
 void node::opened(const gateway::connection_identity& c) {
+  limits_->connection_opened(c.connection_id);
   if (!redis_->connected()) return;  // written by the refresh after Redis is back
   redis_->exec(std::vector<redis::command>{connection_row(id_, c, c.connected_at_ms),
                                            {"PEXPIRE", keys::connection(c.connection_id),
@@ -322,6 +328,7 @@ void node::opened(const gateway::connection_identity& c) {
 }
 
 void node::closed(const std::string& id) {
+  limits_->connection_closed(id);
   if (!redis_->connected()) return;
   redis_->exec(std::vector<redis::command>{{"DEL", keys::connection(id)}, {"SREM", keys::node_connections(id_), id}},
                [](error_code, std::vector<redis::reply>) {});

@@ -65,6 +65,8 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
   void find_connection(const std::string& id, std::function<void(std::optional<connection_info>)> done) override;
   void send_to_connection(const connection_info& c, std::string frame, std::function<void(bool)> done) override;
   void disconnect_connection(const connection_info& c, std::function<void(bool)> done) override;
+  void admit_connection(const std::string& connection_id, const std::string& ip_key, const std::string& user_key,
+                        std::function<void(std::optional<proto::error_info>)> done) override;
   bool ready() const override;
   const std::string& node_id() const override { return id_; }
   figures stats() const override;

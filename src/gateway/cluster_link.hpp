@@ -3,6 +3,7 @@
 #pragma once
 
 #include "gateway/connection_registry.hpp"
+#include "proto/event.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -28,6 +29,11 @@ class cluster_link {
   virtual void send_to_connection(const connection_info& c, std::string frame, std::function<void(bool)> done) = 0;
   /// Asks the node holding the connection to close it.
   virtual void disconnect_connection(const connection_info& c, std::function<void(bool)> done) = 0;
+  /// The connection limits across every node, before a WebSocket upgrade; `done` (on any thread)
+  /// gets the refusal, or nullopt (admitted, or Redis unreachable: this node's own limits stand).
+  virtual void admit_connection(const std::string& connection_id, const std::string& ip_key,
+                                const std::string& user_key,
+                                std::function<void(std::optional<proto::error_info>)> done) = 0;
   /// Redis answers: the node can serve streams of other nodes and route to them.
   virtual bool ready() const = 0;
   virtual const std::string& node_id() const = 0;

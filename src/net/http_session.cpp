@@ -230,53 +230,6 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
 }
 
 template <class Stream>
-void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol) {
-  // The per-address slot was taken at accept and moves into the WebSocket; the per-user one (and,
-  // behind a trusted proxy, the forwarded client's) is taken now. Refuse with 429 before upgrading.
-  auto admitted = gateway::admit_upgrade(app_, who, peer_is_proxy_, ip_key_, source_ip_, std::move(slot_));
-  if (admitted.refusal) {
-    auto res = gateway::error_response(req, *admitted.refusal);
-    res.keep_alive(false);
-    send(std::move(res));
-    return;
-  }
-  beast::get_lowest_layer(stream_).expires_never();
-  typename basic_ws_session<Stream>::client c;
-  c.source_ip = source_ip_;
-  c.limit_key = limit_key_;
-  if (!issued_key_.empty()) c.set_cookie = gateway::anonymous::set_cookie(issued_key_, secure_);
-  if (!app_.routes || !app_.routes->has("$connect")) {
-    std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)
-        ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(admitted.slots));
-    return;
-  }
-  // $connect decides before the 101 goes out: a refused client gets an HTTP answer, never a socket
-  // that was upgraded and then dropped. The route's own deadline bounds the wait.
-  c.connection_id = core::random_id("", 12);
-  auto call = gateway::connect_call(req, c.connection_id, source_ip_, who.sub);
-  auto state = std::make_shared<std::tuple<gateway::request, gateway::principal, decltype(c), std::shared_ptr<void>>>(
-      std::move(req), std::move(who), std::move(c), std::move(admitted.slots));
-  app_.routes->call("$connect", std::move(call.body), std::move(call.headers), stream_.get_executor(),
-                    [self = this->shared_from_this(), state, bearer_subprotocol](gateway::call_result r) {
-                      auto& [req, who, c, slots] = *state;
-                      auto d = gateway::decide_connect(r);
-                      if (!d.admit) {
-                        core::log_info("connection refused by $connect",
-                                       {{"connectionId", c.connection_id},
-                                        {"sourceIp", self->source_ip_},
-                                        {"result", std::string(gateway::to_string(r.outcome))},
-                                        {"status", d.status}});
-                        self->send(gateway::connect_refusal(req, d));
-                        return;
-                      }
-                      c.context_json = std::move(d.context_json);
-                      c.admitted_by_route = true;
-                      std::make_shared<basic_ws_session<Stream>>(std::move(self->stream_), self->app_, self->tls_context_)
-                          ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(slots));
-                    });
-}
-
-template <class Stream>
 void basic_http_session<Stream>::send(gateway::response res) {
   if (!issued_key_.empty()) res.set(http::field::set_cookie, gateway::anonymous::set_cookie(issued_key_, secure_));
   if (cors_origin_) {

@@ -9,6 +9,7 @@
 #include "gateway/openai_api.hpp"
 #include "gateway/security.hpp"
 #include "net/outbound_queue.hpp"
+#include "net/ws_session.hpp"
 #include "stream/stream.hpp"
 
 #include <array>
@@ -38,7 +39,10 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   void refuse();
   void linger(error_code ec);
   void handle_request(gateway::request req);
-  void upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol);
+  void upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol);  // ws_upgrade.cpp
+  using ws_client = typename basic_ws_session<Stream>::client;
+  void upgrade_admitted(gateway::request req, gateway::principal who, bool bearer_subprotocol, ws_client c,
+                        std::shared_ptr<void> slots);
   void send(gateway::response res);
   void on_write(bool close, error_code ec, std::size_t bytes);
   void do_close();

@@ -1,6 +1,7 @@
 // Cluster mode against real processes: three nodes on one Redis of the test's own, sharing one
 // SQLite file. Resume, cancel and the management API across nodes; a node killed, drained, and
 // Redis restarted under live streams.
+#include "integration/free_port.hpp"
 #include "integration/harness.hpp"
 #include "integration/redis_server.hpp"
 
@@ -277,9 +278,23 @@ TEST_F(Cluster, SigtermSendsClientsElsewhereAndTheirStreamsFinishThroughRedis) {
   std::vector<json::object> seen;
   while (seen.size() < 6) seen.push_back(c.read(10s));
   auto id = str(seen[0].at("streamId"));
+  // An SSE reader of the same stream on the draining node: its response ends, so that EventSource
+  // reconnects elsewhere.
+  sse_client sse(a->port(), http::verb::get, "/v1/streams/" + id + "/events", {}, {{"Last-Event-ID", "1"}});
+  ASSERT_EQ(sse.status(), 200u);
+  ASSERT_TRUE(sse.next(5s).has_value());
   a->signal(SIGTERM);
   while (auto t = c.read_text(5s)) seen.push_back(json::parse(*t).as_object());
   EXPECT_EQ(c.close_code(), 1012);
+  // The response ends without the stream's end in it: the drain ended it, not the stream.
+  bool ended = false, saw_complete = false;
+  for (int i = 0; i < 1000 && !ended; ++i) {
+    auto ev = sse.next(5s);
+    if (!ev) ended = true;
+    else saw_complete |= ev->type == "stream_complete";
+  }
+  EXPECT_TRUE(ended);
+  EXPECT_FALSE(saw_complete);
   ws_client r(b->port());
   r.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", num(seen.back().at("seq"))}});
   auto rest = r.read_until("stream_complete", 20s, id);
@@ -378,11 +393,6 @@ TEST_F(Cluster, RetriedRequestIdOnAnotherNodeGetsTheSameStream) {
   EXPECT_EQ(metric_value(b->port(), "streamgate_streams_total{outcome=\"started\"}"), 0);
 }
 
-std::uint16_t free_port() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
 
 TEST_F(Cluster, RollingRestartOfEveryNodeUnder500LiveStreamsLosesAndRepeatsNothing) {
   // Three nodes on one port (--reuse-port), as on one machine behind nothing: a client that
@@ -517,6 +527,29 @@ TEST_F(Cluster, ThreeProcessesWritingOneSqliteFileLoseNothing) {
     ASSERT_EQ(items.size(), 2u) << projects[i];
     EXPECT_EQ(items.at(1).at("status"), "complete");
   }
+}
+
+TEST_F(Cluster, ConnectionLimitsAreSharedByTwoNodes) {
+  std::vector<std::string> lim = {"--max-connections-per-ip", "3"};
+  auto a = start_node("node-a", lim);
+  auto b = start_node("node-b", lim);
+  auto one = std::make_unique<ws_client>(a->port());
+  ws_client two(a->port()), three(b->port());
+  // The fourth connection from this address, on either node, is over the cluster's limit of three.
+  for (auto* n : {a.get(), b.get()}) {
+    auto refused = raw_upgrade(n->port(), "/ws", {});
+    EXPECT_EQ(refused.status, 429u) << refused.body;
+    EXPECT_NE(refused.body.find("too many connections from this address"), std::string::npos) << refused.body;
+  }
+  // A closed connection frees its place for the other node.
+  one->close();
+  one.reset();
+  bool admitted = false;
+  for (int i = 0; i < 100 && !admitted; ++i) {
+    admitted = raw_upgrade(b->port(), "/ws", {}).status == 101;
+    if (!admitted) std::this_thread::sleep_for(20ms);  // between polls: the close is recorded asynchronously
+  }
+  EXPECT_TRUE(admitted);
 }
 
 }  // namespace

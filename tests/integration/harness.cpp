@@ -413,6 +413,9 @@ upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target, const 
   http::response<http::string_body> res;
   http::read(s, buf, res);
   upgrade_answer out{res.result_int(), res.body(), false};
+  // An upgraded socket stays open, and its first frame may already be in `buf`: Asio's blocking
+  // read does not heed SO_RCVTIMEO, so only a refusal is waited on for its close.
+  if (out.status == 101) return out;
   char c;
   error_code ec;
   s.read_some(net::buffer(&c, 1), ec);

@@ -1,6 +1,8 @@
 // initdb, pg_ctl start and stop, as an unprivileged user when the tests run as root.
 #include "integration/postgres_server.hpp"
 
+#include "integration/free_port.hpp"
+
 #include <libpq-fe.h>
 
 #include <arpa/inet.h>
@@ -23,21 +25,6 @@
 
 namespace sg::test {
 namespace {
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("no free port");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 const passwd* server_user() { return ::geteuid() == 0 ? ::getpwnam("nobody") : nullptr; }
 

@@ -1,6 +1,8 @@
 // fork and exec of redis-server; PING over a plain socket until it answers.
 #include "integration/redis_server.hpp"
 
+#include "integration/free_port.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,25 +23,6 @@
 #include <vector>
 
 namespace sg::test {
-namespace {
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("no free port");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-}  // namespace
-
 redis_server::redis_server(std::string password) : password_(std::move(password)) {
   if (!std::filesystem::exists("/usr/bin/redis-server"))
     throw std::runtime_error("redis-server is not installed: run scripts/install-deps.sh");

@@ -51,19 +51,15 @@ export const Message = memo(function Message({ message: m, onRetry }: { message:
             Stopped
           </div>
         ) : null}
-        {m.status === 'interrupted' ? (
-          <div className="note error" role="alert" data-testid="message-interrupted">
-            <span>The server stopped before this answer was finished.</span>
-            {onRetry ? (
-              <button type="button" className="button small" onClick={() => onRetry(m.id)} data-testid="retry-button">
-                Try again
-              </button>
-            ) : null}
-          </div>
-        ) : null}
-        {m.status === 'failed' ? (
-          <div className="note error" role="alert" data-testid="message-error">
-            <span>{m.error ? `${m.error.message} (${m.error.code})` : 'The answer failed.'}</span>
+        {m.status === 'failed' || m.status === 'interrupted' ? (
+          <div className="note error" role="alert" data-testid={m.status === 'failed' ? 'message-error' : 'message-interrupted'}>
+            <span>
+              {m.status === 'interrupted'
+                ? 'The server stopped before this answer was finished.'
+                : m.error
+                  ? `${m.error.message} (${m.error.code})`
+                  : 'The answer failed.'}
+            </span>
             {onRetry ? (
               <button type="button" className="button small" onClick={() => onRetry(m.id)} data-testid="retry-button">
                 Try again
