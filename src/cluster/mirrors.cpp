@@ -13,9 +13,9 @@ namespace sg::cluster {
 namespace {
 // Entries one XRANGE reads; a longer log takes several.
 constexpr std::size_t replay_page = 4096;
-// A stream id Redis does not know is looked up this many more times (10, 20, 40, 80, 160 ms apart)
-// before the answer is "no such stream".
-constexpr unsigned missing_meta_retries = 5;
+// A stream id Redis does not know is looked up this many more times (10, 20, … 1,280 ms apart:
+// 2.5 s in all, past a failed first batch's rewrite) before the answer is "no such stream".
+constexpr unsigned missing_meta_retries = 8;
 // A lookup from a caller that has read further than the mirror waits this long at most for it.
 constexpr auto catch_up_wait = std::chrono::seconds(1);
 // An ended mirror nobody watches is dropped after this (the shared log still has it).
@@ -88,9 +88,10 @@ void mirrors::load(const std::string& id) {
         else if (k == "node") known = true;
       }
     }
-    if (!known && !ec && it->second.lookups < missing_meta_retries) {
+    if (!known && it->second.lookups < missing_meta_retries) {
       // A stream started an instant ago on another node may not have its first batch in Redis yet
-      // (its client can resume here right after stream_start): look again shortly.
+      // (when that batch failed, its client got the id anyway), or Redis did not answer: look
+      // again shortly.
       auto wait = std::chrono::milliseconds(10 << it->second.lookups++);
       auto t = std::make_shared<net::steady_timer>(ex_, wait);
       t->async_wait([this, id, t](error_code) { load(id); });
