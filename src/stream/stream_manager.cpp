@@ -12,7 +12,6 @@
 namespace sg::stream {
 
 namespace {
-constexpr auto checkpoint_period = std::chrono::seconds(1);
 // The progress events every stream sends, in order (a provider may send its own between them).
 struct stage {
   std::string_view name;
@@ -410,80 +409,6 @@ std::shared_ptr<stream> stream_manager::find(const std::string& id) const {
   return it == streams_.end() ? nullptr : it->second.s;
 }
 
-void stream_manager::start_anywhere(proto::stream_request req, std::string owner, std::string limit_key,
-                                    net::any_io_executor ex, std::function<void(start_result)> done) {
-  if (!remote_) return done(start(std::move(req), std::move(owner), std::move(limit_key), std::move(ex)));
-  start_result out;
-  std::string pname = req.provider.empty() ? cfg_.provider : req.provider;
-  if (!accepting_) {
-    out.error = proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}};
-  } else if (!providers_.count(pname)) {
-    out.error = proto::error_info{proto::error_code::bad_request, "unknown provider '" + pname + "'", false, {},
-                                  "provider"};
-  }
-  if (out.error) return done(std::move(out));
-  // The limits and the requestId are the cluster's: one round trip decides, then the stream starts here.
-  remote_streams::admission adm{core::random_id("st_"), limit_key,
-                                req.request_id.empty() ? std::string() : owner + '\n' + req.request_id};
-  remote_->admit(adm, ex,
-                 [this, adm, req = std::move(req), owner = std::move(owner), limit_key = std::move(limit_key), ex,
-                  done = std::move(done)](remote_streams::admit_result a) mutable {
-                   if (a.unchecked)
-                     return done(start(std::move(req), std::move(owner), std::move(limit_key), std::move(ex)));
-                   if (a.error) {
-                     if (a.error->code == proto::error_code::rate_limited)
-                       counters_.rate_limited_starts.fetch_add(1, std::memory_order_relaxed);
-                     return done(start_result{nullptr, std::move(a.error), false});
-                   }
-                   if (!a.existing.empty()) {
-                     // A retry of a request some node already started: that stream, wherever it runs.
-                     return find_anywhere(a.existing, ex, [done](std::shared_ptr<stream> s) {
-                       start_result r;
-                       if (s) {
-                         r.s = std::move(s);
-                         r.reused = true;
-                       } else {
-                         r.error = proto::error_info{proto::error_code::not_found,
-                                                     "the stream this requestId started is gone", false, {}, {}};
-                       }
-                       done(std::move(r));
-                     });
-                   }
-                   if (!accepting_)
-                     return done(start_result{
-                         nullptr,
-                         proto::error_info{proto::error_code::interrupted, "the server is shutting down", true, {}, {}},
-                         false});
-                   // The client learns the stream's id once Redis knows the stream, so that it can
-                   // resume on any node from its first event (one round trip, before the first token).
-                   auto started = std::make_shared<std::shared_ptr<stream>>();
-                   auto answer = [ex, done, started] {
-                     net::post(ex, [done, started] { done(start_result{*started, std::nullopt, false}); });
-                   };
-                   // The stored callback may come (from the cluster strand) before create() returns:
-                   // whichever of the two comes second answers.
-                   auto once = std::make_shared<std::atomic<int>>(0);
-                   auto stored = [answer, once] {
-                     if (once->fetch_add(1) == 1) answer();
-                   };
-                   auto r = create(adm.stream_id, std::move(req), std::move(owner), std::move(limit_key), ex,
-                                   adm.request_key, true, stored);
-                   if (r.error) return done(std::move(r));
-                   *started = r.s;
-                   if (once->fetch_add(1) == 1) answer();
-                 });
-}
-
-void stream_manager::find_anywhere(const std::string& id, net::any_io_executor ex,
-                                   std::function<void(std::shared_ptr<stream>)> found, std::uint64_t seen) {
-  auto s = find(id);
-  if (s || !remote_) {
-    found(std::move(s));
-    return;
-  }
-  remote_->find(id, seen, std::move(ex), std::move(found));
-}
-
 bool stream_manager::cancel(const std::string& id) {
   std::shared_ptr<runner> r;
   {
@@ -565,36 +490,6 @@ void stream_manager::interrupt_all() {
       if (e.r && !e.s->ended()) rs.push_back(e.r);
   }
   for (auto& r : rs) r->interrupt();
-}
-
-// Every second, the text of each recorded answer that grew goes to its history row, all in one
-// store transaction: what a crash leaves is at most a second behind.
-void stream_manager::start_checkpoints() {
-  checkpoint_timer_.expires_after(checkpoint_period);
-  checkpoint_timer_.async_wait([this](error_code ec) {
-    if (ec || stopped_) return;
-    checkpoint();
-    start_checkpoints();
-  });
-}
-
-void stream_manager::checkpoint() {
-  std::vector<std::pair<std::string, std::string>> texts;  // (stream id, text so far)
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [id, e] : streams_) {
-      if (!e.r || !e.recorded || e.s->ended()) continue;
-      auto text = e.s->text();
-      if (text.size() == e.checkpointed) continue;
-      e.checkpointed = text.size();
-      texts.emplace_back(id, std::move(text));
-    }
-  }
-  if (texts.empty()) return;
-  checkpoints_.fetch_add(1, std::memory_order_relaxed);
-  store_.run([texts = std::move(texts)](store::database& db) {
-    for (auto& [id, text] : texts) db.set_answer(id, text, "streaming", true);
-  });
 }
 
 void stream_manager::start_sweeper() {
