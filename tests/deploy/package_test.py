@@ -90,7 +90,7 @@ def files(out_dir, source_dir):
     finally:
         shutil.rmtree(control)
     depends = run(["dpkg-deb", "-f", deb, "Depends"])
-    for lib in ["libsystemd0", "libssl3", "libsqlite3-0", "libpq5"]:
+    for lib in ["libsystemd0", "libssl3", "libsqlite3-0", "libpq5", "libhiredis0.14"]:
         check(lib in depends, f"Depends lacks {lib}: {depends}")
     # Stripped: no debug sections in the installed binaries.
     root = unpack(deb)
