@@ -1,14 +1,44 @@
 // Merging keeps a slow reader's backlog to one growing chunk per stream instead of thousands of frames.
 #include "net/outbound_queue.hpp"
 
+#include <algorithm>
+
 namespace sg::io {
 
 using proto::event_type;
 
+outbound_queue::pending_merge* outbound_queue::find_merge(const proto::event* ev) {
+  for (auto& m : merging_)
+    if (m.ev.get() == ev) return &m;
+  return nullptr;
+}
+
+std::size_t outbound_queue::item_bytes(const proto::event* ev) const {
+  for (auto& m : merging_)
+    if (m.ev.get() == ev) return m.bytes;
+  return ev->json.size();
+}
+
+namespace {
+// What a merged frame may gain beside its text: a firstSeq field, and digits of its seq and dueUs.
+constexpr std::size_t merge_slack = 48;
+
+// The length of a chunk's content as its frame spells it (JSON-escaped), read off the frame: chunk
+// frames are {..."content":"<escaped>","sessionId":"..."...}, and neither marker can occur unescaped
+// anywhere else. Six bytes per byte (the longest escape) if the frame is not of that shape.
+std::size_t escaped_content_bytes(const proto::event& ev) {
+  constexpr std::string_view open = "\"content\":\"", close = "\",\"sessionId\":\"";
+  auto from = ev.json.find(open);
+  auto to = ev.json.rfind(close);
+  if (from == std::string::npos || to == std::string::npos || to < from + open.size()) return ev.content.size() * 6;
+  return to - (from + open.size());
+}
+}  // namespace
+
 outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
   if (ev->type == event_type::stream_chunk && !empty()) {
     std::size_t waiting_from = head_ + (writing_ ? 1 : 0);
-    std::size_t waiting_bytes = bytes_ - (writing_ ? items_[head_]->json.size() : 0);
+    std::size_t waiting_bytes = bytes_ - (writing_ ? item_bytes(items_[head_].get()) : 0);
     if (items_.size() > waiting_from && waiting_bytes >= limits_.merge_bytes) {
       // Only the newest queued event of this stream may absorb the chunk, and only if it is the
       // chunk right before it: anything else between them would be reordered.
@@ -16,10 +46,30 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
         const auto& prev = items_[i];
         if (prev->stream_id != ev->stream_id) continue;
         if (prev->type == event_type::stream_chunk && prev->seq + 1 == ev->first_seq) {
-          auto merged = proto::merge_chunks(*prev, *ev);
-          bytes_ -= prev->json.size();
-          bytes_ += merged->json.size();
-          items_[i] = std::move(merged);
+          auto* m = find_merge(prev.get());
+          if (!m) {
+            // The first merge into this chunk: a copy the queue owns, whose frame is made later.
+            auto own = std::make_shared<proto::event>();
+            own->type = event_type::stream_chunk;
+            own->stream_id = prev->stream_id;
+            own->seq = prev->seq;
+            own->first_seq = prev->first_seq;
+            own->session_id = prev->session_id;
+            own->due_us = prev->due_us;
+            own->content.reserve(prev->content.size() * 4 + ev->content.size());
+            own->content = prev->content;
+            // The merged frame gains a firstSeq field, and its seq and dueUs may gain digits.
+            merging_.push_back({own, prev->json.size() + merge_slack});
+            bytes_ += merge_slack;
+            m = &merging_.back();
+            items_[i] = std::move(own);
+          }
+          auto grown = escaped_content_bytes(*ev);
+          m->ev->content += ev->content;
+          m->ev->seq = ev->seq;
+          m->ev->due_us = ev->due_us;
+          m->bytes += grown;
+          bytes_ += grown;
           ++merged_total_;
           return bytes_ > limits_.max_bytes ? push_result::overflow : push_result::merged;
         }
@@ -32,8 +82,20 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
   return bytes_ > limits_.max_bytes ? push_result::overflow : push_result::queued;
 }
 
+void outbound_queue::finish_merge(std::size_t i) {
+  auto it = std::find_if(merging_.begin(), merging_.end(), [&](auto& m) { return m.ev.get() == items_[i].get(); });
+  if (it == merging_.end()) return;
+  auto& e = *it->ev;
+  // The merged chunk is due when its last delta was: lateness is measured on the newest token.
+  auto frame = proto::make_chunk(e.stream_id, e.seq, std::move(e.content), e.session_id, e.due_us, e.first_seq);
+  bytes_ = bytes_ - it->bytes + frame->json.size();
+  items_[i] = std::move(frame);
+  merging_.erase(it);
+}
+
 proto::event_ptr outbound_queue::begin_write() {
   if (writing_ || empty()) return nullptr;
+  if (!merging_.empty()) finish_merge(head_);
   writing_ = true;
   return items_[head_];
 }
@@ -60,7 +122,8 @@ void outbound_queue::pop_front() {
 
 void outbound_queue::clear_waiting() {
   while (size() > (writing_ ? 1u : 0u)) {
-    bytes_ -= items_.back()->json.size();
+    bytes_ -= item_bytes(items_.back().get());
+    std::erase_if(merging_, [&](auto& m) { return m.ev == items_.back(); });
     items_.pop_back();
   }
   if (empty()) {

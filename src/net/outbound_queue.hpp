@@ -4,6 +4,7 @@
 #include "proto/event.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 namespace sg::io {
@@ -21,6 +22,8 @@ class outbound_queue {
 
   /// Queues `ev`; a chunk that directly follows a waiting chunk of its stream is merged into it.
   /// `overflow` means the queue now holds more than max_bytes: close the connection.
+  /// A merge appends the chunk's text to the waiting one: its frame is written once, when it reaches
+  /// the front, so a backlog of k chunks costs O(k) bytes of work, not O(k²).
   push_result push(proto::event_ptr ev);
   /// The front event, marked as being written; null if empty or a write is already in flight.
   proto::event_ptr begin_write();
@@ -39,6 +42,19 @@ class outbound_queue {
 
  private:
   void pop_front();
+  /// Bytes an item counts for: its frame, or for a merge not yet written out, an upper bound of it.
+  std::size_t item_bytes(const proto::event* ev) const;
+  /// The frame of a pending merge, made when it is about to be written.
+  void finish_merge(std::size_t i);
+
+  // Merges whose frames are not made yet: the event is owned by the queue alone, its content grows,
+  // and `bytes` is what it counts for until its frame is made. One per lagging stream at most.
+  struct pending_merge {
+    std::shared_ptr<proto::event> ev;
+    std::size_t bytes;
+  };
+  std::vector<pending_merge> merging_;
+  pending_merge* find_merge(const proto::event* ev);
 
   limits limits_;
   // A vector used as a queue from head_: an idle connection's queue holds no memory (a std::deque

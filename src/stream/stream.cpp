@@ -55,7 +55,39 @@ std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>(v >> 1
 // What an event costs beyond its strings: the shared control block and the event itself.
 constexpr std::size_t event_overhead = sizeof(proto::event) + 32;
 
+// Reads the kept events of a compact stream one after another (see stream::kept_).
+struct kept_reader {
+  const std::string& in;
+  std::size_t pos = 0;
+  std::uint64_t seq = 0;
+  proto::event_type type = proto::event_type::error;
+  std::string_view frame;
+  bool at_end = false;
+
+  explicit kept_reader(const std::string& s) : in(s) { next(); }
+  void next() {
+    if (pos >= in.size()) {
+      at_end = true;
+      return;
+    }
+    seq = get_varint(in, pos);
+    type = static_cast<proto::event_type>(get_varint(in, pos));
+    auto len = static_cast<std::size_t>(get_varint(in, pos));
+    frame = std::string_view(in).substr(pos, len);
+    pos += len;
+  }
+};
+
 }  // namespace
+
+proto::event_ptr stream::kept_event(proto::event_type type, std::uint64_t seq, std::string_view frame) const {
+  auto e = std::make_shared<proto::event>();
+  e->type = type;
+  e->stream_id = id_;
+  e->seq = seq;
+  e->json = frame;
+  return e;
+}
 
 // Calls fn(event_ptr) for every logged event with after < seq <= upto, in seq order. Lock held.
 template <class Fn>
@@ -65,7 +97,8 @@ void stream::for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) c
       if (log_[i]->seq > after && log_[i]->seq <= upto) fn(log_[i]);
     return;
   }
-  std::size_t kept = 0, pos = 0, text_at = chunk_text_begin_;
+  std::size_t pos = 0, text_at = chunk_text_begin_;
+  kept_reader kept(kept_);
   std::int64_t due = 0;
   const proto::chunk_maker chunks(id_, chunk_session_);
   for (std::uint64_t seq = first_retained_; seq <= last_seq_ && seq <= upto; ++seq) {
@@ -73,9 +106,9 @@ void stream::for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) c
       if (seq > after) fn(rebuild_complete());
       continue;
     }
-    if (kept < log_.size() && log_[kept]->seq == seq) {
-      if (seq > after) fn(log_[kept]);
-      ++kept;
+    if (!kept.at_end && kept.seq == seq) {
+      if (seq > after) fn(kept_event(kept.type, seq, kept.frame));
+      kept.next();
       continue;
     }
     auto len = static_cast<std::size_t>(get_varint(chunk_code_, pos));
@@ -122,8 +155,17 @@ void stream::compact() {
   compact_complete(kept);
   code.shrink_to_fit();
   chunk_code_ = std::move(code);
-  kept.shrink_to_fit();
-  log_ = std::move(kept);
+  std::size_t kept_bytes = 0;
+  for (auto& e : kept) kept_bytes += e->json.size() + 12;
+  kept_.reserve(kept_bytes);
+  for (auto& e : kept) {
+    put_varint(kept_, e->seq);
+    put_varint(kept_, static_cast<std::uint64_t>(e->type));
+    put_varint(kept_, e->json.size());
+    kept_ += e->json;
+  }
+  kept_.shrink_to_fit();
+  std::vector<proto::event_ptr>().swap(log_);
   log_head_ = 0;
   text_.shrink_to_fit();
   compact_ = true;
@@ -246,6 +288,11 @@ void stream::unsubscribe(const subscriber* sub) {
 proto::event_ptr stream::last_event() const {
   std::lock_guard lock(mu_);
   if (complete_rebuilt_) return rebuild_complete();
+  if (compact_) {
+    proto::event_ptr last;
+    for (kept_reader k(kept_); !k.at_end; k.next()) last = kept_event(k.type, k.seq, k.frame);
+    return last;
+  }
   return log_.empty() ? nullptr : log_.back();
 }
 
@@ -274,7 +321,8 @@ std::size_t stream::subscriber_count() const {
 
 std::size_t stream::retained_bytes() const {
   std::lock_guard lock(mu_);
-  std::size_t n = sizeof(stream) + text_.capacity() + chunk_code_.capacity() + log_.capacity() * sizeof(proto::event_ptr);
+  std::size_t n = sizeof(stream) + text_.capacity() + chunk_code_.capacity() + kept_.capacity() +
+                  log_.capacity() * sizeof(proto::event_ptr);
   for (std::size_t i = log_head_; i < log_.size(); ++i)
     n += event_overhead + 2 * log_[i]->json.capacity() + log_[i]->content.capacity();  // json, and its SSE form
   return n;

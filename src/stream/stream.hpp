@@ -98,10 +98,12 @@ class stream {
   std::size_t log_head_ = 0;  // events before log_head_ were trimmed (compacted lazily)
   // Once the stream ends its chunks are kept compactly: their text is text_'s tail from
   // chunk_text_begin_, and chunk_code_ holds, per chunk, varints of its length and of its dueUs
-  // minus the previous one's. log_ then holds only the other events; a chunk's seq is every seq in
-  // [first_retained_, last_seq_] that no kept event has. Replay rebuilds the chunk frames, byte for
-  // byte as they were sent live.
+  // minus the previous one's. The other events (stream_start, progress, an error) are kept as their
+  // frames only: kept_ holds, per event, varints of its seq, its type and its frame's length, then the
+  // frame. log_ is then empty; a chunk's seq is every seq in [first_retained_, last_seq_] that no kept
+  // event has. Replay rebuilds every frame, byte for byte as it was sent live.
   bool compact_ = false;
+  std::string kept_;
   std::string chunk_code_;
   std::size_t chunk_text_begin_ = 0;
   std::string chunk_session_;
@@ -117,6 +119,7 @@ class stream {
   void for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) const;
   void compact();
   void compact_complete(std::vector<proto::event_ptr>& kept);
+  proto::event_ptr kept_event(proto::event_type type, std::uint64_t seq, std::string_view frame) const;
   void publish_locked(proto::event_ptr ev);
   std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
   state state_ = state::running;

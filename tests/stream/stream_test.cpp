@@ -5,6 +5,12 @@
 
 #include <iostream>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/allocator_interface.h>
+#else
+#include <malloc.h>
+#endif
+
 namespace sg::stream {
 namespace {
 
@@ -128,6 +134,75 @@ TEST(Stream, FinishedStreamReplaysByteIdenticalFromItsCompactForm) {
                 << " running, " << s.retained_bytes() << " finished\n";
       EXPECT_LT(s.retained_bytes(), full.size() + 3 * 1024);
       EXPECT_LT(s.retained_bytes() * 8, before_end);
+    }
+  }
+}
+
+// Bytes of heap in use, allocator overhead included (this thread's arena: the test is single-threaded).
+std::size_t heap_in_use() {
+#if defined(__SANITIZE_ADDRESS__)
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  return mallinfo2().uordblks;
+#endif
+}
+
+// A stream like the demo's (start, four stages, ~100 chunks, complete), left as it is kept for resume.
+std::shared_ptr<stream> finished_demo_stream(int n, std::string& text, bool fail) {
+  auto id = "st_" + std::to_string(1'000'000'000'000'000'000ull + static_cast<unsigned>(n));
+  auto project = "pr_0123456789abcdefghij";
+  auto s = std::make_shared<stream>(id, project, "anon_0123456789abcdefghijkl", "demo", 1 << 20);
+  s->publish(proto::make_stream_start(id, project, "req-" + std::to_string(n)));
+  s->publish(proto::make_progress(id, s->next_seq(), "initializing", "Initializing stream...", 5));
+  s->publish(proto::make_progress(id, s->next_seq(), "analyzing", "Analyzing prompt cards...", 20));
+  s->publish(proto::make_progress(id, s->next_seq(), "generating", "Generating with demo...", 40));
+  text.clear();
+  const proto::chunk_maker chunks(id, project);
+  std::int64_t due = 1'700'000'000'000'000;
+  for (int i = 0; i < 100; ++i) {
+    auto t = (i % 9 == 0 ? std::string(" Real-time") : " word") + std::to_string(i % 10);
+    text += t;
+    due += 50'000 + (i % 3) * 7;
+    s->publish_chunk(chunks.make(s->next_seq(), t, due));
+  }
+  if (fail) {
+    s->publish(proto::make_error({proto::error_code::upstream_error, "the upstream failed", true, {}, {}}, id,
+                                 s->next_seq()));
+    return s;
+  }
+  s->publish(proto::make_progress(id, s->next_seq(), "finalizing", "Saving the answer...", 90));
+  s->publish(proto::make_complete(id, s->next_seq(), text, {12, 100}, {200, 100, 5012}));
+  return s;
+}
+
+// A finished stream kept for resume costs at most 2 KiB beside its text, allocator overhead included:
+// the heap is measured around a thousand of them. The few events that are not chunks are replayed
+// from their kept frames byte for byte, an error that ended the stream included.
+TEST(Stream, AFinishedStreamHoldsAtMostTwoKibibytesBesideItsText) {
+  constexpr int n = 1000;
+  std::vector<std::shared_ptr<stream>> kept;
+  kept.reserve(n);
+  std::string text;
+  auto before = heap_in_use();
+  for (int i = 0; i < n; ++i) kept.push_back(finished_demo_stream(i, text, false));
+  auto per_stream = static_cast<double>(heap_in_use() - before) / n;
+  std::cout << "[ measured ] heap per finished stream: " << per_stream << " B, its text " << text.size() << " B\n";
+  EXPECT_LE(per_stream, 2048.0 + static_cast<double>(text.size()));
+
+  for (bool fail : {false, true}) {
+    auto s = finished_demo_stream(7, text, fail);
+    auto replay = std::make_shared<recorder>();
+    ASSERT_EQ(s->subscribe(replay, 0), stream::subscribe_result::ended);
+    ASSERT_EQ(replay->got.size(), fail ? 105u : 106u);
+    EXPECT_EQ(replay->got[0]->type, proto::event_type::stream_start);
+    EXPECT_EQ(replay->got[3]->json, proto::make_progress(s->id(), 4, "generating", "Generating with demo...", 40)->json);
+    auto& end = *replay->got.back();
+    EXPECT_EQ(end.type, fail ? proto::event_type::error : proto::event_type::stream_complete);
+    EXPECT_EQ(end.json, s->last_event()->json);
+    EXPECT_EQ(end.sse(), s->last_event()->sse());
+    EXPECT_TRUE(end.terminal());
+    if (fail) {
+      EXPECT_NE(end.json.find("\"code\":\"upstream_error\""), std::string::npos) << end.json;
     }
   }
 }
