@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <unordered_map>
 
 namespace sg::stream {
 
@@ -55,6 +57,68 @@ std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>(v >> 1
 // What an event costs beyond its strings: the shared control block and the event itself.
 constexpr std::size_t event_overhead = sizeof(proto::event) + 32;
 
+// Progress frames are the same few stages for every stream: a finished stream keeps the row of its
+// (stage, step, percent) in this process-wide table instead of its frame, when make_progress rebuilds
+// that frame byte for byte from it. Bounded: past max_rows, frames are kept whole.
+class progress_table {
+ public:
+  static constexpr std::size_t max_rows = 4096;
+  struct row {
+    std::string stage, step;
+    int percent;
+  };
+  static progress_table& instance() {
+    static progress_table t;
+    return t;
+  }
+  std::optional<std::uint64_t> intern(std::string_view stage, std::string_view step, int percent) {
+    std::string key;
+    key.reserve(stage.size() + step.size() + 8);
+    key.append(stage).push_back('\0');
+    key.append(step).push_back('\0');
+    key += std::to_string(percent);
+    std::lock_guard lock(mu_);
+    if (auto it = index_.find(key); it != index_.end()) return it->second;
+    if (rows_.size() >= max_rows) return std::nullopt;
+    rows_.push_back({std::string(stage), std::string(step), percent});
+    index_.emplace(std::move(key), rows_.size() - 1);
+    return rows_.size() - 1;
+  }
+  // Rows are never changed nor removed, and a deque keeps them in place as it grows.
+  const row& at(std::uint64_t i) const {
+    std::lock_guard lock(mu_);
+    return rows_.at(static_cast<std::size_t>(i));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<row> rows_;
+  std::unordered_map<std::string, std::uint64_t> index_;
+};
+
+// The type a kept record has when it holds a progress_table row instead of a frame.
+constexpr std::uint64_t interned_progress = 0x7f;
+
+// The progress_table row that rebuilds `e`'s frame exactly, if there is one.
+std::optional<std::uint64_t> progress_row(const proto::event& e, std::string_view stream_id) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(e.json, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  auto& o = v.get_object();
+  auto* stage = o.if_contains("stage");
+  auto* step = o.if_contains("step");
+  auto* pct = o.if_contains("progress");
+  if (!stage || !step || !pct || !stage->is_string() || !step->is_string() || !pct->is_int64()) return std::nullopt;
+  auto percent = pct->get_int64();
+  if (percent < 0 || percent > 100) return std::nullopt;
+  if (proto::make_progress(stream_id, e.seq, stage->get_string(), step->get_string(), static_cast<int>(percent))->json !=
+      e.json)
+    return std::nullopt;
+  return progress_table::instance().intern(stage->get_string(), step->get_string(), static_cast<int>(percent));
+}
+
+}  // namespace
+
 // Reads the kept events of a compact stream one after another (see stream::kept_).
 struct kept_reader {
   const std::string& in;
@@ -62,6 +126,7 @@ struct kept_reader {
   std::uint64_t seq = 0;
   proto::event_type type = proto::event_type::error;
   std::string_view frame;
+  const progress_table::row* progress = nullptr;  // instead of frame
   bool at_end = false;
 
   explicit kept_reader(const std::string& s) : in(s) { next(); }
@@ -71,14 +136,25 @@ struct kept_reader {
       return;
     }
     seq = get_varint(in, pos);
-    type = static_cast<proto::event_type>(get_varint(in, pos));
+    auto t = get_varint(in, pos);
+    if (t == interned_progress) {
+      type = proto::event_type::progress;
+      progress = &progress_table::instance().at(get_varint(in, pos));
+      frame = {};
+      return;
+    }
+    progress = nullptr;
+    type = static_cast<proto::event_type>(t);
     auto len = static_cast<std::size_t>(get_varint(in, pos));
     frame = std::string_view(in).substr(pos, len);
     pos += len;
   }
 };
 
-}  // namespace
+proto::event_ptr stream::kept_event(const kept_reader& k) const {
+  if (k.progress) return proto::make_progress(id_, k.seq, k.progress->stage, k.progress->step, k.progress->percent);
+  return kept_event(k.type, k.seq, k.frame);
+}
 
 proto::event_ptr stream::kept_event(proto::event_type type, std::uint64_t seq, std::string_view frame) const {
   auto e = std::make_shared<proto::event>();
@@ -107,7 +183,7 @@ void stream::for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) c
       continue;
     }
     if (!kept.at_end && kept.seq == seq) {
-      if (seq > after) fn(kept_event(kept.type, seq, kept.frame));
+      if (seq > after) fn(kept_event(kept));
       kept.next();
       continue;
     }
@@ -160,6 +236,13 @@ void stream::compact() {
   kept_.reserve(kept_bytes);
   for (auto& e : kept) {
     put_varint(kept_, e->seq);
+    if (e->type == proto::event_type::progress) {
+      if (auto row = progress_row(*e, id_)) {
+        put_varint(kept_, interned_progress);
+        put_varint(kept_, *row);
+        continue;
+      }
+    }
     put_varint(kept_, static_cast<std::uint64_t>(e->type));
     put_varint(kept_, e->json.size());
     kept_ += e->json;
@@ -290,7 +373,7 @@ proto::event_ptr stream::last_event() const {
   if (complete_rebuilt_) return rebuild_complete();
   if (compact_) {
     proto::event_ptr last;
-    for (kept_reader k(kept_); !k.at_end; k.next()) last = kept_event(k.type, k.seq, k.frame);
+    for (kept_reader k(kept_); !k.at_end; k.next()) last = kept_event(k);
     return last;
   }
   return log_.empty() ? nullptr : log_.back();

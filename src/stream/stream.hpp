@@ -12,6 +12,8 @@
 
 namespace sg::stream {
 
+struct kept_reader;
+
 /// Receives a stream's events in seq order.
 class subscriber {
  public:
@@ -100,7 +102,8 @@ class stream {
   // chunk_text_begin_, and chunk_code_ holds, per chunk, varints of its length and of its dueUs
   // minus the previous one's. The other events (stream_start, progress, an error) are kept as their
   // frames only: kept_ holds, per event, varints of its seq, its type and its frame's length, then the
-  // frame. log_ is then empty; a chunk's seq is every seq in [first_retained_, last_seq_] that no kept
+  // frame (a progress frame that make_progress rebuilds exactly: a row of a table of stages that every
+  // stream shares). log_ is then empty; a chunk's seq is every seq in [first_retained_, last_seq_] that no kept
   // event has. Replay rebuilds every frame, byte for byte as it was sent live.
   bool compact_ = false;
   std::string kept_;
@@ -120,6 +123,7 @@ class stream {
   void compact();
   void compact_complete(std::vector<proto::event_ptr>& kept);
   proto::event_ptr kept_event(proto::event_type type, std::uint64_t seq, std::string_view frame) const;
+  proto::event_ptr kept_event(const kept_reader& k) const;
   void publish_locked(proto::event_ptr ev);
   std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
   state state_ = state::running;

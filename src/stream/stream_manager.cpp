@@ -392,8 +392,16 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   r->publish_start();
   {
     std::lock_guard lock(mu_);
-    streams_.emplace(s->id(), entry{s, r, request_key, r->recorded()});
-    if (!request_key.empty()) by_request_[request_key] = s->id();
+    auto [e, _] = streams_.emplace(std::string_view(s->id()), entry{s, r, nullptr, r->recorded()});
+    if (!request_key.empty()) {
+      auto [k, inserted] = by_request_.try_emplace(std::move(request_key), s->id());
+      if (!inserted) {
+        // Two starts with one requestId crossed: the newer stream takes the key from the older one.
+        if (auto prev = streams_.find(k->second); prev != streams_.end()) prev->second.request_key = nullptr;
+        k->second = s->id();
+      }
+      e->second.request_key = &k->first;
+    }
   }
   running_.fetch_add(1);
   counters_.started.fetch_add(1, std::memory_order_relaxed);
@@ -462,19 +470,17 @@ void stream_manager::on_finished(const std::string& id) {
   {
     std::lock_guard lock(mu_);
     if (auto it = streams_.find(id); it != streams_.end()) {
-      dropped.push_back(entry{nullptr, std::move(it->second.r), {}, false});
+      dropped.push_back(entry{nullptr, std::move(it->second.r), nullptr, false});
       auto bytes = it->second.s->retained_bytes();
-      finished_.emplace_back(id, bytes);
+      finished_.emplace_back(it->second.s, bytes);
       finished_bytes_ += bytes;
     }
     while (cfg_.retained_max_bytes && finished_bytes_ > cfg_.retained_max_bytes && !finished_.empty()) {
-      auto [old_id, bytes] = finished_.front();
+      auto [old, bytes] = std::move(finished_.front());
       finished_.pop_front();
       finished_bytes_ -= bytes;
-      if (auto it = streams_.find(old_id); it != streams_.end()) {
-        if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
-        dropped.push_back(std::move(it->second));
-        streams_.erase(it);
+      if (auto it = streams_.find(old->id()); it != streams_.end()) {
+        forget(it, dropped);
         evicted_.fetch_add(1, std::memory_order_relaxed);
       }
     }
@@ -508,15 +514,20 @@ void stream_manager::sweep() {
   std::lock_guard lock(mu_);
   // finished_ is in end order: the expired ones are at its front.
   while (!finished_.empty()) {
-    auto it = streams_.find(finished_.front().first);
-    if (it != streams_.end() && now - it->second.s->ended_at_ms() < cfg_.stream_retention_ms) break;
-    finished_bytes_ -= finished_.front().second;
+    auto& [s, bytes] = finished_.front();
+    if (now - s->ended_at_ms() < cfg_.stream_retention_ms) break;
+    if (auto it = streams_.find(s->id()); it != streams_.end()) forget(it, dropped);
+    finished_bytes_ -= bytes;
     finished_.pop_front();
-    if (it == streams_.end()) continue;
-    if (!it->second.request_key.empty()) by_request_.erase(it->second.request_key);
-    dropped.push_back(std::move(it->second));
-    streams_.erase(it);
   }
+}
+
+// Removes a stream from the tables; the entry (and with it the stream, unless someone still holds it)
+// is destroyed by the caller, outside the lock. Lock held.
+void stream_manager::forget(std::unordered_map<std::string_view, entry>::iterator it, std::vector<entry>& dropped) {
+  if (it->second.request_key) by_request_.erase(by_request_.find(*it->second.request_key));
+  dropped.push_back(std::move(it->second));
+  streams_.erase(it);
 }
 
 void stream_manager::stop() {

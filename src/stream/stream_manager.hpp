@@ -148,16 +148,19 @@ class stream_manager {
   core::concurrency_limit per_user_;  // concurrent streams per user
 
   mutable std::mutex mu_;
+  // A finished stream stays in these tables for its retention, so they hold no copy of its id: the
+  // keys and values are views of the id its stream owns, and the stream outlives its rows.
   struct entry {
     std::shared_ptr<stream> s;
     std::shared_ptr<runner> r;
-    std::string request_key;
-    bool recorded = false;        // its answer is a history row, checkpointed while it runs
-    std::size_t checkpointed = 0;  // bytes of text in that row
+    const std::string* request_key = nullptr;  // its key in by_request_, if it has one
+    bool recorded = false;                      // its answer is a history row, checkpointed while it runs
+    std::size_t checkpointed = 0;               // bytes of text in that row
   };
-  std::unordered_map<std::string, entry> streams_;
-  std::unordered_map<std::string, std::string> by_request_;  // owner + requestId → stream id
-  std::deque<std::pair<std::string, std::size_t>> finished_;  // (id, bytes), oldest end first
+  std::unordered_map<std::string_view, entry> streams_;
+  std::unordered_map<std::string, std::string_view> by_request_;  // owner + requestId → stream id
+  std::deque<std::pair<std::shared_ptr<const stream>, std::size_t>> finished_;  // (stream, bytes), oldest end first
+  void forget(std::unordered_map<std::string_view, entry>::iterator it, std::vector<entry>& dropped);
   std::size_t finished_bytes_ = 0;
   std::atomic<std::uint64_t> evicted_{0};
 };

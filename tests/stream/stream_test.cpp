@@ -207,6 +207,26 @@ TEST(Stream, AFinishedStreamHoldsAtMostTwoKibibytesBesideItsText) {
   }
 }
 
+// The stages a finished stream keeps by reference are in a process-wide table of 4,096 rows; streams
+// with more distinct stages than that (a backend may name its own) keep their frames whole, and every
+// replay is still the frame that was sent.
+TEST(Stream, ProgressFramesPastTheSharedTableAreKeptWhole) {
+  for (int i = 0; i < 5000; ++i) {
+    auto id = "st_table_" + std::to_string(i);
+    stream s(id, "p", "o", "demo", 1 << 20);
+    s.publish(proto::make_stream_start(id, "p", ""));
+    auto sent = proto::make_progress(id, 2, "retrieving", "Reading source " + std::to_string(i) + "...", i % 101);
+    s.publish(sent);
+    s.publish(proto::make_cancelled(id, 3));
+    auto r = std::make_shared<recorder>();
+    ASSERT_EQ(s.subscribe(r, 1), stream::subscribe_result::ended);
+    ASSERT_EQ(r->got.size(), 2u);
+    ASSERT_EQ(r->got[0]->json, sent->json) << i;
+    ASSERT_EQ(r->got[0]->type, proto::event_type::progress);
+    ASSERT_EQ(r->got[1]->type, proto::event_type::stream_cancelled);
+  }
+}
+
 TEST(Stream, BoundedLogTrimsOldestAndRefusesResumeBeforeIt) {
   stream s("st", "p", "o", "demo", 400);
   s.publish(proto::make_stream_start("st", "p", ""));
