@@ -299,9 +299,7 @@ std::int64_t postgres_database::add_message(const message_row& m) {
 
 bool postgres_database::set_answer(const std::string& stream_id, const std::string& content,
                                    const std::string& status, bool only_running) {
-  auto r = run("UPDATE messages SET content = $1, status = $2 WHERE stream_id = $3 AND role = 'assistant' "
-               "AND ($4::int = 0 OR status = 'streaming')",
-               {content, status, stream_id, only_running ? "1" : "0"});
+  auto r = run(set_answer_sql, {content, status, stream_id, only_running ? "1" : "0"});
   return to_int(PQcmdTuples(r.get())) > 0;
 }
 

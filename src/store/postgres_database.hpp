@@ -30,6 +30,11 @@ class postgres_database final : public database {
   /// migrations. Throws database_error when the server cannot be reached.
   explicit postgres_database(std::string url, bool migrate = true);
 
+  /// An answer's row found by its stream id, through the partial index on stream_id (see sqlite_database).
+  static constexpr const char* set_answer_sql =
+      "UPDATE messages SET content = $1, status = $2 WHERE stream_id = $3 AND stream_id <> '' AND role = 'assistant' "
+      "AND ($4::int = 0 OR status = 'streaming')";
+
   void put_connection(const connection_row& r) override;
   void delete_connection(const std::string& id) override;
   void refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at, std::int64_t ttl) override;

@@ -308,8 +308,7 @@ std::int64_t sqlite_database::add_message(const message_row& m) {
 
 bool sqlite_database::set_answer(const std::string& stream_id, const std::string& content, const std::string& status,
                                  bool only_running) {
-  binder b(prepare("UPDATE messages SET content = ?, status = ? WHERE stream_id = ? AND role = 'assistant' "
-                   "AND (? = 0 OR status = 'streaming')"));
+  binder b(prepare(set_answer_sql));
   b.text(content).text(status).text(stream_id).integer(only_running ? 1 : 0);
   step_done(db_.get(), b.get());
   return sqlite3_changes(db_.get()) > 0;

@@ -24,6 +24,12 @@ class sqlite_database final : public database {
   /// Opens (creating if needed) `path`, enables WAL and applies the migrations. Throws on failure.
   explicit sqlite_database(const std::string& path);
 
+  /// An answer's row found by its stream id. `stream_id <> ''` is spelled out so that the partial
+  /// index on stream_id serves it: without it every save of an answer scanned the whole history.
+  static constexpr const char* set_answer_sql =
+      "UPDATE messages SET content = ?, status = ? WHERE stream_id = ? AND stream_id <> '' AND role = 'assistant' "
+      "AND (? = 0 OR status = 'streaming')";
+
   void put_connection(const connection_row& r) override;
   void delete_connection(const std::string& id) override;
   void refresh_connections(const std::vector<std::string>& ids, std::int64_t last_active_at, std::int64_t ttl) override;

@@ -392,7 +392,8 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   r->publish_start();
   {
     std::lock_guard lock(mu_);
-    auto [e, _] = streams_.emplace(std::string_view(s->id()), entry{s, r, nullptr, r->recorded()});
+    auto [e, _] = streams_.emplace(std::string_view(s->id()), entry{s, r, nullptr});
+    if (r->recorded()) recording_.emplace(std::string_view(s->id()), std::pair{s, std::size_t{0}});
     if (!request_key.empty()) {
       auto [k, inserted] = by_request_.try_emplace(std::move(request_key), s->id());
       if (!inserted) {
@@ -470,7 +471,8 @@ void stream_manager::on_finished(const std::string& id) {
   {
     std::lock_guard lock(mu_);
     if (auto it = streams_.find(id); it != streams_.end()) {
-      dropped.push_back(entry{nullptr, std::move(it->second.r), nullptr, false});
+      dropped.push_back(entry{nullptr, std::move(it->second.r), nullptr});
+      recording_.erase(std::string_view(id));
       auto bytes = it->second.s->retained_bytes();
       finished_.emplace_back(it->second.s, bytes);
       finished_bytes_ += bytes;

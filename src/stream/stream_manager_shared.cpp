@@ -99,11 +99,12 @@ void stream_manager::checkpoint() {
   std::vector<std::pair<std::string, std::string>> texts;  // (stream id, text so far)
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, e] : streams_) {
-      if (!e.r || !e.recorded || e.s->ended()) continue;
-      auto text = e.s->text();
-      if (text.size() == e.checkpointed) continue;
-      e.checkpointed = text.size();
+    for (auto& [id, rec] : recording_) {
+      auto& [s, checkpointed] = rec;
+      if (s->ended()) continue;
+      auto text = s->text();
+      if (text.size() == checkpointed) continue;
+      checkpointed = text.size();
       texts.emplace_back(id, std::move(text));
     }
   }

@@ -1,10 +1,14 @@
 // Store work always completes: with its value, or with the error that stopped it (full, unusable).
 #include "store/store.hpp"
+#include "store/postgres_database.hpp"
 #include "store/schema.hpp"
+#include "store/sqlite_database.hpp"
 
 #include "integration/postgres_server.hpp"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include <map>
 
@@ -339,6 +343,40 @@ TEST_P(StoreEngines, RunningAnswersAreCheckpointedAndInterruptedByNode) {
     return true;
   });
   ASSERT_TRUE(r) << r.error().message();
+}
+
+// Saving an answer finds its row through the index on stream_id, whatever the engine: the query plan
+// of the statement, as each engine would run it with any stream id (SQLite's plan; PostgreSQL's
+// generic plan, with sequential scans priced out), names the index. A plan that scans the table
+// makes every save cost the whole history: with a thousand streams running, the store thread was
+// saturated by the one-second checkpoints.
+TEST_P(StoreEngines, AnAnswerIsFoundByItsStreamIdThroughAnIndex) {
+  store st(opts());
+  std::string plan;
+  if (GetParam() == "sqlite") {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2((dir_.path / "streamgate.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, (std::string("EXPLAIN QUERY PLAN ") + sqlite_database::set_answer_sql).c_str(), -1,
+                                 &q, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    while (sqlite3_step(q) == SQLITE_ROW) plan += reinterpret_cast<const char*>(sqlite3_column_text(q, 3)) + std::string("\n");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  } else {
+    auto* c = PQconnectdb(pg_->url().c_str());
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+    for (auto sql : {"SET plan_cache_mode = force_generic_plan", "SET enable_seqscan = off"})
+      PQclear(PQexec(c, sql));
+    PQclear(PQexec(c, (std::string("PREPARE save_answer AS ") + postgres_database::set_answer_sql).c_str()));
+    auto* r = PQexec(c, "EXPLAIN EXECUTE save_answer('text', 'streaming', 'st_x', 1)");
+    ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(c);
+    for (int i = 0; i < PQntuples(r); ++i) plan += std::string(PQgetvalue(r, i, 0)) + "\n";
+    PQclear(r);
+    PQfinish(c);
+  }
+  EXPECT_NE(plan.find("messages_stream"), std::string::npos) << plan;
 }
 
 // The schema is versioned: a new database gets every migration once, recorded in schema_version;
