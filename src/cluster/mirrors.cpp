@@ -16,8 +16,6 @@ constexpr std::size_t replay_page = 4096;
 // A stream id Redis does not know is looked up this many more times (10, 20, … 1,280 ms apart:
 // 2.5 s in all, past a failed first batch's rewrite) before the answer is "no such stream".
 constexpr unsigned missing_meta_retries = 8;
-// A lookup from a caller that has read further than the mirror waits this long at most for it.
-constexpr auto catch_up_wait = std::chrono::seconds(1);
 // An ended mirror nobody watches is dropped after this (the shared log still has it).
 constexpr std::int64_t ended_grace_ms = 1000;
 
@@ -39,13 +37,17 @@ std::uint64_t seq_of_entry_id(const std::string& id) {
 }  // namespace
 
 mirrors::mirrors(net::any_io_executor ex, std::shared_ptr<redis::client> redis, std::shared_ptr<redis::subscriber> sub,
-                 std::size_t log_max_bytes)
-    : ex_(std::move(ex)), redis_(std::move(redis)), sub_(std::move(sub)), log_max_bytes_(log_max_bytes) {}
+                 std::size_t log_max_bytes, std::chrono::milliseconds catch_up_wait)
+    : ex_(std::move(ex)),
+      redis_(std::move(redis)),
+      sub_(std::move(sub)),
+      log_max_bytes_(log_max_bytes),
+      catch_up_wait_(catch_up_wait) {}
 
 void mirrors::find(const std::string& id, std::uint64_t seen, net::any_io_executor at, found_fn found) {
   if (!at) at = ex_;  // the caller does not mind where (a REST answer, sent from any thread)
   net::post(ex_, [this, id, seen, at = std::move(at), found = std::move(found)]() mutable {
-    auto until = std::chrono::steady_clock::now() + catch_up_wait;
+    auto until = std::chrono::steady_clock::now() + catch_up_wait_;
     auto it = mirrors_.find(id);
     if (it == mirrors_.end()) {
       auto& m = mirrors_[id];
@@ -62,7 +64,7 @@ void mirrors::find(const std::string& id, std::uint64_t seen, net::any_io_execut
       // The caller has read further than this mirror (on the generating node): read the log now,
       // and answer at the deadline whatever happens.
       catch_up(id);
-      auto t = std::make_shared<net::steady_timer>(ex_, catch_up_wait);
+      auto t = std::make_shared<net::steady_timer>(ex_, catch_up_wait_);
       t->async_wait([this, id, t](error_code) {
         if (auto it = mirrors_.find(id); it != mirrors_.end() && it->second.ready) release(it->second);
       });

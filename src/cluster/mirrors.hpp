@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,11 +25,12 @@ namespace sg::cluster {
 class mirrors {
  public:
   using found_fn = std::function<void(std::shared_ptr<stream::stream>)>;
+  /// `catch_up_wait`: how long a lookup waits for the shared log to reach what its caller has read.
   mirrors(net::any_io_executor ex, std::shared_ptr<redis::client> redis, std::shared_ptr<redis::subscriber> sub,
-          std::size_t log_max_bytes);
+          std::size_t log_max_bytes, std::chrono::milliseconds catch_up_wait);
 
   /// `found` runs on `at` with the mirror of `id` once its shared log is replayed up to `seen` (or
-  /// to its end, or for a second at most), or with null.
+  /// to its end, or for catch_up_wait at most), or with null.
   void find(const std::string& id, std::uint64_t seen, net::any_io_executor at, found_fn found);
   /// A message on a stream's channel (the subscriber's on_message).
   void on_event(const std::string& channel, const std::string& frame);
@@ -66,6 +68,7 @@ class mirrors {
   std::shared_ptr<redis::client> redis_;
   std::shared_ptr<redis::subscriber> sub_;
   const std::size_t log_max_bytes_;
+  const std::chrono::milliseconds catch_up_wait_;
   std::unordered_map<std::string, mirror> mirrors_;  // ex_ only
   std::atomic<std::size_t> count_{0};
 };

@@ -60,7 +60,12 @@ node::node(net::io_context& ioc, const core::config& cfg, gateway::app& a, strea
   redis_ = redis::client::create(ex_, opts);
   sub_ = redis::subscriber::create(ex_, opts);
   log_ = std::make_unique<stream_log>(ex_, redis_, id_, cfg.stream_retention_ms);
-  mirrors_ = std::make_unique<mirrors>(ex_, redis_, sub_, cfg.stream_log_max_bytes);
+  // A client that read further than this node's mirror got those events from the generating node,
+  // which writes them to the shared log unless it dies, and then its streams end within the node
+  // TTL (and a second for the reaper): waiting that long answers a resume with its events, or with
+  // the stream's end.
+  mirrors_ = std::make_unique<mirrors>(ex_, redis_, sub_, cfg.stream_log_max_bytes,
+                                       std::chrono::milliseconds(cfg.node_ttl_ms + 1000));
   limits_ = std::make_unique<limits>(redis_, cfg);
 }
 

@@ -87,6 +87,12 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
                                      {"sub", identity_.sub},
                                      {"userAgent", identity_.user_agent}});
   enqueue(proto::make_connected(identity_.connection_id, core::now_ms()));
+  // A cluster node that began draining while this handshake was under way (after the drain sent
+  // its connections elsewhere) sends this one elsewhere too, at once, rather than when it stops.
+  if (app_.cluster && app_.draining.load()) {
+    close_cause_ = "service restart";
+    close(websocket::close_reason(websocket::close_code::service_restart, "service restart"));
+  }
   do_read();
 }
 
