@@ -1,22 +1,19 @@
 // Merging keeps a slow reader's backlog to one growing chunk per stream instead of thousands of frames.
 #include "net/outbound_queue.hpp"
 
-#include <algorithm>
-
 namespace sg::io {
 
 using proto::event_type;
 
-outbound_queue::pending_merge* outbound_queue::find_merge(const proto::event* ev) {
-  for (auto& m : merging_)
-    if (m.ev.get() == ev) return &m;
-  return nullptr;
+std::size_t outbound_queue::merge_index(const proto::event* ev) const {
+  for (std::size_t k = 0; k < merging_.size(); ++k)
+    if (merging_[k].ev.get() == ev) return k;
+  return no_merge;
 }
 
 std::size_t outbound_queue::item_bytes(const proto::event* ev) const {
-  for (auto& m : merging_)
-    if (m.ev.get() == ev) return m.bytes;
-  return ev->json.size();
+  auto k = merge_index(ev);
+  return k == no_merge ? ev->json.size() : merging_[k].bytes;
 }
 
 namespace {
@@ -46,8 +43,8 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
         const auto& prev = items_[i];
         if (prev->stream_id != ev->stream_id) continue;
         if (prev->type == event_type::stream_chunk && prev->seq + 1 == ev->first_seq) {
-          auto* m = find_merge(prev.get());
-          if (!m) {
+          auto k = merge_index(prev.get());
+          if (k == no_merge) {
             // The first merge into this chunk: a copy the queue owns, whose frame is made later.
             auto own = std::make_shared<proto::event>();
             own->type = event_type::stream_chunk;
@@ -61,9 +58,10 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
             // The merged frame gains a firstSeq field, and its seq and dueUs may gain digits.
             merging_.push_back({own, prev->json.size() + merge_slack});
             bytes_ += merge_slack;
-            m = &merging_.back();
+            k = merging_.size() - 1;
             items_[i] = std::move(own);
           }
+          auto* m = &merging_[k];
           auto grown = escaped_content_bytes(*ev);
           m->ev->content += ev->content;
           m->ev->seq = ev->seq;
@@ -83,8 +81,9 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
 }
 
 void outbound_queue::finish_merge(std::size_t i) {
-  auto it = std::find_if(merging_.begin(), merging_.end(), [&](auto& m) { return m.ev.get() == items_[i].get(); });
-  if (it == merging_.end()) return;
+  auto k = merge_index(items_[i].get());
+  if (k == no_merge) return;
+  auto it = merging_.begin() + static_cast<std::ptrdiff_t>(k);
   auto& e = *it->ev;
   // The merged chunk is due when its last delta was: lateness is measured on the newest token.
   auto frame = proto::make_chunk(e.stream_id, e.seq, std::move(e.content), e.session_id, e.due_us, e.first_seq);
@@ -122,8 +121,9 @@ void outbound_queue::pop_front() {
 
 void outbound_queue::clear_waiting() {
   while (size() > (writing_ ? 1u : 0u)) {
-    bytes_ -= item_bytes(items_.back().get());
-    std::erase_if(merging_, [&](auto& m) { return m.ev == items_.back(); });
+    auto k = merge_index(items_.back().get());
+    bytes_ -= k == no_merge ? items_.back()->json.size() : merging_[k].bytes;
+    if (k != no_merge) merging_.erase(merging_.begin() + static_cast<std::ptrdiff_t>(k));
     items_.pop_back();
   }
   if (empty()) {

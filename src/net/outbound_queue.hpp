@@ -54,7 +54,9 @@ class outbound_queue {
     std::size_t bytes;
   };
   std::vector<pending_merge> merging_;
-  pending_merge* find_merge(const proto::event* ev);
+  static constexpr std::size_t no_merge = static_cast<std::size_t>(-1);
+  /// The index in merging_ of the pending merge that `ev` is, or no_merge.
+  std::size_t merge_index(const proto::event* ev) const;
 
   limits limits_;
   // A vector used as a queue from head_: an idle connection's queue holds no memory (a std::deque

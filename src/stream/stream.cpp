@@ -153,15 +153,11 @@ struct kept_reader {
 
 proto::event_ptr stream::kept_event(const kept_reader& k) const {
   if (k.progress) return proto::make_progress(id_, k.seq, k.progress->stage, k.progress->step, k.progress->percent);
-  return kept_event(k.type, k.seq, k.frame);
-}
-
-proto::event_ptr stream::kept_event(proto::event_type type, std::uint64_t seq, std::string_view frame) const {
   auto e = std::make_shared<proto::event>();
-  e->type = type;
+  e->type = k.type;
   e->stream_id = id_;
-  e->seq = seq;
-  e->json = frame;
+  e->seq = k.seq;
+  e->json = k.frame;
   return e;
 }
 

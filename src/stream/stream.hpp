@@ -122,7 +122,6 @@ class stream {
   void for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) const;
   void compact();
   void compact_complete(std::vector<proto::event_ptr>& kept);
-  proto::event_ptr kept_event(proto::event_type type, std::uint64_t seq, std::string_view frame) const;
   proto::event_ptr kept_event(const kept_reader& k) const;
   void publish_locked(proto::event_ptr ev);
   std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
