@@ -43,7 +43,7 @@ link sigv4_fuzz src/provider/aws/sigv4.cpp
 link client_message_fuzz src/proto/client_message.cpp src/proto/event.cpp src/proto/error_code.cpp fuzz/boost_json_impl.cpp
 link http_request_fuzz src/gateway/target.cpp src/proto/client_message.cpp src/proto/event.cpp \
   src/proto/error_code.cpp fuzz/boost_json_impl.cpp fuzz/boost_url_impl.cpp
-link jwt_verify_fuzz src/auth/jwt.cpp fuzz/boost_json_impl.cpp
+link jwt_verify_fuzz src/auth/jwt.cpp src/core/base64.cpp fuzz/boost_json_impl.cpp
 
 if [[ ${1:-} == run ]]; then
   secs=${2:-60}

@@ -8,14 +8,15 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   auto r = sg::proto::parse_client_message(text);
-  if (auto* e = std::get_if<sg::proto::parse_error>(&r)) {
+  if (!r) {
+    const auto e = r.error();
     // The answer to bad input must itself be well-formed JSON whatever the input held.
-    auto ev = sg::proto::make_error(e->error, {}, 0, e->request_id);
+    auto ev = sg::proto::make_error(e.error, {}, 0, e.request_id);
     boost::json::error_code ec;
     auto v = boost::json::parse(ev->json, ec);
     if (ec || !v.is_object()) std::abort();
   } else {
-    auto& m = std::get<sg::proto::client_message>(r);
+    auto& m = *r;
     if (auto* s = std::get_if<sg::proto::stream_request>(&m)) {
       if (s->project_id.empty() || s->user_input.empty()) std::abort();
       auto chunk = sg::proto::make_chunk("st", 2, s->user_input, s->project_id);

@@ -1,6 +1,7 @@
 // libFuzzer target: JWT verification on arbitrary tokens, on arbitrary claims that carry a valid
 // HS256 signature (so the claim checks are reached), and on arbitrary JWKS documents.
 #include "auth/jwt.hpp"
+#include "core/base64.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -53,26 +54,26 @@ const verifiers& the_verifiers() {
   static const verifiers* v = [] {
     auto* made = new verifiers;  // lives for the whole run
     // Self-check: the key set with a shared kid still verifies its own token.
-    if (!made->es.verify(es256_token, fixed_now).ok) std::abort();
+    if (!made->es.verify(es256_token, fixed_now).has_value()) std::abort();
     return made;
   }();
   return *v;
 }
 
-// Exactly one of a result and a reason; an accepted token always has a usable subject.
-void check(const verify_result& r) {
-  if (r.ok.has_value() == !r.error.empty()) std::abort();
-  if (r.ok && (r.ok->sub.empty() || r.ok->sub.size() > 256)) std::abort();
+// A refusal names one of the token's reasons; an accepted token always has a usable subject.
+void check(const sg::result<claims>& r) {
+  if (!r && (!r.error() || r.error().category() != token_category())) std::abort();
+  if (r && (r->sub.empty() || r->sub.size() > 256)) std::abort();
 }
 
 std::string sign_hs256(std::string_view header, std::string_view payload) {
-  std::string input = base64url_encode(header) + "." + base64url_encode(payload);
+  std::string input = sg::core::base64url_encode(header) + "." + sg::core::base64url_encode(payload);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
             reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len))
     std::abort();
-  return input + "." + base64url_encode(std::string(reinterpret_cast<char*>(mac), len));
+  return input + "." + sg::core::base64url_encode(std::string(reinterpret_cast<char*>(mac), len));
 }
 
 }  // namespace
@@ -99,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // with any one character changed never verifies.
   std::string tampered = signed_token;
   tampered[tampered.size() / 2] ^= 1;
-  if (v.hs.verify(tampered, fixed_now).ok || v.hs_lenient.verify(tampered, fixed_now).ok) std::abort();
+  if (v.hs.verify(tampered, fixed_now) || v.hs_lenient.verify(tampered, fixed_now)) std::abort();
 
   // 3. The input as a JWKS document, for each public-key algorithm.
   if (size <= 4096) {

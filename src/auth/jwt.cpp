@@ -1,5 +1,6 @@
 // JOSE parsing by hand (it is only base64url and JSON); every signature check is OpenSSL's EVP.
 #include "auth/jwt.hpp"
+#include "core/base64.hpp"
 
 #include <boost/json.hpp>
 #include <openssl/bn.h>
@@ -92,8 +93,8 @@ pkey_ptr key_from_jwk(const boost::json::object& jwk, algorithm alg) {
   auto kty = jwk_str(jwk, "kty");
   std::unique_ptr<OSSL_PARAM_BLD, param_bld_free> bld(OSSL_PARAM_BLD_new());
   if (is_rsa(alg) && kty == "RSA") {
-    auto n = base64url_decode(jwk_str(jwk, "n"));
-    auto e = base64url_decode(jwk_str(jwk, "e"));
+    auto n = core::base64url_decode(jwk_str(jwk, "n"));
+    auto e = core::base64url_decode(jwk_str(jwk, "e"));
     if (!n || !e || n->empty() || e->empty()) return nullptr;
     auto bn_n = bn_from(*n), bn_e = bn_from(*e);
     if (!bld || !bn_n || !bn_e || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
@@ -102,8 +103,8 @@ pkey_ptr key_from_jwk(const boost::json::object& jwk, algorithm alg) {
     return from_params("RSA", bld.get());
   }
   if (!is_rsa(alg) && !is_hmac(alg) && kty == "EC" && jwk_str(jwk, "crv") == curve_of(alg)) {
-    auto x = base64url_decode(jwk_str(jwk, "x"));
-    auto y = base64url_decode(jwk_str(jwk, "y"));
+    auto x = core::base64url_decode(jwk_str(jwk, "x"));
+    auto y = core::base64url_decode(jwk_str(jwk, "y"));
     if (!x || !y || x->size() != ec_coord_len(alg) || y->size() != ec_coord_len(alg)) return nullptr;
     std::string point = "\x04" + *x + *y;  // uncompressed SEC1 point
     const char* group = alg == algorithm::es384 ? "P-384" : "P-256";
@@ -222,52 +223,6 @@ std::string_view to_string(algorithm a) {
   return "HS256";
 }
 
-std::optional<std::string> base64url_decode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-  };
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  unsigned acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = val(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-canonical trailing bits
-  return out;
-}
-
-std::string base64url_encode(std::string_view in) {
-  static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  unsigned acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += tbl[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += tbl[(acc << (6 - bits)) & 63];
-  return out;
-}
-
 verifier::verifier(const verifier_config& cfg) : cfg_(cfg), keys_(std::make_unique<key_set>()) {
   if (!cfg.admin_claim.empty()) {
     auto eq = cfg.admin_claim.find('=');
@@ -314,52 +269,67 @@ verifier::verifier(const verifier_config& cfg) : cfg_(cfg), keys_(std::make_uniq
 
 verifier::~verifier() = default;
 
-verify_result verifier::verify(std::string_view token, std::int64_t now_s) const {
-  verify_result r;
-  auto d1 = token.find('.');
-  auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) {
-    r.error = "not a compact JWS";
-    return r;
+namespace {
+class token_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "jwt"; }
+  std::string message(int ev) const override {
+    switch (static_cast<token_error>(ev)) {
+      case token_error::not_compact_jws: return "not a compact JWS";
+      case token_error::bad_base64url: return "bad base64url";
+      case token_error::bad_header: return "bad header";
+      case token_error::bad_payload: return "bad payload";
+      case token_error::algorithm_mismatch: return "algorithm mismatch";
+      case token_error::unsupported_crit: return "unsupported crit header";
+      case token_error::hmac_failed: return "hmac failed";
+      case token_error::bad_signature: return "bad signature";
+      case token_error::bad_signature_length: return "bad signature length";
+      case token_error::missing_exp: return "missing exp";
+      case token_error::bad_exp: return "bad exp";
+      case token_error::expired: return "expired";
+      case token_error::bad_nbf: return "bad nbf";
+      case token_error::not_yet_valid: return "not yet valid";
+      case token_error::wrong_issuer: return "wrong issuer";
+      case token_error::wrong_audience: return "wrong audience";
+      case token_error::missing_sub: return "missing sub";
+    }
+    return "refused";
   }
-  auto header_raw = base64url_decode(token.substr(0, d1));
-  auto payload_raw = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
-  auto sig = base64url_decode(token.substr(d2 + 1));
-  if (!header_raw || !payload_raw || !sig) {
-    r.error = "bad base64url";
-    return r;
-  }
-  boost::json::error_code ec;
-  auto header = boost::json::parse(*header_raw, ec);
-  if (ec || !header.is_object()) {
-    r.error = "bad header";
-    return r;
-  }
-  if (auto* why = check_signature(header.as_object(), token.substr(0, d2), *sig)) {
-    r.error = why;
-    return r;
-  }
-  auto payload = boost::json::parse(*payload_raw, ec);
-  if (ec || !payload.is_object()) {
-    r.error = "bad payload";
-    return r;
-  }
-  claims c;
-  if (auto* why = check_claims(payload.as_object(), now_s, c)) {
-    r.error = why;
-    return r;
-  }
-  r.ok = std::move(c);
-  return r;
+};
+}  // namespace
+
+const boost::system::error_category& token_category() {
+  static const token_category_impl category;
+  return category;
 }
 
-const char* verifier::check_signature(const boost::json::object& h, std::string_view signing_input,
-                                      std::string_view sig) const {
+boost::system::error_code make_error_code(token_error e) { return {static_cast<int>(e), token_category()}; }
+
+result<claims> verifier::verify(std::string_view token, std::int64_t now_s) const {
+  auto d1 = token.find('.');
+  auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
+    return token_error::not_compact_jws;
+  auto header_raw = core::base64url_decode(token.substr(0, d1));
+  auto payload_raw = core::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto sig = core::base64url_decode(token.substr(d2 + 1));
+  if (!header_raw || !payload_raw || !sig) return token_error::bad_base64url;
+  boost::json::error_code ec;
+  auto header = boost::json::parse(*header_raw, ec);
+  if (ec || !header.is_object()) return token_error::bad_header;
+  if (auto why = check_signature(header.as_object(), token.substr(0, d2), *sig)) return why;
+  auto payload = boost::json::parse(*payload_raw, ec);
+  if (ec || !payload.is_object()) return token_error::bad_payload;
+  return check_claims(payload.as_object(), now_s);
+}
+
+boost::system::error_code verifier::check_signature(const boost::json::object& h, std::string_view signing_input,
+                                                    std::string_view sig) const {
   auto alg_it = h.find("alg");
   // The configured algorithm decides; a token naming another (or "none") is refused outright.
   if (alg_it == h.end() || !alg_it->value().is_string() || alg_it->value().get_string() != to_string(cfg_.alg))
-    return "algorithm mismatch";
-  if (h.contains("crit")) return "unsupported crit header";
+    return token_error::algorithm_mismatch;
+  if (h.contains("crit")) return token_error::unsupported_crit;
   if (!is_hmac(cfg_.alg)) return check_asymmetric(h, signing_input, sig);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned len = 0;
@@ -367,9 +337,9 @@ const char* verifier::check_signature(const boost::json::object& h, std::string_
   if (!HMAC(digest_of(cfg_.alg), keys_->secret.data(), static_cast<int>(keys_->secret.size()),
             reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &len) ||
       len == 0)
-    return "hmac failed";
-  if (sig.size() != len || CRYPTO_memcmp(mac, sig.data(), len) != 0) return "bad signature";
-  return nullptr;
+    return token_error::hmac_failed;
+  if (sig.size() != len || CRYPTO_memcmp(mac, sig.data(), len) != 0) return token_error::bad_signature;
+  return {};
 }
 
 namespace {
@@ -390,8 +360,8 @@ std::optional<std::string> ecdsa_der(std::string_view sig, std::size_t n) {
 }
 }  // namespace
 
-const char* verifier::check_asymmetric(const boost::json::object& h, std::string_view signing_input,
-                                       std::string_view sig) const {
+boost::system::error_code verifier::check_asymmetric(const boost::json::object& h, std::string_view signing_input,
+                                                     std::string_view sig) const {
   // A token naming a kid is checked against the JWKS keys with that kid (and the PEM key);
   // without a kid, or when no JWK names one, every key is tried.
   std::vector<EVP_PKEY*> candidates;
@@ -406,8 +376,8 @@ const char* verifier::check_asymmetric(const boost::json::object& h, std::string
   std::optional<std::string> der;
   if (!is_rsa(cfg_.alg)) {
     auto n = ec_coord_len(cfg_.alg);
-    if (sig.size() != 2 * n) return "bad signature length";
-    if (!(der = ecdsa_der(sig, n))) return "bad signature";
+    if (sig.size() != 2 * n) return token_error::bad_signature_length;
+    if (!(der = ecdsa_der(sig, n))) return token_error::bad_signature;
     sig = *der;
   }
   for (auto* key : candidates) {
@@ -415,29 +385,30 @@ const char* verifier::check_asymmetric(const boost::json::object& h, std::string
     if (EVP_DigestVerifyInit(ctx.get(), nullptr, digest_of(cfg_.alg), nullptr, key) != 1) continue;
     if (EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                          reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1)
-      return nullptr;
+      return {};
   }
-  return "bad signature";
+  return token_error::bad_signature;
 }
 
-const char* verifier::check_claims(const boost::json::object& p, std::int64_t now_s, claims& out) const {
+result<claims> verifier::check_claims(const boost::json::object& p, std::int64_t now_s) const {
+  claims out;
   std::int64_t exp = 0, nbf = 0;
   switch (num_claim(p, "exp", exp)) {
-    case num_status::missing: return "missing exp";
-    case num_status::bad: return "bad exp";
+    case num_status::missing: return token_error::missing_exp;
+    case num_status::bad: return token_error::bad_exp;
     case num_status::ok: break;
   }
   // Saturating sums: an exp near INT64_MAX plus the leeway must not wrap into the past.
-  if (now_s > saturating_add(exp, cfg_.leeway_s)) return "expired";
+  if (now_s > saturating_add(exp, cfg_.leeway_s)) return token_error::expired;
   switch (num_claim(p, "nbf", nbf)) {
     case num_status::missing: break;
-    case num_status::bad: return "bad nbf";
+    case num_status::bad: return token_error::bad_nbf;
     case num_status::ok:
-      if (saturating_add(now_s, cfg_.leeway_s) < nbf) return "not yet valid";
+      if (saturating_add(now_s, cfg_.leeway_s) < nbf) return token_error::not_yet_valid;
   }
   if (!cfg_.issuer.empty()) {
     auto it = p.find("iss");
-    if (it == p.end() || !it->value().is_string() || it->value().get_string() != cfg_.issuer) return "wrong issuer";
+    if (it == p.end() || !it->value().is_string() || it->value().get_string() != cfg_.issuer) return token_error::wrong_issuer;
   }
   if (!cfg_.audience.empty()) {
     bool match = false;
@@ -446,17 +417,17 @@ const char* verifier::check_claims(const boost::json::object& p, std::int64_t no
       if (it->value().is_array())
         for (auto& a : it->value().get_array()) match = match || (a.is_string() && a.get_string() == cfg_.audience);
     }
-    if (!match) return "wrong audience";
+    if (!match) return token_error::wrong_audience;
   }
   auto sub = p.find("sub");
   if (sub == p.end() || !sub->value().is_string() || sub->value().get_string().empty() ||
       sub->value().get_string().size() > 256)
-    return "missing sub";
+    return token_error::missing_sub;
   out.sub = std::string(sub->value().get_string());
   out.exp = exp;
   if (!admin_name_.empty())
     if (auto a = p.find(admin_name_); a != p.end()) out.admin = claim_has(a->value(), admin_value_);
-  return nullptr;
+  return out;
 }
 
 }  // namespace sg::auth

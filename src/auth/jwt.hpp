@@ -1,6 +1,8 @@
 // JWT verification with the algorithm fixed by configuration, never taken from the token.
 #pragma once
 
+#include "core/result.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,9 +22,6 @@ enum class algorithm { hs256, hs384, hs512, rs256, rs384, rs512, es256, es384 };
 std::optional<algorithm> parse_algorithm(std::string_view name);
 std::string_view to_string(algorithm a);
 
-/// Decodes base64url (padding optional); nullopt on any invalid character.
-std::optional<std::string> base64url_decode(std::string_view in);
-std::string base64url_encode(std::string_view in);
 
 class key_set;
 
@@ -45,10 +44,28 @@ struct claims {
   std::int64_t exp = 0;
 };
 
-struct verify_result {
-  std::optional<claims> ok;
-  std::string error;  // why the token was refused (for logs; clients get a generic message)
+/// Why a token was refused (for logs; clients get a generic message). `message()` says it in words.
+enum class token_error {
+  not_compact_jws = 1,
+  bad_base64url,
+  bad_header,
+  bad_payload,
+  algorithm_mismatch,
+  unsupported_crit,
+  hmac_failed,
+  bad_signature,
+  bad_signature_length,
+  missing_exp,
+  bad_exp,
+  expired,
+  bad_nbf,
+  not_yet_valid,
+  wrong_issuer,
+  wrong_audience,
+  missing_sub,
 };
+const boost::system::error_category& token_category();
+boost::system::error_code make_error_code(token_error e);
 
 /// Verifies tokens against one configuration. Immutable after construction: thread-safe.
 class verifier {
@@ -57,19 +74,22 @@ class verifier {
   /// claim is malformed. JWKS keys that do not fit (type, size, curve, use, alg, key_ops) are skipped.
   explicit verifier(const verifier_config& cfg);
   ~verifier();
-  verify_result verify(std::string_view token, std::int64_t now_s) const;
+  result<claims> verify(std::string_view token, std::int64_t now_s) const;
   algorithm alg() const { return cfg_.alg; }
 
  private:
   verifier_config cfg_;
   std::unique_ptr<key_set> keys_;
   std::string admin_name_, admin_value_;  // admin_claim split at its first '='
-  // The steps of verify(); each returns null when the token passes it, else why it does not.
-  const char* check_signature(const boost::json::object& header, std::string_view signing_input,
-                              std::string_view sig) const;
-  const char* check_asymmetric(const boost::json::object& header, std::string_view signing_input,
-                               std::string_view sig) const;
-  const char* check_claims(const boost::json::object& payload, std::int64_t now_s, claims& out) const;
+  // The steps of verify(); each returns a null code when the token passes it, else why it does not.
+  boost::system::error_code check_signature(const boost::json::object& header, std::string_view signing_input,
+                                            std::string_view sig) const;
+  boost::system::error_code check_asymmetric(const boost::json::object& header, std::string_view signing_input,
+                                             std::string_view sig) const;
+  result<claims> check_claims(const boost::json::object& payload, std::int64_t now_s) const;
 };
 
 }  // namespace sg::auth
+
+template <>
+struct boost::system::is_error_code_enum<sg::auth::token_error> : std::true_type {};

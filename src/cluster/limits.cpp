@@ -161,12 +161,7 @@ void limits::admit_connection(connection_admission a, std::function<void(std::op
       return done(std::nullopt);
     }
     std::int64_t wait = 1000;
-    if (code == 1) {
-      try {
-        wait = std::max<std::int64_t>(1, std::stoll(r.elements[1].str));
-      } catch (const std::exception&) {
-      }
-    }
+    if (code == 1) wait = std::max<std::int64_t>(1, redis::parse_int(r.elements[1].str).value_or(1000));
     std::string why = code == 1 ? "too many new connections from this address"
                       : code == 2 ? "too many connections from this address (limit " + std::to_string(max_per_ip_) + ")"
                                   : "too many connections for this user (limit " + std::to_string(max_per_user_) + ")";
@@ -230,13 +225,7 @@ void limits::admit(stream::remote_streams::admission a, std::function<void(strea
     }
     auto code = r.elements[0].integer;
     auto& arg = r.elements[1].str;
-    auto wait = [&] {
-      try {
-        return std::max<std::int64_t>(1, std::stoll(arg));
-      } catch (const std::exception&) {
-        return std::int64_t{1000};
-      }
-    };
+    auto wait = [&] { return std::max<std::int64_t>(1, redis::parse_int(arg).value_or(1000)); };
     if (code == 0) {
       if (max_concurrent_ > 0) {
         std::lock_guard lock(mu_);

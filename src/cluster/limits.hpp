@@ -3,7 +3,7 @@
 // requestId a retried request is matched by, claimed by the same script.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "core/config.hpp"
 #include "stream/remote_streams.hpp"
 

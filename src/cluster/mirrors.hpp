@@ -2,7 +2,7 @@
 // from the shared log (XRANGE) and kept live from its Pub/Sub channel, every event once, in order.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "stream/stream.hpp"
 
 #include <atomic>

@@ -38,13 +38,7 @@ std::string hash_field(const redis::reply& r, std::string_view name) {
   return {};
 }
 
-std::int64_t to_int(const std::string& s) {
-  try {
-    return s.empty() ? 0 : std::stoll(s);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
+std::int64_t to_int(const std::string& s) { return redis::parse_int(s).value_or(0); }
 }  // namespace
 
 node::node(net::io_context& ioc, const core::config& cfg, gateway::app& a, stream::stream_manager& streams,
@@ -239,7 +233,7 @@ void node::on_control(const std::string& payload) {
     auto c = app_.connections.find(str("connectionId"));
     if (!c) return;
     if (op == "send") c->send_frame(str("frame"));
-    else c->disconnect(websocket::close_code::normal, "disconnected by the management API");
+    else c->disconnect(gateway::close_codes::normal, "disconnected by the management API");
   }
 }
 

@@ -3,7 +3,7 @@
 // requests routed to the node that can act on them, and the end of a dead node's streams.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "core/config.hpp"
 #include "gateway/cluster_link.hpp"
 #include "stream/remote_streams.hpp"

@@ -3,7 +3,7 @@
 // that queued while the previous one was in flight).
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "stream/stream.hpp"
 
 #include <atomic>

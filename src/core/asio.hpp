@@ -1,31 +1,17 @@
-// Namespace aliases for Asio and Beast used across streamgate; include this, not the Boost headers.
+// Sockets, HTTP and WebSocket: the transport's headers and their namespace aliases. Code that needs
+// only an executor or a timer includes core/executor.hpp; code that only builds HTTP messages,
+// core/http_message.hpp.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/io_context.hpp>
+#include "core/executor.hpp"
+#include "core/http_message.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 namespace sg {
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
-using error_code = boost::system::error_code;
-
-namespace core {
-/// True if the calling thread is inside `ex` now, so a handler for it may run inline: `ex` is an
-/// io_context run by one thread (a shard) and this is that thread, or a strand this thread is in.
-inline bool running_in(const net::any_io_executor& ex) {
-  if (auto* io = ex.target<net::io_context::executor_type>()) return io->running_in_this_thread();
-  if (auto* st = ex.target<net::strand<net::io_context::executor_type>>()) return st->running_in_this_thread();
-  return false;
-}
-}  // namespace core
 }  // namespace sg

@@ -1,7 +1,7 @@
 // A timer wheel per io_context: every paced callback of a shard shares one timer that ticks once a millisecond.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 
 #include <chrono>
 #include <cstdint>

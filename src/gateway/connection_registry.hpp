@@ -1,8 +1,6 @@
 // Every open WebSocket connection by id: for the management API, metrics and drain.
 #pragma once
 
-#include "core/asio.hpp"
-
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -13,6 +11,12 @@
 #include <vector>
 
 namespace sg::gateway {
+
+/// The WebSocket close codes (RFC 6455, section 7.4.1) the gateway asks a connection to close with;
+/// the same values as Beast's websocket::close_code, which only the transport includes.
+namespace close_codes {
+inline constexpr std::uint16_t normal = 1000;
+}  // namespace close_codes
 
 struct connection_identity {
   std::string connection_id;
@@ -29,7 +33,8 @@ class connection_handle {
   /// Queues `text` as one frame.
   virtual void send_frame(std::string text) = 0;
   /// Starts the close handshake with `code`.
-  virtual void disconnect(websocket::close_code code, std::string reason) = 0;
+  /// `code` is a WebSocket close code (RFC 6455), e.g. 1000 or 1008.
+  virtual void disconnect(std::uint16_t code, std::string reason) = 0;
   virtual const connection_identity& identity() const = 0;
   virtual std::int64_t last_active_ms() const = 0;
 };

@@ -11,6 +11,7 @@
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
 
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 
 namespace sg::gateway {
@@ -72,7 +73,7 @@ caller_check check_caller(app& a, const request& req, const target& t, bool api,
     return c;
   }
   // A refused upgrade closes: the client would otherwise send frames on a socket that was never upgraded.
-  if (websocket::is_upgrade(req)) c.refusal->keep_alive(false);
+  if (boost::beast::websocket::is_upgrade(req)) c.refusal->keep_alive(false);
   return c;
 }
 
@@ -142,7 +143,7 @@ bool handle_connections(app& a, const request& req, const target& t, const reque
     cluster_link::connection_info info{{}, c->identity(), c->last_active_ms()};
     if (req.method() == http::verb::post) c->send_frame(req.body());
     if (req.method() == http::verb::delete_)
-      c->disconnect(websocket::close_code::normal, "disconnected by the management API");
+      c->disconnect(close_codes::normal, "disconnected by the management API");
     answer_connection(req, info, true, respond);
   } else if (a.cluster) {
     // Held by another node: the shared connection table says which, and the request goes to it.

@@ -1,7 +1,7 @@
 // REST routes that answer with one response: health, metrics, stream status, projects, @connections.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/http_message.hpp"
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
 #include "gateway/target.hpp"

@@ -37,9 +37,8 @@ std::string text_of(const json::value& content) {
   return out;
 }
 
-std::pair<unsigned, std::string> bad(std::string message, std::string param = {}) {
-  proto::error_info e{proto::error_code::bad_request, std::move(message), false, {}, std::move(param)};
-  return {400, openai_error_body(e)};
+proto::error_info bad(std::string message, std::string param = {}) {
+  return {proto::error_code::bad_request, std::move(message), false, {}, std::move(param)};
 }
 
 json::object usage_json(const json::value& usage) {
@@ -56,8 +55,7 @@ proto::error_info error_of(const json::object& ev) {
   proto::error_info e;
   e.code = proto::error_code::internal;
   auto code = ev.contains("code") ? std::string(ev.at("code").as_string()) : "internal";
-  for (int c = 0; c <= static_cast<int>(proto::error_code::internal); ++c)
-    if (proto::to_string(static_cast<proto::error_code>(c)) == code) e.code = static_cast<proto::error_code>(c);
+  e.code = proto::code_named(code).value_or(proto::error_code::internal);
   if (auto* m = ev.if_contains("message"); m && m->is_string()) e.message = m->get_string();
   if (auto* r = ev.if_contains("retryable"); r && r->is_bool()) e.retryable = r->get_bool();
   return e;
@@ -140,7 +138,7 @@ std::string openai_error_body(const proto::error_info& e) {
   return json::serialize(json::object{{"error", std::move(err)}});
 }
 
-std::variant<chat_request, std::pair<unsigned, std::string>> parse_chat_request(std::string_view body) {
+result<chat_request, proto::error_info> parse_chat_request(std::string_view body) {
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
   if (ec || !v.is_object()) return bad("We could not parse the JSON body of your request.");
@@ -237,11 +235,11 @@ void complete(app& a, const request& req, const std::string& owner, const std::s
     return;
   }
   auto parsed = parse_chat_request(req.body());
-  if (auto* err = std::get_if<std::pair<unsigned, std::string>>(&parsed)) {
-    respond(openai_json(req, err->first, err->second));
+  if (!parsed) {
+    respond(openai_json(req, proto::http_status(parsed.error().code), openai_error_body(parsed.error())));
     return;
   }
-  auto& cr = std::get<chat_request>(parsed);
+  auto& cr = *parsed;
   std::optional<provider::model_catalog::route> route;
   if (a.models) route = a.models->resolve(cr.model);
   else if (cr.model == "demo") route = provider::model_catalog::route{"demo", {}};

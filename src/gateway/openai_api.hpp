@@ -1,7 +1,7 @@
 // The OpenAI-compatible surface: POST /v1/chat/completions and GET /v1/models on top of the stream engine.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
 #include "proto/client_message.hpp"
@@ -45,8 +45,8 @@ struct chat_request {
   bool include_usage = false;
 };
 
-/// Parses a chat completion body; the error is an OpenAI-shaped error answer's status and body.
-std::variant<chat_request, std::pair<unsigned, std::string>> parse_chat_request(std::string_view body);
+/// Parses a chat completion body; a fault is answered with its code's status and openai_error_body.
+result<chat_request, proto::error_info> parse_chat_request(std::string_view body);
 
 /// OpenAI's error body: {"error":{"message","type","param","code"}}.
 std::string openai_error_body(const proto::error_info& e);

@@ -66,13 +66,14 @@ std::shared_ptr<const auth::verifier> security::load() const {
   return std::make_shared<const auth::verifier>(vc);
 }
 
-std::optional<std::string> security::reload() {
-  if (!enabled_) return std::nullopt;
+result<void, std::string> security::reload() {
+  if (!enabled_) return {};
+  // The keys are loaded by the start-up code, which throws; the reload turns that into its result.
   try {
     verifier_.store(load());
-    return std::nullopt;
+    return {};
   } catch (const std::exception& e) {
-    return std::string(e.what());
+    return {boost::system::in_place_error, e.what()};
   }
 }
 
@@ -112,11 +113,11 @@ security::auth_result security::authenticate(const http::request<http::string_bo
   auto v = verifier_.load();
   auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto res = v->verify(token, now);
-  if (!res.ok) {
-    r.error = res.error;
+  if (!res) {
+    r.error = res.error().message();
     return r;
   }
-  r.who = principal{res.ok->sub, res.ok->admin, true};
+  r.who = principal{res->sub, res->admin, true};
   return r;
 }
 

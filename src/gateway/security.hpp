@@ -2,7 +2,7 @@
 #pragma once
 
 #include "auth/jwt.hpp"
-#include "core/asio.hpp"
+#include "core/http_message.hpp"
 #include "core/config.hpp"
 #include "core/net_address.hpp"
 
@@ -34,7 +34,7 @@ class security {
 
   bool auth_enabled() const { return enabled_; }
   /// Re-reads key files (SIGHUP). On failure the old keys stay and the error is returned.
-  std::optional<std::string> reload();
+  result<void, std::string> reload();
 
   struct auth_result {
     std::optional<principal> who;  // empty: refuse with 401 (or 400 when bad_request)

@@ -231,7 +231,7 @@ struct server::impl {
   }
 
   void reload_keys_and_certificate() {
-    if (auto err = sec->reload()) core::log_error("reload failed; keeping the old keys", {{"error", *err}});
+    if (auto r = sec->reload(); !r) core::log_error("reload failed; keeping the old keys", {{"error", r.error()}});
     else core::log_info("reloaded", {{"what", "auth keys"}});
     if (cfg.tls_cert.empty()) return;
     try {

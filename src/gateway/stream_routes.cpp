@@ -6,6 +6,7 @@
 #include "proto/client_message.hpp"
 #include "stream/stream_manager.hpp"
 
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 
 #include <cerrno>
@@ -20,7 +21,7 @@ bool is_api(const target& t) {
 
 // Anywhere else a token in the URL would only end up in logs and browser history.
 bool accepts_query_token(const request& req, const target& t) {
-  if (websocket::is_upgrade(req)) return t.path == "/ws" || t.path == "/ws/";
+  if (boost::beast::websocket::is_upgrade(req)) return t.path == "/ws" || t.path == "/ws/";
   return req.method() == http::verb::get && t.segments.size() == 4 && t.segments[0] == "v1" &&
          t.segments[1] == "streams" && t.segments[3] == "events";
 }
@@ -48,12 +49,12 @@ void start_stream(app& a, const request& req, const principal& who, const std::s
     return done(std::move(p));
   }
   auto parsed = proto::parse_stream_request(v.get_object());
-  if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
-    p.answer = error_response(req, err->error);
+  if (!parsed) {
+    p.answer = error_response(req, parsed.error().error);
     return done(std::move(p));
   }
   a.streams->start_anywhere(
-      std::get<proto::stream_request>(std::move(parsed)), who.owner(), limit_key, std::move(ex),
+      std::move(*parsed), who.owner(), limit_key, std::move(ex),
       [version = req.version(), keep_alive = req.keep_alive(), event_stream = accepts_event_stream(req),
        done = std::move(done)](stream::stream_manager::start_result res) {
         request head{http::verb::post, "/v1/streams", version};  // what the answer's framing needs

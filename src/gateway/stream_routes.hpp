@@ -2,6 +2,7 @@
 // the session only writes what these return.
 #pragma once
 
+#include "core/executor.hpp"
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
 #include "gateway/security.hpp"

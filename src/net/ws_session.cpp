@@ -149,12 +149,13 @@ void basic_ws_session<Stream>::handle_text(std::string_view text) {
     }
   }
   auto parsed = proto::parse_client_message(text);
-  if (auto* err = std::get_if<proto::parse_error>(&parsed)) {
+  if (!parsed) {
     app_.stats.bad_messages.fetch_add(1, std::memory_order_relaxed);
-    enqueue(proto::make_error(err->error, {}, 0, err->request_id));
+    auto err = parsed.error();
+    enqueue(proto::make_error(err.error, {}, 0, err.request_id));
     return;
   }
-  std::visit([this](auto& m) { handle(m); }, std::get<proto::client_message>(parsed));
+  std::visit([this](auto& m) { handle(m); }, *parsed);
 }
 
 // The call runs on the route's own strand; only its answer comes back here, so a slow route holds up
@@ -370,11 +371,13 @@ void basic_ws_session<Stream>::send_frame(std::string text) {
   });
 }
 
+static_assert(gateway::close_codes::normal == websocket::close_code::normal);
+
 template <class Stream>
-void basic_ws_session<Stream>::disconnect(websocket::close_code code, std::string reason) {
+void basic_ws_session<Stream>::disconnect(std::uint16_t code, std::string reason) {
   net::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)] {
     self->close_cause_ = reason.empty() ? "server" : reason;
-    self->close(websocket::close_reason(code, reason));
+    self->close(websocket::close_reason(static_cast<websocket::close_code>(code), reason));
   });
 }
 

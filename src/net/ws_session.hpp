@@ -46,7 +46,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void deliver(proto::event_ptr ev) override;
   // gateway::connection_handle — any thread.
   void send_frame(std::string text) override;
-  void disconnect(websocket::close_code code, std::string reason) override;
+  void disconnect(std::uint16_t code, std::string reason) override;
   const gateway::connection_identity& identity() const override { return identity_; }
   std::int64_t last_active_ms() const override { return last_active_.load(std::memory_order_relaxed); }
 

@@ -61,7 +61,7 @@ std::string request_id_of(const boost::json::object& o) {
 
 }  // namespace
 
-std::variant<stream_request, parse_error> parse_stream_request(const boost::json::object& o) {
+result<stream_request, parse_error> parse_stream_request(const boost::json::object& o) {
   stream_request r;
   parse_error err;
   r.request_id = request_id_of(o);
@@ -96,7 +96,7 @@ std::variant<stream_request, parse_error> parse_stream_request(const boost::json
   return r;
 }
 
-parse_result parse_client_message(std::string_view text) {
+result<client_message, parse_error> parse_client_message(std::string_view text) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(text, ec);
   if (ec) return fail(error_code::bad_request, "message is not valid JSON: " + ec.message());
@@ -111,8 +111,8 @@ parse_result parse_client_message(std::string_view text) {
 
   if (action == "stream") {
     auto r = parse_stream_request(o);
-    if (auto* e = std::get_if<parse_error>(&r)) return *e;
-    return client_message{std::get<stream_request>(std::move(r))};
+    if (!r) return r.error();
+    return client_message{std::move(*r)};
   }
   if (action == "cancel") {
     cancel_request c;

@@ -1,6 +1,7 @@
 // Parsing and validation of client→server messages (WebSocket frames and the SSE POST body).
 #pragma once
 
+#include "core/result.hpp"
 #include "proto/event.hpp"
 
 #include <boost/json/fwd.hpp>
@@ -58,12 +59,10 @@ struct parse_error {
   std::string request_id;  // echoed when the message carried one
 };
 
-using parse_result = std::variant<client_message, parse_error>;
-
 /// Parses one WebSocket text frame. Never throws on bad input: every fault is a parse_error.
-parse_result parse_client_message(std::string_view text);
+result<client_message, parse_error> parse_client_message(std::string_view text);
 
 /// Validates the fields of a `stream` request held in a JSON object (shared by WebSocket and SSE).
-std::variant<stream_request, parse_error> parse_stream_request(const boost::json::object& obj);
+result<stream_request, parse_error> parse_stream_request(const boost::json::object& obj);
 
 }  // namespace sg::proto

@@ -24,6 +24,12 @@ std::string_view to_string(error_code code) {
   return "internal";
 }
 
+std::optional<error_code> code_named(std::string_view name) {
+  for (int i = static_cast<int>(error_code::bad_request); i <= static_cast<int>(error_code::internal); ++i)
+    if (to_string(static_cast<error_code>(i)) == name) return static_cast<error_code>(i);
+  return std::nullopt;
+}
+
 unsigned http_status(error_code code) {
   switch (code) {
     case error_code::bad_request: return 400;
@@ -43,6 +49,23 @@ unsigned http_status(error_code code) {
     case error_code::internal: return 500;
   }
   return 500;
+}
+
+namespace {
+class protocol_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "streamgate"; }
+  std::string message(int ev) const override { return std::string(to_string(static_cast<error_code>(ev))); }
+};
+}  // namespace
+
+const boost::system::error_category& protocol_category() {
+  static const protocol_category_impl category;
+  return category;
+}
+
+boost::system::error_code make_error_code(error_code code) {
+  return {static_cast<int>(code), protocol_category()};
 }
 
 bool default_retryable(error_code code) {

@@ -120,6 +120,24 @@ std::uint64_t count_field(const boost::json::object& o, std::string_view key, st
 /// The settings' base URL parsed; throws std::invalid_argument naming the provider when it is not http(s).
 httpc::url parse_base_url(const provider_settings& s);
 
+/// A protocol configured by its provider's settings, named after the provider.
+class configured_protocol : public protocol {
+ public:
+  const std::string& label() const override { return s_.name; }
+
+ protected:
+  explicit configured_protocol(provider_settings s) : s_(std::move(s)) {}
+  provider_settings s_;
+};
+
+/// A protocol whose requests go under the settings' base_url (OpenAI, Ollama, Anthropic); constructing
+/// one throws std::invalid_argument when that is not an http(s) URL.
+class base_url_protocol : public configured_protocol {
+ protected:
+  explicit base_url_protocol(provider_settings s) : configured_protocol(std::move(s)), base_(parse_base_url(s_)) {}
+  httpc::url base_;
+};
+
 /// A JSON POST to `base`'s path + `path` that accepts `accept`, with the settings' timeouts; `auth`
 /// is one header (name, value) added when the settings carry an API key (`value_prefix` + key).
 httpc::request_spec json_post(const provider_settings& s, const httpc::url& base, std::string_view path,

@@ -1,7 +1,7 @@
 // The interface every model provider implements: start a generation, report deltas, honour cancel.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "proto/client_message.hpp"
 #include "proto/event.hpp"
 

@@ -2,6 +2,9 @@
 
 #include "core/log.hpp"
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+
 #include <random>
 
 namespace sg::redis {
@@ -91,28 +94,28 @@ void connection::do_read() {
   sock_.async_read_some(net::buffer(rbuf_), [self = shared_from_this(), gen = generation_](error_code ec, std::size_t n) {
     if (gen != self->generation_ || self->stopped_) return;
     if (ec) return self->drop(make_error_code(errc::closed));
-    try {
-      self->reader_->feed(self->rbuf_.data(), n);
-      while (auto r = self->reader_->next()) {
-        if (self->setup_pending_ > 0) {
-          // A server still loading its data answers -LOADING: not up yet, try again shortly.
-          if (r->is_error()) {
-            core::log_warn("redis: connection set-up refused", {{"error", r->str}});
-            return self->drop(make_error_code(errc::server));
-          }
-          if (--self->setup_pending_ == 0) {
-            self->connect_timer_.cancel();
-            self->attempt_ = 0;
-            self->up_.store(true, std::memory_order_release);
-            self->went_up();
-          }
-          continue;
+    if (auto fed = self->reader_->feed(self->rbuf_.data(), n)) return self->drop(fed);
+    for (;;) {
+      auto next = self->reader_->next();
+      if (!next) return self->drop(next.error());
+      if (!*next) break;
+      auto& r = *next;
+      if (self->setup_pending_ > 0) {
+        // A server still loading its data answers -LOADING: not up yet, try again shortly.
+        if (r->is_error()) {
+          core::log_warn("redis: connection set-up refused", {{"error", r->str}});
+          return self->drop(make_error_code(errc::server));
         }
-        self->handle_reply(std::move(*r));
-        if (gen != self->generation_) return;  // the reply's handler dropped the connection
+        if (--self->setup_pending_ == 0) {
+          self->connect_timer_.cancel();
+          self->attempt_ = 0;
+          self->up_.store(true, std::memory_order_release);
+          self->went_up();
+        }
+        continue;
       }
-    } catch (const protocol_error&) {
-      return self->drop(make_error_code(errc::protocol));
+      self->handle_reply(std::move(**next));
+      if (gen != self->generation_) return;  // the reply's handler dropped the connection
     }
     self->do_read();
   });

@@ -4,7 +4,9 @@
 // Pub/Sub subscriber are built on it.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
 #include "redis/resp.hpp"
 
 #include <array>
@@ -15,6 +17,8 @@
 #include <string>
 
 namespace sg::redis {
+
+using tcp = net::ip::tcp;
 
 struct options {
   endpoint ep;

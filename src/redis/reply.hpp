@@ -3,7 +3,11 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <charconv>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sg::redis {
@@ -19,6 +23,15 @@ struct reply {
 };
 
 using command = std::vector<std::string>;
+
+/// A whole decimal integer held in a string (hash fields and script results come back as strings);
+/// nullopt for anything else.
+inline std::optional<std::int64_t> parse_int(std::string_view s) {
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
 
 enum class errc {
   not_connected = 1,  // the connection is down: nothing was sent

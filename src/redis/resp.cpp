@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <charconv>
+#include <stdexcept>
 
 namespace sg::redis {
 namespace {
@@ -55,14 +56,15 @@ reader::reader() : r_(redisReaderCreate()) {
 
 reader::~reader() { redisReaderFree(r_); }
 
-void reader::feed(const char* p, std::size_t n) {
-  if (redisReaderFeed(r_, p, n) != REDIS_OK) throw protocol_error("redis: feeding the reader failed");
+boost::system::error_code reader::feed(const char* p, std::size_t n) {
+  if (redisReaderFeed(r_, p, n) != REDIS_OK) return make_error_code(errc::protocol);
+  return {};
 }
 
-std::optional<reply> reader::next() {
+result<std::optional<reply>> reader::next() {
   void* out = nullptr;
-  if (redisReaderGetReply(r_, &out) != REDIS_OK) throw protocol_error(std::string("redis: ") + r_->errstr);
-  if (!out) return std::nullopt;
+  if (redisReaderGetReply(r_, &out) != REDIS_OK) return make_error_code(errc::protocol);
+  if (!out) return std::optional<reply>{};
   auto* r = static_cast<redisReply*>(out);
   auto converted = convert(r);
   freeReplyObject(r);

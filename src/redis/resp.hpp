@@ -1,22 +1,17 @@
 // RESP without sockets: hiredis's reader, fed the bytes we read, and its command formatter.
 #pragma once
 
+#include "core/result.hpp"
 #include "redis/reply.hpp"
 
 #include <cstddef>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
 struct redisReader;
 
 namespace sg::redis {
-
-class protocol_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class reader {
  public:
@@ -24,10 +19,11 @@ class reader {
   ~reader();
   reader(const reader&) = delete;
   reader& operator=(const reader&) = delete;
-  void feed(const char* p, std::size_t n);
-  /// The next whole reply; nullopt until more bytes come. Throws protocol_error on bytes that are not
-  /// RESP (the reader is then unusable: drop the connection).
-  std::optional<reply> next();
+  /// errc::protocol when the reader cannot take the bytes (drop the connection).
+  boost::system::error_code feed(const char* p, std::size_t n);
+  /// The next whole reply; nullopt until more bytes come. errc::protocol on bytes that are not RESP
+  /// (the reader is then unusable: drop the connection).
+  result<std::optional<reply>> next();
 
  private:
   redisReader* r_;

@@ -1,7 +1,7 @@
 // What a stream manager asks of the other nodes in cluster mode; absent on a single node.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "proto/event.hpp"
 
 #include <functional>

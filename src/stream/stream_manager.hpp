@@ -1,7 +1,7 @@
 // Owns every live and recently finished stream: starts them, finds them, cancels them, expires them.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
 #include "core/config.hpp"
 #include "proto/client_message.hpp"
 #include "provider/provider.hpp"

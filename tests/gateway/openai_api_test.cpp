@@ -13,8 +13,8 @@ TEST(OpenAiApi, ParsesMessagesIntoAStreamRequest) {
   auto r = parse_chat_request(R"({"model":"openai/gpt-x","stream":true,"stream_options":{"include_usage":true},
     "messages":[{"role":"developer","content":"Be terse."},{"role":"user","content":"hi"},
                 {"role":"assistant","content":"hello"},{"role":"user","content":[{"type":"text","text":"name "},{"type":"text","text":"it"}]}]})");
-  ASSERT_TRUE(std::holds_alternative<chat_request>(r));
-  auto& c = std::get<chat_request>(r);
+  ASSERT_TRUE(r.has_value());
+  auto& c = *r;
   EXPECT_EQ(c.model, "openai/gpt-x");
   EXPECT_TRUE(c.stream_mode);
   EXPECT_TRUE(c.include_usage);
@@ -29,7 +29,8 @@ TEST(OpenAiApi, ParsesMessagesIntoAStreamRequest) {
 
 TEST(OpenAiApi, NoSystemMessageStillReplacesTheDefaultInstruction) {
   auto r = parse_chat_request(R"({"model":"demo","messages":[{"role":"user","content":"hi"}]})");
-  auto& c = std::get<chat_request>(r);
+  ASSERT_TRUE(r.has_value());
+  auto& c = *r;
   ASSERT_EQ(c.stream.history.size(), 1u);
   EXPECT_EQ(c.stream.history[0].role, "system");
   EXPECT_EQ(c.stream.history[0].content, "");
@@ -41,10 +42,10 @@ TEST(OpenAiApi, RejectsBadBodiesTheOpenAiWay) {
                     R"({"model":"m","messages":[{"role":"assistant","content":"x"}]})",
                     R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})"}) {
     auto r = parse_chat_request(body);
-    ASSERT_TRUE((std::holds_alternative<std::pair<unsigned, std::string>>(r))) << body;
-    auto& [status, text] = std::get<std::pair<unsigned, std::string>>(r);
-    EXPECT_EQ(status, 400u);
-    auto err = json::parse(text).at("error").as_object();
+    ASSERT_TRUE(r.has_error()) << body;
+    EXPECT_EQ(r.error().code, proto::error_code::bad_request);
+    EXPECT_EQ(proto::http_status(r.error().code), 400u);
+    auto err = json::parse(openai_error_body(r.error())).at("error").as_object();
     EXPECT_EQ(err.at("type"), "invalid_request_error");
     EXPECT_TRUE(err.contains("param"));
   }

@@ -268,12 +268,6 @@ TEST_F(Providers, EachProviderStreamsTextAndUsage) {
   EXPECT_TRUE(saw_converse);
 }
 
-std::optional<proto::error_code> proto_code(const std::string& name) {
-  for (int c = 0; c <= static_cast<int>(proto::error_code::internal); ++c)
-    if (proto::to_string(static_cast<proto::error_code>(c)) == name) return static_cast<proto::error_code>(c);
-  return std::nullopt;
-}
-
 TEST_F(Providers, UpstreamFailuresMapToErrorCodes) {
   ws_client ws(server_->port());
   struct row {
@@ -310,7 +304,7 @@ TEST_F(Providers, UpstreamFailuresMapToErrorCodes) {
     EXPECT_EQ(o.terminal.at("retryable"), r.retryable);
     // The upstream's words (error bodies can echo keys and organisation ids) never reach the client.
     auto message = std::string(o.terminal.at("message").as_string());
-    EXPECT_EQ(message, provider::client_message(*proto_code(r.code))) << message;
+    EXPECT_EQ(message, provider::client_message(*proto::code_named(r.code))) << message;
     EXPECT_EQ(message.find("Sorry about that"), std::string::npos) << message;
     EXPECT_EQ(message.find("HTTP"), std::string::npos) << message;
     EXPECT_EQ(std::string(o.terminal.at("streamId").as_string()), o.stream_id);

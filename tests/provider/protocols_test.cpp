@@ -3,6 +3,7 @@
 #include "provider/anthropic/anthropic_protocol.hpp"
 #include "provider/aws/event_stream.hpp"
 #include "provider/bedrock/bedrock_protocol.hpp"
+#include "core/base64.hpp"
 #include "provider/ollama/ollama_protocol.hpp"
 #include "provider/openai/openai_protocol.hpp"
 
@@ -261,10 +262,10 @@ std::string invoke_chunk(std::string anthropic_event) {
 }
 
 TEST(Base64, DecodesWithAndWithoutPadding) {
-  EXPECT_EQ(bedrock::base64_decode("aGVsbG8="), "hello");
-  EXPECT_EQ(bedrock::base64_decode("aGVsbG8"), "hello");
-  EXPECT_EQ(bedrock::base64_decode(b64("{\"a\":1}")), "{\"a\":1}");
-  EXPECT_FALSE(bedrock::base64_decode("a$=="));
+  EXPECT_EQ(core::base64_decode("aGVsbG8="), "hello");
+  EXPECT_EQ(core::base64_decode("aGVsbG8"), "hello");
+  EXPECT_EQ(core::base64_decode(b64("{\"a\":1}")), "{\"a\":1}");
+  EXPECT_FALSE(core::base64_decode("a$=="));
 }
 
 TEST(BedrockInvokeDecoder, AnthropicEventsInsideChunks) {

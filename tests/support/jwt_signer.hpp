@@ -2,6 +2,7 @@
 #pragma once
 
 #include "auth/jwt.hpp"
+#include "core/base64.hpp"
 
 #include <boost/json.hpp>
 #include <openssl/bn.h>
@@ -44,14 +45,14 @@ struct test_key {
       BIGNUM *n = nullptr, *e = nullptr;
       EVP_PKEY_get_bn_param(pkey.get(), OSSL_PKEY_PARAM_RSA_N, &n);
       EVP_PKEY_get_bn_param(pkey.get(), OSSL_PKEY_PARAM_RSA_E, &e);
-      return {{"kty", "RSA"}, {"kid", kid}, {"n", auth::base64url_encode(bn_bytes(n))}, {"e", auth::base64url_encode(bn_bytes(e))}};
+      return {{"kty", "RSA"}, {"kid", kid}, {"n", core::base64url_encode(bn_bytes(n))}, {"e", core::base64url_encode(bn_bytes(e))}};
     }
     BIGNUM *x = nullptr, *y = nullptr;
     EVP_PKEY_get_bn_param(pkey.get(), OSSL_PKEY_PARAM_EC_PUB_X, &x);
     EVP_PKEY_get_bn_param(pkey.get(), OSSL_PKEY_PARAM_EC_PUB_Y, &y);
     int len = (EVP_PKEY_get_bits(pkey.get()) + 7) / 8;
     return {{"kty", "EC"}, {"kid", kid}, {"crv", len == 48 ? "P-384" : "P-256"},
-            {"x", auth::base64url_encode(bn_bytes(x, len))}, {"y", auth::base64url_encode(bn_bytes(y, len))}};
+            {"x", core::base64url_encode(bn_bytes(x, len))}, {"y", core::base64url_encode(bn_bytes(y, len))}};
   }
 };
 
@@ -65,8 +66,8 @@ inline std::string sign_jwt(const std::string& alg, const boost::json::object& c
                             const test_key* key = nullptr, const std::string& kid = {}) {
   boost::json::object header{{"alg", alg}, {"typ", "JWT"}};
   if (!kid.empty()) header["kid"] = kid;
-  std::string input = auth::base64url_encode(boost::json::serialize(header)) + "." +
-                      auth::base64url_encode(boost::json::serialize(claims));
+  std::string input = core::base64url_encode(boost::json::serialize(header)) + "." +
+                      core::base64url_encode(boost::json::serialize(claims));
   std::string sig;
   if (alg == "none") {
   } else if (alg[0] == 'H') {
@@ -95,7 +96,7 @@ inline std::string sign_jwt(const std::string& alg, const boost::json::object& c
       sig = der;
     }
   }
-  return input + "." + auth::base64url_encode(sig);
+  return input + "." + core::base64url_encode(sig);
 }
 
 inline std::int64_t unix_now() {

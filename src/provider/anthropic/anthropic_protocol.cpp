@@ -118,9 +118,7 @@ std::string messages_body(const request& req, const std::string& model, std::uin
 
 std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<sse_decoder>(std::move(label)); }
 
-anthropic_protocol::anthropic_protocol(provider_settings s) : s_(std::move(s)) {
-  base_ = parse_base_url(s_);
-}
+anthropic_protocol::anthropic_protocol(provider_settings s) : base_url_protocol(std::move(s)) {}
 
 httpc::request_spec anthropic_protocol::build(const request& req, const std::string& model) const {
   auto spec = json_post(s_, base_, "/v1/messages", "text/event-stream", "x-api-key", "");

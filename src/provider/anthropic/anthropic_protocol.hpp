@@ -7,18 +7,13 @@
 
 namespace sg::provider::anthropic {
 
-class anthropic_protocol final : public protocol {
+class anthropic_protocol final : public base_url_protocol {
  public:
   explicit anthropic_protocol(provider_settings s);
   httpc::request_spec build(const request& req, const std::string& model) const override;
   std::unique_ptr<stream_decoder> decoder(const std::string& model) const override;
   proto::error_info http_error(unsigned status, const httpc::response_head& head,
                                std::string_view body) const override;
-  const std::string& label() const override { return s_.name; }
-
- private:
-  provider_settings s_;
-  httpc::url base_;
 };
 
 /// The Messages request body; `anthropic_version` set means the Bedrock form (no model, no stream).

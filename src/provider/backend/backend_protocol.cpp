@@ -31,14 +31,6 @@ bool is_ndjson_content_type(std::string_view ct) {
          media == "application/x-jsonlines" || media == "application/jsonlines";
 }
 
-std::optional<proto::error_code> code_named(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(proto::error_code::internal); ++i) {
-    auto c = static_cast<proto::error_code>(i);
-    if (proto::to_string(c) == name) return c;
-  }
-  return std::nullopt;
-}
-
 std::string cut(std::string_view s, std::size_t n) {
   if (s.size() <= n) return std::string(s);
   // Never split a UTF-8 sequence: back up to the start of the character at the cut.
@@ -157,7 +149,7 @@ class event_decoder final : public stream_decoder {
       usage_.input_tokens = count_field(o, "inputTokens", usage_.input_tokens);
       usage_.output_tokens = count_field(o, "outputTokens", usage_.output_tokens);
     } else if (type == "error") {
-      auto code = code_named(str("code")).value_or(proto::error_code::upstream_error);
+      auto code = proto::code_named(str("code")).value_or(proto::error_code::upstream_error);
       proto::error_info e;
       e.code = code;
       e.message = cut(str("message"), max_message_bytes);
@@ -232,7 +224,7 @@ std::string request_body(const request& req, const std::string& model) {
 
 std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<event_decoder>(std::move(label)); }
 
-backend_protocol::backend_protocol(provider_settings s) : s_(std::move(s)) {
+backend_protocol::backend_protocol(provider_settings s) : configured_protocol(std::move(s)) {
   auto u = httpc::parse_url(s_.base_url);
   if (!u) throw std::invalid_argument("provider " + s_.name + ": url '" + s_.base_url + "' is not an http(s) URL");
   url_ = *u;

@@ -8,16 +8,14 @@
 
 namespace sg::provider::backend {
 
-class backend_protocol final : public protocol {
+class backend_protocol final : public configured_protocol {
  public:
   /// Throws std::invalid_argument when the settings' URL is not http(s).
   explicit backend_protocol(provider_settings s);
   httpc::request_spec build(const request& req, const std::string& model) const override;
   std::unique_ptr<stream_decoder> decoder(const std::string& model) const override;
-  const std::string& label() const override { return s_.name; }
 
  private:
-  provider_settings s_;
   httpc::url url_;
   std::string target_;  ///< path and query, as configured
 };

@@ -1,5 +1,6 @@
 // Bedrock's event-stream frames into deltas; exceptions into error codes; requests signed per attempt.
 #include "provider/bedrock/bedrock_protocol.hpp"
+#include "core/base64.hpp"
 
 #include "provider/anthropic/anthropic_protocol.hpp"
 #include "provider/aws/event_stream.hpp"
@@ -93,7 +94,7 @@ class invoke_decoder final : public frame_decoder {
     if (type != "chunk") return;
     auto* b = payload.if_contains("bytes");
     if (!b || !b->is_string()) return fail(out, proto::error_code::upstream_error, " sent a chunk without bytes");
-    auto raw = base64_decode(b->get_string());
+    auto raw = core::base64_decode(b->get_string());
     boost::system::error_code ec;
     json::value ev;
     if (raw) ev = json::parse(*raw, ec);
@@ -141,34 +142,6 @@ class converse_decoder final : public frame_decoder {
 
 }  // namespace
 
-std::optional<std::string> base64_decode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = val(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (bits >= 6) return std::nullopt;  // a lone trailing character
-  return out;
-}
-
 proto::error_code code_for_exception(std::string_view type) {
   auto colon = type.find(':');
   if (colon != std::string_view::npos) type = type.substr(0, colon);
@@ -198,7 +171,8 @@ std::unique_ptr<stream_decoder> make_converse_decoder(std::string label) {
   return std::make_unique<converse_decoder>(std::move(label));
 }
 
-bedrock_protocol::bedrock_protocol(provider_settings s, clock_fn now) : s_(std::move(s)), now_(std::move(now)) {
+bedrock_protocol::bedrock_protocol(provider_settings s, clock_fn now)
+    : configured_protocol(std::move(s)), now_(std::move(now)) {
   if (s_.region.empty()) throw std::invalid_argument("provider " + s_.name + ": no region (set region or AWS_REGION)");
   if (s_.base_url.empty()) s_.base_url = "https://bedrock-runtime." + s_.region + ".amazonaws.com";
   auto u = httpc::parse_url(s_.base_url);

@@ -11,7 +11,7 @@ namespace sg::provider::bedrock {
 
 enum class api { invoke, converse };
 
-class bedrock_protocol final : public protocol {
+class bedrock_protocol final : public configured_protocol {
  public:
   using clock_fn = std::function<std::chrono::system_clock::time_point()>;
   /// `s.region` and the keys must be set (see provider_config); `now` is replaceable for tests.
@@ -20,12 +20,10 @@ class bedrock_protocol final : public protocol {
   std::unique_ptr<stream_decoder> decoder(const std::string& model) const override;
   proto::error_info http_error(unsigned status, const httpc::response_head& head,
                                std::string_view body) const override;
-  const std::string& label() const override { return s_.name; }
   /// Which API serves `model` under the configured `bedrock_api` setting.
   api api_for(std::string_view model) const;
 
  private:
-  provider_settings s_;
   httpc::url base_;
   aws::credentials creds_;
   clock_fn now_;
@@ -42,7 +40,5 @@ std::unique_ptr<stream_decoder> make_invoke_decoder(std::string label);
 /// Decodes ConverseStream frames: contentBlockDelta text, metadata usage, messageStop.
 std::unique_ptr<stream_decoder> make_converse_decoder(std::string label);
 
-/// Standard base64 (with or without padding); nullopt on any other character. Pure.
-std::optional<std::string> base64_decode(std::string_view in);
 
 }  // namespace sg::provider::bedrock

@@ -1,6 +1,8 @@
 // The exchange state machine: pool or connect (resolve, proxy CONNECT, TLS), write, read head, stream body.
 #include "provider/http/http_client.hpp"
 
+#include "core/asio.hpp"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl.hpp>

@@ -1,7 +1,8 @@
 // Async HTTP/1.1 client for upstream providers: pooled keep-alive connections, TLS, timeouts, abort.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/executor.hpp"
+#include "core/http_message.hpp"
 #include "provider/http/url.hpp"
 
 #include <chrono>

@@ -89,9 +89,7 @@ std::string base_url_from_host(std::string host) {
 
 std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<line_decoder>(std::move(label)); }
 
-ollama_protocol::ollama_protocol(provider_settings s) : s_(std::move(s)) {
-  base_ = parse_base_url(s_);
-}
+ollama_protocol::ollama_protocol(provider_settings s) : base_url_protocol(std::move(s)) {}
 
 httpc::request_spec ollama_protocol::build(const request& req, const std::string& model) const {
   auto spec = json_post(s_, base_, "/api/chat", "application/x-ndjson", "authorization", "Bearer ");

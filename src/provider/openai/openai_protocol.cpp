@@ -125,9 +125,7 @@ std::string chat_body(const request& req, const std::string& model) {
 
 std::unique_ptr<stream_decoder> make_decoder(std::string label) { return std::make_unique<chunk_decoder>(std::move(label)); }
 
-openai_protocol::openai_protocol(provider_settings s) : s_(std::move(s)) {
-  base_ = parse_base_url(s_);
-}
+openai_protocol::openai_protocol(provider_settings s) : base_url_protocol(std::move(s)) {}
 
 httpc::request_spec openai_protocol::build(const request& req, const std::string& model) const {
   auto spec = json_post(s_, base_, "/chat/completions", "text/event-stream", "authorization", "Bearer ");

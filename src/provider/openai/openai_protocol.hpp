@@ -5,16 +5,11 @@
 
 namespace sg::provider::openai {
 
-class openai_protocol final : public protocol {
+class openai_protocol final : public base_url_protocol {
  public:
   explicit openai_protocol(provider_settings s);
   httpc::request_spec build(const request& req, const std::string& model) const override;
   std::unique_ptr<stream_decoder> decoder(const std::string& model) const override;
-  const std::string& label() const override { return s_.name; }
-
- private:
-  provider_settings s_;
-  httpc::url base_;
 };
 
 /// The JSON body of a streaming chat completion request; pure.
