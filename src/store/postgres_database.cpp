@@ -41,6 +41,16 @@ card_row read_card(PGresult* r, int i) {
 }
 
 std::optional<std::string> num(std::int64_t v) { return std::to_string(v); }
+/// A LIMIT parameter: NULL (no limit) for a negative limit.
+std::optional<std::string> limit_param(std::int64_t limit) { return limit < 0 ? std::nullopt : num(limit); }
+
+/// Every row of `r`, each read by `read(r, i)`.
+template <class Read>
+auto rows_of(PGresult* r, Read read) {
+  std::vector<decltype(read(r, 0))> out;
+  for (int i = 0, n = PQntuples(r); i < n; ++i) out.push_back(read(r, i));
+  return out;
+}
 
 // A text[] literal: {"a","b"} with " and \ escaped.
 std::string text_array(const std::vector<std::string>& v) {
@@ -243,10 +253,8 @@ std::vector<project_row> postgres_database::list_projects(const std::string& own
   // LIMIT NULL: no limit.
   auto r = run("SELECT id, name, description, owner, created_at, updated_at FROM projects WHERE owner = $1 "
                "ORDER BY created_at, seq LIMIT $2::bigint OFFSET $3::bigint",
-               {owner, limit < 0 ? std::nullopt : num(limit), num(offset)});
-  std::vector<project_row> out;
-  for (int i = 0, n = PQntuples(r.get()); i < n; ++i) out.push_back(read_project(r.get(), i));
-  return out;
+               {owner, limit_param(limit), num(offset)});
+  return rows_of(r.get(), read_project);
 }
 
 std::int64_t postgres_database::count_projects(const std::string& owner) {
@@ -279,10 +287,8 @@ std::vector<card_row> postgres_database::list_cards(const std::string& project_i
                                                     std::int64_t offset) {
   auto r = run("SELECT id, project_id, kind, content, ord, created_at FROM cards WHERE project_id = $1 "
                "ORDER BY ord, created_at, seq LIMIT $2::bigint OFFSET $3::bigint",
-               {project_id, limit < 0 ? std::nullopt : num(limit), num(offset)});
-  std::vector<card_row> out;
-  for (int i = 0, n = PQntuples(r.get()); i < n; ++i) out.push_back(read_card(r.get(), i));
-  return out;
+               {project_id, limit_param(limit), num(offset)});
+  return rows_of(r.get(), read_card);
 }
 
 bool postgres_database::delete_card(const std::string& project_id, const std::string& card_id) {
@@ -315,13 +321,10 @@ std::vector<message_row> postgres_database::list_messages(const std::string& pro
                "WHERE project_id = $1 AND owner = $2 AND ($3::bigint = 0 OR id < $3::bigint) "
                "ORDER BY id DESC LIMIT $4::bigint",
                {project_id, owner, num(before), num(limit)});
-  std::vector<message_row> out;
-  for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
-    auto* s = r.get();
-    out.push_back(message_row{integer(s, i, 0), text(s, i, 1), text(s, i, 2), text(s, i, 3), text(s, i, 4),
-                              text(s, i, 5), integer(s, i, 6), text(s, i, 7), text(s, i, 8)});
-  }
-  return out;
+  return rows_of(r.get(), [](PGresult* s, int i) {
+    return message_row{integer(s, i, 0), text(s, i, 1), text(s, i, 2), text(s, i, 3), text(s, i, 4),
+                       text(s, i, 5), integer(s, i, 6), text(s, i, 7), text(s, i, 8)};
+  });
 }
 
 }  // namespace sg::store

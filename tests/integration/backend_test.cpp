@@ -1,6 +1,7 @@
 // A team's own service behind streamgate, end to end: the http streaming backend provider and the
 // $connect, $disconnect, custom action and $default route integrations, against a scripted fake backend.
 #include "integration/harness.hpp"
+#include "core/asio.hpp"
 #include "provider/local_server.hpp"
 
 #include <gtest/gtest.h>

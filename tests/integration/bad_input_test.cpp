@@ -1,5 +1,6 @@
 // Every kind of bad input gets its defined answer, and the server keeps serving everyone else.
 #include "integration/harness.hpp"
+#include "core/asio.hpp"
 
 #include <gtest/gtest.h>
 

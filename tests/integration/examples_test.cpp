@@ -1,6 +1,7 @@
 // examples/backend-node and examples/backend-python, started as shipped and driven through streamgate:
 // the streaming /generate, $connect with its header, the subscribe action with its push, $disconnect.
 #include "integration/harness.hpp"
+#include "core/asio.hpp"
 
 #include <gtest/gtest.h>
 

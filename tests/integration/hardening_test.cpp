@@ -1,6 +1,7 @@
 // Nothing hangs, nothing grows without bound: resume past the end, socket caps and deadlines,
 // per-owner limits, a store that fails, and the spend caps of every transport.
 #include "integration/harness.hpp"
+#include "core/asio.hpp"
 
 #include <gtest/gtest.h>
 

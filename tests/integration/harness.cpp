@@ -1,6 +1,8 @@
 // The harness: a real server process, and WebSocket, HTTP and SSE clients with deadlines.
 #include "integration/harness.hpp"
 
+#include "core/asio.hpp"
+
 #include "store/postgres_database.hpp"
 #include "store/sqlite_database.hpp"
 
@@ -150,26 +152,32 @@ void run_until(net::io_context& ioc, Socket& sock, bool& done, std::chrono::mill
 }
 }  // namespace
 
+struct ws_client::io {
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  beast::flat_buffer buf;
+};
+
 ws_client::ws_client(std::uint16_t port, std::string target, std::map<std::string, std::string> headers, int rcvbuf)
-    : ws_(ioc_) {
-  auto& sock = beast::get_lowest_layer(ws_).socket();
+    : io_(std::make_unique<io>()) {
+  auto& sock = beast::get_lowest_layer(io_->ws).socket();
   sock.open(tcp::v4());
   if (rcvbuf > 0) sock.set_option(net::socket_base::receive_buffer_size(rcvbuf));
   sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
   // Without it a frame sent while an earlier one is unacknowledged waits for the server's delayed ACK (~40 ms).
   sock.set_option(tcp::no_delay(true));
-  ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+  io_->ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
     req.set(http::field::user_agent, "streamgate-tests");
     for (auto& [k, v] : headers) req.set(k, v);
   }));
-  ws_.read_message_max(64 * 1024 * 1024);
+  io_->ws.read_message_max(64 * 1024 * 1024);
   bool done = false;
   error_code ec;
-  ws_.async_handshake("127.0.0.1:" + std::to_string(port), target, [&](error_code e) {
+  io_->ws.async_handshake("127.0.0.1:" + std::to_string(port), target, [&](error_code e) {
     ec = e;
     done = true;
   });
-  run_until(ioc_, sock, done, 5s, "handshake");
+  run_until(io_->ioc, sock, done, 5s, "handshake");
   if (ec) throw std::runtime_error("handshake: " + ec.message());
   auto hello = read();
   if (hello["type"] != "connected") throw std::runtime_error("expected connected, got " + boost::json::serialize(hello));
@@ -178,45 +186,45 @@ ws_client::ws_client(std::uint16_t port, std::string target, std::map<std::strin
 
 ws_client::~ws_client() {
   error_code ec;
-  beast::get_lowest_layer(ws_).socket().close(ec);
+  beast::get_lowest_layer(io_->ws).socket().close(ec);
 }
 
 void ws_client::send(const std::string& text) {
-  ws_.text(true);
+  io_->ws.text(true);
   bool done = false;
   error_code ec;
-  ws_.async_write(net::buffer(text), [&](error_code e, std::size_t) {
+  io_->ws.async_write(net::buffer(text), [&](error_code e, std::size_t) {
     ec = e;
     done = true;
   });
-  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, 5s, "write");
+  run_until(io_->ioc, beast::get_lowest_layer(io_->ws).socket(), done, 5s, "write");
   if (ec) throw std::runtime_error("write: " + ec.message());
 }
 
 void ws_client::send_binary(const std::string& data) {
-  ws_.binary(true);
+  io_->ws.binary(true);
   bool done = false;
   error_code ec;
-  ws_.async_write(net::buffer(data), [&](error_code e, std::size_t) {
+  io_->ws.async_write(net::buffer(data), [&](error_code e, std::size_t) {
     ec = e;
     done = true;
   });
-  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, 5s, "write");
-  ws_.text(true);
+  run_until(io_->ioc, beast::get_lowest_layer(io_->ws).socket(), done, 5s, "write");
+  io_->ws.text(true);
   if (ec) throw std::runtime_error("write: " + ec.message());
 }
 
 std::optional<std::string> ws_client::read_text(std::chrono::milliseconds timeout) {
   bool done = false;
   error_code ec;
-  buf_.clear();
-  ws_.async_read(buf_, [&](error_code e, std::size_t) {
+  io_->buf.clear();
+  io_->ws.async_read(io_->buf, [&](error_code e, std::size_t) {
     ec = e;
     done = true;
   });
-  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, timeout, "read");
+  run_until(io_->ioc, beast::get_lowest_layer(io_->ws).socket(), done, timeout, "read");
   if (ec == websocket::error::closed) {
-    close_code_ = ws_.reason().code;
+    close_code_ = io_->ws.reason().code;
     return std::nullopt;
   }
   if (ec == net::error::eof || ec == net::error::connection_reset) {
@@ -224,7 +232,7 @@ std::optional<std::string> ws_client::read_text(std::chrono::milliseconds timeou
     return std::nullopt;
   }
   if (ec) throw std::runtime_error("read: " + ec.message());
-  return beast::buffers_to_string(buf_.data());
+  return beast::buffers_to_string(io_->buf.data());
 }
 
 boost::json::object ws_client::read(std::chrono::milliseconds timeout) {
@@ -249,14 +257,14 @@ std::vector<boost::json::object> ws_client::read_until(const std::string& type, 
 
 void ws_client::close() {
   bool done = false;
-  ws_.async_close(websocket::close_code::normal, [&](error_code) { done = true; });
-  run_until(ioc_, beast::get_lowest_layer(ws_).socket(), done, 5s, "close");
+  io_->ws.async_close(websocket::close_code::normal, [&](error_code) { done = true; });
+  run_until(io_->ioc, beast::get_lowest_layer(io_->ws).socket(), done, 5s, "close");
 }
 
 void ws_client::drop() {
   error_code ec;
-  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
-  beast::get_lowest_layer(ws_).socket().close(ec);
+  beast::get_lowest_layer(io_->ws).socket().shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(io_->ws).socket().close(ec);
 }
 
 http_result http_request(std::uint16_t port, http::verb method, const std::string& target, const std::string& body,
@@ -294,10 +302,19 @@ http_result http_request(std::uint16_t port, http::verb method, const std::strin
   return out;
 }
 
+struct sse_client::io {
+  net::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  beast::flat_buffer buf;
+  http::response_parser<http::buffer_body> parser;
+};
+
+sse_client::~sse_client() = default;
+
 sse_client::sse_client(std::uint16_t port, http::verb method, const std::string& target, const std::string& body,
                        std::map<std::string, std::string> headers, int rcvbuf)
-    : stream_(ioc_) {
-  auto& sock = stream_.socket();
+    : io_(std::make_unique<io>()) {
+  auto& sock = io_->stream.socket();
   sock.open(tcp::v4());
   if (rcvbuf > 0) sock.set_option(net::socket_base::receive_buffer_size(rcvbuf));
   sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
@@ -310,44 +327,44 @@ sse_client::sse_client(std::uint16_t port, http::verb method, const std::string&
   req.prepare_payload();
   bool done = false;
   error_code ec;
-  http::async_write(stream_, req, [&](error_code e, std::size_t) {
+  http::async_write(io_->stream, req, [&](error_code e, std::size_t) {
     if (e) {
       ec = e;
       done = true;
       return;
     }
-    http::async_read_header(stream_, buf_, parser_, [&](error_code e2, std::size_t) {
+    http::async_read_header(io_->stream, io_->buf, io_->parser, [&](error_code e2, std::size_t) {
       ec = e2;
       done = true;
     });
   });
-  run_until(ioc_, stream_.socket(), done, 5s, "sse header");
+  run_until(io_->ioc, io_->stream.socket(), done, 5s, "sse header");
   if (ec) throw std::runtime_error("sse: " + ec.message());
-  status_ = parser_.get().result_int();
-  for (auto& f : parser_.get()) headers_[std::string(f.name_string())] = std::string(f.value());
-  if (parser_.is_done()) done_ = true;
+  status_ = io_->parser.get().result_int();
+  for (auto& f : io_->parser.get()) headers_[std::string(f.name_string())] = std::string(f.value());
+  if (io_->parser.is_done()) done_ = true;
 }
 
 bool sse_client::fill(std::chrono::milliseconds timeout) {
   if (done_) return false;
   char tmp[16384];
-  parser_.get().body().data = tmp;
-  parser_.get().body().size = sizeof tmp;
+  io_->parser.get().body().data = tmp;
+  io_->parser.get().body().size = sizeof tmp;
   bool done = false;
   error_code ec;
-  http::async_read(stream_, buf_, parser_, [&](error_code e, std::size_t) {
+  http::async_read(io_->stream, io_->buf, io_->parser, [&](error_code e, std::size_t) {
     ec = e;
     done = true;
   });
-  run_until(ioc_, stream_.socket(), done, timeout, "sse read");
+  run_until(io_->ioc, io_->stream.socket(), done, timeout, "sse read");
   // What arrived before an error (a body cut short) is kept: the events in it were sent whole.
-  auto got = sizeof tmp - parser_.get().body().size;
+  auto got = sizeof tmp - io_->parser.get().body().size;
   pending_.append(tmp, got);
   if (ec && ec != http::error::need_buffer) {
     done_ = true;
     return got > 0;
   }
-  if (parser_.is_done()) done_ = true;
+  if (io_->parser.is_done()) done_ = true;
   return true;
 }
 
@@ -391,8 +408,8 @@ std::optional<sse_event> sse_client::next(std::chrono::milliseconds timeout) {
 
 void sse_client::drop() {
   error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.socket().close(ec);
+  io_->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  io_->stream.socket().close(ec);
 }
 
 upgrade_answer raw_upgrade(std::uint16_t port, const std::string& target, const std::map<std::string, std::string>& headers) {

@@ -1,7 +1,7 @@
 // Integration-test harness: starts the real streamgate binary on port 0 and talks to it.
 #pragma once
 
-#include "core/asio.hpp"
+#include "core/http_message.hpp"
 #include "integration/postgres_server.hpp"
 #include "store/database.hpp"
 
@@ -82,9 +82,8 @@ class ws_client {
   const std::string& connection_id() const { return connection_id_; }
 
  private:
-  net::io_context ioc_;
-  websocket::stream<beast::tcp_stream> ws_;
-  beast::flat_buffer buf_;
+  struct io;  // the socket, its io_context and read buffer: Beast stays out of the tests that include this
+  std::unique_ptr<io> io_;
   int close_code_ = 0;
   std::string connection_id_;
 };
@@ -109,6 +108,7 @@ class sse_client {
  public:
   sse_client(std::uint16_t port, http::verb method, const std::string& target, const std::string& body = {},
              std::map<std::string, std::string> headers = {}, int rcvbuf = 0);
+  ~sse_client();
   unsigned status() const { return status_; }
   const std::map<std::string, std::string>& headers() const { return headers_; }
   /// The next event (comments are counted, not returned); nullopt at the end of the response.
@@ -118,10 +118,8 @@ class sse_client {
 
  private:
   bool fill(std::chrono::milliseconds timeout);
-  net::io_context ioc_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buf_;
-  http::response_parser<http::buffer_body> parser_;
+  struct io;
+  std::unique_ptr<io> io_;
   unsigned status_ = 0;
   std::map<std::string, std::string> headers_;
   std::string pending_;

@@ -1,5 +1,6 @@
 // Real providers end to end: streamgate streams from the Node fakes of OpenAI, Anthropic, Bedrock and Ollama.
 #include "integration/harness.hpp"
+#include "core/asio.hpp"
 #include "proto/error_code.hpp"
 #include "provider/protocol.hpp"
 

@@ -1,5 +1,6 @@
 // The SSE transport: POST streams, Last-Event-ID and ?lastSeq resume, heartbeats, 202 mode.
 #include "integration/harness.hpp"
+#include "core/asio.hpp"
 
 #include <gtest/gtest.h>
 

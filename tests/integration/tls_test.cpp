@@ -1,5 +1,6 @@
 // HTTPS and WSS with a certificate made at test time; TLS 1.1 is refused; SIGHUP reloads the certificate.
 #include "integration/harness.hpp"
+#include "core/asio.hpp"
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/ssl.hpp>
