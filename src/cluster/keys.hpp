@@ -1,5 +1,6 @@
 // The Redis keys and channels of cluster mode, in one place (docs/cluster.md lists them).
-// A stream's keys share the hash tag {streamId}, so on a Redis Cluster they live on one shard.
+// A stream's keys share the hash tag {streamId}, so on a Redis Cluster they live on one shard; a
+// node's keys share {nodeId}, so that one script can check its heartbeat and take its streams.
 #pragma once
 
 #include <string>
@@ -14,17 +15,17 @@ inline std::string meta(std::string_view stream_id) { return "sg:{" + std::strin
 /// Pub/Sub channel of the stream's live events: "<seq> <frame>".
 inline std::string events(std::string_view stream_id) { return "sg:{" + std::string(stream_id) + "}:ev"; }
 /// The node's heartbeat: present while the node lives (PX node-ttl-ms), its value a JSON summary.
-inline std::string node(std::string_view node_id) { return "sg:node:" + std::string(node_id); }
+inline std::string node(std::string_view node_id) { return "sg:node:{" + std::string(node_id) + "}"; }
 /// Set of every node that has joined and not yet left or been reaped.
 inline constexpr std::string_view nodes = "sg:nodes";
 /// Set of the streams a node is generating.
-inline std::string node_streams(std::string_view node_id) { return "sg:node:" + std::string(node_id) + ":streams"; }
+inline std::string node_streams(std::string_view node_id) { return node(node_id) + ":streams"; }
 /// Set of the WebSocket connections a node holds.
-inline std::string node_connections(std::string_view node_id) { return "sg:node:" + std::string(node_id) + ":conns"; }
+inline std::string node_connections(std::string_view node_id) { return node(node_id) + ":conns"; }
 /// Pub/Sub channel of requests to a node: cancel a stream, send to or close a connection.
 inline std::string control(std::string_view node_id) { return "sg:ctl:" + std::string(node_id); }
 /// Held by the node that ends a dead node's streams, so only one does.
-inline std::string reaping(std::string_view node_id) { return "sg:reap:" + std::string(node_id); }
+inline std::string reaping(std::string_view node_id) { return "sg:reap:{" + std::string(node_id) + "}"; }
 
 /// Hash per WebSocket connection (the connection table): node, sourceIp, userAgent, sub,
 /// connectedAt, lastActiveAt; its TTL is pushed forward while the connection lives.

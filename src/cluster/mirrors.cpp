@@ -3,6 +3,7 @@
 #include "cluster/keys.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "proto/error_code.hpp"
 #include "proto/event_frame.hpp"
 #include "redis/client.hpp"
 #include "redis/subscriber.hpp"
@@ -16,6 +17,8 @@ constexpr std::size_t replay_page = 4096;
 // A stream id Redis does not know is looked up this many more times (10, 20, … 1,280 ms apart:
 // 2.5 s in all, past a failed first batch's rewrite) before the answer is "no such stream".
 constexpr unsigned missing_meta_retries = 8;
+// A Redis call of a first replay that got no answer is made again after 25, 50, … 400 ms.
+constexpr int retry_first_ms = 25, retry_max_ms = 400;
 // An ended mirror nobody watches is dropped after this (the shared log still has it).
 constexpr std::int64_t ended_grace_ms = 1000;
 
@@ -52,6 +55,8 @@ void mirrors::find(const std::string& id, std::uint64_t seen, net::any_io_execut
     if (it == mirrors_.end()) {
       auto& m = mirrors_[id];
       count_.store(mirrors_.size(), std::memory_order_relaxed);
+      m.serial = ++next_serial_;
+      m.give_up = until;
       m.waiting.push_back({seen, std::move(at), std::move(found), until});
       load(id);
       return;
@@ -76,10 +81,11 @@ void mirrors::load(const std::string& id) {
   redis_->exec({"HGETALL", keys::meta(id)}, [this, id](error_code ec, redis::reply r) {
     auto it = mirrors_.find(id);
     if (it == mirrors_.end()) return;
+    if (ec || r.type != redis::reply::kind::array) return redis_failed(id, ec ? ec.message() : "reply " + r.str, &mirrors::load);
     std::string owner, project, provider;
     std::int64_t created_at = 0;
     bool known = false;
-    if (!ec && r.type == redis::reply::kind::array) {
+    {
       for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
         auto& k = r.elements[i].str;
         auto& v = r.elements[i + 1].str;
@@ -92,15 +98,11 @@ void mirrors::load(const std::string& id) {
     }
     if (!known && it->second.lookups < missing_meta_retries) {
       // A stream started an instant ago on another node may not have its first batch in Redis yet
-      // (when that batch failed, its client got the id anyway), or Redis did not answer: look
-      // again shortly.
-      auto wait = std::chrono::milliseconds(10 << it->second.lookups++);
-      auto t = std::make_shared<net::steady_timer>(ex_, wait);
-      t->async_wait([this, id, t](error_code) { load(id); });
-      return;
+      // (when that batch failed, its client got the id anyway): look again shortly.
+      return again(id, std::chrono::milliseconds(10 << it->second.lookups++), &mirrors::load);
     }
     if (!known) {
-      answer(it->second, false);
+      answer(it->second, outcome::missing);
       drop(id);
       return;
     }
@@ -127,12 +129,9 @@ void mirrors::catch_up(const std::string& id) {
                  auto& m = it->second;
                  m.reading = false;
                  if (ec || r.type != redis::reply::kind::array) {
-                   // Redis is unreachable: a first replay fails the lookup; a live mirror waits for
+                   // Redis did not answer: a first replay asks again; a live mirror waits for
                    // catch_up_all() when the Pub/Sub connection is back.
-                   if (!m.ready) {
-                     answer(m, false);
-                     drop(id);
-                   }
+                   if (!m.ready) redis_failed(id, ec ? ec.message() : "reply " + r.str, &mirrors::catch_up);
                    return;
                  }
                  for (auto& entry : r.elements) {
@@ -141,7 +140,7 @@ void mirrors::catch_up(const std::string& id) {
                    if (seq != m.s->next_seq()) continue;
                    if (auto ev = proto::parse_event_frame(entry.elements[1].elements[1].str)) apply(m, std::move(ev));
                  }
-                 if (!m.ready) answer(m, true);
+                 if (!m.ready) answer(m, outcome::found);
                  else release(m);
                  bool more = r.elements.size() >= replay_page || m.highest_seen >= m.s->next_seq();
                  if (more && !m.s->ended()) catch_up(id);
@@ -156,18 +155,44 @@ void mirrors::apply(mirror& m, proto::event_ptr ev) {
   if (terminal) sub_->unsubscribe(keys::events(m.s->id()));
 }
 
-void mirrors::answer(mirror& m, bool found) {
-  m.ready = found;
-  release(m, found);
+void mirrors::again(const std::string& id, std::chrono::milliseconds wait, void (mirrors::*step)(const std::string&)) {
+  auto t = std::make_shared<net::steady_timer>(ex_, wait);
+  t->async_wait([this, id, t, step, serial = mirrors_.at(id).serial](error_code) {
+    if (auto it = mirrors_.find(id); it != mirrors_.end() && it->second.serial == serial) (this->*step)(id);
+  });
 }
 
-void mirrors::release(mirror& m, bool found) {
+void mirrors::redis_failed(const std::string& id, const std::string& why, void (mirrors::*step)(const std::string&)) {
+  auto& m = mirrors_.at(id);
+  if (std::chrono::steady_clock::now() >= m.give_up) {
+    core::log_warn("cluster: stream lookup gave up: redis did not answer",
+                   {{"streamId", id}, {"error", why}, {"attempts", m.failures + 1}});
+    answer(m, outcome::unavailable);
+    drop(id);
+    return;
+  }
+  again(id, std::chrono::milliseconds(std::min(retry_max_ms, retry_first_ms << std::min(m.failures++, 4u))), step);
+}
+
+void mirrors::answer(mirror& m, outcome o) {
+  m.ready = o == outcome::found;
+  release(m, o);
+}
+
+void mirrors::release(mirror& m, outcome o) {
   auto now = std::chrono::steady_clock::now();
+  bool found = o == outcome::found;
   bool all = !found || m.s->ended();
   std::uint64_t have = found ? m.s->next_seq() - 1 : 0;
+  stream::lookup value = found ? stream::lookup(m.s) : stream::lookup(nullptr);
+  if (o == outcome::unavailable) value = make_error_code(proto::error_code::unavailable);
   std::erase_if(m.waiting, [&](waiter& w) {
-    if (!all && w.seen > have && now < w.until) return false;
-    net::post(w.at, [fn = std::move(w.fn), s = found ? m.s : nullptr] { fn(s); });
+    bool behind = !all && w.seen > have;  // the caller read further, on the generating node
+    if (behind && now < w.until) return false;
+    // Still behind at the deadline: the generating node's writes lag (it is overloaded, or Redis
+    // is); the caller may retry rather than be told that it asked for more than exists.
+    auto v = behind ? stream::lookup(make_error_code(proto::error_code::unavailable)) : value;
+    net::post(w.at, [fn = std::move(w.fn), v] { fn(v); });
     return true;
   });
 }
@@ -187,10 +212,10 @@ void mirrors::on_event(const std::string& channel, const std::string& frame) {
   } else if (ev->seq > m.s->next_seq()) catch_up(id);  // a message was missed: the log has it
 }
 
-void mirrors::catch_up_all() {
+void mirrors::catch_up_all(bool resubscribe) {
   for (auto& [id, m] : mirrors_)
     if (m.ready && !m.s->ended()) {
-      sub_->subscribe(keys::events(id));
+      if (resubscribe) sub_->subscribe(keys::events(id));
       catch_up(id);
     }
 }

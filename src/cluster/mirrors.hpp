@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/executor.hpp"
+#include "stream/remote_streams.hpp"
 #include "stream/stream.hpp"
 
 #include <atomic>
@@ -24,18 +25,22 @@ namespace sg::cluster {
 /// Everything runs on `ex` (the cluster strand); find() may be called from any thread.
 class mirrors {
  public:
-  using found_fn = std::function<void(std::shared_ptr<stream::stream>)>;
+  using found_fn = stream::found_fn;
   /// `catch_up_wait`: how long a lookup waits for the shared log to reach what its caller has read.
   mirrors(net::any_io_executor ex, std::shared_ptr<redis::client> redis, std::shared_ptr<redis::subscriber> sub,
           std::size_t log_max_bytes, std::chrono::milliseconds catch_up_wait);
 
   /// `found` runs on `at` with the mirror of `id` once its shared log is replayed up to `seen` (or
-  /// to its end, or for catch_up_wait at most), or with null.
+  /// to its end), or with null when Redis does not know `id`. A Redis that does not answer (down,
+  /// reconnecting, a reply too late) is asked again until catch_up_wait has passed, and a log that
+  /// has not reached `seen` is waited for as long: past that the answer is `unavailable` (retry),
+  /// never "no such stream" nor "lastSeq past the end".
   void find(const std::string& id, std::uint64_t seen, net::any_io_executor at, found_fn found);
   /// A message on a stream's channel (the subscriber's on_message).
   void on_event(const std::string& channel, const std::string& frame);
-  /// The Pub/Sub connection is back: what was published meanwhile is read from the shared log.
-  void catch_up_all();
+  /// A connection is back: what was published meanwhile is read from the shared log (after
+  /// subscribing again when it is the Pub/Sub connection that was lost).
+  void catch_up_all(bool resubscribe);
   /// Drops mirrors nobody watches: ended ones at once, running ones after `idle_ms` without a subscriber.
   void sweep(std::int64_t idle_ms);
   std::size_t size() const { return count_.load(std::memory_order_relaxed); }
@@ -54,14 +59,22 @@ class mirrors {
     bool ready = false;              // the first replay is done
     bool reading = false;            // an XRANGE is in flight
     unsigned lookups = 0;            // of its meta, not found yet
+    unsigned failures = 0;           // Redis calls of the first replay that got no answer
+    std::chrono::steady_clock::time_point give_up;  // the first replay fails after this
+    std::uint64_t serial = 0;        // tells a retry's timer that this is still the mirror it was for
     std::int64_t unwatched_since_ms = 0;
   };
+  enum class outcome { found, missing, unavailable };
   void load(const std::string& id);
   void catch_up(const std::string& id);
   void apply(mirror& m, proto::event_ptr ev);
-  void answer(mirror& m, bool found);
-  /// Answers the waiters the mirror has caught up with (all of them once it ended or `found` is false).
-  void release(mirror& m, bool found = true);
+  /// Runs `step` (load or catch_up) again for the mirror of `id` after `wait`, unless it was dropped.
+  void again(const std::string& id, std::chrono::milliseconds wait, void (mirrors::*step)(const std::string&));
+  /// Redis did not answer a step of the first replay: again shortly, or unavailable past give_up.
+  void redis_failed(const std::string& id, const std::string& why, void (mirrors::*step)(const std::string&));
+  void answer(mirror& m, outcome o);
+  /// Answers the waiters the mirror has caught up with (all of them once it ended or was not found).
+  void release(mirror& m, outcome o = outcome::found);
   void drop(const std::string& id);
 
   net::any_io_executor ex_;
@@ -70,6 +83,7 @@ class mirrors {
   const std::size_t log_max_bytes_;
   const std::chrono::milliseconds catch_up_wait_;
   std::unordered_map<std::string, mirror> mirrors_;  // ex_ only
+  std::uint64_t next_serial_ = 0;                    // ex_ only
   std::atomic<std::size_t> count_{0};
 };
 

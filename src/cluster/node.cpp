@@ -39,6 +39,20 @@ std::string hash_field(const redis::reply& r, std::string_view name) {
 }
 
 std::int64_t to_int(const std::string& s) { return redis::parse_int(s).value_or(0); }
+
+// Takes a dead node's place in one step: its heartbeat is still missing, nobody else reaps it, and
+// its sets of streams and connections are taken whole. A node restarted under the same id beats
+// before it writes anything else, so the streams of its new life are never taken for its last's.
+// KEYS: heartbeat, reaping, streams, connections. ARGV: reaper, TTL (ms). Reply: nil, or
+// {streams, connections}.
+constexpr const char* reap_lua = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local streams = redis.call('SMEMBERS', KEYS[3])
+local conns = redis.call('SMEMBERS', KEYS[4])
+redis.call('DEL', KEYS[3], KEYS[4])
+return {streams, conns}
+)lua";
 }  // namespace
 
 node::node(net::io_context& ioc, const core::config& cfg, gateway::app& a, stream::stream_manager& streams,
@@ -71,11 +85,17 @@ void node::start() {
     else mirrors_->on_event(channel, payload);
   });
   sub_->on_state([this](bool up) {
-    if (up) mirrors_->catch_up_all();
+    if (up) mirrors_->catch_up_all(true);
   });
   redis_->on_state([this](bool up) {
     core::log_info(up ? "cluster: redis reachable" : "cluster: redis unreachable", {{"nodeId", id_}});
     if (!up || stopped_) return;
+    // The first command on the connection (this runs before any other can be sent): the heartbeat,
+    // so that no node takes this one for dead once it has written a stream (reap_lua).
+    if (!leaving_) heartbeat_now();
+    // A mirror whose read failed with the connection (the Pub/Sub one may have stayed up) reads
+    // what it missed now: an ended stream publishes nothing more that would make it look.
+    mirrors_->catch_up_all(false);
     // What could not be written while Redis was away is written now; all of it if Redis itself
     // restarted (its run_id changed), since without persistence it lost what it had.
     redis_->exec({"INFO", "server"}, [this](error_code ec, redis::reply r) {
@@ -89,7 +109,6 @@ void node::start() {
       if (restarted) core::log_warn("cluster: redis restarted; writing running streams again", {{"nodeId", id_}});
       log_->resend_all(restarted);
       refresh_connections();
-      if (!leaving_) heartbeat_now();
     });
   });
   sub_->subscribe(keys::control(id_));
@@ -143,26 +162,31 @@ void node::find_dead_nodes() {
 // A node whose heartbeat expired: one node (whoever takes the reaping key) ends each of its running
 // streams with `interrupted`, keeping the text they reached, and removes its connections.
 void node::reap(const std::string& dead) {
-  redis_->exec({"SET", keys::reaping(dead), id_, "NX", "PX", std::to_string(cfg_.node_ttl_ms)},
-               [this, dead](error_code ec, redis::reply r) {
-                 if (ec || r.type != redis::reply::kind::status) return;  // another node has it
-                 core::log_warn("cluster: node gone, ending its streams", {{"nodeId", id_}, {"deadNode", dead}});
-                 counters_.reaped_nodes.fetch_add(1, std::memory_order_relaxed);
-                 redis_->exec({"SMEMBERS", keys::node_streams(dead)}, [this, dead](error_code ec, redis::reply r) {
-                   if (ec) return;
-                   for (auto& e : r.elements) end_stream_of_dead_node(dead, e.str);
-                   // The history rows it was writing end as they do after a lone node's crash.
-                   store_.run([dead](store::database& db) { db.interrupt_running(dead); });
-                 });
-                 redis_->exec({"SMEMBERS", keys::node_connections(dead)}, [this, dead](error_code ec, redis::reply r) {
-                   if (ec) return;
-                   std::vector<redis::command> cmds;
-                   for (auto& e : r.elements) cmds.push_back({"DEL", keys::connection(e.str)});
-                   cmds.push_back({"DEL", keys::node_connections(dead)});
-                   cmds.push_back({"SREM", std::string(keys::nodes), dead});
-                   redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
-                 });
-               });
+  redis::command claim{"EVAL",
+                       reap_lua,
+                       "4",
+                       keys::node(dead),
+                       keys::reaping(dead),
+                       keys::node_streams(dead),
+                       keys::node_connections(dead),
+                       id_,
+                       std::to_string(cfg_.node_ttl_ms)};
+  redis_->exec(std::move(claim), [this, dead](error_code ec, redis::reply r) {
+    // Not ours: it beats again (a restart under its id), another node reaps it, or Redis failed.
+    if (ec || r.type != redis::reply::kind::array || r.elements.size() != 2) return;
+    // A node that left cleanly has nothing left behind; one that died has streams or connections.
+    if (!r.elements[0].elements.empty() || !r.elements[1].elements.empty()) {
+      core::log_warn("cluster: node gone, ending its streams", {{"nodeId", id_}, {"deadNode", dead}});
+      counters_.reaped_nodes.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (auto& e : r.elements[0].elements) end_stream_of_dead_node(dead, e.str);
+    // The history rows it was writing end as they do after a lone node's crash.
+    store_.run([dead](store::database& db) { db.interrupt_running(dead); });
+    std::vector<redis::command> cmds;
+    for (auto& e : r.elements[1].elements) cmds.push_back({"DEL", keys::connection(e.str)});
+    cmds.push_back({"SREM", std::string(keys::nodes), dead});
+    redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
+  });
 }
 
 void node::end_previous_life() {
@@ -260,8 +284,7 @@ void node::finished(const std::string& limit_key, const std::string& stream_id, 
   limits_->finished(limit_key, stream_id, tokens);
 }
 
-void node::find(const std::string& id, std::uint64_t seen, net::any_io_executor ex,
-                std::function<void(std::shared_ptr<stream::stream>)> found) {
+void node::find(const std::string& id, std::uint64_t seen, net::any_io_executor ex, stream::found_fn found) {
   mirrors_->find(id, seen, std::move(ex), std::move(found));
 }
 

@@ -55,8 +55,7 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
 
   // stream::remote_streams
   void generating(const std::shared_ptr<stream::stream>& s, std::function<void()> stored) override;
-  void find(const std::string& id, std::uint64_t seen, net::any_io_executor ex,
-            std::function<void(std::shared_ptr<stream::stream>)> found) override;
+  void find(const std::string& id, std::uint64_t seen, net::any_io_executor ex, stream::found_fn found) override;
   void cancel(const std::string& id) override;
   void admit(admission a, net::any_io_executor ex, std::function<void(admit_result)> done) override;
   void finished(const std::string& limit_key, const std::string& stream_id, double tokens) override;

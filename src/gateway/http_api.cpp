@@ -85,8 +85,8 @@ boost::json::object stream_info_json(const stream::stream_info& i) {
           {"createdAt", i.created_at_ms}, {"endedAt", i.ended_at_ms ? boost::json::value(i.ended_at_ms) : nullptr}};
 }
 
-void answer_stream(app& a, const request& req, const std::string& id, std::shared_ptr<stream::stream> s,
-                   const principal& who, const responder& respond);
+void answer_stream(app& a, const request& req, const std::string& id, stream::lookup found, const principal& who,
+                   const responder& respond);
 
 bool handle_streams(app& a, const request& req, const target& t, const request_context& ctx, responder& respond) {
   // /v1/streams/{id}
@@ -98,8 +98,10 @@ bool handle_streams(app& a, const request& req, const target& t, const request_c
   return true;
 }
 
-void answer_stream(app& a, const request& req, const std::string& id, std::shared_ptr<stream::stream> s,
-                   const principal& who, const responder& respond) {
+void answer_stream(app& a, const request& req, const std::string& id, stream::lookup found, const principal& who,
+                   const responder& respond) {
+  if (!found) return respond(error_response(req, stream::lookup_unavailable()));
+  auto s = std::move(*found);
   if (!s || !who.may_use_stream(s->owner())) {
     respond(error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)"));
     return;

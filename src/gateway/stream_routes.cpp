@@ -102,9 +102,14 @@ std::uint64_t resume_point(const request& req, const target& t) {
   return ec == std::errc{} && end == from.data() + from.size() ? n : 0;
 }
 
-sse_plan resume_stream(const request& req, const target& t, const std::string& id, std::shared_ptr<stream::stream> s,
+sse_plan resume_stream(const request& req, const target& t, const std::string& id, stream::lookup found,
                        const principal& who) {
   sse_plan p;
+  if (!found) {
+    p.answer = error_response(req, stream::lookup_unavailable());
+    return p;
+  }
+  auto s = std::move(*found);
   if (!s || !who.may_use_stream(s->owner())) {
     p.answer = error_response(req, proto::error_code::not_found, "no stream " + id + " (unknown or expired)");
     return p;

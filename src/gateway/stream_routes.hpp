@@ -6,6 +6,7 @@
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
 #include "gateway/security.hpp"
+#include "stream/remote_streams.hpp"
 #include "stream/stream.hpp"
 
 #include <functional>
@@ -45,9 +46,9 @@ http::response<http::empty_body> sse_header(const request& req, const std::strin
 
 /// GET /v1/streams/{id}/events: resumes after Last-Event-ID or ?lastSeq=N. At or past a finished
 /// stream's end the answer is 204 (EventSource stops reconnecting); past a running stream's end, 400.
-/// `s` is what stream_manager::find_anywhere found for `id` (null: none).
+/// `s` is what stream_manager::find_anywhere found for `id` (null: none; an error: 503 `unavailable`).
 /// resume_point is the seq it resumes after (Last-Event-ID or ?lastSeq; 0 when absent or malformed).
-sse_plan resume_stream(const request& req, const target& t, const std::string& id, std::shared_ptr<stream::stream> s,
+sse_plan resume_stream(const request& req, const target& t, const std::string& id, stream::lookup found,
                        const principal& who);
 std::uint64_t resume_point(const request& req, const target& t);
 

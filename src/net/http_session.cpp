@@ -340,7 +340,7 @@ void basic_http_session<Stream>::start_stream(const gateway::request& req) {
 template <class Stream>
 void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
   // At once when the stream is here; after a lookup of the shared log when another node has it.
-  auto found = [self = this->shared_from_this(), req, id, t](auto s) {
+  auto found = [self = this->shared_from_this(), req, id, t](stream::lookup s) {
     auto plan = gateway::resume_stream(req, t, id, std::move(s), self->who_);
     if (plan.answer) self->send(std::move(*plan.answer));
     else self->begin_sse(req, std::move(plan.s), plan.after);

@@ -258,11 +258,18 @@ void basic_ws_session<Stream>::started(const std::string& request_id, stream::st
 // node is alone), after a lookup of the shared log when another node generates it.
 template <class Stream>
 template <class Fn>
-void basic_ws_session<Stream>::with_visible_stream(const std::string& id, std::uint64_t seen, Fn fn) {
+void basic_ws_session<Stream>::with_visible_stream(const std::string& id, std::uint64_t seen,
+                                                   const std::string& request_id, Fn fn) {
   app_.streams->find_anywhere(
       id, ws_.get_executor(),
-      [self = this->shared_from_this(), fn = std::move(fn)](std::shared_ptr<stream::stream> s) {
+      [self = this->shared_from_this(), fn = std::move(fn), id, request_id](stream::lookup found) {
         if (self->finished_) return;
+        if (!found) {
+          // The shared log could not be asked: the stream may exist, so the answer is "retry".
+          self->enqueue(proto::make_error(stream::lookup_unavailable(), id, 0, request_id));
+          return;
+        }
+        auto s = std::move(*found);
         if (s && !self->who_.may_use_stream(s->owner())) s = nullptr;
         fn(*self, std::move(s));
       },
@@ -271,7 +278,7 @@ void basic_ws_session<Stream>::with_visible_stream(const std::string& id, std::u
 
 template <class Stream>
 void basic_ws_session<Stream>::handle(proto::cancel_request& r) {
-  with_visible_stream(r.stream_id, 0, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
+  with_visible_stream(r.stream_id, 0, r.request_id, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
     self.cancel_found(r, std::move(s));
   });
 }
@@ -295,7 +302,7 @@ void basic_ws_session<Stream>::cancel_found(const proto::cancel_request& r, std:
 
 template <class Stream>
 void basic_ws_session<Stream>::handle(proto::resume_request& r) {
-  with_visible_stream(r.stream_id, r.last_seq, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
+  with_visible_stream(r.stream_id, r.last_seq, r.request_id, [r](basic_ws_session& self, std::shared_ptr<stream::stream> s) {
     self.resume_found(r, std::move(s));
   });
 }

@@ -67,7 +67,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
                   std::string_view stream_id = {});
   /// The stream if it exists and this caller may see it (another user's stream does not exist).
   template <class Fn>
-  void with_visible_stream(const std::string& id, std::uint64_t seen, Fn fn);
+  void with_visible_stream(const std::string& id, std::uint64_t seen, const std::string& request_id, Fn fn);
   void started(const std::string& request_id, stream::stream_manager::start_result res);
   void cancel_found(const proto::cancel_request& r, std::shared_ptr<stream::stream> s);
   void resume_found(const proto::resume_request& r, std::shared_ptr<stream::stream> s);

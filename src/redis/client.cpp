@@ -72,17 +72,25 @@ void client::went_down(error_code why) {
 }
 
 // One timer for every request: it waits for the oldest one's deadline; a reply that came in time
-// moves it to the next one's when it fires.
+// moves it to the next one's when it fires. The verdict is posted, so that a reply that arrived
+// while this thread was busy elsewhere (its read completed in the same poll as the timer) is
+// handled first and not counted late.
 void client::arm_deadline() {
   if (deadline_armed_ || waiting_.empty()) return;
   deadline_armed_ = true;
   deadline_.expires_at(waiting_.front().deadline);
   deadline_.async_wait([self = std::static_pointer_cast<client>(shared_from_this())](error_code ec) {
-    self->deadline_armed_ = false;
-    if (ec || self->waiting_.empty()) return;
-    if (std::chrono::steady_clock::now() >= self->waiting_.front().deadline)
-      return self->drop(make_error_code(errc::timeout));
-    self->arm_deadline();
+    if (ec) {
+      self->deadline_armed_ = false;
+      return;
+    }
+    net::post(self->ex_, [self] {
+      self->deadline_armed_ = false;
+      if (self->waiting_.empty()) return;
+      if (std::chrono::steady_clock::now() >= self->waiting_.front().deadline)
+        return self->drop(make_error_code(errc::timeout));
+      self->arm_deadline();
+    });
   });
 }
 

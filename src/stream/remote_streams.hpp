@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/executor.hpp"
+#include "core/result.hpp"
 #include "proto/event.hpp"
 
 #include <functional>
@@ -13,6 +14,17 @@ namespace sg::stream {
 
 class stream;
 
+/// What a lookup of a stream found: the stream, null when no node knows the id, or
+/// proto::error_code::unavailable when the shared log could not be asked (Redis unreachable
+/// for as long as the lookup may wait) or has not reached what the caller has already read — then
+/// the stream may well exist, and the caller may retry.
+using lookup = result<std::shared_ptr<stream>>;
+using found_fn = std::function<void(lookup)>;
+/// What a caller answers when a lookup could not ask the shared log.
+inline proto::error_info lookup_unavailable() {
+  return {proto::error_code::unavailable, "the cluster's shared log is unreachable; retry", true, {}, {}};
+}
+
 /// Implemented by the cluster layer (cluster::node). Thread-safe.
 class remote_streams {
  public:
@@ -23,12 +35,12 @@ class remote_streams {
   /// stream's id can resume it on any node.
   virtual void generating(const std::shared_ptr<stream>& s, std::function<void()> stored) = 0;
   /// A stream not generated here. `found` runs on `ex` with a local stream that mirrors it (its log
-  /// replayed from the shared one, then its live events), or with null when no node knows the id.
+  /// replayed from the shared one, then its live events), or with null when no node knows the id
+  /// (or an error: see `lookup`).
   /// `seen` is the last seq the caller has (a resume's lastSeq): the mirror is given once it has
-  /// caught up that far (or the stream ended, or a second passed), as a client may have read on the
-  /// generating node events that have not reached this one yet.
-  virtual void find(const std::string& id, std::uint64_t seen, net::any_io_executor ex,
-                    std::function<void(std::shared_ptr<stream>)> found) = 0;
+  /// caught up that far (or the stream ended), as a client may have read on the generating node
+  /// events that have not reached this one yet; `unavailable` when it does not within the wait.
+  virtual void find(const std::string& id, std::uint64_t seen, net::any_io_executor ex, found_fn found) = 0;
   /// Asks the node generating `id` to cancel it (the answer reaches mirrors as the stream's events).
   virtual void cancel(const std::string& id) = 0;
 

@@ -37,10 +37,12 @@ void stream_manager::start_anywhere(proto::stream_request req, std::string owner
                    }
                    if (!a.existing.empty()) {
                      // A retry of a request some node already started: that stream, wherever it runs.
-                     return find_anywhere(a.existing, ex, [done](std::shared_ptr<stream> s) {
+                     return find_anywhere(a.existing, ex, [done](lookup s) {
                        start_result r;
-                       if (s) {
-                         r.s = std::move(s);
+                       if (!s) {
+                         r.error = lookup_unavailable();
+                       } else if (*s) {
+                         r.s = std::move(*s);
                          r.reused = true;
                        } else {
                          r.error = proto::error_info{proto::error_code::not_found,
@@ -74,8 +76,8 @@ void stream_manager::start_anywhere(proto::stream_request req, std::string owner
                  });
 }
 
-void stream_manager::find_anywhere(const std::string& id, net::any_io_executor ex,
-                                   std::function<void(std::shared_ptr<stream>)> found, std::uint64_t seen) {
+void stream_manager::find_anywhere(const std::string& id, net::any_io_executor ex, found_fn found,
+                                   std::uint64_t seen) {
   auto s = find(id);
   if (s || !remote_) {
     found(std::move(s));
