@@ -1,7 +1,7 @@
 // Messages API: message_start / content_block_delta / message_delta / message_stop, ping and error events.
 #include "provider/anthropic/anthropic_protocol.hpp"
 
-#include "provider/parse/sse_parser.hpp"
+#include "provider/json_event_decoder.hpp"
 
 #include <boost/json.hpp>
 
@@ -11,17 +11,10 @@ namespace json = boost::json;
 namespace {
 
 
-class sse_decoder final : public stream_decoder {
+class sse_decoder final : public json_event_decoder {
  public:
-  explicit sse_decoder(std::string label)
-      : label_(label), state_(std::move(label)), sse_([this](const sse_event& ev) { on_event(ev); }) {}
+  explicit sse_decoder(std::string label) : json_event_decoder(label), state_(std::move(label)) {}
 
-  void feed(std::string_view bytes, decoded& out) override {
-    out_ = &out;
-    if (auto ec = sse_.feed(bytes); ec && !out.error)
-      out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent a malformed event stream: " + ec.message());
-    out_ = nullptr;
-  }
   void finish(decoded& out) override {
     if (out.error || state_.done()) return;
     out.error = upstream_failure(proto::error_code::upstream_unavailable,
@@ -29,21 +22,14 @@ class sse_decoder final : public stream_decoder {
   }
 
  private:
-  void on_event(const sse_event& ev) {
-    if (out_->error || state_.done() || ev.data.empty()) return;
-    boost::system::error_code ec;
-    auto v = json::parse(ev.data, ec);
-    if (ec || !v.is_object()) {
-      out_->error = upstream_failure(proto::error_code::upstream_error, label_ + " sent an event that is not JSON");
-      return;
-    }
-    state_.on_event(v.get_object(), *out_);
+  void on_data(std::string_view data, decoded& out) override {
+    if (state_.done() || data.empty()) return;
+    json::value v;
+    if (!parse_object(data, v, out)) return;
+    state_.on_event(v.get_object(), out);
   }
 
-  std::string label_;
   event_state state_;
-  sse_parser sse_;
-  decoded* out_ = nullptr;
 };
 
 }  // namespace

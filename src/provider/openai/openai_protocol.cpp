@@ -1,7 +1,7 @@
 // Chat Completions: the request body, and SSE chunks to deltas with usage from the final chunk.
 #include "provider/openai/openai_protocol.hpp"
 
-#include "provider/parse/sse_parser.hpp"
+#include "provider/json_event_decoder.hpp"
 
 #include <boost/json.hpp>
 
@@ -26,17 +26,9 @@ std::string_view str_or(const json::object& o, std::string_view key) {
 }
 
 
-class chunk_decoder final : public stream_decoder {
+class chunk_decoder final : public json_event_decoder {
  public:
-  explicit chunk_decoder(std::string label)
-      : label_(std::move(label)), sse_([this](const sse_event& ev) { on_event(ev); }) {}
-
-  void feed(std::string_view bytes, decoded& out) override {
-    out_ = &out;
-    if (auto ec = sse_.feed(bytes); ec && !out.error)
-      out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent a malformed event stream: " + ec.message());
-    out_ = nullptr;
-  }
+  explicit chunk_decoder(std::string label) : json_event_decoder(std::move(label)) {}
 
   void finish(decoded& out) override {
     if (out.error || done_) return;
@@ -52,22 +44,17 @@ class chunk_decoder final : public stream_decoder {
   }
 
  private:
-  void on_event(const sse_event& ev) {
-    auto& out = *out_;
-    if (done_ || out.error) return;
-    if (ev.data == "[DONE]") {
+  void on_data(std::string_view data, decoded& out) override {
+    if (done_) return;
+    if (data == "[DONE]") {
       done_ = true;
       out.done = true;
       out.usage = usage_;
       return;
     }
-    if (ev.data.empty()) return;
-    boost::system::error_code ec;
-    auto v = json::parse(ev.data, ec);
-    if (ec || !v.is_object()) {
-      out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent an event that is not JSON");
-      return;
-    }
+    if (data.empty()) return;
+    json::value v;
+    if (!parse_object(data, v, out)) return;
     auto& o = v.get_object();
     if (auto* e = o.if_contains("error"); e && !e->is_null()) {
       std::string msg = label_ + " reported an error";
@@ -102,9 +89,6 @@ class chunk_decoder final : public stream_decoder {
     }
   }
 
-  std::string label_;
-  sse_parser sse_;
-  decoded* out_ = nullptr;
   proto::usage usage_;
   bool done_ = false;
   bool finish_reason_seen_ = false;
