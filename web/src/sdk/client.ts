@@ -118,9 +118,12 @@ export class StreamClient implements HandleOwner {
           if (!e.handle.finished) this.sendCancel(e);
         });
       },
-      resync: (e) => {
-        if (e.handle.transport === 'sse') this.startSse(e);
-        else if (this.socket.isOpen) this.sendResume(e);
+      resync: (e) => this.resync(e),
+      retry: (e, retryAfterMs) => {
+        const delay = retryAfterMs ?? backoffDelay(e.retries - 1, this.backoff, this.random);
+        setTimeout(() => {
+          if (!e.handle.finished && this.router.entryOf(e.handle) === e) this.resync(e);
+        }, delay);
       },
     });
   }
@@ -401,6 +404,12 @@ export class StreamClient implements HandleOwner {
       e.sent = true;
       e.handle.setConnectionTime(this.conn.getSnapshot().connectionTimeMs);
     }
+  }
+
+  /** Asks for the stream's events again from its last seq, on the transport it uses. */
+  private resync(e: StreamEntry): void {
+    if (e.handle.transport === 'sse') this.startSse(e);
+    else if (this.socket.isOpen) this.sendResume(e);
   }
 
   private sendResume(e: StreamEntry, isReconnect = false): void {

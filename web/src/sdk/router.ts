@@ -18,13 +18,23 @@ export interface StreamEntry {
   sseFailures: number;
   /** A resume is under way after a gap; cleared by the next applied event. */
   resyncPending: boolean;
+  /** Resumes refused for now in a row (retryable answers); cleared by the next applied event. */
+  retries: number;
 }
+
+/** How many retryable refusals of one stream's resume in a row are retried before it ends. */
+export const MAX_RESUME_RETRIES = 8;
 
 export interface StreamRouterEvents {
   /** The stream of `entry` got (or came back under) its id from `ev`. */
   named(entry: StreamEntry, ev: StreamEvent): void;
   /** An event was missing or overlapped: ask for the stream's events again from its last seq. */
   resync(entry: StreamEntry): void;
+  /**
+   * The server could not answer the stream's resume for now (a retryable error such as
+   * `unavailable`: a cluster node whose Redis is away): ask again after `retryAfterMs` or a backoff.
+   */
+  retry(entry: StreamEntry, retryAfterMs: number | undefined): void;
 }
 
 export class StreamRouter {
@@ -36,7 +46,7 @@ export class StreamRouter {
 
   /** Follows `handle`: its request id and (when known) its stream id now route to it. */
   add(handle: StreamHandle): StreamEntry {
-    const e: StreamEntry = { handle, sent: false, cancelRequested: false, sse: null, sseFailures: 0, resyncPending: false };
+    const e: StreamEntry = { handle, sent: false, cancelRequested: false, sse: null, sseFailures: 0, resyncPending: false, retries: 0 };
     this.entries.set(handle, e);
     if (handle.requestId) this.byRequest.set(handle.requestId, e);
     if (handle.streamId) this.byStream.set(handle.streamId, e);
@@ -75,7 +85,10 @@ export class StreamRouter {
       this.on.named(e, ev);
     }
     const verdict = e.handle.apply(ev);
-    if (verdict === 'apply') e.resyncPending = false;
+    if (verdict === 'apply') {
+      e.resyncPending = false;
+      e.retries = 0;
+    }
     if ((verdict === 'gap' || verdict === 'overlap') && !e.resyncPending) {
       e.resyncPending = true;
       this.on.resync(e);
@@ -94,9 +107,15 @@ export class StreamRouter {
         this.route(ev as StreamEvent, null);
         return true;
       }
-      // An answer to resume/cancel about the stream (unknown, expired): nothing more will come.
+      // An answer to resume/cancel about the stream. Retryable: asked again later, a few times;
+      // otherwise (unknown, expired) nothing more will come.
       const e = this.byStream.get(ev.streamId);
       if (!e || e.handle.finished) return false;
+      if (error.retryable && e.retries < MAX_RESUME_RETRIES) {
+        e.retries++;
+        this.on.retry(e, ev.retryAfterMs);
+        return true;
+      }
       this.end(e, 'error', error);
       return true;
     }

@@ -383,6 +383,25 @@ describe('StreamClient SSE fallback', () => {
 });
 
 describe('StreamClient errors about a stream', () => {
+  it('asks again, after a backoff, when a resume is refused for now', async () => {
+    const { client } = makeClient();
+    client.connect();
+    const ws = latest();
+    ws.open();
+    const h = client.resume('busy', 2);
+    const resumes = () => ws.sent.filter((m) => m.action === 'resume').length;
+    expect(resumes()).toBe(1);
+    ws.push({ type: 'error', code: 'unavailable', message: "the cluster's shared log is unreachable; retry", retryable: true, streamId: 'busy' });
+    expect(resumes()).toBe(1); // not at once
+    vi.advanceTimersByTime(5_000);
+    expect(resumes()).toBe(2);
+    expect(ws.last('resume')).toEqual({ action: 'resume', streamId: 'busy', lastSeq: 2 });
+    ws.push(chunk('busy', 3, 'C'));
+    ws.push(complete('busy', 4, 'ABC'));
+    const snap = await h.done;
+    expect(snap.status).toBe('complete');
+  });
+
   it('ends a resumed stream the server no longer knows', async () => {
     const { client } = makeClient();
     client.connect();

@@ -1,7 +1,7 @@
 // The stream router alone: real handles, events fed by hand, no transport.
 import { describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/sdk/protocol.js';
-import { StreamRouter, type StreamEntry } from '../../src/sdk/router.js';
+import { MAX_RESUME_RETRIES, StreamRouter, type StreamEntry } from '../../src/sdk/router.js';
 import { StreamHandle } from '../../src/sdk/stream-handle.js';
 
 const owner = { cancelHandle: async () => undefined };
@@ -15,11 +15,13 @@ function newHandle(requestId: string, streamId: string | null = null, lastSeq = 
 function setup() {
   const named: string[] = [];
   const resyncs: StreamEntry[] = [];
+  const retries: StreamEntry[] = [];
   const router = new StreamRouter({
     named: (e, ev) => named.push(`${e.handle.requestId || e.handle.streamId}->${ev.streamId}`),
     resync: (e) => resyncs.push(e),
+    retry: (e) => retries.push(e),
   });
-  return { router, named, resyncs };
+  return { router, named, resyncs, retries };
 }
 
 const ev = (e: Record<string, unknown>) => e as unknown as StreamEvent;
@@ -122,6 +124,26 @@ describe('StreamRouter', () => {
     expect(router.routeError({ type: 'error', code: 'unknown_action' as never, message: '?' })).toBe(false);
     expect(router.routeError({ type: 'error', code: 'not_found', message: '?', streamId: 'nobody' })).toBe(false);
     expect(router.all()).toEqual([]);
+  });
+
+  it('retries a resume refused for now, a bounded number of times, and clears the count on progress', () => {
+    const { router, retries } = setup();
+    const h = newHandle('', 'sr', 3);
+    const e = router.add(h);
+    const busy = { type: 'error', code: 'unavailable', message: 'retry', retryable: true, streamId: 'sr' } as const;
+    expect(router.routeError(busy)).toBe(true);
+    expect(retries).toEqual([e]);
+    expect(h.finished).toBe(false);
+    // an applied event is progress: the count starts again
+    router.route(ev({ type: 'stream_chunk', streamId: 'sr', seq: 4, content: 'x' }), null);
+    expect(e.retries).toBe(0);
+    for (let i = 0; i < MAX_RESUME_RETRIES; i++) expect(router.routeError(busy)).toBe(true);
+    expect(retries).toHaveLength(1 + MAX_RESUME_RETRIES);
+    expect(h.finished).toBe(false);
+    // one more in a row ends it with the server's error
+    expect(router.routeError(busy)).toBe(true);
+    expect(h.finished).toBe(true);
+    expect(h.getSnapshot().error).toEqual({ code: 'unavailable', message: 'retry', retryable: true });
   });
 
   it('aborts the running SSE request of a stream it forgets', () => {
