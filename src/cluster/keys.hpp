@@ -20,6 +20,9 @@ inline std::string node(std::string_view node_id) { return "sg:node:{" + std::st
 inline constexpr std::string_view nodes = "sg:nodes";
 /// Set of the streams a node is generating.
 inline std::string node_streams(std::string_view node_id) { return node(node_id) + ":streams"; }
+/// Set of the streams another node ended when it took this one for dead: read and deleted by the
+/// node at its next heartbeat, if it lives after all.
+inline std::string node_reaped(std::string_view node_id) { return node(node_id) + ":reaped"; }
 /// Set of the WebSocket connections a node holds.
 inline std::string node_connections(std::string_view node_id) { return node(node_id) + ":conns"; }
 /// Pub/Sub channel of requests to a node: cancel a stream, send to or close a connection.

@@ -43,16 +43,25 @@ std::int64_t to_int(const std::string& s) { return redis::parse_int(s).value_or(
 // Takes a dead node's place in one step: its heartbeat is still missing, nobody else reaps it, and
 // its sets of streams and connections are taken whole. A node restarted under the same id beats
 // before it writes anything else, so the streams of its new life are never taken for its last's.
-// KEYS: heartbeat, reaping, streams, connections. ARGV: reaper, TTL (ms). Reply: nil, or
-// {streams, connections}.
+// The streams taken are kept aside (`reaped`) for a node that was only stalled: it reads them at
+// its next heartbeat and ends them as the others were told.
+// KEYS: heartbeat, reaping, streams, connections, reaped. ARGV: reaper, TTL (ms), how long the
+// reaped set is kept (ms). Reply: nil, or {streams, connections}.
 constexpr const char* reap_lua = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
 local streams = redis.call('SMEMBERS', KEYS[3])
 local conns = redis.call('SMEMBERS', KEYS[4])
-redis.call('DEL', KEYS[3], KEYS[4])
+if #streams > 0 then
+  redis.call('RENAME', KEYS[3], KEYS[5])
+  redis.call('PEXPIRE', KEYS[5], ARGV[3])
+end
+redis.call('DEL', KEYS[4])
 return {streams, conns}
 )lua";
+
+// How long a reaped node's set of ended streams waits for that node to come back.
+constexpr std::int64_t reaped_set_min_ms = 60 * 1000;
 }  // namespace
 
 node::node(net::io_context& ioc, const core::config& cfg, gateway::app& a, stream::stream_manager& streams,
@@ -122,8 +131,29 @@ void node::heartbeat_now() {
   boost::json::object o{{"pid", static_cast<std::int64_t>(::getpid())}, {"at", core::now_ms()}};
   redis_->exec(std::vector<redis::command>{{"SET", keys::node(id_), boost::json::serialize(o), "PX",
                                             std::to_string(cfg_.node_ttl_ms)},
-                                           {"SADD", std::string(keys::nodes), id_}},
-               [](error_code, std::vector<redis::reply>) {});
+                                           {"SADD", std::string(keys::nodes), id_},
+                                           {"SMEMBERS", keys::node_reaped(id_)},
+                                           {"DEL", keys::node_reaped(id_)}},
+               [this](error_code ec, std::vector<redis::reply> rs) {
+                 if (ec || rs.size() != 4) return;
+                 ended_by_others(rs[2].elements);
+               });
+}
+
+// This node stalled past its TTL (a pause, a partition) and another took it for dead, ending its
+// running streams `interrupted` in the shared log. It ends them the same way for its own clients,
+// and writes nothing more of them, so that every client sees the end the cluster recorded.
+void node::ended_by_others(const std::vector<redis::reply>& streams) {
+  std::size_t ended = 0;
+  for (auto& s : streams) {
+    if (!log_->abandon(s.str)) continue;  // not running here (a previous life's, or ended meanwhile)
+    if (streams_.interrupt(s.str, "this node missed its heartbeats and the cluster ended the stream; the text so far is kept"))
+      ++ended;
+  }
+  if (ended == 0) return;
+  counters_.interrupted_streams.fetch_add(ended, std::memory_order_relaxed);
+  core::log_warn("cluster: this node was taken for dead; its streams end as the others were told",
+                 {{"nodeId", id_}, {"streams", static_cast<std::int64_t>(ended)}});
 }
 
 void node::heartbeat() {
@@ -164,13 +194,15 @@ void node::find_dead_nodes() {
 void node::reap(const std::string& dead) {
   redis::command claim{"EVAL",
                        reap_lua,
-                       "4",
+                       "5",
                        keys::node(dead),
                        keys::reaping(dead),
                        keys::node_streams(dead),
                        keys::node_connections(dead),
+                       keys::node_reaped(dead),
                        id_,
-                       std::to_string(cfg_.node_ttl_ms)};
+                       std::to_string(cfg_.node_ttl_ms),
+                       std::to_string(std::max(reaped_set_min_ms, 10 * cfg_.node_ttl_ms))};
   redis_->exec(std::move(claim), [this, dead](error_code ec, redis::reply r) {
     // Not ours: it beats again (a restart under its id), another node reaps it, or Redis failed.
     if (ec || r.type != redis::reply::kind::array || r.elements.size() != 2) return;

@@ -11,9 +11,11 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sg::redis {
 class client;
+struct reply;
 class subscriber;
 }  // namespace sg::redis
 namespace sg::store {
@@ -86,6 +88,7 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
   void reap(const std::string& dead);
   void end_previous_life();
   void end_stream_of_dead_node(const std::string& dead, const std::string& stream_id);
+  void ended_by_others(const std::vector<redis::reply>& streams);
   void on_control(const std::string& payload);
   void publish_control(const std::string& node, std::string payload, std::function<void(bool)> done);
 

@@ -73,6 +73,11 @@ void stream_log::resend_all(bool from_start) {
   }
 }
 
+bool stream_log::abandon(const std::string& id) {
+  std::lock_guard lock(mu_);
+  return streams_.erase(id) > 0;
+}
+
 std::size_t stream_log::tracked() const {
   std::lock_guard lock(mu_);
   return streams_.size();

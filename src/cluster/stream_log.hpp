@@ -41,6 +41,9 @@ class stream_log {
   /// Redis is back: write again everything not yet acknowledged (`from_start`: everything, as a
   /// restarted Redis without persistence has lost what it had).
   void resend_all(bool from_start);
+  /// Stops copying `id` (another node ended it in the shared log while this one was taken for
+  /// dead); false if it was not being copied.
+  bool abandon(const std::string& id);
   /// Streams still being copied (running, or ended with events not yet stored).
   std::size_t tracked() const;
   const stream_log_counters& counters() const { return counters_; }

@@ -62,7 +62,7 @@ std::string render_metrics(app& a) {
     metric(o, "streamgate_cluster_reaped_nodes_total", "counter", "Dead nodes whose streams this node ended.",
            double(f.reaped_nodes));
     metric(o, "streamgate_cluster_interrupted_streams_total", "counter",
-           "Streams of dead nodes ended with `interrupted` by this node.", double(f.interrupted_streams));
+           "Streams ended with `interrupted` by this node: those of dead nodes, and its own after it was taken for dead.", double(f.interrupted_streams));
     metric(o, "streamgate_cluster_routed_requests_total", "counter",
            "Cancels and management-API calls sent to the node that holds the stream or connection.",
            double(f.routed_requests));

@@ -61,12 +61,12 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     });
   }
 
-  void interrupt() {
-    net::post(ex_, [self = shared_from_this()] {
+  void interrupt(std::string message = "the server is shutting down") {
+    net::post(ex_, [self = shared_from_this(), message = std::move(message)] {
       if (self->finishing_) return;
       self->finishing_ = true;
       self->cancel_->cancel();
-      proto::error_info e{proto::error_code::interrupted, "the server is shutting down", true, {}, {}};
+      proto::error_info e{proto::error_code::interrupted, message, true, {}, {}};
       self->finish("failed", [self, e] { return proto::make_error(e, self->s_->id(), self->s_->next_seq()); });
     });
   }
@@ -498,6 +498,18 @@ void stream_manager::interrupt_all() {
       if (e.r && !e.s->ended()) rs.push_back(e.r);
   }
   for (auto& r : rs) r->interrupt();
+}
+
+bool stream_manager::interrupt(const std::string& id, std::string message) {
+  std::shared_ptr<runner> r;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end() || !it->second.r || it->second.s->ended()) return false;
+    r = it->second.r;
+  }
+  r->interrupt(std::move(message));
+  return true;
 }
 
 void stream_manager::start_sweeper() {

@@ -114,6 +114,9 @@ class stream_manager {
   void stop_accepting() { accepting_ = false; }
   /// Ends every running stream with an `interrupted` error (drain deadline passed).
   void interrupt_all();
+  /// Ends the stream `id`, generated here, with an `interrupted` error saying `message`; false if
+  /// no such stream runs here.
+  bool interrupt(const std::string& id, std::string message);
   /// Stops the sweeper so the io_context can run out of work.
   void stop();
 

@@ -387,6 +387,42 @@ TEST_F(Cluster, ResumeWhileRedisIsAwayWaitsForItOrAnswersUnavailableNeverNotFoun
   for (auto& ev : replay) EXPECT_NE(ev.at("type"), "error") << json::serialize(ev);
 }
 
+// A node that stalls past its heartbeat's TTL (here SIGSTOP) is taken for dead: another node ends
+// its running streams `interrupted` in the shared log. When it runs again it learns so at its next
+// heartbeat and ends them the same way for its own clients, rather than finish an answer the
+// cluster has recorded as interrupted; its new streams run as before.
+TEST_F(Cluster, ANodeTakenForDeadEndsItsStreamsAsTheOthersWereTold) {
+  auto a = start_node("node-a", {"--demo-tokens-per-second", "10"});
+  auto b = start_node("node-b");
+  ws_client c(a->port());
+  c.send_json(stream_request("a node that stalls", "test", "r1"));
+  std::vector<json::object> seen;
+  while (seen.size() < 4) seen.push_back(c.read(10s));
+  auto id = str(seen[0].at("streamId"));
+  a->signal(SIGSTOP);
+  bool reaped = b->wait_for_log("\"cluster: node gone, ending its streams\"", 15s);
+  a->signal(SIGCONT);
+  ASSERT_TRUE(reaped) << b->log();
+  // Its own client: the stream ends `interrupted`, not `stream_complete`.
+  auto rest = c.read_until("error", 15s, id);
+  for (auto& e : rest) EXPECT_NE(e.at("type"), "stream_complete") << json::serialize(e);
+  EXPECT_EQ(rest.back().at("code"), "interrupted") << json::serialize(rest.back());
+  EXPECT_EQ(rest.back().at("retryable"), true);
+  EXPECT_TRUE(a->wait_for_log("\"cluster: this node was taken for dead; its streams end as the others were told\"", 10s))
+      << a->log();
+  // The cluster's record agrees: a resume on the other node ends the same way.
+  ws_client r(b->port());
+  r.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", 0}});
+  auto replay = r.read_until("error", 15s, id);
+  EXPECT_EQ(replay.back().at("code"), "interrupted");
+  for (auto& e : replay) EXPECT_NE(e.at("type"), "stream_complete");
+  // The node itself goes on: a new stream on it streams.
+  c.send_json(stream_request("after the stall", "test", "r2"));
+  auto next = c.read_until("stream_chunk", 20s);
+  EXPECT_EQ(next.front().at("type"), "stream_start");
+  EXPECT_NE(str(next.front().at("streamId")), id);
+}
+
 TEST_F(Cluster, ConcurrencyAndStartRateAreSharedByTwoNodes) {
   // Two concurrent streams per user and four starts a minute, across both nodes together.
   std::vector<std::string> lim = {"--max-streams-per-user", "2", "--rate-streams-per-minute", "4",
