@@ -60,6 +60,29 @@ redis.call('DEL', KEYS[4])
 return {streams, conns}
 )lua";
 
+// Ends a dead node's stream in one step: reads the log's last entry (its id is its seq) and, unless
+// it already ended the stream, appends the `interrupted` error after it, publishes it and marks the
+// meta ended. One step, so that a node that was only stalled and writes again meanwhile cannot slip
+// an event in between and leave the log without its end.
+// KEYS: log, meta. ARGV: the frame before its seq, the frame after it, the events channel, now (ms).
+// Reply: the seq appended, or 0.
+constexpr const char* end_stream_lua = R"lua(
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last == 0 then return 0 end
+local id = last[1][1]
+local seq = tonumber(string.sub(id, string.find(id, '-', 1, true) + 1))
+local frame = last[1][2][2]
+for _, t in ipairs({'"type":"stream_complete"', '"type":"stream_cancelled"', '"type":"error"'}) do
+  if string.find(frame, t, 1, true) then return 0 end
+end
+local next = tostring(seq + 1)
+local ev = ARGV[1] .. next .. ARGV[2]
+redis.call('XADD', KEYS[1], '0-' .. next, 'e', ev)
+redis.call('PUBLISH', ARGV[3], ev)
+redis.call('HSET', KEYS[2], 'state', 'ended', 'lastSeq', next, 'endedAt', ARGV[4])
+return seq + 1
+)lua";
+
 // How long a reaped node's set of ended streams waits for that node to come back.
 constexpr std::int64_t reaped_set_min_ms = 60 * 1000;
 }  // namespace
@@ -240,34 +263,32 @@ void node::end_previous_life() {
 }
 
 void node::end_stream_of_dead_node(const std::string& dead, const std::string& stream_id) {
-  redis_->exec({"XREVRANGE", keys::log(stream_id), "+", "-", "COUNT", "1"}, [this, dead, stream_id](error_code ec,
-                                                                                                   redis::reply r) {
-    if (ec) return;
-    std::uint64_t last = 0;
-    bool ended = false;
-    if (!r.elements.empty() && r.elements[0].elements.size() >= 2 && r.elements[0].elements[1].elements.size() >= 2) {
-      if (auto ev = proto::parse_event_frame(r.elements[0].elements[1].elements[1].str)) {
-        last = ev->seq;
-        ended = ev->terminal();
-      }
-    }
-    std::vector<redis::command> cmds;
-    auto keep = std::to_string(cfg_.stream_retention_ms);
-    if (last && !ended) {
-      proto::error_info e{proto::error_code::interrupted,
-                          "the node generating this stream stopped; the text so far is kept", true, {}, {}};
-      auto ev = proto::make_error(e, stream_id, last + 1);
-      cmds.push_back({"XADD", keys::log(stream_id), "0-" + std::to_string(last + 1), "e", ev->json});
-      cmds.push_back({"PUBLISH", keys::events(stream_id), ev->json});
-      cmds.push_back({"HSET", keys::meta(stream_id), "state", "ended", "lastSeq", std::to_string(last + 1), "endedAt",
-                      std::to_string(core::now_ms())});
-      counters_.interrupted_streams.fetch_add(1, std::memory_order_relaxed);
-    }
-    cmds.push_back({"PEXPIRE", keys::meta(stream_id), keep});
-    cmds.push_back({"PEXPIRE", keys::log(stream_id), keep});
-    cmds.push_back({"SREM", keys::node_streams(dead), stream_id});
-    redis_->exec(std::move(cmds), [](error_code, std::vector<redis::reply>) {});
-  });
+  // The error's frame with seq 1, cut around that seq: the script puts the log's next seq there.
+  proto::error_info e{proto::error_code::interrupted, "the node generating this stream stopped; the text so far is kept",
+                      true, {}, {}};
+  auto frame = proto::make_error(e, stream_id, 1)->json;
+  constexpr std::string_view mark = "\"seq\":1";
+  auto at = frame.find(mark);
+  if (at == std::string::npos) return;
+  at += mark.size() - 1;
+  redis::command end{"EVAL",
+                     end_stream_lua,
+                     "2",
+                     keys::log(stream_id),
+                     keys::meta(stream_id),
+                     frame.substr(0, at),
+                     frame.substr(at + 1),
+                     keys::events(stream_id),
+                     std::to_string(core::now_ms())};
+  auto keep = std::to_string(cfg_.stream_retention_ms);
+  redis_->exec(std::vector<redis::command>{std::move(end),
+                                           {"PEXPIRE", keys::meta(stream_id), keep},
+                                           {"PEXPIRE", keys::log(stream_id), keep},
+                                           {"SREM", keys::node_streams(dead), stream_id}},
+               [this](error_code ec, std::vector<redis::reply> rs) {
+                 if (!ec && !rs.empty() && rs[0].type == redis::reply::kind::integer && rs[0].integer > 0)
+                   counters_.interrupted_streams.fetch_add(1, std::memory_order_relaxed);
+               });
 }
 
 void node::on_control(const std::string& payload) {

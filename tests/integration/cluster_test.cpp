@@ -404,7 +404,12 @@ TEST_F(Cluster, ANodeTakenForDeadEndsItsStreamsAsTheOthersWereTold) {
   a->signal(SIGCONT);
   ASSERT_TRUE(reaped) << b->log();
   // Its own client: the stream ends `interrupted`, not `stream_complete`.
-  auto rest = c.read_until("error", 15s, id);
+  std::vector<json::object> rest, replay, next;
+  try {
+    rest = c.read_until("error", 15s, id);
+  } catch (const std::exception& e) {
+    FAIL() << "own client: " << e.what() << "\nnode-a:\n" << a->log() << "\nnode-b:\n" << b->log();
+  }
   for (auto& e : rest) EXPECT_NE(e.at("type"), "stream_complete") << json::serialize(e);
   EXPECT_EQ(rest.back().at("code"), "interrupted") << json::serialize(rest.back());
   EXPECT_EQ(rest.back().at("retryable"), true);
@@ -413,12 +418,20 @@ TEST_F(Cluster, ANodeTakenForDeadEndsItsStreamsAsTheOthersWereTold) {
   // The cluster's record agrees: a resume on the other node ends the same way.
   ws_client r(b->port());
   r.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", 0}});
-  auto replay = r.read_until("error", 15s, id);
+  try {
+    replay = r.read_until("error", 15s, id);
+  } catch (const std::exception& e) {
+    FAIL() << "resume on node-b: " << e.what() << "\nnode-a:\n" << a->log() << "\nnode-b:\n" << b->log();
+  }
   EXPECT_EQ(replay.back().at("code"), "interrupted");
   for (auto& e : replay) EXPECT_NE(e.at("type"), "stream_complete");
   // The node itself goes on: a new stream on it streams.
   c.send_json(stream_request("after the stall", "test", "r2"));
-  auto next = c.read_until("stream_chunk", 20s);
+  try {
+    next = c.read_until("stream_chunk", 20s);
+  } catch (const std::exception& e) {
+    FAIL() << "new stream: " << e.what() << "\nnode-a:\n" << a->log() << "\nnode-b:\n" << b->log();
+  }
   EXPECT_EQ(next.front().at("type"), "stream_start");
   EXPECT_NE(str(next.front().at("streamId")), id);
 }
