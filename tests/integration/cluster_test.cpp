@@ -403,13 +403,19 @@ TEST_F(Cluster, ANodeTakenForDeadEndsItsStreamsAsTheOthersWereTold) {
   bool reaped = b->wait_for_log("\"cluster: node gone, ending its streams\"", 15s);
   a->signal(SIGCONT);
   ASSERT_TRUE(reaped) << b->log();
+  // Reads until `type`; a timeout fails the test with both nodes' logs, where its cause is.
+  auto read_until = [&](ws_client& w, const char* who, const std::string& type, std::chrono::milliseconds t,
+                        const std::string& sid) {
+    try {
+      return w.read_until(type, t, sid);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << who << ": " << e.what() << "\nnode-a:\n" << a->log() << "\nnode-b:\n" << b->log();
+      return std::vector<json::object>{};
+    }
+  };
   // Its own client: the stream ends `interrupted`, not `stream_complete`.
-  std::vector<json::object> rest, replay, next;
-  try {
-    rest = c.read_until("error", 15s, id);
-  } catch (const std::exception& e) {
-    FAIL() << "own client: " << e.what() << "\nnode-a:\n" << a->log() << "\nnode-b:\n" << b->log();
-  }
+  auto rest = read_until(c, "own client", "error", 15s, id);
+  ASSERT_FALSE(rest.empty());
   for (auto& e : rest) EXPECT_NE(e.at("type"), "stream_complete") << json::serialize(e);
   EXPECT_EQ(rest.back().at("code"), "interrupted") << json::serialize(rest.back());
   EXPECT_EQ(rest.back().at("retryable"), true);
@@ -418,20 +424,14 @@ TEST_F(Cluster, ANodeTakenForDeadEndsItsStreamsAsTheOthersWereTold) {
   // The cluster's record agrees: a resume on the other node ends the same way.
   ws_client r(b->port());
   r.send_json({{"action", "resume"}, {"streamId", id}, {"lastSeq", 0}});
-  try {
-    replay = r.read_until("error", 15s, id);
-  } catch (const std::exception& e) {
-    FAIL() << "resume on node-b: " << e.what() << "\nnode-a:\n" << a->log() << "\nnode-b:\n" << b->log();
-  }
+  auto replay = read_until(r, "resume on node-b", "error", 15s, id);
+  ASSERT_FALSE(replay.empty());
   EXPECT_EQ(replay.back().at("code"), "interrupted");
   for (auto& e : replay) EXPECT_NE(e.at("type"), "stream_complete");
   // The node itself goes on: a new stream on it streams.
   c.send_json(stream_request("after the stall", "test", "r2"));
-  try {
-    next = c.read_until("stream_chunk", 20s);
-  } catch (const std::exception& e) {
-    FAIL() << "new stream: " << e.what() << "\nnode-a:\n" << a->log() << "\nnode-b:\n" << b->log();
-  }
+  auto next = read_until(c, "new stream", "stream_chunk", 20s, {});
+  ASSERT_FALSE(next.empty());
   EXPECT_EQ(next.front().at("type"), "stream_start");
   EXPECT_NE(str(next.front().at("streamId")), id);
 }
