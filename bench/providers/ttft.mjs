@@ -38,8 +38,12 @@ function child(cmd, argv, stream, pattern) {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
-// POSTs `body` and resolves with ms from sending to the first body bytes that contain `needle`.
-function firstToken(port, path, body, needle) {
+// POSTs `body` and resolves with two figures in ms: `ttft`, from sending to the first token's bytes, and
+// `outside`, that time less the upstream's own share (from its request's arrival to its first write,
+// both stamped by the fake in the token as "@<µs>|<µs>", CLOCK_MONOTONIC like hrtime here). The
+// fake's timer jitter is in `ttft` but not in `outside`.
+const STAMPS = /@(\d+)\|(\d+)/;
+function firstToken(port, path, body) {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
     const t0 = process.hrtime.bigint();
@@ -51,9 +55,13 @@ function firstToken(port, path, body, needle) {
       res.on('data', (d) => {
         if (seen) return;
         buf += d;
-        if (buf.includes(needle)) {
+        const m = STAMPS.exec(buf);
+        if (m) {
+          const t1 = process.hrtime.bigint();
           seen = true;
-          resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+          const upstreamUs = Number(BigInt(m[2]) - BigInt(m[1]));
+          const ttft = Number(t1 - t0) / 1e6;
+          resolve({ ttft, outside: ttft - upstreamUs / 1e3 });
         }
       });
       res.on('end', () => seen || reject(new Error(`no token from ${path}: ${buf.slice(0, 300)}`)));
@@ -68,16 +76,18 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
-const fake = await child('node', [join(root, 'tests/fakes/server.mjs'), '--ttft-ms', String(TTFT), '--exit-with-stdin'], 'stdout', /"port":(\d+)/);
+// Three short tokens per answer, so each request's stream ends soon after its first token.
+const fake = await child('node', [join(root, 'bench/peers/node-ws/fake-openai.js'), '--ttft-ms', String(TTFT), '--tokens', '3',
+  '--tokens-per-second', '1000'], 'stderr', /"port":(\d+)/);
 const dir = mkdtempSync(join(tmpdir(), 'sg-bench-ttft-'));
 writeFileSync(join(dir, 'sg.toml'), `[providers.openai]\nbase_url = "http://127.0.0.1:${fake.port}/v1"\ndefault_model = "gpt-fake"\nmax_retries = 0\n`);
 const sg = await child(bin, ['--listen', '127.0.0.1:0', '--data-dir', dir, '--web-root', '', '--config', join(dir, 'sg.toml'),
   '--threads', '1'], 'stderr', /"msg":"listening".*?"port":(\d+)/);
 
 const messages = [{ role: 'user', content: 'Name my blog about rivers' }];
-const direct = () => firstToken(fake.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages }, '"delta":{"content":"Hello');
-const viaCompletions = () => firstToken(sg.port, '/v1/chat/completions', { model: 'openai/gpt-fake', stream: true, messages }, '"delta":{"content":"Hello');
-const viaStreams = () => firstToken(sg.port, '/v1/streams', { projectId: 'bench', userInput: 'Name my blog about rivers', provider: 'openai' }, 'event: stream_chunk');
+const direct = () => firstToken(fake.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages });
+const viaCompletions = () => firstToken(sg.port, '/v1/chat/completions', { model: 'openai/gpt-fake', stream: true, messages });
+const viaStreams = () => firstToken(sg.port, '/v1/streams', { projectId: 'bench', userInput: 'Name my blog about rivers', provider: 'openai' });
 
 // Warm-up: connections pooled on both sides.
 for (let i = 0; i < 20; i++) {
@@ -91,16 +101,22 @@ for (let i = 0; i < N; i++) {
   rows.completions.push(await viaCompletions());
   rows.streams.push(await viaStreams());
 }
-const diff = (xs) => xs.map((x, i) => x - rows.direct[i]);
-const line = (name, xs) => `${name.padEnd(44)} p50 ${pct(xs, 50).toFixed(3).padStart(8)} ms   p99 ${pct(xs, 99).toFixed(3).padStart(8)} ms`;
+const col = (name, k) => rows[name].map((r) => r[k]);
+const line = (name, xs) => `${name.padEnd(46)} p50 ${pct(xs, 50).toFixed(3).padStart(8)} ms   p99 ${pct(xs, 99).toFixed(3).padStart(8)} ms`;
+const added = (name, xs, base) =>
+  `${name.padEnd(46)} p50 ${(pct(xs, 50) - pct(base, 50)).toFixed(3).padStart(8)} ms   p99 ${(pct(xs, 99) - pct(base, 99)).toFixed(3).padStart(8)} ms`;
 console.log(`time to first token, ${N} requests each, fake upstream delay ${TTFT} ms, one at a time on 127.0.0.1`);
-console.log(line('straight from the fake', rows.direct));
-console.log(line('through streamgate /v1/chat/completions', rows.completions));
-console.log(line('through streamgate POST /v1/streams (SSE)', rows.streams));
-console.log(line('difference, /v1/chat/completions − direct', diff(rows.completions)));
-console.log(line('difference, /v1/streams − direct', diff(rows.streams)));
+console.log(line('straight from the fake', col('direct', 'ttft')));
+console.log(line('through streamgate /v1/chat/completions', col('completions', 'ttft')));
+console.log(line('through streamgate POST /v1/streams (SSE)', col('streams', 'ttft')));
+console.log('time outside the upstream (TTFT less the fake\'s own time from request to first write)');
+console.log(line('straight from the fake', col('direct', 'outside')));
+console.log(line('through streamgate /v1/chat/completions', col('completions', 'outside')));
+console.log(line('through streamgate POST /v1/streams (SSE)', col('streams', 'outside')));
+console.log(added('added by streamgate, /v1/chat/completions', col('completions', 'outside'), col('direct', 'outside')));
+console.log(added('added by streamgate, /v1/streams', col('streams', 'outside'), col('direct', 'outside')));
 
 sg.proc.kill('SIGTERM');
-fake.proc.stdin.end();
+fake.proc.kill('SIGTERM');
 agent.destroy();
 rmSync(dir, { recursive: true, force: true });

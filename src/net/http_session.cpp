@@ -16,6 +16,7 @@ namespace sg::io {
 namespace {
 constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto sse_write_timeout = std::chrono::seconds(60);
+constexpr std::size_t sse_events_per_write = 64;  // a backlog goes out in chunks of at most this many events
 constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
 // After a response that closes the connection, the client's unread bytes are drained this long so
 // the close is a FIN, not a reset that could destroy the response before the client reads it.
@@ -380,7 +381,9 @@ void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
   beast::get_lowest_layer(stream_).expires_never();
   // Subscribing replays the log after sse_last_seq_, then continues live.
   using result = stream::stream::subscribe_result;
+  sse_replaying_ = true;
   auto r = sse_stream_->subscribe(this->shared_from_this(), sse_last_seq_);
+  sse_replaying_ = false;
   if (r == result::past_end || r == result::beyond_end || r == result::not_retained) {
     // Nothing will follow (the stream ended in between, or its log was trimmed): end the body now
     // rather than send heartbeats forever. An ended stream's replay otherwise ends with its
@@ -389,6 +392,7 @@ void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
     sse_write();
     return;
   }
+  sse_write();  // the replay
   arm_heartbeat();
   if (sse_cancel_on_close_) watch_client();
 }
@@ -446,14 +450,15 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
     return;
   }
   if (terminal) sse_ending_ = true;  // the response ends after this event is written
-  sse_write();
+  if (!sse_replaying_) sse_write();
 }
 
+// Every waiting event goes out in one chunk of the body (one send for a backlog or a replay).
 template <class Stream>
 void basic_http_session<Stream>::sse_write() {
   if (queue_.writing() || sse_done_) return;
-  in_flight_ = queue_.begin_write();
-  if (!in_flight_) {
+  in_flight_ = queue_.begin_write_all(sse_events_per_write);
+  if (in_flight_.empty()) {
     if (sse_ending_) {
       // Terminal event written: end the chunked body, keep the connection for the next request.
       sse_done_ = true;
@@ -463,20 +468,25 @@ void basic_http_session<Stream>::sse_write() {
     }
     return;
   }
-  const std::string* bytes = &in_flight_->sse();
+  sse_buffers_.clear();
   if (sse_format_) {
-    sse_bytes_ = sse_format_(*in_flight_);
-    if (sse_bytes_.empty()) {
-      // Nothing to write for this event (progress): an empty chunk would end the body.
-      in_flight_.reset();
-      queue_.end_write();
-      net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
-      return;
-    }
-    bytes = &sse_bytes_;
+    sse_formatted_.clear();
+    for (auto& ev : in_flight_)
+      if (auto text = sse_format_(*ev); !text.empty()) sse_formatted_.push_back(std::move(text));
+    for (auto& text : sse_formatted_) sse_buffers_.push_back(net::buffer(text));
+  } else {
+    for (auto& ev : in_flight_) sse_buffers_.push_back(net::buffer(ev->sse()));
+  }
+  if (sse_buffers_.empty()) {
+    // Nothing to write for these events (progress, in the completions format): an empty chunk
+    // would end the body.
+    in_flight_.clear();
+    queue_.end_write();
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
+    return;
   }
   beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-  net::async_write(stream_, http::make_chunk(net::buffer(*bytes)),
+  net::async_write(stream_, http::make_chunk(sse_buffers_),
                    beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
 }
 
@@ -486,15 +496,18 @@ void basic_http_session<Stream>::on_sse_write(bool last, error_code ec, std::siz
     end_sse(!ec && sse_keep_alive_);
     return;
   }
-  if (!ec && in_flight_->due_us)
-    app_.stats.chunk_lateness.observe_ms(static_cast<double>(core::now_us() - in_flight_->due_us) / 1000.0);
-  in_flight_.reset();
+  if (!ec) {
+    auto now = core::now_us();
+    for (auto& ev : in_flight_)
+      if (ev->due_us) app_.stats.chunk_lateness.observe_ms(static_cast<double>(now - ev->due_us) / 1000.0);
+    app_.stats.events_sent.fetch_add(in_flight_.size(), std::memory_order_relaxed);
+  }
+  in_flight_.clear();
   queue_.end_write();
   if (ec) {
     end_sse(false);
     return;
   }
-  app_.stats.events_sent.fetch_add(1, std::memory_order_relaxed);
   sse_write();
 }
 

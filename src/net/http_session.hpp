@@ -93,11 +93,13 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   std::shared_ptr<stream::stream> sse_stream_;
   std::uint64_t sse_last_seq_ = 0;
   outbound_queue queue_;
-  proto::event_ptr in_flight_;
+  std::vector<proto::event_ptr> in_flight_;          // the events of the write in flight
+  std::vector<net::const_buffer> sse_buffers_;       // their bytes, one chunk of the body
+  bool sse_replaying_ = false;                       // subscribing: the replay is written in one go after it
   std::optional<http::response<http::empty_body>> sse_res_;
   std::optional<http::response_serializer<http::empty_body>> sse_sr_;
   gateway::openai_api::event_formatter sse_format_;  // set: events are written in this format, not as SSE
-  std::string sse_bytes_;                            // the formatted event being written
+  std::vector<std::string> sse_formatted_;           // the formatted events being written
   bool sse_cancel_on_close_ = false;                 // the stream has no other reader: a lost client cancels it
   bool watching_ = false;                            // a read is pending only to see the client leave
   std::shared_ptr<stream::stream> awaited_stream_;   // a non-streamed completion's stream, until it answers

@@ -1,6 +1,8 @@
 // Merging keeps a slow reader's backlog to one growing chunk per stream instead of thousands of frames.
 #include "net/outbound_queue.hpp"
 
+#include <algorithm>
+
 namespace sg::io {
 
 using proto::event_type;
@@ -34,8 +36,9 @@ std::size_t escaped_content_bytes(const proto::event& ev) {
 
 outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
   if (ev->type == event_type::stream_chunk && !empty()) {
-    std::size_t waiting_from = head_ + (writing_ ? 1 : 0);
-    std::size_t waiting_bytes = bytes_ - (writing_ ? item_bytes(items_[head_].get()) : 0);
+    std::size_t waiting_from = head_ + writing_;
+    std::size_t waiting_bytes = bytes_;
+    for (std::size_t i = head_; i < waiting_from; ++i) waiting_bytes -= item_bytes(items_[i].get());
     if (items_.size() > waiting_from && waiting_bytes >= limits_.merge_bytes) {
       // Only the newest queued event of this stream may absorb the chunk, and only if it is the
       // chunk right before it: anything else between them would be reordered.
@@ -95,15 +98,29 @@ void outbound_queue::finish_merge(std::size_t i) {
 proto::event_ptr outbound_queue::begin_write() {
   if (writing_ || empty()) return nullptr;
   if (!merging_.empty()) finish_merge(head_);
-  writing_ = true;
+  writing_ = 1;
   return items_[head_];
 }
 
+std::vector<proto::event_ptr> outbound_queue::begin_write_all(std::size_t max_events) {
+  std::vector<proto::event_ptr> out;
+  if (writing_ || empty() || max_events == 0) return out;
+  std::size_t n = std::min(size(), max_events);
+  out.reserve(n);
+  for (std::size_t i = head_; i < head_ + n; ++i) {
+    if (!merging_.empty()) finish_merge(i);
+    out.push_back(items_[i]);
+  }
+  writing_ = n;
+  return out;
+}
+
 void outbound_queue::end_write() {
-  if (!writing_ || empty()) return;
-  bytes_ -= items_[head_]->json.size();
-  pop_front();
-  writing_ = false;
+  for (; writing_ && !empty(); --writing_) {
+    bytes_ -= items_[head_]->json.size();
+    pop_front();
+  }
+  writing_ = 0;
 }
 
 void outbound_queue::pop_front() {
@@ -120,7 +137,7 @@ void outbound_queue::pop_front() {
 }
 
 void outbound_queue::clear_waiting() {
-  while (size() > (writing_ ? 1u : 0u)) {
+  while (size() > writing_) {
     auto k = merge_index(items_.back().get());
     bytes_ -= k == no_merge ? items_.back()->json.size() : merging_[k].bytes;
     if (k != no_merge) merging_.erase(merging_.begin() + static_cast<std::ptrdiff_t>(k));

@@ -27,10 +27,13 @@ class outbound_queue {
   push_result push(proto::event_ptr ev);
   /// The front event, marked as being written; null if empty or a write is already in flight.
   proto::event_ptr begin_write();
-  /// Removes the event returned by begin_write.
+  /// Up to `max_events` events from the front, oldest first, marked as being written together (one
+  /// write for a whole backlog, where the transport allows it); empty if empty or a write is in flight.
+  std::vector<proto::event_ptr> begin_write_all(std::size_t max_events);
+  /// Removes the events returned by begin_write or begin_write_all.
   void end_write();
 
-  bool writing() const { return writing_; }
+  bool writing() const { return writing_ != 0; }
   bool empty() const { return head_ == items_.size(); }
   std::size_t size() const { return items_.size() - head_; }
   std::size_t bytes() const { return bytes_; }
@@ -64,7 +67,7 @@ class outbound_queue {
   std::vector<proto::event_ptr> items_;
   std::size_t head_ = 0;
   std::size_t bytes_ = 0;
-  bool writing_ = false;
+  std::size_t writing_ = 0;  // events at the front being written
   std::size_t merged_total_ = 0;
 };
 

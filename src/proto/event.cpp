@@ -144,13 +144,17 @@ bool event::terminal() const {
          (type == event_type::error && seq != 0);
 }
 
+event::~event() { delete sse_.load(std::memory_order_acquire); }
+
+// Built without a lock: two threads that both find it missing both build it, and the first to
+// install its copy wins (std::call_once would cost a futex wake per event: glibc's once always wakes).
 const std::string& event::sse() const {
-  std::call_once(sse_once_, [this] {
-    if (type == event_type::heartbeat) {
-      sse_ = ": ping\n\n";
-      return;
-    }
-    std::string s;
+  if (auto* ready = sse_.load(std::memory_order_acquire)) return *ready;
+  auto built = std::make_unique<std::string>();
+  std::string& s = *built;
+  if (type == event_type::heartbeat) {
+    s = ": ping\n\n";
+  } else {
     s.reserve(json.size() + 40);
     if (seq != 0) {
       s += "id: ";
@@ -173,9 +177,11 @@ const std::string& event::sse() const {
       s += json;  // serialized JSON never contains a raw newline
     }
     s += "\n\n";
-    sse_ = std::move(s);
-  });
-  return sse_;
+  }
+  const std::string* expected = nullptr;
+  if (sse_.compare_exchange_strong(expected, built.get(), std::memory_order_acq_rel, std::memory_order_acquire))
+    return *built.release();
+  return *expected;
 }
 
 void append_json_string(std::string& out, std::string_view s) {

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,9 +42,13 @@ struct event {
   /// "id: <seq>\nevent: <type>\ndata: <json>\n\n", built on first use and then shared. Thread-safe.
   const std::string& sse() const;
 
+  event() = default;
+  event(const event&) = delete;
+  event& operator=(const event&) = delete;
+  ~event();
+
  private:
-  mutable std::once_flag sse_once_;
-  mutable std::string sse_;
+  mutable std::atomic<const std::string*> sse_{nullptr};  // owned; the first complete build wins
 };
 
 using event_ptr = std::shared_ptr<const event>;

@@ -228,7 +228,7 @@ void upstream_provider::start(std::shared_ptr<const request> req, std::shared_pt
     return;
   }
   auto j = std::make_shared<job>(s_, protocol_, client_, std::move(req), std::move(model), std::move(out), ex);
-  net::post(ex, [j, cancel] { j->run(cancel); });
+  net::dispatch(ex, [j, cancel] { j->run(cancel); });  // inline on the stream's executor: no queue before the request
 }
 
 }  // namespace sg::provider

@@ -48,8 +48,10 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   // Called before the stream is visible to anyone: stream_start is seq 1 in the log.
   void publish_start() { s_->publish(proto::make_stream_start(s_->id(), req_.project_id, req_.request_id)); }
 
+  // Inline when the caller already runs on the stream's executor (a session starting it), so the
+  // upstream request leaves before the session writes its answer's head to the client.
   void begin() {
-    net::post(ex_, [self = shared_from_this()] { self->initialize(); });
+    net::dispatch(ex_, [self = shared_from_this()] { self->initialize(); });
   }
 
   void cancel() {
@@ -144,38 +146,20 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
       generate({});
       return;
     }
-    // The analyzing stage really reads the project's cards and records the question.
+    // The analyzing stage really reads the project's cards and records the question. The answer
+    // starts on the cards; the question's rows are written by a job of their own right behind, so
+    // the upstream request waits for no commit. The stream's end waits for that write (its row is
+    // then there to update), and a failed write ends the stream: nothing is answered off the record.
     auto self = shared_from_this();
     using cards_or_missing = std::optional<std::vector<store::card_row>>;
     m_.store_.exec(
         [self](store::database& db) -> cards_or_missing {
-          // Another user's project is invisible: the same answer as a stream that does not exist.
-          if (auto p = db.get_project(self->req_.project_id); p && p->owner != self->s_->owner()) return std::nullopt;
-          auto cards = db.list_cards(self->req_.project_id);
-          if (self->req_.record) {
-            store::message_row msg;
-            msg.owner = self->s_->owner();
-            msg.project_id = self->req_.project_id;
-            msg.role = "user";
-            msg.content = self->req_.user_input;
-            msg.status = "complete";
-            msg.stream_id = self->s_->id();
-            msg.created_at = core::now_ms();
-            db.add_message(msg);
-            // The answer is in the history from now on, `streaming` with this node's name: its text
-            // is checkpointed every second, and a crash leaves it `interrupted` with that text.
-            msg.role = "assistant";
-            msg.content.clear();
-            msg.status = "streaming";
-            msg.node = self->m_.cfg_.node_id;
-            db.add_message(msg);
-          }
-          return cards;
+          if (!self->project_visible(db)) return std::nullopt;
+          return db.list_cards(self->req_.project_id);
         },
         [self](store::result<cards_or_missing> r) {
           net::post(self->ex_, [self, r = std::move(r)]() mutable {
             if (!r) {
-              // The question could not be recorded: end the stream rather than answer off the record.
               self->persist_ = false;
               self->on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
               return;
@@ -187,6 +171,59 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
               return;
             }
             self->generate(std::move(**r));
+          });
+        });
+    if (req_.record) record_question();
+  }
+
+  // Another user's project is invisible: the same answer as a stream that does not exist.
+  bool project_visible(store::database& db) const {
+    auto p = db.get_project(req_.project_id);
+    return !p || p->owner == s_->owner();
+  }
+
+  void record_question() {
+    recording_question_ = true;
+    auto self = shared_from_this();
+    m_.store_.exec(
+        [self](store::database& db) {
+          if (!self->project_visible(db)) return;  // the read above ends this stream as not_found
+          store::message_row msg;
+          msg.owner = self->s_->owner();
+          msg.project_id = self->req_.project_id;
+          msg.role = "user";
+          msg.content = self->req_.user_input;
+          msg.status = "complete";
+          msg.stream_id = self->s_->id();
+          msg.created_at = core::now_ms();
+          // Both rows in one commit (PostgreSQL runs each job in a transaction already).
+          bool own = !db.in_transaction();
+          if (own) db.begin();
+          try {
+            db.add_message(msg);
+            // The answer is in the history from now on, `streaming` with this node's name: its text
+            // is checkpointed every second, and a crash leaves it `interrupted` with that text.
+            msg.role = "assistant";
+            msg.content.clear();
+            msg.status = "streaming";
+            msg.node = self->m_.cfg_.node_id;
+            db.add_message(msg);
+            if (own) db.commit();
+          } catch (...) {
+            if (own && db.in_transaction()) db.rollback();
+            throw;
+          }
+        },
+        [self](store::result<void> r) {
+          net::post(self->ex_, [self, ok = r.has_value()] {
+            self->recording_question_ = false;
+            if (!ok) {
+              // The question could not be recorded: end the stream rather than answer off the record.
+              self->persist_ = false;
+              self->cancel_->cancel();
+              self->on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
+            }
+            if (auto end = std::exchange(self->finish_after_record_, nullptr)) end();
           });
         });
   }
@@ -221,6 +258,11 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   template <class MakeEvent>
   void finish(std::string status, MakeEvent make_event) {
     auto self = shared_from_this();
+    if (recording_question_) {
+      // Its answer's row is still being written: the end follows it, so it updates that row.
+      finish_after_record_ = [self, status = std::move(status), make_event] { self->finish(status, make_event); };
+      return;
+    }
     auto text = s_->text();
     m_.store_.exec(
         [self, status, text](store::database& db) {
@@ -278,6 +320,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   std::chrono::steady_clock::time_point last_delta_;
   bool finishing_ = false;
   bool persist_ = true;  // false when the stream never belonged in the history
+  bool recording_question_ = false;           // the question's rows are being written
+  std::function<void()> finish_after_record_;  // an end that waits for that write
   std::int64_t first_chunk_ms_ = -1;
   std::uint64_t chunks_ = 0;
   proto::usage usage_;

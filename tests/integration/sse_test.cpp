@@ -179,6 +179,38 @@ TEST(Sse, KeepAliveConnectionServesTheNextRequestAfterTheStream) {
   EXPECT_EQ(res2.body(), R"({"status":"ok"})");
 }
 
+// A replay is written as it was read from the log: every waiting event in one chunk of the body
+// (at most 64 to a chunk), not a send per event.
+TEST(Sse, AReplayGoesOutInOneChunkPerSixtyFourEvents) {
+  server_process srv({"--demo-ttft-ms", "1", "--demo-tokens-per-second", "1000"});
+  std::string id;
+  {
+    sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("replay in one go"));
+    while (auto ev = c.next(10s)) id = std::string(ev->json().at("streamId").as_string());
+  }
+  ASSERT_FALSE(id.empty());
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), srv.port()));
+  timeval tv{10, 0};
+  setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  http::request<http::string_body> req{http::verb::get, "/v1/streams/" + id + "/events", 11};
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(srv.port()));
+  http::write(sock, req);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  std::size_t chunks = 0;
+  auto on_chunk = [&](std::uint64_t size, beast::string_view, beast::error_code&) { chunks += size > 0; };
+  parser.on_chunk_header(on_chunk);
+  http::read(sock, buf, parser);
+  const auto& body = parser.get().body();
+  std::size_t events = 0;
+  for (auto at = body.find("\nevent: "); at != std::string::npos; at = body.find("\nevent: ", at + 1)) ++events;
+  ASSERT_GE(events, 5u) << body;  // start, progress, chunks (merged: nothing was written yet), end
+  EXPECT_NE(body.find("event: stream_complete"), std::string::npos);
+  EXPECT_EQ(chunks, (events + 63) / 64) << events << " events";
+}
+
 TEST(Sse, StreamStatusAndDeleteCancels) {
   server_process srv({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "20"});
   auto r = http_request(srv.port(), http::verb::post, "/v1/streams", body_for("delete me"), {{"Accept", "application/json"}});

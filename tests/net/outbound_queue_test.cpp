@@ -138,6 +138,47 @@ TEST(OutboundQueue, ALongBacklogMergesIntoOneExactFrame) {
   EXPECT_EQ(q.bytes(), 0u);
 }
 
+// A backlog written in one go: the events leave oldest first with their merges' frames made, none
+// is merged into while written, and the write's end removes them all (bytes back to what waits).
+TEST(OutboundQueue, ABacklogIsWrittenTogetherAndNeverMergedIntoMeanwhile) {
+  outbound_queue q({0, 1 << 20});
+  q.push(proto::make_pong(""));
+  q.begin_write();
+  q.push(make_chunk("s", 2, "a", "p"));
+  q.push(make_chunk("s", 3, "b", "p"));  // merged into seq 2's
+  q.push(proto::make_progress("s", 4, "finalizing", "x", 90));
+  q.push(make_chunk("s", 5, "c", "p"));
+  EXPECT_TRUE(q.begin_write_all(64).empty());  // the pong's write is still in flight
+  q.end_write();
+  auto batch = q.begin_write_all(2);  // bounded by its argument
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0]->json, make_chunk("s", 3, "ab", "p", 0, 2)->json);
+  EXPECT_EQ(batch[1]->type, proto::event_type::progress);
+  EXPECT_TRUE(q.begin_write_all(64).empty());
+  EXPECT_FALSE(q.begin_write());
+  // seq 6 follows seq 5, which waits outside the batch: merged into it, never into the batch.
+  EXPECT_EQ(q.push(make_chunk("s", 6, "d", "p")), push_result::merged);
+  q.end_write();
+  EXPECT_EQ(q.size(), 1u);
+  auto rest = q.begin_write_all(64);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0]->json, make_chunk("s", 6, "cd", "p", 0, 5)->json);
+  EXPECT_EQ(q.bytes(), rest[0]->json.size());
+  q.end_write();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+
+  // A chunk after a batch's last chunk is queued on its own: the batch is being written.
+  q.push(make_chunk("t", 1, "x", "p"));
+  ASSERT_EQ(q.begin_write_all(64).size(), 1u);
+  EXPECT_EQ(q.push(make_chunk("t", 2, "y", "p")), push_result::queued);
+  q.clear_waiting();
+  EXPECT_EQ(q.size(), 1u);
+  q.end_write();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
 TEST(OutboundQueue, OverflowPastTheHardCap) {
   outbound_queue q({0, 300});
   q.push(proto::make_pong(""));

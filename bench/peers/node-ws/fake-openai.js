@@ -7,7 +7,9 @@
 // /v1/chat/completions) passes the text through, so the client reads from the last stamp in each
 // chunk how long it took from this upstream's write to its own read: read directly, that is the
 // transport's share; through a proxy, the difference is what the proxy adds. (The write time, not
-// the due time: Node's millisecond timers would bury a proxy's microseconds.)
+// the due time: Node's millisecond timers would bury a proxy's microseconds.) The first token also
+// carries "@<µs>" before its stamp, the microsecond the request's body had arrived, so a client can
+// tell the time spent outside this upstream from the upstream's own (jittery) delay.
 const http = require('http');
 const { performance } = require('perf_hooks');
 
@@ -26,7 +28,7 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 
 let nextId = 0;
-function stream(req, res, body) {
+function stream(req, res, body, receivedUs) {
   const id = 'chatcmpl-' + (++nextId);
   const model = body.model || 'fake';
   const created = Math.floor(Date.now() / 1000);
@@ -48,7 +50,8 @@ function stream(req, res, body) {
       res.end('data: [DONE]\n\n');
       return;
     }
-    res.write(chunk({ content: '|' + (process.hrtime.bigint() / 1000n).toString() }, null));
+    const arrived = k === 0 ? '@' + receivedUs.toString() : '';
+    res.write(chunk({ content: arrived + '|' + (process.hrtime.bigint() / 1000n).toString() }, null));
     k++;
     timer = setTimeout(next, Math.max(0, t0 + offsetMs(k) - performance.now()));
   };
@@ -70,6 +73,7 @@ const server = http.createServer((req, res) => {
   let data = '';
   req.on('data', (d) => (data += d));
   req.on('end', () => {
+    const receivedUs = process.hrtime.bigint() / 1000n;
     let body = {};
     try {
       body = JSON.parse(data || '{}');
@@ -78,7 +82,7 @@ const server = http.createServer((req, res) => {
       res.end('{"error":{"message":"bad JSON","type":"invalid_request_error"}}');
       return;
     }
-    if (body.stream) return stream(req, res, body);
+    if (body.stream) return stream(req, res, body, receivedUs);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion', created: Math.floor(Date.now() / 1000),
       model: body.model || 'fake', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
