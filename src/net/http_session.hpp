@@ -40,7 +40,7 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   void linger(error_code ec);
   void handle_request(gateway::request req);
   void upgrade(gateway::request req, gateway::principal who, bool bearer_subprotocol);  // ws_upgrade.cpp
-  using ws_client = typename basic_ws_session<Stream>::client;
+  using ws_client = typename basic_ws_session<ws_transport_t<Stream>>::client;
   void upgrade_admitted(gateway::request req, gateway::principal who, bool bearer_subprotocol, ws_client c,
                         std::shared_ptr<void> slots);
   void send(gateway::response res);

@@ -40,10 +40,11 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   identity_.source_ip = std::move(c.source_ip);
   limit_key_ = std::move(c.limit_key);
   identity_.user_agent = std::string(req[http::field::user_agent].substr(0, 512));
-  beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+  if constexpr (std::is_same_v<Stream, tcp::socket>) ws_.next_layer().set_option(tcp::no_delay(true), ec);
+  else beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
 
   // Beast's own timers: handshake/close deadlines, and pings when idle, closing a silent peer.
-  beast::get_lowest_layer(ws_).expires_never();
+  if constexpr (!std::is_same_v<Stream, tcp::socket>) beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout opt{};
   opt.handshake_timeout = ws_handshake_timeout;
   opt.idle_timeout = std::chrono::milliseconds(app_.cfg.idle_timeout_ms);
@@ -96,9 +97,13 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
   do_read();
 }
 
+// A piece at a time, not the whole message: a whole-message read prepares Beast's frame size (1.5 KiB)
+// in the buffer, which an idle connection would hold for as long as it waits. read_message_max still
+// bounds the message across its pieces.
 template <class Stream>
 void basic_ws_session<Stream>::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
+  ws_.async_read_some(buffer_, read_piece,
+                      beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
 }
 
 template <class Stream>
@@ -462,7 +467,7 @@ void basic_ws_session<Stream>::close(websocket::close_reason reason) {
   closing_ = true;
   if (!close_code_) close_code_ = static_cast<std::uint16_t>(reason.code);
   if (queue_.writing() || !queue_.empty()) {
-    pending_close_ = reason;  // Beast allows one write at a time; the close frame is a write
+    pending_close_ = std::make_unique<websocket::close_reason>(reason);  // Beast allows one write at a time; the close frame is a write
     do_write();
     return;
   }
@@ -503,7 +508,7 @@ void basic_ws_session<Stream>::report_queue() {
   reported_bytes_ = now;
 }
 
-template class basic_ws_session<plain_stream>;
+template class basic_ws_session<ws_transport_t<plain_stream>>;
 template class basic_ws_session<tls_stream>;
 
 }  // namespace sg::io

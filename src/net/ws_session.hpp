@@ -17,7 +17,7 @@
 
 namespace sg::io {
 
-/// `Stream` is plain_stream or tls_stream (see net/stream_types.hpp).
+/// `Stream` is ws_transport_t of plain_stream or tls_stream: a bare socket or a TLS stream (net/stream_types.hpp).
 template <class Stream>
 class basic_ws_session final : public std::enable_shared_from_this<basic_ws_session<Stream>>,
                                public stream::subscriber,
@@ -89,7 +89,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   outbound_queue queue_;
   proto::event_ptr in_flight_;
   std::int64_t reported_bytes_ = 0;
-  std::optional<websocket::close_reason> pending_close_;
+  std::unique_ptr<websocket::close_reason> pending_close_;  // 136 bytes, held only while a close waits
   bool closing_ = false;
   bool finished_ = false;
   bool registered_ = false;

@@ -24,7 +24,7 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
     send(std::move(res));
     return;
   }
-  typename basic_ws_session<Stream>::client c;
+  ws_client c;
   c.source_ip = source_ip_;
   c.limit_key = limit_key_;
   if (!issued_key_.empty()) c.set_cookie = gateway::anonymous::set_cookie(issued_key_, secure_);
@@ -59,7 +59,7 @@ void basic_http_session<Stream>::upgrade_admitted(gateway::request req, gateway:
                                                   bool bearer_subprotocol, ws_client c, std::shared_ptr<void> slots) {
   beast::get_lowest_layer(stream_).expires_never();
   if (!app_.routes || !app_.routes->has("$connect")) {
-    std::make_shared<basic_ws_session<Stream>>(std::move(stream_), app_, tls_context_)
+    std::make_shared<basic_ws_session<ws_transport_t<Stream>>>(ws_transport<Stream>::take(stream_), app_, tls_context_)
         ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(slots));
     return;
   }
@@ -84,7 +84,8 @@ void basic_http_session<Stream>::upgrade_admitted(gateway::request req, gateway:
                       }
                       c.context_json = std::move(d.context_json);
                       c.admitted_by_route = true;
-                      std::make_shared<basic_ws_session<Stream>>(std::move(self->stream_), self->app_, self->tls_context_)
+                      std::make_shared<basic_ws_session<ws_transport_t<Stream>>>(
+                          ws_transport<Stream>::take(self->stream_), self->app_, self->tls_context_)
                           ->run(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(slots));
                     });
 }
