@@ -5,6 +5,8 @@
 #include "store/postgres_database.hpp"
 #include "store/sqlite_database.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <stdexcept>
@@ -191,11 +193,13 @@ void store::run(std::function<void(database&)> fn) {
     first = batch_.empty();
     batch_.push_back(std::move(fn));
   }
-  // The first item of a batch schedules it; the rest join it until a store thread takes it. The
-  // strand keeps batches in order (a connection's row is put before it is deleted) on any thread.
+  // The first item of a batch schedules it, batch_gather later; the rest join it until a store
+  // thread takes it. A burst of connections is one commit, not one each (nobody waits on this
+  // work). The strand keeps batches in order (a connection's row is put before it is deleted).
   if (first) {
     started();
-    boost::asio::post(batches_strand_, [this] {
+    auto timer = std::make_shared<boost::asio::steady_timer>(batches_strand_, batch_gather);
+    timer->async_wait([this, timer](boost::system::error_code) {
       run_batch();
       finished();
     });

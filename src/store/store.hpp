@@ -97,8 +97,10 @@ class store {
     });
   }
 
+  /// How long the first item of a batch waits for others to join it.
+  static constexpr std::chrono::milliseconds batch_gather{5};
   /// Fire-and-forget work (the connection table): a failure is logged and counted, nothing waits on it.
-  /// Work queued while a batch waits or runs goes into the next batch, run in one transaction (one
+  /// Work queued within batch_gather of a batch's first item joins it; the batch runs in one transaction (one
   /// commit for a burst of connections instead of one each); batches run one at a time, in order. Thread-safe.
   void run(std::function<void(database&)> fn);
   /// Transactions that fire-and-forget work ran in, and the work items they held (for metrics).

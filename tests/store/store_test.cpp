@@ -189,6 +189,35 @@ TEST(Store, FireAndForgetWorkQueuedMeanwhileCommitsAsOneBatch) {
 }
 
 
+// With the store idle, the first item waits batch_gather for others: connections that arrive one
+// at a time within it (here 20, each queued after the one before was) share one commit.
+TEST(Store, ItemsArrivingWithinTheGatherTimeShareOneBatch) {
+  temp_dir dir;
+  store st(dir.path.string());
+  st.flush();
+  auto before = st.batches();
+  auto items_before = st.batched_items();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    connection_row r;
+    r.connection_id = "g" + std::to_string(i);
+    r.connected_at = r.last_active_at = 1;
+    r.ttl = 1000;
+    st.run([r](database& db) { db.put_connection(r); });
+  }
+  auto queued_in = std::chrono::steady_clock::now() - t0;
+  st.flush();
+  // Queuing 20 items takes microseconds; a test thread descheduled for longer may see more batches.
+  static_assert(store::batch_gather >= std::chrono::milliseconds(5));
+  if (queued_in < std::chrono::milliseconds(5)) {
+    EXPECT_EQ(st.batches() - before, 1u) << "queued in " << queued_in.count() << " ns";
+  }
+  EXPECT_EQ(st.batched_items() - items_before, 20u);
+  auto count = exec_wait<std::int64_t>(st, [](database& db) { return db.count_connections(); });
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 20);
+}
+
 // ---- every engine ----------------------------------------------------------------------------
 
 // The same tests on SQLite and on a PostgreSQL server of the test's own.
