@@ -23,8 +23,10 @@ class json_event_decoder : public stream_decoder {
   /// One event's data, as sent (empty data and markers such as "[DONE]" included); called only while
   /// `out` holds no error.
   virtual void on_data(std::string_view data, decoded& out) = 0;
-  /// Parses `data` into `v`; false, with out.error set, unless it is a JSON object.
-  bool parse_object(std::string_view data, boost::json::value& v, decoded& out) const;
+  /// `data` parsed, or null with out.error set unless it is a JSON object. The value lives in this
+  /// thread's parse arena, which the next parse on the thread reuses: read it within on_data only.
+  static boost::json::value parse_object(std::string_view data, decoded& out, const std::string& label);
+  boost::json::value parse_object(std::string_view data, decoded& out) const { return parse_object(data, out, label_); }
 
   std::string label_;
 

@@ -24,8 +24,8 @@ class sse_decoder final : public json_event_decoder {
  private:
   void on_data(std::string_view data, decoded& out) override {
     if (state_.done() || data.empty()) return;
-    json::value v;
-    if (!parse_object(data, v, out)) return;
+    json::value v = parse_object(data, out);
+    if (!v.is_object()) return;
     state_.on_event(v.get_object(), out);
   }
 

@@ -53,8 +53,8 @@ class chunk_decoder final : public json_event_decoder {
       return;
     }
     if (data.empty()) return;
-    json::value v;
-    if (!parse_object(data, v, out)) return;
+    json::value v = parse_object(data, out);
+    if (!v.is_object()) return;
     auto& o = v.get_object();
     if (auto* e = o.if_contains("error"); e && !e->is_null()) {
       std::string msg = label_ + " reported an error";
