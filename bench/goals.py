@@ -117,14 +117,15 @@ def added(r, q):
 
 row("added latency per proxied chunk, p99 ≤ nginx's (µs)", added(ps, "p99"), "nginx", added(pn, "p99"), ratio_limit=1.0)
 ttft = os.path.join(out, "ttft.txt")
-for label, key in (("/v1/chat/completions", "/v1/chat/completions − direct"), ("/v1/streams", "/v1/streams − direct")):
+for label, key in (("/v1/chat/completions", "added by streamgate, /v1/chat/completions"),
+                   ("/v1/streams", "added by streamgate, /v1/streams")):
     v = None
     if os.path.exists(ttft):
         for line in open(ttft):
             if key in line:
-                m = re.search(r"p99\s+([\d.]+) ms", line)
+                m = re.search(r"p99\s+(-?[\d.]+) ms", line)
                 if m:
-                    v = float(m.group(1)) * 1000
+                    v = max(float(m.group(1)) * 1000, 0.0)  # below the direct path's p99: within its noise
     row(f"TTFT added at p99, {label} < 1,000 µs", v, "goal", None, absolute=1000)
 # 7. Two threads.
 t1, t2 = load("threads_1"), load("threads_2")

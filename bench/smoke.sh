@@ -162,6 +162,9 @@ if command -v node >/dev/null; then
   check sgbench_openai "$BENCH" stream "http://127.0.0.1:$UPORT/v1/chat/completions" --openai --connections 20 \
     --warmup 0.3 --duration 1 --quiet --fail-on-error --json "$TMP/openai.json"
   expect sgbench_openai_chunks '"frames":[1-9]' "$TMP/openai.json"
+  # The time-to-first-token comparison of make bench, with a handful of requests.
+  check ttft node "$ROOT/bench/providers/ttft.mjs" --requests 5 --ttft-ms 5 --bin "$SG"
+  expect ttft_added "added by streamgate, /v1/streams .*p99 *-\?[0-9]" "$TMP/ttft.out"
 fi
 
 # The retained-memory run of make bench, in miniature: it samples RSS while streams finish.

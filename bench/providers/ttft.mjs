@@ -1,5 +1,5 @@
 // Time to first token through streamgate versus straight from a fake upstream with a fixed delay.
-// Prints p50/p99 of the per-request difference; measures only, asserts nothing.
+// Prints p50/p99 of TTFT and of the time outside the upstream, direct and through streamgate; measures only.
 //   node bench/providers/ttft.mjs [--requests 1000] [--ttft-ms 20] [--bin build/release/streamgate]
 // Requests run one at a time, alternating direct and through streamgate, on 127.0.0.1 only.
 import { spawn } from 'node:child_process';

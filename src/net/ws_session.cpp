@@ -97,13 +97,14 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
   do_read();
 }
 
-// A piece at a time, not the whole message: a whole-message read prepares Beast's frame size (1.5 KiB)
-// in the buffer, which an idle connection would hold for as long as it waits. read_message_max still
-// bounds the message across its pieces.
+// A message's first read takes a small piece: a whole-message read prepares Beast's frame size
+// (1.5 KiB) in the buffer, which an idle connection would hold for as long as it waits. The rest of
+// a longer message is read whole (read_message_max bounds it).
 template <class Stream>
 void basic_ws_session<Stream>::do_read() {
-  ws_.async_read_some(buffer_, read_piece,
-                      beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
+  auto done = beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this());
+  if (buffer_.size() == 0) ws_.async_read_some(buffer_, read_piece, std::move(done));
+  else ws_.async_read(buffer_, std::move(done));
 }
 
 template <class Stream>
