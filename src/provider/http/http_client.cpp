@@ -98,8 +98,9 @@ client_options options_from_env(const std::map<std::string, std::string>& env) {
 
 // One upstream connection; a TLS connection's socket lives inside its ssl::stream.
 // Beast reads at most the buffer's free capacity, 512 bytes when empty: reserving room up front
-// lets one read take a whole burst of events instead of one syscall per 512 bytes.
-constexpr std::size_t read_buffer_bytes = 16 * 1024;
+// lets one read take a response's head and first events instead of one syscall per 512 bytes. Kept
+// small: every pooled and every streaming upstream connection holds it.
+constexpr std::size_t read_buffer_bytes = 4 * 1024;
 
 struct connection {
   explicit connection(net::any_io_executor ex) : sock(std::move(ex)) { buffer.reserve(read_buffer_bytes); }
