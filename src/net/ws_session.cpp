@@ -36,15 +36,12 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   owe_disconnect_ = c.admitted_by_route;
   identity_.connected_at_ms = core::now_ms();
   last_active_ = identity_.connected_at_ms;
-  error_code ec;
   identity_.source_ip = std::move(c.source_ip);
   limit_key_ = std::move(c.limit_key);
   identity_.user_agent = std::string(req[http::field::user_agent].substr(0, 512));
-  if constexpr (std::is_same_v<Stream, tcp::socket>) ws_.next_layer().set_option(tcp::no_delay(true), ec);
-  else beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
 
-  // Beast's own timers: handshake/close deadlines, and pings when idle, closing a silent peer.
-  if constexpr (!std::is_same_v<Stream, tcp::socket>) beast::get_lowest_layer(ws_).expires_never();
+  // Beast's own timers: handshake/close deadlines, and pings when idle, closing a silent peer (the
+  // HTTP session turned its socket's deadline off and set TCP_NODELAY before handing it over).
   websocket::stream_base::timeout opt{};
   opt.handshake_timeout = ws_handshake_timeout;
   opt.idle_timeout = std::chrono::milliseconds(app_.cfg.idle_timeout_ms);

@@ -22,7 +22,7 @@ void json_event_decoder::feed(std::string_view bytes, decoded& out) {
 // One arena per thread, taken back whole before each parse: an event's DOM (a few hundred bytes for
 // a token) costs no malloc or free per node. Events larger than the arena spill to the heap, and
 // that spill is freed by the next parse.
-boost::json::value json_event_decoder::parse_object(std::string_view data, decoded& out, const std::string& label) {
+boost::json::value json_event_decoder::parse_object(std::string_view data, decoded& out) const {
   constexpr std::size_t arena_bytes = 16 * 1024;
   thread_local auto arena = std::make_unique<unsigned char[]>(arena_bytes);
   thread_local boost::json::monotonic_resource resource(arena.get(), arena_bytes);
@@ -30,7 +30,7 @@ boost::json::value json_event_decoder::parse_object(std::string_view data, decod
   boost::system::error_code ec;
   auto v = boost::json::parse(data, ec, &resource);
   if (!ec && v.is_object()) return v;
-  out.error = upstream_failure(proto::error_code::upstream_error, label + " sent an event that is not JSON");
+  out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent an event that is not JSON");
   return nullptr;
 }
 

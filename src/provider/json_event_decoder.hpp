@@ -25,8 +25,7 @@ class json_event_decoder : public stream_decoder {
   virtual void on_data(std::string_view data, decoded& out) = 0;
   /// `data` parsed, or null with out.error set unless it is a JSON object. The value lives in this
   /// thread's parse arena, which the next parse on the thread reuses: read it within on_data only.
-  static boost::json::value parse_object(std::string_view data, decoded& out, const std::string& label);
-  boost::json::value parse_object(std::string_view data, decoded& out) const { return parse_object(data, out, label_); }
+  boost::json::value parse_object(std::string_view data, decoded& out) const;
 
   std::string label_;
 

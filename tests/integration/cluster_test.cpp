@@ -65,6 +65,15 @@ std::string log_lines_at_least_warn(const std::string& log) {
   return out;
 }
 
+// Asks `c` for a stream answering `input` and reads its first `n` events (stream_start first, so
+// the stream's id is the first event's).
+std::vector<json::object> start_and_read(ws_client& c, const std::string& input, std::size_t n) {
+  c.send_json(stream_request(input, "test", "r1"));
+  std::vector<json::object> seen;
+  while (seen.size() < n) seen.push_back(c.read(10s));
+  return seen;
+}
+
 // Checks the events a client saw of one stream, across every connection it used: each seq once,
 // gapless from 1, and the chunks' text equal to fullContent. Returns the terminal event's type.
 std::string check_exactly_once(const std::vector<json::object>& events, const std::string& id) {
@@ -93,8 +102,7 @@ TEST_F(Cluster, ResumeOnAnotherNodeReplaysThenContinuesLive) {
   std::string id;
   {
     ws_client c(a->port());
-    c.send_json(stream_request("Resume me on another node", "test", "r1"));
-    while (seen.size() < 8) seen.push_back(c.read(10s));
+    seen = start_and_read(c, "Resume me on another node", 8);
     id = str(seen[0].at("streamId"));
     c.drop();
   }
@@ -294,9 +302,7 @@ TEST_F(Cluster, SigtermSendsClientsElsewhereAndTheirStreamsFinishThroughRedis) {
   auto a = start_node("node-a", {"--demo-tokens-per-second", "40", "--drain-timeout-ms", "20000"});
   auto b = start_node("node-b");
   ws_client c(a->port());
-  c.send_json(stream_request("drain me", "test", "r1"));
-  std::vector<json::object> seen;
-  while (seen.size() < 6) seen.push_back(c.read(10s));
+  auto seen = start_and_read(c, "drain me", 6);
   auto id = str(seen[0].at("streamId"));
   // An SSE reader of the same stream on the draining node: its response ends, so that EventSource
   // reconnects elsewhere.
@@ -327,9 +333,7 @@ TEST_F(Cluster, RedisRestartedMidStreamLocalDeliveryGoesOnAndEverythingRecovers)
   auto a = start_node("node-a", {"--demo-tokens-per-second", "20"});
   auto b = start_node("node-b");
   ws_client c(a->port());
-  c.send_json(stream_request("redis goes away", "test", "r1"));
-  std::vector<json::object> seen;
-  while (seen.size() < 5) seen.push_back(c.read(10s));
+  auto seen = start_and_read(c, "redis goes away", 5);
   auto id = str(seen[0].at("streamId"));
   redis.stop();
   // Not ready while Redis is away; the local client keeps receiving its stream.
@@ -359,9 +363,7 @@ TEST_F(Cluster, ResumeWhileRedisIsAwayWaitsForItOrAnswersUnavailableNeverNotFoun
   auto a = start_node("node-a", {"--demo-tokens-per-second", "20"});
   auto b = start_node("node-b", {"--node-ttl-ms", "5000"});
   ws_client c(a->port());
-  c.send_json(stream_request("resume while redis is away", "test", "r1"));
-  std::vector<json::object> seen;
-  while (seen.size() < 3) seen.push_back(c.read(10s));
+  auto seen = start_and_read(c, "resume while redis is away", 3);
   auto id = str(seen[0].at("streamId"));
   redis.stop();
   ASSERT_TRUE(b->wait_for_log("\"cluster: redis unreachable\"", 10s));
@@ -395,9 +397,7 @@ TEST_F(Cluster, ANodeTakenForDeadEndsItsStreamsAsTheOthersWereTold) {
   auto a = start_node("node-a", {"--demo-tokens-per-second", "10"});
   auto b = start_node("node-b");
   ws_client c(a->port());
-  c.send_json(stream_request("a node that stalls", "test", "r1"));
-  std::vector<json::object> seen;
-  while (seen.size() < 4) seen.push_back(c.read(10s));
+  auto seen = start_and_read(c, "a node that stalls", 4);
   auto id = str(seen[0].at("streamId"));
   a->signal(SIGSTOP);
   bool reaped = b->wait_for_log("\"cluster: node gone, ending its streams\"", 15s);
