@@ -73,6 +73,19 @@ void start_stream(app& a, const request& req, const principal& who, const std::s
       });
 }
 
+void resume_stream(app& a, const request& req, const target& t, const std::string& id, const principal& who,
+                   net::any_io_executor ex, std::function<void(sse_plan)> done) {
+  auto after = resume_point(req, t);
+  a.streams->find_anywhere(
+      id, std::move(ex),
+      [req, t, id, who, done = std::move(done)](stream::lookup found) {
+        done(resume_plan(req, t, id, std::move(found), who));
+      },
+      after);
+}
+
+void abandon_stream(app& a, const std::string& id) { a.streams->cancel(id); }
+
 http::response<http::empty_body> sse_header(const request& req, const std::string& stream_id,
                                             const std::string& issued_key, bool secure,
                                             const std::optional<std::string>& cors_origin) {
@@ -102,7 +115,7 @@ std::uint64_t resume_point(const request& req, const target& t) {
   return ec == std::errc{} && end == from.data() + from.size() ? n : 0;
 }
 
-sse_plan resume_stream(const request& req, const target& t, const std::string& id, stream::lookup found,
+sse_plan resume_plan(const request& req, const target& t, const std::string& id, stream::lookup found,
                        const principal& who) {
   sse_plan p;
   if (!found) {

@@ -46,11 +46,20 @@ http::response<http::empty_body> sse_header(const request& req, const std::strin
 
 /// GET /v1/streams/{id}/events: resumes after Last-Event-ID or ?lastSeq=N. At or past a finished
 /// stream's end the answer is 204 (EventSource stops reconnecting); past a running stream's end, 400.
-/// `s` is what stream_manager::find_anywhere found for `id` (null: none; an error: 503 `unavailable`).
-/// resume_point is the seq it resumes after (Last-Event-ID or ?lastSeq; 0 when absent or malformed).
-sse_plan resume_stream(const request& req, const target& t, const std::string& id, stream::lookup found,
-                       const principal& who);
+/// The stream is looked up here, or in the shared log when another node generates it: `done` runs
+/// at once on a single node, later (on `ex`) after a lookup.
+void resume_stream(app& a, const request& req, const target& t, const std::string& id, const principal& who,
+                   net::any_io_executor ex, std::function<void(sse_plan)> done);
+/// resume_stream's decision once the lookup is done: `found` is what stream_manager::find_anywhere
+/// found for `id` (null: none; an error: 503 `unavailable`).
+sse_plan resume_plan(const request& req, const target& t, const std::string& id, stream::lookup found,
+                     const principal& who);
+/// The seq a resume starts after (Last-Event-ID or ?lastSeq; 0 when absent or malformed).
 std::uint64_t resume_point(const request& req, const target& t);
+
+/// The one reader of stream `id` left before its end (a completion's client, a POST's SSE answer):
+/// the stream is cancelled, so nobody pays for an answer nobody will read. Any thread.
+void abandon_stream(app& a, const std::string& id);
 
 /// The connection slots a WebSocket holds for its life: the per-user one and, for a client behind a
 /// trusted proxy (known only now), the per-address one. Empty when refused: `refusal` says why.

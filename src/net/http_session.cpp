@@ -10,7 +10,6 @@
 #include "gateway/route_messages.hpp"
 #include "gateway/stream_routes.hpp"
 #include "net/ws_session.hpp"
-#include "stream/stream_manager.hpp"
 
 namespace sg::io {
 namespace {
@@ -340,13 +339,11 @@ void basic_http_session<Stream>::start_stream(const gateway::request& req) {
 // GET /v1/streams/{id}/events: resume after Last-Event-ID or ?lastSeq=N.
 template <class Stream>
 void basic_http_session<Stream>::resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t) {
-  // At once when the stream is here; after a lookup of the shared log when another node has it.
-  auto found = [self = this->shared_from_this(), req, id, t](stream::lookup s) {
-    auto plan = gateway::resume_stream(req, t, id, std::move(s), self->who_);
-    if (plan.answer) self->send(std::move(*plan.answer));
-    else self->begin_sse(req, std::move(plan.s), plan.after);
-  };
-  app_.streams->find_anywhere(id, stream_.get_executor(), std::move(found), gateway::resume_point(req, t));
+  gateway::resume_stream(app_, req, t, id, who_, stream_.get_executor(),
+                         [self = this->shared_from_this(), req](gateway::sse_plan plan) {
+                           if (plan.answer) self->send(std::move(*plan.answer));
+                           else self->begin_sse(req, std::move(plan.s), plan.after);
+                         });
 }
 
 template <class Stream>
@@ -413,7 +410,7 @@ void basic_http_session<Stream>::watch_client() {
     }
     if (ec && self->sse_) self->end_sse(false);
     if (ec && ec != net::error::operation_aborted && self->awaited_stream_) {
-      self->app_.streams->cancel(self->awaited_stream_->id());
+      gateway::abandon_stream(self->app_, self->awaited_stream_->id());
       self->awaited_stream_.reset();
     }
   });
@@ -533,7 +530,7 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   sse_overflow_ = false;
   heartbeat_.cancel();
   app_.sse_responses.remove(this);
-  if (sse_cancel_on_close_ && sse_stream_ && !sse_stream_->ended()) app_.streams->cancel(sse_stream_->id());
+  if (sse_cancel_on_close_ && sse_stream_ && !sse_stream_->ended()) gateway::abandon_stream(app_, sse_stream_->id());
   sse_cancel_on_close_ = false;
   sse_format_ = nullptr;
   if (sse_stream_) sse_stream_->unsubscribe(this);

@@ -1,19 +1,18 @@
-// One WebSocket connection: reads actions, routes them, and writes events through its outbound queue.
+// One WebSocket connection: reads messages, hands them to its gateway handler, and writes events
+// through its outbound queue.
 #pragma once
 
 #include "core/asio.hpp"
 #include "net/stream_types.hpp"
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
+#include "gateway/ws_handler.hpp"
 #include "net/outbound_queue.hpp"
-#include "proto/client_message.hpp"
 #include "stream/stream.hpp"
-#include "stream/stream_manager.hpp"
 
 #include <atomic>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 
 namespace sg::io {
 
@@ -21,7 +20,8 @@ namespace sg::io {
 template <class Stream>
 class basic_ws_session final : public std::enable_shared_from_this<basic_ws_session<Stream>>,
                                public stream::subscriber,
-                               public gateway::connection_handle {
+                               public gateway::connection_handle,
+                               private gateway::ws_peer {
  public:
   /// `stream` must already use a strand executor: every handler of this session runs on it.
   /// `tls_context` keeps the TLS context of a TLS stream alive (null for plain streams).
@@ -47,30 +47,18 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   // gateway::connection_handle — any thread.
   void send_frame(std::string text) override;
   void disconnect(std::uint16_t code, std::string reason) override;
-  const gateway::connection_identity& identity() const override { return identity_; }
+  const gateway::connection_identity& identity() const override { return handler_.identity(); }
   std::int64_t last_active_ms() const override { return last_active_.load(std::memory_order_relaxed); }
 
  private:
   void on_accept(error_code ec);
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
-  void handle_text(std::string_view text);
-  void handle(proto::stream_request& r);
-  void handle(proto::cancel_request& r);
-  void handle(proto::resume_request& r);
-  void handle(proto::ping_request& r);
-  /// Sends the frame to a route integration; its 2xx body comes back to this client as one frame.
-  void call_route(std::string route, std::string_view text, std::string request_id, bool is_json);
-  /// The $disconnect integration, once, with the close code.
-  void notify_disconnect();
-  void send_error(proto::error_code code, std::string message, std::string_view request_id,
-                  std::string_view stream_id = {});
-  /// The stream if it exists and this caller may see it (another user's stream does not exist).
-  template <class Fn>
-  void with_visible_stream(const std::string& id, std::uint64_t seen, const std::string& request_id, Fn fn);
-  void started(const std::string& request_id, stream::stream_manager::start_result res);
-  void cancel_found(const proto::cancel_request& r, std::shared_ptr<stream::stream> s);
-  void resume_found(const proto::resume_request& r, std::shared_ptr<stream::stream> s);
+  // gateway::ws_peer — on this session's executor.
+  void write(proto::event_ptr ev, bool replay) override { enqueue(std::move(ev), replay); }
+  void close_now(std::uint16_t code, std::string reason) override;
+  net::any_io_executor executor() override { return ws_.get_executor(); }
+  std::shared_ptr<stream::subscriber> self() override { return this->shared_from_this(); }
 
   void enqueue(proto::event_ptr ev, bool replay = false);
   void do_write();
@@ -92,25 +80,11 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   std::unique_ptr<websocket::close_reason> pending_close_;  // 136 bytes, held only while a close waits
   bool closing_ = false;
   bool finished_ = false;
-  bool registered_ = false;
   std::string close_cause_ = "client";
   std::optional<std::uint16_t> close_code_;  // as sent or received; none = the socket just ended (1006)
-  std::string context_json_;
-  bool owe_disconnect_ = false;  // $disconnect is called once for every connection let in
-  unsigned route_calls_ = 0;      // route calls waiting for their answer
-
-  gateway::connection_identity identity_;
-  gateway::principal who_;
-  std::string limit_key_;
   std::shared_ptr<void> slots_;
   std::atomic<std::int64_t> last_active_{0};
-
-  struct subscription {
-    std::shared_ptr<stream::stream> s;
-    std::uint64_t last_enqueued = 0;
-  };
-  std::unordered_map<std::string, subscription> subs_;
-  std::vector<std::weak_ptr<stream::stream>> started_;
+  gateway::ws_handler handler_;
 };
 
 using ws_session = basic_ws_session<plain_stream>;
