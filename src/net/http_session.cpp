@@ -33,7 +33,7 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
       app_(app),
       slot_(std::move(admission.slot)),
       refusal_(std::move(admission.refusal)),
-      queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
+      pump_(app.stats, {app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
       heartbeat_(stream_.get_executor()) {
   error_code ec;
   auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
@@ -437,12 +437,11 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
     sse_last_seq_ = ev->seq;
   }
   bool terminal = ev->terminal();
-  if (queue_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
-    app_.stats.slow_closes.fetch_add(1, std::memory_order_relaxed);
+  if (pump_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
     core::log_info("sse client too slow", {{"streamId", sse_stream_->id()}, {"sourceIp", source_ip_}});
     // The stream's lock may be held here, and ending the response unsubscribes: end it from a handler.
     sse_overflow_ = true;
-    queue_.clear_waiting();
+    pump_.clear_waiting();
     net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->end_sse(false); });
     return;
   }
@@ -453,9 +452,9 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
 // Every waiting event goes out in one chunk of the body (one send for a backlog or a replay).
 template <class Stream>
 void basic_http_session<Stream>::sse_write() {
-  if (queue_.writing() || sse_done_) return;
-  in_flight_ = queue_.begin_write_all(sse_events_per_write);
-  if (in_flight_.empty()) {
+  if (pump_.writing() || sse_done_) return;
+  auto& batch = pump_.begin_write(sse_events_per_write);
+  if (batch.empty()) {
     if (sse_ending_) {
       // Terminal event written: end the chunked body, keep the connection for the next request.
       sse_done_ = true;
@@ -468,17 +467,16 @@ void basic_http_session<Stream>::sse_write() {
   sse_buffers_.clear();
   if (sse_format_) {
     sse_formatted_.clear();
-    for (auto& ev : in_flight_)
+    for (auto& ev : batch)
       if (auto text = sse_format_(*ev); !text.empty()) sse_formatted_.push_back(std::move(text));
     for (auto& text : sse_formatted_) sse_buffers_.push_back(net::buffer(text));
   } else {
-    for (auto& ev : in_flight_) sse_buffers_.push_back(net::buffer(ev->sse()));
+    for (auto& ev : batch) sse_buffers_.push_back(net::buffer(ev->sse()));
   }
   if (sse_buffers_.empty()) {
     // Nothing to write for these events (progress, in the completions format): an empty chunk
     // would end the body.
-    in_flight_.clear();
-    queue_.end_write();
+    pump_.end_write(false);
     net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
     return;
   }
@@ -493,14 +491,7 @@ void basic_http_session<Stream>::on_sse_write(bool last, error_code ec, std::siz
     end_sse(!ec && sse_keep_alive_);
     return;
   }
-  if (!ec) {
-    auto now = core::now_us();
-    for (auto& ev : in_flight_)
-      if (ev->due_us) app_.stats.chunk_lateness.observe_ms(static_cast<double>(now - ev->due_us) / 1000.0);
-    app_.stats.events_sent.fetch_add(in_flight_.size(), std::memory_order_relaxed);
-  }
-  in_flight_.clear();
-  queue_.end_write();
+  pump_.end_write(!ec);
   if (ec) {
     end_sse(false);
     return;
@@ -513,8 +504,8 @@ void basic_http_session<Stream>::arm_heartbeat() {
   heartbeat_.expires_after(std::chrono::milliseconds(app_.cfg.sse_heartbeat_ms));
   heartbeat_.async_wait([self = this->shared_from_this()](error_code ec) {
     if (ec || !self->sse_ || self->sse_done_) return;
-    if (self->queue_.empty()) {
-      self->queue_.push(proto::heartbeat_event());
+    if (self->pump_.empty()) {
+      self->pump_.push(proto::heartbeat_event());
       self->sse_write();
     }
     self->arm_heartbeat();
@@ -535,16 +526,16 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   sse_format_ = nullptr;
   if (sse_stream_) sse_stream_->unsubscribe(this);
   sse_stream_.reset();
-  queue_.clear_waiting();
+  pump_.clear_waiting();
   sse_sr_.reset();
   sse_res_.reset();
   app_.stats.sse_open.fetch_sub(1, std::memory_order_relaxed);
-  if (keep_alive && !queue_.writing() && watching_) {
+  if (keep_alive && !pump_.writing() && watching_) {
     // The watching read still holds the socket: cancel it, and read the next request when it returns.
     read_after_watch_ = true;
     error_code ec;
     beast::get_lowest_layer(stream_).socket().cancel(ec);
-  } else if (keep_alive && !queue_.writing()) {
+  } else if (keep_alive && !pump_.writing()) {
     do_read();
   } else {
     if (watching_) {

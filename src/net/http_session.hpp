@@ -8,7 +8,7 @@
 #include "gateway/http_api.hpp"
 #include "gateway/openai_api.hpp"
 #include "gateway/security.hpp"
-#include "net/outbound_queue.hpp"
+#include "net/outbound_pump.hpp"
 #include "net/ws_session.hpp"
 #include "stream/stream.hpp"
 
@@ -92,8 +92,7 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   bool sse_overflow_ = false;  // too slow: the response is being ended, nothing more is queued
   std::shared_ptr<stream::stream> sse_stream_;
   std::uint64_t sse_last_seq_ = 0;
-  outbound_queue queue_;
-  std::vector<proto::event_ptr> in_flight_;          // the events of the write in flight
+  outbound_pump pump_;
   std::vector<net::const_buffer> sse_buffers_;       // their bytes, one chunk of the body
   bool sse_replaying_ = false;                       // subscribing: the replay is written in one go after it
   std::optional<http::response<http::empty_body>> sse_res_;

@@ -102,17 +102,19 @@ proto::event_ptr outbound_queue::begin_write() {
   return items_[head_];
 }
 
-std::vector<proto::event_ptr> outbound_queue::begin_write_all(std::size_t max_events) {
-  std::vector<proto::event_ptr> out;
-  if (writing_ || empty() || max_events == 0) return out;
+std::size_t outbound_queue::begin_write_n(std::size_t max_events) {
+  if (writing_ || empty() || max_events == 0) return 0;
   std::size_t n = std::min(size(), max_events);
-  out.reserve(n);
-  for (std::size_t i = head_; i < head_ + n; ++i) {
-    if (!merging_.empty()) finish_merge(i);
-    out.push_back(items_[i]);
-  }
+  if (!merging_.empty())
+    for (std::size_t i = head_; i < head_ + n; ++i) finish_merge(i);
   writing_ = n;
-  return out;
+  return n;
+}
+
+std::vector<proto::event_ptr> outbound_queue::begin_write_all(std::size_t max_events) {
+  std::size_t n = begin_write_n(max_events);
+  return std::vector<proto::event_ptr>(items_.begin() + static_cast<std::ptrdiff_t>(head_),
+                                       items_.begin() + static_cast<std::ptrdiff_t>(head_ + n));
 }
 
 void outbound_queue::end_write() {

@@ -30,7 +30,11 @@ class outbound_queue {
   /// Up to `max_events` events from the front, oldest first, marked as being written together (one
   /// write for a whole backlog, where the transport allows it); empty if empty or a write is in flight.
   std::vector<proto::event_ptr> begin_write_all(std::size_t max_events);
-  /// Removes the events returned by begin_write or begin_write_all.
+  /// begin_write_all without the vector: marks up to `max_events` events from the front as being
+  /// written and returns how many; writing_at(i) is the i-th of them.
+  std::size_t begin_write_n(std::size_t max_events);
+  const proto::event_ptr& writing_at(std::size_t i) const { return items_[head_ + i]; }
+  /// Removes the events returned by begin_write, begin_write_all or begin_write_n.
   void end_write();
 
   bool writing() const { return writing_ != 0; }

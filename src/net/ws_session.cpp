@@ -16,7 +16,7 @@ basic_ws_session<Stream>::basic_ws_session(Stream&& stream, gateway::app& app, s
     : tls_context_(std::move(tls_context)),
       ws_(std::move(stream)),
       app_(app),
-      queue_({app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
+      pump_(app.stats, {app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
       handler_(app, *this) {}
 
 template <class Stream>
@@ -150,18 +150,13 @@ template <class Stream>
 void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
   if (closing_ || finished_) return;
   if (!handler_.admit(*ev, replay)) return;
-  auto result = queue_.push(std::move(ev));
-  report_queue();
-  if (result == outbound_queue::push_result::merged)
-    app_.stats.merged_chunks.fetch_add(1, std::memory_order_relaxed);
-  if (result == outbound_queue::push_result::overflow) {
+  if (pump_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
     // Too slow even with merging: close with 1008; the client can resume every stream it had.
-    app_.stats.slow_closes.fetch_add(1, std::memory_order_relaxed);
     close_cause_ = "slow_consumer";
     core::log_warn("slow consumer closed", {{"connectionId", handler_.identity().connection_id},
-                                            {"queuedBytes", queue_.bytes()},
+                                            {"queuedBytes", pump_.bytes()},
                                             {"limit", app_.cfg.outbound_max_bytes}});
-    queue_.clear_waiting();
+    pump_.clear_waiting();
     close(websocket::close_reason(websocket::close_code::policy_error, "slow consumer: resume to continue"));
     return;
   }
@@ -170,29 +165,24 @@ void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
 
 template <class Stream>
 void basic_ws_session<Stream>::do_write() {
-  if (queue_.writing()) return;
-  in_flight_ = queue_.begin_write();
-  if (!in_flight_) return;
+  auto& batch = pump_.begin_write(1);
+  if (batch.empty()) return;
   ws_.text(true);
-  ws_.async_write(net::buffer(in_flight_->json), beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
+  ws_.async_write(net::buffer(batch.front()->json),
+                  beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
 }
 
 template <class Stream>
 void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
-  if (!ec && in_flight_->due_us)
-    app_.stats.chunk_lateness.observe_ms(static_cast<double>(core::now_us() - in_flight_->due_us) / 1000.0);
-  in_flight_.reset();
-  queue_.end_write();
-  report_queue();
+  pump_.end_write(!ec);
   if (ec) {
     if (!closing_) close_cause_ = "write: " + ec.message();
     finish();
     return;
   }
-  app_.stats.events_sent.fetch_add(1, std::memory_order_relaxed);
   if (pending_close_) {
     // What was queued before the close goes out first: a drain's 1001 follows the streams' last events.
-    if (!queue_.empty()) {
+    if (!pump_.empty()) {
       do_write();
       return;
     }
@@ -209,7 +199,7 @@ void basic_ws_session<Stream>::close(websocket::close_reason reason) {
   if (closing_ || finished_) return;
   closing_ = true;
   if (!close_code_) close_code_ = static_cast<std::uint16_t>(reason.code);
-  if (queue_.writing() || !queue_.empty()) {
+  if (pump_.writing() || !pump_.empty()) {
     pending_close_ = std::make_unique<websocket::close_reason>(reason);  // Beast allows one write at a time; the close frame is a write
     do_write();
     return;
@@ -226,17 +216,9 @@ template <class Stream>
 void basic_ws_session<Stream>::finish() {
   if (finished_) return;
   finished_ = true;
-  queue_.clear_waiting();
-  report_queue();
+  pump_.clear_waiting();
   slots_.reset();
   handler_.closed(close_code_.value_or(1006), close_cause_);
-}
-
-template <class Stream>
-void basic_ws_session<Stream>::report_queue() {
-  auto now = static_cast<std::int64_t>(queue_.bytes());
-  if (now != reported_bytes_) app_.stats.outbound_bytes.fetch_add(now - reported_bytes_, std::memory_order_relaxed);
-  reported_bytes_ = now;
 }
 
 template class basic_ws_session<ws_transport_t<plain_stream>>;

@@ -7,7 +7,7 @@
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
 #include "gateway/ws_handler.hpp"
-#include "net/outbound_queue.hpp"
+#include "net/outbound_pump.hpp"
 #include "stream/stream.hpp"
 
 #include <atomic>
@@ -66,7 +66,6 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void close(websocket::close_reason reason);
   void on_close(error_code ec);
   void finish();  // runs once when the connection is gone
-  void report_queue();  // publishes this queue's size change to the shared gauge
 
   static constexpr std::size_t read_piece = 256;
 
@@ -74,9 +73,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   gateway::app& app_;
-  outbound_queue queue_;
-  proto::event_ptr in_flight_;
-  std::int64_t reported_bytes_ = 0;
+  outbound_pump pump_;
   std::unique_ptr<websocket::close_reason> pending_close_;  // 136 bytes, held only while a close waits
   bool closing_ = false;
   bool finished_ = false;

@@ -1,0 +1,53 @@
+// What a WebSocket and an SSE response share between an event and its write: the bounded queue,
+// the events of the write in flight, the shared gauge of queued bytes, the merge and slow-client
+// counters, and the lateness of what reached the socket. Sans-I/O: the session does the writing.
+#pragma once
+
+#include "net/outbound_queue.hpp"
+
+#include <boost/container/small_vector.hpp>
+
+#include <cstdint>
+
+namespace sg::gateway {
+struct counters;
+}
+
+namespace sg::io {
+
+/// Owned by one session and used on its executor.
+class outbound_pump {
+ public:
+  using batch = boost::container::small_vector<proto::event_ptr, 1>;
+
+  outbound_pump(gateway::counters& stats, outbound_queue::limits l);
+  ~outbound_pump();
+  outbound_pump(const outbound_pump&) = delete;
+  outbound_pump& operator=(const outbound_pump&) = delete;
+
+  /// Queues `ev` (a chunk that follows a waiting chunk of its stream merges into it). `overflow`:
+  /// the client is too slow (a slow close is counted): the session drops what waits and ends it.
+  outbound_queue::push_result push(proto::event_ptr ev);
+  /// Up to `max_events` events to write now, oldest first, as one write; empty while a write is in
+  /// flight or when nothing waits. They stay valid until end_write.
+  const batch& begin_write(std::size_t max_events);
+  /// The write begun last has ended; `ok`: it reached the socket, so its events count as sent and
+  /// their lateness (written − due) is observed.
+  void end_write(bool ok);
+  /// Drops every event not being written.
+  void clear_waiting();
+
+  bool writing() const { return queue_.writing(); }
+  bool empty() const { return queue_.empty(); }
+  std::size_t bytes() const { return queue_.bytes(); }
+
+ private:
+  void report();  // publishes this queue's size change to the shared gauge
+
+  gateway::counters& stats_;
+  outbound_queue queue_;
+  batch in_flight_;
+  std::int64_t reported_bytes_ = 0;
+};
+
+}  // namespace sg::io
