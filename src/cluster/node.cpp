@@ -7,7 +7,7 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
-#include "gateway/app.hpp"
+#include "gateway/connection_registry.hpp"
 #include "proto/event.hpp"
 #include "proto/event_frame.hpp"
 #include "redis/client.hpp"
@@ -87,10 +87,10 @@ return seq + 1
 constexpr std::int64_t reaped_set_min_ms = 60 * 1000;
 }  // namespace
 
-node::node(net::io_context& ioc, const core::config& cfg, gateway::app& a, stream::stream_manager& streams,
+node::node(net::io_context& ioc, const core::config& cfg, gateway::connection_registry& connections, stream::stream_manager& streams,
            store::store& st)
     : cfg_(cfg),
-      app_(a),
+      connections_(connections),
       streams_(streams),
       store_(st),
       id_(cfg.node_id.empty() ? core::random_id("n_", 6) : cfg.node_id),
@@ -254,7 +254,7 @@ void node::end_previous_life() {
     if (ec) return;
     std::vector<redis::command> cmds;
     for (auto& e : r.elements)
-      if (!app_.connections.find(e.str)) {
+      if (!connections_.find(e.str)) {
         cmds.push_back({"DEL", keys::connection(e.str)});
         cmds.push_back({"SREM", keys::node_connections(id_), e.str});
       }
@@ -307,7 +307,7 @@ void node::on_control(const std::string& payload) {
     auto id = str("streamId");
     if (streams_.find(id)) streams_.cancel(id);
   } else if (op == "send" || op == "disconnect") {
-    auto c = app_.connections.find(str("connectionId"));
+    auto c = connections_.find(str("connectionId"));
     if (!c) return;
     if (op == "send") c->send_frame(str("frame"));
     else c->disconnect(gateway::close_codes::normal, "disconnected by the management API");
@@ -413,7 +413,7 @@ void node::refresh_connections() {
   if (!redis_->connected()) return;
   std::vector<redis::command> cmds;
   auto ttl = std::to_string(cfg_.connection_ttl_ms);
-  for (auto& c : app_.connections.snapshot()) {
+  for (auto& c : connections_.snapshot()) {
     auto& idn = c->identity();
     cmds.push_back(connection_row(id_, idn, c->last_active_ms()));
     cmds.push_back({"PEXPIRE", keys::connection(idn.connection_id), ttl});

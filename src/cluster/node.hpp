@@ -25,7 +25,7 @@ namespace sg::stream {
 class stream_manager;
 }
 namespace sg::gateway {
-struct app;
+class connection_registry;
 }
 
 namespace sg::cluster {
@@ -41,7 +41,7 @@ struct node_counters {
 class node : public stream::remote_streams, public gateway::cluster_link, public gateway::connection_observer {
  public:
   /// Throws std::invalid_argument for a bad --cluster URL. `ioc` runs the cluster strand.
-  node(net::io_context& ioc, const core::config& cfg, gateway::app& a, stream::stream_manager& streams,
+  node(net::io_context& ioc, const core::config& cfg, gateway::connection_registry& connections, stream::stream_manager& streams,
        store::store& st);
   ~node() override;
 
@@ -93,7 +93,7 @@ class node : public stream::remote_streams, public gateway::cluster_link, public
   void publish_control(const std::string& node, std::string payload, std::function<void(bool)> done);
 
   const core::config& cfg_;
-  gateway::app& app_;
+  gateway::connection_registry& connections_;
   stream::stream_manager& streams_;
   store::store& store_;
   const std::string id_;

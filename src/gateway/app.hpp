@@ -49,36 +49,73 @@ struct static_file {
   std::string body;
 };
 
+/// What the app serves at "/": a built web app, or the built-in test page.
+struct web_content {
+  std::map<std::string, static_file> files;  // path ("/index.html") → file, loaded at start-up
+  bool spa = false;                          // files holds a built app (else the test page)
+};
+
+/// The services the app is made of. Each is made before the app and outlives it.
+struct app_services {
+  security& sec;
+  store::store& store;
+  stream::stream_manager& streams;
+  connection_registry& connections;
+  std::shared_ptr<const provider::model_catalog> models;  // which provider serves which model
+  std::shared_ptr<integrations> routes;                   // [routes.*]: $connect, $disconnect, custom actions, $default
+  cluster_link* cluster = nullptr;                        // cluster mode: the other nodes (null when alone)
+  std::shared_ptr<boost::asio::ssl::context> tls;         // null: plain HTTP
+  web_content web;
+  unsigned max_connections = 0;  // admission.hpp's effective_max_connections()
+};
+
+/// The state every session and handler shares. Made whole at start-up, from the configuration and
+/// the services; nothing in it is wired in later (the TLS context is swapped by a reload, and the
+/// cluster link is cut when the node stops).
 struct app {
-  explicit app(const core::config& c)
+  app(const core::config& c, app_services s)
       : cfg(c),
+        sec(&s.sec),
         connection_rate(c.rate_connections_per_second, std::max(1.0, c.rate_connections_per_second * 2)),
         connections_per_ip(c.max_connections_per_ip),
-        connections_per_user(c.max_connections_per_user) {}
+        connections_per_user(c.max_connections_per_user),
+        max_connections(s.max_connections),
+        store(&s.store),
+        streams(&s.streams),
+        models(std::move(s.models)),
+        connections(s.connections),
+        routes(std::move(s.routes)),
+        cluster(s.cluster),
+        web_files(std::move(s.web.files)),
+        spa(s.web.spa),
+        tls(std::move(s.tls)) {}
+  app(const app&) = delete;
+  app& operator=(const app&) = delete;
 
-  core::config cfg;
-  security* sec = nullptr;
+  const core::config cfg;
+  security* const sec;
   core::token_buckets connection_rate;       // new connections per source IP
   core::concurrency_limit connections_per_ip;
   core::concurrency_limit connections_per_user;
-  unsigned max_connections = 0;  // set at start-up: see effective_max_connections()
-  store::store* store = nullptr;
-  stream::stream_manager* streams = nullptr;
-  std::shared_ptr<const provider::model_catalog> models;  // which provider serves which model
-  connection_registry connections;
+  const unsigned max_connections;  // admission.hpp's effective_max_connections()
+  store::store* const store;
+  stream::stream_manager* const streams;
+  const std::shared_ptr<const provider::model_catalog> models;
+  connection_registry& connections;
   sse_registry sse_responses;
-  std::shared_ptr<integrations> routes;  // [routes.*]: $connect, $disconnect, custom actions, $default
-  cluster_link* cluster = nullptr;       // cluster mode: the other nodes (null when alone)
+  const std::shared_ptr<integrations> routes;
+  /// Cut (null) when the node stops, after the I/O threads, so nothing reaches it once it is gone.
+  cluster_link* cluster;
   counters stats;
-  std::map<std::string, static_file> web_files;  // path ("/index.html") → file, loaded at start-up
-  bool spa = false;                               // web_files holds a built app (else the test page)
+  const std::map<std::string, static_file> web_files;
+  const bool spa;
   std::atomic<bool> draining{false};
   /// The TLS context for new connections (null: plain HTTP); replaced whole on reload.
   std::atomic<std::shared_ptr<boost::asio::ssl::context>> tls;
 };
 
 /// Loads `root` into memory (files below 8 MiB) so no file I/O happens on an I/O thread.
-/// Without an index.html there, serves the built-in test page at "/".
-void load_web_files(app& a, const std::string& root);
+/// Without an index.html there, the built-in test page is served at "/".
+web_content load_web_files(const std::string& root);
 
 }  // namespace sg::gateway

@@ -65,7 +65,7 @@ constexpr auto close_poll = std::chrono::milliseconds(10);
 }  // namespace
 
 struct server::impl {
-  explicit impl(core::config c) : cfg(std::move(c)), a(cfg) {}
+  explicit impl(core::config c) : cfg(std::move(c)) {}
 
   core::config cfg;
   // Shard 0. Each I/O thread runs its own io_context (a shard): a connection and the streams it
@@ -78,9 +78,10 @@ struct server::impl {
   std::vector<net::executor_work_guard<net::io_context::executor_type>> shard_work;
   std::unique_ptr<store::store> st;
   std::unique_ptr<stream::stream_manager> streams;
-  app a;
+  connection_registry connections;
   std::unique_ptr<cluster::node> cluster_node;  // --cluster: this process as one node of many
   std::unique_ptr<security> sec;
+  std::unique_ptr<app> a;  // made from the services above once they all exist; goes before them
   std::shared_ptr<io::listener> lst;
   std::unique_ptr<net::signal_set> signals;
   std::unique_ptr<net::signal_set> reload_signal;
@@ -100,7 +101,7 @@ struct server::impl {
       if (ec || draining) return;
       // Live connections push their TTL forward; rows of connections that vanished expire.
       if (cluster_node) cluster_node->refresh_connections();
-      auto ids = a.connections.ids();
+      auto ids = a->connections.ids();
       auto now = core::now_ms();
       auto ttl = now + cfg.connection_ttl_ms;
       st->run([ids, now, ttl](store::database& db) {
@@ -129,7 +130,7 @@ struct server::impl {
       return;
     }
     draining = true;
-    a.draining = true;
+    a->draining = true;
     core::service_notify("STOPPING=1");
     core::log_info("draining", {{"runningStreams", streams->running()}, {"timeoutMs", cfg.drain_timeout_ms}});
     lst->stop();
@@ -138,8 +139,8 @@ struct server::impl {
     // In a cluster the clients go elsewhere at once (1012: reconnect to another node) and resume
     // there from the shared log, which this node keeps writing until its streams are done.
     if (cluster_node) {
-      for (auto& c : a.connections.snapshot()) c->disconnect(websocket::close_code::service_restart, "service restart");
-      for (auto& end : a.sse_responses.snapshot()) end();
+      for (auto& c : a->connections.snapshot()) c->disconnect(websocket::close_code::service_restart, "service restart");
+      for (auto& end : a->sse_responses.snapshot()) end();
     }
     wait_for_streams();
   }
@@ -185,9 +186,9 @@ struct server::impl {
     if (generated_admin_key) {
       // The fragment never reaches the server or a proxy's log; the admin page keeps it for the tab.
       core::log_warn("no --admin-key configured: generated one for this run",
-                     {{"adminKey", a.cfg.admin_key},
+                     {{"adminKey", cfg.admin_key},
                       {"adminUrl", scheme + host_of(ep.address()) + ":" + std::to_string(ep.port()) + "/admin#key=" +
-                                       a.cfg.admin_key}});
+                                       cfg.admin_key}});
     }
     boost::json::array hosts;
     for (auto& h : sec->allowed_hosts().describe()) hosts.emplace_back(h);
@@ -199,7 +200,7 @@ struct server::impl {
                                              ":" + std::to_string(ep.port()) + "/"},
                                  {"allowedHosts", hosts},
                                  {"threads", threads},
-                                 {"maxConnections", a.max_connections},
+                                 {"maxConnections", a->max_connections},
                                  {"provider", cfg.provider},
                                  {"dataDir", cfg.data_dir}});
     // Ready only now: bound, serving (the accept loop runs once the shards run) and every handler in place.
@@ -235,7 +236,7 @@ struct server::impl {
     else core::log_info("reloaded", {{"what", "auth keys"}});
     if (cfg.tls_cert.empty()) return;
     try {
-      a.tls.store(make_tls_context(cfg));
+      a->tls.store(make_tls_context(cfg));
       core::log_info("reloaded", {{"what", "tls certificate"}});
     } catch (const std::exception& e) {
       core::log_error("reload failed; keeping the old certificate", {{"error", e.what()}});
@@ -292,7 +293,7 @@ struct server::impl {
   void close_connections() {
     // In a cluster, whatever connected during the drain is sent elsewhere too (1012).
     auto code = cluster_node ? websocket::close_code::service_restart : websocket::close_code::going_away;
-    for (auto& c : a.connections.snapshot()) c->disconnect(code, cluster_node ? "service restart" : "server shutting down");
+    for (auto& c : a->connections.snapshot()) c->disconnect(code, cluster_node ? "service restart" : "server shutting down");
     // Give the close handshakes a moment, then stop whatever is left (idle keep-alive sockets).
     drain_deadline = std::chrono::steady_clock::now() + drain_grace;
     wait_for_closes();
@@ -300,7 +301,7 @@ struct server::impl {
 
   void wait_for_closes() {
     // The $disconnect calls of the connections just closed go out before the process stops.
-    bool idle = a.connections.size() == 0 && a.routes->pending_notifications() == 0;
+    bool idle = a->connections.size() == 0 && a->routes->pending_notifications() == 0;
     if (idle || std::chrono::steady_clock::now() >= drain_deadline) {
       streams->stop();
       if (cluster_node) cluster_node->stop();
@@ -331,9 +332,9 @@ int server::run() {
   // Rows left behind by a crash expire by TTL before the first client arrives, and the answers that
   // were running end `interrupted` with the text they had reached: every node's when this node is
   // alone, else this node's own (another node's are ended when its heartbeat expires).
-  if (m.a.cfg.node_id.empty()) m.a.cfg.node_id = core::random_id("n_", 6);
+  if (cfg.node_id.empty()) cfg.node_id = core::random_id("n_", 6);
   int expired = 0, interrupted_answers = 0;
-  m.st->run([&, node = cfg.cluster.empty() ? std::string() : m.a.cfg.node_id](store::database& db) {
+  m.st->run([&, node = cfg.cluster.empty() ? std::string() : cfg.node_id](store::database& db) {
     expired = db.expire_connections(core::now_ms());
     interrupted_answers = db.interrupt_running(node);
   });
@@ -345,8 +346,6 @@ int server::run() {
   // demo, the config's [providers.*] tables and the SDKs' environment conventions, on one HTTP client.
   auto env = provider::environment_map(environ);
   auto built = provider::build_providers(cfg, env);
-  m.a.models = built.catalog;
-  auto providers = std::move(built.providers);
   // [routes.*]: the team's own service answers $connect, $disconnect, custom actions and $default.
   auto routes = load_route_settings(cfg.config_file, env);
   for (auto& r : routes) {
@@ -354,28 +353,30 @@ int server::run() {
       core::log_warn("a route overrides a built-in action", {{"route", r.name}, {"url", r.url}});
     core::log_info("route integration", {{"route", r.name}, {"url", r.url}, {"timeoutMs", r.timeout_ms}});
   }
-  m.a.routes = std::make_shared<integrations>(m.ioc, std::move(routes));
 
   // The management API always needs a key: without one configured, this run makes its own and
   // logs it once (below), so a developer's `make run` stays one step and no peer address is trusted.
-  bool generated_admin_key = m.a.cfg.admin_key.empty();
-  if (generated_admin_key) m.a.cfg.admin_key = core::random_id("", 24);
-  m.sec = std::make_unique<security>(m.a.cfg);
+  bool generated_admin_key = cfg.admin_key.empty();
+  if (generated_admin_key) cfg.admin_key = core::random_id("", 24);
+  m.sec = std::make_unique<security>(cfg);
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
-  if (!cfg.tls_cert.empty()) m.a.tls.store(make_tls_context(cfg));
-  m.a.sec = m.sec.get();
-  m.a.max_connections = effective_max_connections(m.a.cfg);
-  m.a.store = m.st.get();
-  m.streams = std::make_unique<stream::stream_manager>(m.ioc, m.a.cfg, *m.st, std::move(providers));
-  m.a.streams = m.streams.get();
+  m.streams = std::make_unique<stream::stream_manager>(m.ioc, cfg, *m.st, std::move(built.providers));
   if (!cfg.cluster.empty()) {
-    m.cluster_node = std::make_unique<cluster::node>(m.ioc, m.a.cfg, m.a, *m.streams, *m.st);
+    m.cluster_node = std::make_unique<cluster::node>(m.ioc, cfg, m.connections, *m.streams, *m.st);
     m.streams->set_remote(m.cluster_node.get());
-    m.a.connections.set_observer(m.cluster_node.get());
-    m.a.cluster = m.cluster_node.get();
-    m.cluster_node->start();
+    m.connections.set_observer(m.cluster_node.get());
   }
-  load_web_files(m.a, cfg.web_root);
+  m.a = std::make_unique<app>(cfg, app_services{.sec = *m.sec,
+                                                .store = *m.st,
+                                                .streams = *m.streams,
+                                                .connections = m.connections,
+                                                .models = built.catalog,
+                                                .routes = std::make_shared<integrations>(m.ioc, std::move(routes)),
+                                                .cluster = m.cluster_node.get(),
+                                                .tls = cfg.tls_cert.empty() ? nullptr : make_tls_context(cfg),
+                                                .web = load_web_files(cfg.web_root),
+                                                .max_connections = effective_max_connections(cfg)});
+  if (m.cluster_node) m.cluster_node->start();
 
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<net::io_context*> shards{&m.ioc};
@@ -384,9 +385,9 @@ int server::run() {
     m.shard_work.push_back(net::make_work_guard(*m.more_shards.back()));
     shards.push_back(m.more_shards.back().get());
   }
-  const bool tls = m.a.tls.load() != nullptr;
+  const bool tls = m.a->tls.load() != nullptr;
   auto address = net::ip::make_address(cfg.listen_host);
-  m.lst = std::make_shared<io::listener>(m.ioc, shards, tcp::endpoint{address, cfg.listen_port}, m.a);
+  m.lst = std::make_shared<io::listener>(m.ioc, shards, tcp::endpoint{address, cfg.listen_port}, *m.a);
   auto ep = m.lst->local_endpoint();
   m.sec->set_listen_address(cfg.listen_host, ep.port(), tls);
   m.lst->run();
@@ -405,9 +406,9 @@ int server::run() {
   m.run_shards(shards);
   if (m.cluster_node) {
     // Nothing may reach the node once it is gone (connections closed by the destructors, say).
-    m.a.connections.set_observer(nullptr);
+    m.connections.set_observer(nullptr);
     m.streams->set_remote(nullptr);
-    m.a.cluster = nullptr;
+    m.a->cluster = nullptr;
   }
   m.st->flush();
   core::log_info("stopped");

@@ -84,10 +84,9 @@ std::string content_type_of(const std::filesystem::path& p) {
 
 }  // namespace
 
-void load_web_files(app& a, const std::string& root) {
+web_content load_web_files(const std::string& root) {
   namespace fs = std::filesystem;
-  a.web_files.clear();
-  a.spa = false;
+  web_content out;
   std::error_code ec;
   if (!root.empty() && fs::is_regular_file(fs::path(root) / "index.html", ec)) {
     for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
@@ -97,12 +96,13 @@ void load_web_files(app& a, const std::string& root) {
       std::ostringstream body;
       body << in.rdbuf();
       auto rel = "/" + fs::relative(it->path(), root).generic_string();
-      a.web_files[rel] = static_file{content_type_of(it->path()), body.str()};
+      out.files[rel] = static_file{content_type_of(it->path()), body.str()};
     }
-    a.spa = true;
-    core::log_info("serving web app", {{"root", root}, {"files", a.web_files.size()}});
+    out.spa = true;
+    core::log_info("serving web app", {{"root", root}, {"files", out.files.size()}});
   }
-  if (!a.spa) a.web_files["/index.html"] = static_file{"text/html; charset=utf-8", test_page};
+  if (!out.spa) out.files["/index.html"] = static_file{"text/html; charset=utf-8", test_page};
+  return out;
 }
 
 }  // namespace sg::gateway

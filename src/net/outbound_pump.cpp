@@ -7,10 +7,6 @@ namespace sg::io {
 
 outbound_pump::outbound_pump(gateway::counters& stats, outbound_queue::limits l) : stats_(stats), queue_(l) {}
 
-outbound_pump::~outbound_pump() {
-  if (reported_bytes_) stats_.outbound_bytes.fetch_sub(reported_bytes_, std::memory_order_relaxed);
-}
-
 outbound_queue::push_result outbound_pump::push(proto::event_ptr ev) {
   auto r = queue_.push(std::move(ev));
   if (r == outbound_queue::push_result::merged) stats_.merged_chunks.fetch_add(1, std::memory_order_relaxed);

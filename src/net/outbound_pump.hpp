@@ -21,7 +21,6 @@ class outbound_pump {
   using batch = boost::container::small_vector<proto::event_ptr, 1>;
 
   outbound_pump(gateway::counters& stats, outbound_queue::limits l);
-  ~outbound_pump();
   outbound_pump(const outbound_pump&) = delete;
   outbound_pump& operator=(const outbound_pump&) = delete;
 
