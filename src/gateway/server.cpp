@@ -64,6 +64,16 @@ constexpr auto drain_grace = std::chrono::seconds(2);
 constexpr auto close_poll = std::chrono::milliseconds(10);
 }  // namespace
 
+// A shard's io_context, whose pending work can be destroyed while what it refers to still lives.
+class shard_context : public net::io_context {
+ public:
+  using net::io_context::io_context;
+  /// Destroys every operation still pending, such as a session's read on a socket its client never
+  /// closed. The sessions those operations hold go now, releasing their connection slots into the
+  /// app, rather than in the io_context's destructor, after the app is gone.
+  void destroy_pending() { shutdown(); }
+};
+
 struct server::impl {
   explicit impl(core::config c) : cfg(std::move(c)) {}
 
@@ -73,8 +83,8 @@ struct server::impl {
   // without crossing threads. A hint of 1 lets a shard queue its own posts without a lock.
   // The other shards are declared first so they outlive shard 0: a pending accept on shard 0
   // holds a socket of the shard it was meant for.
-  std::vector<std::unique_ptr<net::io_context>> more_shards;
-  net::io_context ioc{1};
+  std::vector<std::unique_ptr<shard_context>> more_shards;
+  shard_context ioc{1};
   std::vector<net::executor_work_guard<net::io_context::executor_type>> shard_work;
   std::unique_ptr<store::store> st;
   std::unique_ptr<stream::stream_manager> streams;
@@ -381,7 +391,7 @@ int server::run() {
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<net::io_context*> shards{&m.ioc};
   for (unsigned i = 1; i < threads; ++i) {
-    m.more_shards.push_back(std::make_unique<net::io_context>(1));
+    m.more_shards.push_back(std::make_unique<shard_context>(1));
     m.shard_work.push_back(net::make_work_guard(*m.more_shards.back()));
     shards.push_back(m.more_shards.back().get());
   }
@@ -404,6 +414,9 @@ int server::run() {
   m.announce(ep, tls, threads, generated_admin_key);
 
   m.run_shards(shards);
+  // What is still pending (reads on sockets their clients never closed) goes while the app lives.
+  m.ioc.destroy_pending();
+  for (auto& shard : m.more_shards) shard->destroy_pending();
   if (m.cluster_node) {
     // Nothing may reach the node once it is gone (connections closed by the destructors, say).
     m.connections.set_observer(nullptr);

@@ -119,6 +119,19 @@ TEST(Lifecycle, DrainTimeoutInterruptsStreamsThatDoNotFinish) {
   ASSERT_TRUE(srv.wait(10s));
 }
 
+// A client that never answers the close handshake is still connected when the drain gives up on it:
+// its session goes with the server's pending work, and must still find the app it releases its
+// connection slot into (under AddressSanitizer, a use after free ends the process with an error).
+TEST(Lifecycle, AClientThatNeverAnswersTheCloseDoesNotOutliveTheServersState) {
+  server_process srv(std::vector<std::string>{});
+  ws_client c(srv.port());  // connected; from now on the client reads nothing and answers nothing
+  srv.signal(SIGTERM);
+  auto status = srv.wait(20s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, 0) << srv.log();
+  EXPECT_NE(srv.log().find("\"stopped\""), std::string::npos);
+}
+
 TEST(Lifecycle, FinishedStreamsExpireAfterRetention) {
   server_process srv({"--stream-retention-ms", "100"});
   ws_client c(srv.port());
