@@ -27,7 +27,7 @@ constexpr auto tls_shutdown_timeout = std::chrono::seconds(5);
 
 template <class Stream>
 basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context,
-                                               gateway::admission admission)
+                                               gateway::admission admission, accepted_peer peer)
     : tls_context_(std::move(tls_context)),
       stream_(std::move(stream)),
       app_(app),
@@ -35,13 +35,11 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
       refusal_(std::move(admission.refusal)),
       pump_(app.stats, {app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
       heartbeat_(stream_.get_executor()) {
-  error_code ec;
-  auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-  if (!ec) peer_ = ep.address();
+  peer_ = peer.address;
   source_ip_ = core::address_text(peer_);
-  ip_key_ = core::address_limit_key(peer_);
-  const auto& trusted = app_.sec->trusted_proxies();
-  peer_is_proxy_ = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer_); });
+  ip_key_ = std::move(peer.limit_key);
+  peer_is_proxy_ = peer.is_proxy;
+  error_code ec;
   // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
   // client's delayed ACK (~40 ms) and the first token arrives that much late.
   beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);

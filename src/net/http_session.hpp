@@ -18,6 +18,13 @@
 
 namespace sg::io {
 
+/// The socket's peer, as the listener saw it when it accepted the connection.
+struct accepted_peer {
+  net::ip::address address;
+  std::string limit_key;  // its per-address limit key (its /64 for IPv6)
+  bool is_proxy = false;  // in --trusted-proxies: limits apply per forwarded client
+};
+
 /// `Stream` is plain_stream or tls_stream (see net/stream_types.hpp).
 template <class Stream>
 class basic_http_session final : public std::enable_shared_from_this<basic_http_session<Stream>>,
@@ -25,7 +32,8 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
  public:
   /// `tls_context` keeps the TLS context of a TLS stream alive (null for plain streams).
   /// `admission` is what the listener decided: the connection's slot, or the refusal to answer.
-  basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context, gateway::admission admission);
+  basic_http_session(Stream&& stream, gateway::app& app, std::shared_ptr<void> tls_context, gateway::admission admission,
+                     accepted_peer peer);
   ~basic_http_session() override;
   void run();
 

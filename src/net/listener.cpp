@@ -43,7 +43,7 @@ net::any_io_executor listener::next_executor() {
 }
 
 void listener::do_accept() {
-  acceptor_.async_accept(next_executor(), beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  acceptor_.async_accept(next_executor(), peer_, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
 }
 
 void listener::on_accept(error_code ec, tcp::socket socket) {
@@ -56,26 +56,22 @@ void listener::on_accept(error_code ec, tcp::socket socket) {
     return;
   }
   // Limits are applied here, before a byte is parsed or a TLS handshake is spent on the connection.
-  error_code peer_ec;
-  auto peer = socket.remote_endpoint(peer_ec);
-  std::string key;
-  bool proxy = false;
-  if (!peer_ec) {
-    // IPv6 clients count by /64; a trusted proxy's clients are counted per request, by the session.
-    key = core::address_limit_key(peer.address());
-    const auto& trusted = app_.sec->trusted_proxies();
-    proxy = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer.address()); });
-  }
-  auto adm = gateway::admit(app_, key, !proxy);
+  // IPv6 clients count by /64; a trusted proxy's clients are counted per request, by the session.
+  accepted_peer peer{peer_.address(), core::address_limit_key(peer_.address()), false};
+  const auto& trusted = app_.sec->trusted_proxies();
+  peer.is_proxy = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer.address); });
+  auto adm = gateway::admit(app_, peer.limit_key, !peer.is_proxy);
   auto ctx = app_.tls.load();
   if (adm.at_capacity || (adm.refusal && ctx)) {
     // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close.
     error_code ignored;
     socket.close(ignored);
   } else if (ctx) {
-    std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx, std::move(adm))->run();
+    std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx, std::move(adm), std::move(peer))
+        ->run();
   } else {
-    std::make_shared<http_session>(plain_stream(std::move(socket)), app_, nullptr, std::move(adm))->run();
+    std::make_shared<http_session>(plain_stream(std::move(socket)), app_, nullptr, std::move(adm), std::move(peer))
+        ->run();
   }
   do_accept();
 }

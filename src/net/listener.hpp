@@ -30,6 +30,7 @@ class listener : public std::enable_shared_from_this<listener> {
   std::vector<net::io_context*> shards_;
   std::size_t next_shard_ = 0;
   tcp::acceptor acceptor_;
+  tcp::endpoint peer_;  // the peer of the accept under way: accept(2) gives it, no getpeername(2)
   gateway::app& app_;
 };
 
