@@ -388,6 +388,26 @@ TEST(HttpClient, TlsRejectsAnUntrustedCertificate) {
   EXPECT_TRUE(*r.end);
 }
 
+// Clients without a CA file share one copy of the system's trust store; a client with a CA file
+// builds its own, so that file never widens what the others trust.
+TEST(HttpClient, ACaFileOfOneClientNeverWidensTheSharedTrustStore) {
+  tls_server ts;
+  harness h;
+  client_options with_ca;
+  with_ca.ca_file = ts.ca_path;
+  client trusting(with_ca);
+  client_options system_only;
+  system_only.use_system_store = true;
+  client c(system_only);
+  recorder r;
+  request_spec spec = spec_for(ts.srv.port());
+  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_TRUE(*r.end);
+  EXPECT_TRUE(r.body.empty());
+}
+
 TEST(HttpClient, TlsHandshakeCountsTowardTheConnectTimeout) {
   local_server srv([&](tcp::socket& s, int) { test::wait_peer_close(s); });  // accepts, never speaks TLS
   harness h;
