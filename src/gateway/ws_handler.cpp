@@ -248,6 +248,11 @@ void ws_handler::handle(proto::resume_request& r) {
                       [this, r](std::shared_ptr<stream::stream> s) { resume_found(r, std::move(s)); });
 }
 
+void ws_handler::not_retained(const proto::resume_request& r) {
+  send_error(proto::error_code::not_found,
+             "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id, r.stream_id);
+}
+
 void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<stream::stream> s) {
   if (!s) {
     send_error(proto::error_code::not_found, "no stream " + r.stream_id + " (unknown or expired)", r.request_id,
@@ -260,9 +265,7 @@ void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<st
     // flow continues after that, so nothing is sent twice or out of order.
     auto events = s->events_between(r.last_seq, it->second.last_enqueued);
     if (!events) {
-      send_error(proto::error_code::not_found,
-                 "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id,
-                 r.stream_id);
+      not_retained(r);
       return;
     }
     for (auto& ev : *events) peer_.write(ev, true);
@@ -273,9 +276,7 @@ void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<st
   switch (s->subscribe(peer_.self(), r.last_seq)) {
     case result::not_retained:
       subs_.erase(s->id());
-      send_error(proto::error_code::not_found,
-                 "events after seq " + std::to_string(r.last_seq) + " are no longer retained", r.request_id,
-                 r.stream_id);
+      not_retained(r);
       break;
     case result::past_end:
       // The client saw the end already (or claims more): tell it again how the stream ended, and

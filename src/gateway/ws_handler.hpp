@@ -91,6 +91,8 @@ class ws_handler {
   void started(const std::string& request_id, std::shared_ptr<stream::stream> s, bool reused);
   void cancel_found(const proto::cancel_request& r, std::shared_ptr<stream::stream> s);
   void resume_found(const proto::resume_request& r, std::shared_ptr<stream::stream> s);
+  /// The answer to a resume from a point the stream no longer holds.
+  void not_retained(const proto::resume_request& r);
   void watch(const std::shared_ptr<stream::stream>& s, std::uint64_t after);
 
   app& app_;

@@ -28,9 +28,12 @@ const outbound_pump::batch& outbound_pump::begin_write(std::size_t max_events) {
 
 void outbound_pump::end_write(bool ok) {
   if (ok && !in_flight_.empty()) {
-    auto now = core::now_us();
-    for (auto& ev : in_flight_)
-      if (ev->due_us) stats_.chunk_lateness.observe_ms(static_cast<double>(now - ev->due_us) / 1000.0);
+    std::int64_t now = 0;  // read once, and only for a write that holds a paced event
+    for (auto& ev : in_flight_) {
+      if (!ev->due_us) continue;
+      if (!now) now = core::now_us();
+      stats_.chunk_lateness.observe_ms(static_cast<double>(now - ev->due_us) / 1000.0);
+    }
     stats_.events_sent.fetch_add(in_flight_.size(), std::memory_order_relaxed);
   }
   in_flight_.clear();

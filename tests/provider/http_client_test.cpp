@@ -84,6 +84,13 @@ request_spec spec_for(std::uint16_t port, std::string target = "/x", std::string
   return s;
 }
 
+/// spec_for, over TLS to "localhost" (the name the test certificates carry).
+request_spec tls_spec_for(std::uint16_t port) {
+  auto s = spec_for(port);
+  s.origin = *parse_url("https://localhost:" + std::to_string(port));
+  return s;
+}
+
 constexpr std::string_view chunked_head =
     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
 
@@ -349,8 +356,7 @@ TEST(HttpClient, TlsWithSniAndVerification) {
   o.ca_file = ts.ca_path;
   client c(o);
   recorder r;
-  request_spec spec = spec_for(ts.srv.port());
-  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
+  request_spec spec = tls_spec_for(ts.srv.port());
   c.start(spec, r.make(), h.strand());
   ASSERT_TRUE(r.wait_end());
   EXPECT_FALSE(*r.end) << r.end->message();
@@ -374,18 +380,22 @@ TEST(HttpClient, TlsRejectsACertificateForAnotherName) {
   EXPECT_EQ(r.status, 0u);
 }
 
+// A request over TLS that `c` must refuse: it ends with an error and no body.
+void expect_refused(client& c, std::uint16_t port, harness& h) {
+  recorder r;
+  c.start(tls_spec_for(port), r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  EXPECT_TRUE(*r.end);
+  EXPECT_TRUE(r.body.empty());
+}
+
 TEST(HttpClient, TlsRejectsAnUntrustedCertificate) {
   tls_server ts;
   harness h;
   client_options o;
   o.use_system_store = true;  // the self-signed certificate is in no store
   client c(o);
-  recorder r;
-  request_spec spec = spec_for(ts.srv.port());
-  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
-  c.start(spec, r.make(), h.strand());
-  ASSERT_TRUE(r.wait_end());
-  EXPECT_TRUE(*r.end);
+  expect_refused(c, ts.srv.port(), h);
 }
 
 // Clients without a CA file share one copy of the system's trust store; a client with a CA file
@@ -399,13 +409,7 @@ TEST(HttpClient, ACaFileOfOneClientNeverWidensTheSharedTrustStore) {
   client_options system_only;
   system_only.use_system_store = true;
   client c(system_only);
-  recorder r;
-  request_spec spec = spec_for(ts.srv.port());
-  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
-  c.start(spec, r.make(), h.strand());
-  ASSERT_TRUE(r.wait_end());
-  EXPECT_TRUE(*r.end);
-  EXPECT_TRUE(r.body.empty());
+  expect_refused(c, ts.srv.port(), h);
 }
 
 TEST(HttpClient, TlsHandshakeCountsTowardTheConnectTimeout) {
@@ -413,8 +417,7 @@ TEST(HttpClient, TlsHandshakeCountsTowardTheConnectTimeout) {
   harness h;
   client c;
   recorder r;
-  request_spec spec = spec_for(srv.port());
-  spec.origin = *parse_url("https://localhost:" + std::to_string(srv.port()));
+  request_spec spec = tls_spec_for(srv.port());
   spec.limits.connect = 100ms;
   c.start(spec, r.make(), h.strand());
   ASSERT_TRUE(r.wait_end());
@@ -464,8 +467,7 @@ TEST(HttpClient, HttpsThroughAConnectProxy) {
   o.https_proxy = parse_url("http://127.0.0.1:" + std::to_string(proxy.port()));
   client c(o);
   recorder r;
-  request_spec spec = spec_for(ts.srv.port());
-  spec.origin = *parse_url("https://localhost:" + std::to_string(ts.srv.port()));
+  request_spec spec = tls_spec_for(ts.srv.port());
   c.start(spec, r.make(), h.strand());
   ASSERT_TRUE(r.wait_end());
   EXPECT_FALSE(*r.end) << r.end->message();
