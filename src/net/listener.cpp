@@ -8,6 +8,7 @@
 #include "net/http_session.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace sg::io {
 namespace {
@@ -18,6 +19,7 @@ constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 listener::listener(net::io_context& ioc, std::vector<net::io_context*> shards, tcp::endpoint endpoint,
                    gateway::app& app)
     : ioc_(ioc), shards_(std::move(shards)), acceptor_(net::make_strand(ioc)), app_(app) {
+  if (shards_.empty()) throw std::invalid_argument("listener: no shard to hand connections to");
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   // Several processes on one port (cluster nodes on one box, a restart overlapping the old process):
@@ -36,9 +38,8 @@ void listener::stop() {
   });
 }
 
-net::any_io_executor listener::next_executor() {
+shard_executor listener::next_executor() {
   // A shard is run by one thread, so its executor already runs a connection's handlers one at a time.
-  if (shards_.empty()) return net::make_strand(ioc_);
   return shards_[next_shard_++ % shards_.size()]->get_executor();
 }
 
@@ -46,7 +47,7 @@ void listener::do_accept() {
   acceptor_.async_accept(next_executor(), peer_, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
 }
 
-void listener::on_accept(error_code ec, tcp::socket socket) {
+void listener::on_accept(error_code ec, shard_socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec) {
     core::log_warn("accept failed", {{"error", ec.message()}});

@@ -1,8 +1,9 @@
-// Accepts TCP connections and hands each to an http_session on its own strand.
+// Accepts TCP connections and hands each to an http_session on the next shard.
 #pragma once
 
 #include "core/asio.hpp"
 #include "gateway/app.hpp"
+#include "net/stream_types.hpp"
 
 #include <memory>
 #include <vector>
@@ -13,7 +14,7 @@ class listener : public std::enable_shared_from_this<listener> {
  public:
   /// Binds and listens; throws std::system_error when the address cannot be bound.
   /// Accepts on `ioc`; each connection goes to the next of `shards` in turn (all its handlers run
-  /// there). Empty `shards`: every connection gets its own strand on `ioc`.
+  /// there). Throws std::invalid_argument when `shards` is empty.
   listener(net::io_context& ioc, std::vector<net::io_context*> shards, tcp::endpoint endpoint, gateway::app& app);
   void run();
   /// Stops accepting (drain). Thread-safe.
@@ -22,9 +23,9 @@ class listener : public std::enable_shared_from_this<listener> {
 
  private:
   void do_accept();
-  void on_accept(error_code ec, tcp::socket socket);
+  void on_accept(error_code ec, shard_socket socket);
 
-  net::any_io_executor next_executor();
+  shard_executor next_executor();
 
   net::io_context& ioc_;
   std::vector<net::io_context*> shards_;

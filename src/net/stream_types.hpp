@@ -9,8 +9,14 @@
 
 namespace sg::io {
 
-using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+/// What a connection's handlers run on: the io_context of its shard, run by one thread. Named as the
+/// concrete type, not as any_io_executor: every operation on a socket copies, moves and destroys its
+/// executor several times (work guards, completion handlers), and through any_io_executor each of
+/// those is a call through a function table.
+using shard_executor = net::io_context::executor_type;
+using shard_socket = net::basic_stream_socket<tcp, shard_executor>;
+using plain_stream = beast::basic_stream<tcp, shard_executor, beast::unlimited_rate_policy>;
+using tls_stream = beast::ssl_stream<plain_stream>;
 
 template <class Stream>
 inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
@@ -25,8 +31,8 @@ struct ws_transport {
 };
 template <>
 struct ws_transport<plain_stream> {
-  using type = tcp::socket;
-  static tcp::socket take(plain_stream& s) { return s.release_socket(); }
+  using type = shard_socket;
+  static shard_socket take(plain_stream& s) { return s.release_socket(); }
 };
 template <class Stream>
 using ws_transport_t = typename ws_transport<Stream>::type;
