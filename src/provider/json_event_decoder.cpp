@@ -30,8 +30,12 @@ boost::json::value json_event_decoder::parse_object(std::string_view data, decod
   boost::system::error_code ec;
   auto v = boost::json::parse(data, ec, &resource);
   if (!ec && v.is_object()) return v;
-  out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent an event that is not JSON");
+  not_json(out);
   return nullptr;
+}
+
+void json_event_decoder::not_json(decoded& out) const {
+  out.error = upstream_failure(proto::error_code::upstream_error, label_ + " sent an event that is not JSON");
 }
 
 }  // namespace sg::provider

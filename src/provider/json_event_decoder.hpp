@@ -26,6 +26,8 @@ class json_event_decoder : public stream_decoder {
   /// `data` parsed, or null with out.error set unless it is a JSON object. The value lives in this
   /// thread's parse arena, which the next parse on the thread reuses: read it within on_data only.
   boost::json::value parse_object(std::string_view data, decoded& out) const;
+  /// Sets out.error: the event is not a JSON object.
+  void not_json(decoded& out) const;
 
   std::string label_;
 

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace sg::provider {
 namespace {
@@ -119,6 +121,138 @@ TEST(OpenAiDecoder, FinishReasonWithoutDoneCompletes) {
                            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n");
   EXPECT_TRUE(r.done);
   EXPECT_FALSE(r.error);
+}
+
+// What an event meant when each was parsed to a DOM and read with if_contains: the reference the
+// decoder's reader (which builds no DOM) is held to, event by event.
+struct event_reading {
+  std::string text;
+  bool finished = false;
+  bool usage_seen = false;
+  proto::usage usage;
+  bool error = false;
+  std::string message;
+};
+
+event_reading read_as_dom(std::string_view data) {
+  event_reading r;
+  boost::system::error_code ec;
+  auto v = json::parse(data, ec);
+  if (ec || !v.is_object()) {
+    r.error = true;
+    r.message = "openai sent an event that is not JSON";
+    return r;
+  }
+  auto& o = v.get_object();
+  auto count = [](const json::object& u, const char* k) -> std::uint64_t {
+    auto* f = u.if_contains(k);
+    if (f && f->is_uint64()) return f->get_uint64();
+    if (f && f->is_int64() && f->get_int64() >= 0) return static_cast<std::uint64_t>(f->get_int64());
+    return 0;
+  };
+  if (auto* e = o.if_contains("error"); e && !e->is_null()) {
+    r.error = true;
+    r.message = "openai reported an error";
+    if (e->is_object()) {
+      if (auto* m = e->get_object().if_contains("message"); m && m->is_string() && !m->get_string().empty())
+        r.message += ": " + std::string(m->get_string());
+    } else if (e->is_string()) {
+      r.message += ": " + std::string(e->get_string());
+    }
+    return r;
+  }
+  if (auto* u = o.if_contains("usage"); u && u->is_object()) {
+    r.usage_seen = true;
+    r.usage = {count(u->get_object(), "prompt_tokens"), count(u->get_object(), "completion_tokens")};
+  }
+  auto* choices = o.if_contains("choices");
+  if (!choices || !choices->is_array()) return r;
+  for (auto& ch : choices->get_array()) {
+    if (!ch.is_object()) continue;
+    auto& co = ch.get_object();
+    if (auto* idx = co.if_contains("index"); idx && idx->is_int64() && idx->get_int64() != 0) continue;
+    if (auto* fr = co.if_contains("finish_reason"); fr && fr->is_string()) r.finished = true;
+    auto* delta = co.if_contains("delta");
+    if (!delta || !delta->is_object()) continue;
+    if (auto* c = delta->get_object().if_contains("content"); c && c->is_string() && !c->get_string().empty())
+      r.text += c->get_string();
+  }
+  return r;
+}
+
+// One event through the decoder, then [DONE] (which reports the usage), or its end.
+event_reading read_with_decoder(std::string_view data) {
+  event_reading r;
+  auto d = openai::make_decoder("openai");
+  decoded out;
+  d->feed("data: " + std::string(data) + "\n\n", out);
+  for (auto& t : out.deltas) r.text += t;
+  if (out.error) {
+    r.error = true;
+    r.message = out.error->message;
+    return r;
+  }
+  decoded end;
+  d->finish(end);
+  r.finished = end.done;  // without [DONE], only a finish_reason completes the answer
+  d = openai::make_decoder("openai");
+  decoded again;
+  d->feed("data: " + std::string(data) + "\n\ndata: [DONE]\n\n", again);
+  r.usage = again.usage;
+  r.usage_seen = again.usage.input_tokens || again.usage.output_tokens;
+  return r;
+}
+
+TEST(OpenAiDecoder, ReadsEveryEventAsItsDomReads) {
+  std::string long_escaped;
+  for (int i = 0; i < 3000; ++i) long_escaped += i % 7 ? "ab" : "\\n\\\"\\u00e9";
+  const std::vector<std::string> events = {
+      R"({"choices":[{"index":0,"delta":{"content":"a\"b\\n\u00e9\ud83d\ude00"}}]})",
+      R"({"choices":[{"index":0,"delta":{"content":")" + long_escaped + R"("}}]})",
+      R"({"choices":[{"delta":{"content":"skipped"},"index":1},{"delta":{"content":"kept"},"index":0}]})",
+      R"({"choices":[{"index":0.0,"delta":{"content":"a double index is not skipped"}}]})",
+      R"({"choices":[{"index":0,"delta":{"content":null}},{"index":0,"delta":{"content":5}}]})",
+      R"({"choices":[{"index":0,"delta":{"content":["a"]}},{"index":0,"delta":{"content":{"text":"a"}}}]})",
+      R"({"choices":[{"index":0,"delta":{"content":"lost"}}],"error":{"message":"after the text"}})",
+      R"({"error":null,"choices":[{"index":0,"delta":{"content":"kept"}}]})",
+      R"({"error":"boom"})",
+      R"({"error":0})",
+      R"({"error":true})",
+      R"({"error":[]})",
+      R"({"error":{"message":"","type":"server_error"}})",
+      R"({"choices":[],"usage":{"prompt_tokens":-1,"completion_tokens":2.5}})",
+      R"({"choices":[],"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":7}})",
+      R"({"choices":[],"usage":null})",
+      R"({"choices":[],"usage":{"nested":{"prompt_tokens":3},"completion_tokens":4}})",
+      R"([{"choices":[]}])",
+      R"("text")",
+      R"(1)",
+      R"(null)",
+      R"(true)",
+      R"({"choices":[]} x)",
+      R"({"x":[[[[[[[[[[{"content":"deep"}]]]]]]]]]],"choices":[{"index":0,"delta":{"content":"ok"}}]})",
+      R"({"choices":[{"index":0,"delta":{"cont\u0065nt":"an escaped key"}}]})",
+      R"({"choices":[{"index":0,"delta":{"delta":{"content":"inner"},"content":"outer"}}]})",
+      R"({"choices":[{"index":2,"finish_reason":"stop"}]})",
+      R"({"choices":[{"index":0,"finish_reason":null,"delta":{}},{"finish_reason":"length"}]})",
+      R"({"choices":{"index":0,"delta":{"content":"not an array"}}})",
+      R"({"choices":[{"index":0,"delta":{"content":"one"}},{"index":0,"delta":{"content":" two"}}]})",
+      R"({"choices":["x",1,null,[{"index":0,"delta":{"content":"nested array"}}]]})",
+  };
+  for (auto& e : events) {
+    auto want = read_as_dom(e);
+    auto got = read_with_decoder(e);
+    EXPECT_EQ(got.text, want.text) << e;
+    EXPECT_EQ(got.finished, want.finished) << e;
+    EXPECT_EQ(got.error, want.error) << e;
+    if (want.error) {
+      EXPECT_EQ(got.message, want.message) << e;
+    }
+    if (!want.error && want.usage_seen) {
+      EXPECT_EQ(got.usage.input_tokens, want.usage.input_tokens) << e;
+      EXPECT_EQ(got.usage.output_tokens, want.usage.output_tokens) << e;
+    }
+  }
 }
 
 TEST(OpenAiDecoder, GarbageIsAnError) {
