@@ -453,9 +453,7 @@ if os.path.exists(prof) and os.path.getsize(prof) > 0:
             rows.append((m.group(2), m.group(3).strip()))
     L.append("## Profile of the stream mode\n")
     L.append("streamgate under `valgrind --tool=callgrind` (`perf` has no hardware counters in this VM), "
-             "300 streams at the demo pace for 8 s; instructions by function, own cost (not inclusive):\n")
-    L.append("| share of instructions | function |")
-    L.append("|---|---|")
+             "300 streams at the demo pace for 8 s; instructions by function, own cost (not inclusive).\n")
     def short(fn):
         lib = re.search(r"\[([^\]]*)\]$", fn)
         if fn.startswith("???") and lib: return "(in " + os.path.basename(lib.group(1)) + ")"
@@ -464,8 +462,43 @@ if os.path.exists(prof) and os.path.getsize(prof) > 0:
         fn = fn.replace("std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string")
         fn = fn.replace("std::basic_string_view<char, std::char_traits<char> >", "std::string_view")
         return fn[:120]
-    for pct, fn in rows[:12]:
-        L.append(f"| {pct}% | `{short(fn)}` |")
+    # Before: the last commit before the hot-path work, profiled the same way (bench/profile-before.json).
+    before = None
+    try: before = json.load(open(os.path.join(os.path.dirname(results), "profile-before.json")))
+    except Exception: pass
+    def run_instr(path):
+        for line in open(path):
+            m = re.match(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+\S*scheduler\.ipp:boost::asio::detail::scheduler::run\(", line)
+            if m: return int(m.group(1).replace(",", ""))
+        return None
+    inc_path = f"{out}/profile_inclusive.txt"
+    now_run = run_instr(inc_path) if os.path.exists(inc_path) else None
+    pj = load("profile_stream") or {}
+    now_frames, now_tokens = g(pj, "chunks", "frames"), g(pj, "chunks", "tokens")
+    if before and now_run and now_frames and now_tokens:
+        L.append("Instructions of the I/O and store threads (everything under `scheduler::run`) per delivered chunk and per "
+                 "delivered token, before the hot-path work and in this run:\n")
+        L.append("| | before (`" + before["commit"] + "`) | this run (`" + commit + "`) | change |")
+        L.append("|---|---|---|---|")
+        bf, bt = before["run_instructions"] / before["frames"], before["run_instructions"] / before["tokens"]
+        nf, nt = now_run / now_frames, now_run / now_tokens
+        L.append(f"| per delivered chunk | {bf:,.0f} | {nf:,.0f} | {100 * (nf / bf - 1):+.0f}% |")
+        L.append(f"| per delivered token | {bt:,.0f} | {nt:,.0f} | {100 * (nt / bt - 1):+.0f}% |")
+        L.append(f"| chunks / tokens delivered in the 8 s | {before['frames']:,} / {before['tokens']:,} | {now_frames:,} / {now_tokens:,} | |")
+        L.append(f"\nBefore: {before['note']} ({before['measured']}).\n")
+    if before:
+        L.append("| # | before: share | before: function | this run: share | this run: function |")
+        L.append("|---|---|---|---|---|")
+        brows = before["self"]
+        for i in range(max(len(brows[:12]), len(rows[:12]))):
+            bp, bfn = (brows[i][0] + "%", "`" + short(brows[i][1]) + "`") if i < len(brows) else ("", "")
+            np_, nfn = (rows[i][0] + "%", "`" + short(rows[i][1]) + "`") if i < len(rows) else ("", "")
+            L.append(f"| {i + 1} | {bp} | {bfn} | {np_} | {nfn} |")
+    else:
+        L.append("| share of instructions | function |")
+        L.append("|---|---|")
+        for pct, fn in rows[:12]:
+            L.append(f"| {pct}% | `{short(fn)}` |")
     L.append("")
     if rows:
         top = short(rows[0][1])
