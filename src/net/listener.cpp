@@ -18,7 +18,7 @@ constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 
 listener::listener(net::io_context& ioc, std::vector<net::io_context*> shards, tcp::endpoint endpoint,
                    gateway::app& app)
-    : ioc_(ioc), shards_(std::move(shards)), acceptor_(net::make_strand(ioc)), app_(app) {
+    : shards_(std::move(shards)), acceptor_(net::make_strand(ioc)), app_(app) {
   if (shards_.empty()) throw std::invalid_argument("listener: no shard to hand connections to");
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));

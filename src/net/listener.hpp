@@ -27,7 +27,6 @@ class listener : public std::enable_shared_from_this<listener> {
 
   shard_executor next_executor();
 
-  net::io_context& ioc_;
   std::vector<net::io_context*> shards_;
   std::size_t next_shard_ = 0;
   tcp::acceptor acceptor_;
