@@ -35,6 +35,9 @@ std::string render_metrics(app& a) {
          double(s.request_timeouts));
   metric(o, "streamgate_store_errors_total", "counter", "Store operations that failed (the database full or unusable).",
          double(a.store->errors()));
+  metric(o, "streamgate_store_reads_in_place_total", "counter",
+         "Store reads run on the thread that asked for them (SQLite's read-only connection per thread), not on a store thread.",
+         double(a.store->reads_here()));
   metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
   metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));
@@ -97,7 +100,7 @@ std::string render_metrics(app& a) {
   c.inter_chunk.render(o, "streamgate_inter_chunk_seconds", "Time between consecutive deltas of a stream.");
   s.chunk_lateness.render(o, "streamgate_chunk_lateness_seconds",
                           "A chunk written to its socket minus when the provider's schedule made it due (demo).");
-  a.store->op_latency().render(o, "streamgate_store_op_seconds", "Duration of each store operation on a store thread (SQLite, or PostgreSQL with its round trips).");
+  a.store->op_latency().render(o, "streamgate_store_op_seconds", "Duration of each store operation (SQLite, or PostgreSQL with its round trips).");
   o << "# HELP streamgate_upstream_requests_total Requests sent to model providers.\n"
     << "# TYPE streamgate_upstream_requests_total counter\n";
   for (auto& [p, n] : a.streams->upstream().requests())

@@ -57,6 +57,16 @@ sqlite_database::sqlite_database(const std::string& path) {
   migrate();
 }
 
+sqlite_database::sqlite_database(const std::string& path, read_only_t) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  db_.reset(raw);
+  if (rc != SQLITE_OK)
+    throw sqlite_error(rc, "cannot open database " + path + " to read: " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
+  // A project and its cards are a few pages: a small page cache does.
+  exec("PRAGMA cache_size=-256");
+}
+
 std::int64_t sqlite_database::query_int(const std::string& sql) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_.get(), sql.c_str(), -1, &st, nullptr) != SQLITE_OK)

@@ -23,6 +23,11 @@ class sqlite_database final : public database {
  public:
   /// Opens (creating if needed) `path`, enables WAL and applies the migrations. Throws on failure.
   explicit sqlite_database(const std::string& path);
+  struct read_only_t {};
+  static constexpr read_only_t read_only{};
+  /// Opens `path`, which must exist with its schema, read-only: for reads beside the writer (WAL
+  /// lets them run while it writes). Waits for no lock: a busy database throws at once.
+  sqlite_database(const std::string& path, read_only_t);
 
   /// An answer's row found by its stream id. `stream_id <> ''` is spelled out so that the partial
   /// index on stream_id serves it: without it every save of an answer scanned the whole history.

@@ -21,6 +21,9 @@ constexpr int wal_pages_limit = 4000;
 constexpr unsigned max_pool_size = 64;
 
 thread_local database* this_threads_db = nullptr;
+std::atomic<std::uint64_t> store_serials{0};
+// The read-only connection this thread last used, and the store it belongs to.
+thread_local std::pair<std::uint64_t, database*> this_threads_reader{0, nullptr};
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
@@ -78,6 +81,7 @@ store::store(const std::string& data_dir, std::int64_t max_bytes)
 
 store::store(const options& opts)
     : url_(database_url::parse(opts.database, opts.data_dir)),
+      serial_(++store_serials),
       batches_strand_(ioc_.get_executor()),
       work_(ioc_.get_executor()) {
   if (url_.kind == database_url::engine::sqlite) {
@@ -133,6 +137,24 @@ store::~store() {
 }
 
 database& store::here() { return *this_threads_db; }
+
+database* store::reader() {
+  if (!sqlite_) return nullptr;
+  if (this_threads_reader.first == serial_) return this_threads_reader.second;
+  std::lock_guard lock(readers_mu_);
+  auto [it, opened] = readers_.try_emplace(std::this_thread::get_id());
+  auto& db = it->second;
+  if (opened) {
+    try {
+      db = std::make_unique<sqlite_database>(url_.target, sqlite_database::read_only);
+    } catch (const std::exception& e) {
+      // Stays null: this thread's reads go to the store thread from now on.
+      core::log_warn("read-only store connection failed; reads go to the store thread", {{"error", e.what()}});
+    }
+  }
+  this_threads_reader = {serial_, db.get()};
+  return db.get();
+}
 
 void store::open_work(database& db) {
   db.ensure_connected();

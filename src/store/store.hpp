@@ -1,4 +1,5 @@
-// The store: the database on threads of its own, so neither SQLite nor libpq blocks an I/O thread.
+// The store: the database on threads of its own, so no write (SQLite or libpq) and no PostgreSQL
+// round trip blocks an I/O thread. Short SQLite reads may run on the caller's thread (read()).
 #pragma once
 
 #include "core/histogram.hpp"
@@ -20,6 +21,7 @@
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 namespace sg::store {
@@ -97,6 +99,42 @@ class store {
     });
   }
 
+  /// Runs `work(database&)`, which must only read, then `done(result<T>)`. With SQLite both run
+  /// here, on the calling thread's own read-only connection, which waits for no lock and no other
+  /// thread: a stream's first token does not wait for a hop to the store thread and back. Where
+  /// that cannot be (PostgreSQL, a busy or failing read), it runs as `exec` does. Thread-safe.
+  template <class Work, class Done>
+  void read(Work work, Done done) {
+    using T = std::invoke_result_t<Work&, database&>;
+    static_assert(!std::is_void_v<T>, "a read returns what it read");
+    if (database* db = reader()) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::optional<result<T>> r;
+      try {
+        // One snapshot for all of it, and one lock taken instead of one per statement.
+        db->begin();
+        r.emplace(work(*db));
+        db->commit();
+      } catch (const std::exception&) {
+        // Read again on the store thread, which waits for locks and reports what failed.
+        r.reset();
+        try {
+          if (db->in_transaction()) db->rollback();
+        } catch (const std::exception&) {
+        }
+      }
+      if (r) {
+        timed(t0);
+        reads_here_.fetch_add(1, std::memory_order_relaxed);
+        done(std::move(*r));
+        return;
+      }
+    }
+    exec(std::move(work), std::move(done));
+  }
+  /// Reads that `read` ran on the calling thread (for metrics and tests).
+  std::uint64_t reads_here() const { return reads_here_.load(std::memory_order_relaxed); }
+
   /// How long the first item of a batch waits for others to join it.
   static constexpr std::chrono::milliseconds batch_gather{5};
   /// Fire-and-forget work (the connection table): a failure is logged and counted, nothing waits on it.
@@ -125,6 +163,9 @@ class store {
   boost::system::error_code failed(const std::exception& e);
   void timed(std::chrono::steady_clock::time_point t0);
   database& here();
+  // The calling thread's read-only SQLite connection, opened on first use; null on PostgreSQL or
+  // when it cannot be opened.
+  database* reader();
   void open_work(database& db);
   void close_work(database& db);
   void abandon_work(database& db);
@@ -144,6 +185,11 @@ class store {
   // One connection per store thread; with SQLite, one of each.
   std::vector<std::unique_ptr<database>> dbs_;
   sqlite_database* sqlite_ = nullptr;
+  // SQLite: a read-only connection per thread that called read(), by thread.
+  std::uint64_t serial_;  // tells this store from one that had its address before
+  std::mutex readers_mu_;
+  std::unordered_map<std::thread::id, std::unique_ptr<sqlite_database>> readers_;
+  std::atomic<std::uint64_t> reads_here_{0};
   bool transactional_ = false;  // each exec in a transaction of its own (PostgreSQL)
   // WAL checkpoints (and their fsyncs) run on a connection and thread of their own, woken by commits
   // that leave the WAL long: the store thread never waits for the disk to flush.

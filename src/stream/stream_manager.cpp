@@ -147,33 +147,37 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
       return;
     }
     // The analyzing stage really reads the project's cards and records the question. The answer
-    // starts on the cards; the question's rows are written by a job of their own right behind, so
-    // the upstream request waits for no commit. The stream's end waits for that write (its row is
-    // then there to update), and a failed write ends the stream: nothing is answered off the record.
+    // starts on the cards, read right here where SQLite allows it (store::read). The question's
+    // rows are written by a job of their own on the store thread once the upstream request is on
+    // its way, so that request waits for no commit and shares no core with one. The stream's end
+    // waits for that write (its row is then there to update), and a failed write ends the stream:
+    // nothing is answered off the record.
+    recording_question_ = req_.record;
     auto self = shared_from_this();
     using cards_or_missing = std::optional<std::vector<store::card_row>>;
-    m_.store_.exec(
+    m_.store_.read(
         [self](store::database& db) -> cards_or_missing {
           if (!self->project_visible(db)) return std::nullopt;
           return db.list_cards(self->req_.project_id);
         },
+        // Read right here: the upstream request goes out before the client's answer headers and
+        // first events are written. Read on the store thread: back to this stream's thread.
         [self](store::result<cards_or_missing> r) {
-          net::post(self->ex_, [self, r = std::move(r)]() mutable {
+          net::dispatch(self->ex_, [self, r = std::move(r)]() mutable {
             if (!r) {
               self->persist_ = false;
               self->on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
-              return;
-            }
-            if (!*r) {
+            } else if (!*r) {
               self->persist_ = false;
               self->on_error(
                   {proto::error_code::not_found, "project " + self->req_.project_id + " not found", false, {}, {}});
-              return;
+            } else {
+              self->generate(std::move(**r));
             }
-            self->generate(std::move(**r));
+            // An end that came meanwhile (an error above, a cancel) waits for this write.
+            if (self->recording_question_) self->record_question();
           });
         });
-    if (req_.record) record_question();
   }
 
   // Another user's project is invisible: the same answer as a stream that does not exist.
@@ -182,8 +186,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     return !p || p->owner == s_->owner();
   }
 
+  // Writes the question's rows; recording_question_ is already set, and is cleared when they are.
   void record_question() {
-    recording_question_ = true;
     auto self = shared_from_this();
     m_.store_.exec(
         [self](store::database& db) {
@@ -320,7 +324,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   std::chrono::steady_clock::time_point last_delta_;
   bool finishing_ = false;
   bool persist_ = true;  // false when the stream never belonged in the history
-  bool recording_question_ = false;           // the question's rows are being written
+  bool recording_question_ = false;           // the question's rows are to be written, or being written
   std::function<void()> finish_after_record_;  // an end that waits for that write
   std::int64_t first_chunk_ms_ = -1;
   std::uint64_t chunks_ = 0;

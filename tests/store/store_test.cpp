@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include <map>
+#include <optional>
 
 #include <atomic>
 #include <filesystem>
@@ -255,6 +256,81 @@ TEST_P(StoreEngines, ExecCompletesWithTheValueOrTheErrorThatStoppedTheWork) {
   // The connection is usable after a failure (on PostgreSQL, the failed transaction was rolled back).
   auto again = exec_wait<std::int64_t>(st, [](database& db) { return db.count_connections(); });
   ASSERT_TRUE(again);
+}
+
+// A read sees every write committed before it. On SQLite it runs on the calling thread (its value
+// is there before read() returns); on PostgreSQL it goes to a store thread like any other work.
+TEST_P(StoreEngines, ReadsSeeEveryCommittedWriteAndRunOnTheCallingThreadOnSqlite) {
+  store st(opts());
+  bool here = GetParam() == "sqlite";
+  ASSERT_TRUE(exec_wait<void>(st, [](database& db) { db.put_project({"p", "n", "", "alice", 1, 1}); }));
+  constexpr int writes = 300;
+  for (int i = 0; i < writes; ++i) {
+    ASSERT_TRUE(exec_wait<void>(st, [i](database& db) {
+      db.put_card({"c" + std::to_string(i), "p", "instruction", "card " + std::to_string(i), i, 1});
+    }));
+    std::promise<result<std::size_t>> p;
+    auto f = p.get_future();
+    auto caller = std::this_thread::get_id();
+    std::thread::id ran_on;
+    st.read([&ran_on](database& db) {
+      ran_on = std::this_thread::get_id();
+      return db.list_cards("p").size();
+    }, [&p](result<std::size_t> r) { p.set_value(std::move(r)); });
+    if (here) {
+      ASSERT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+      EXPECT_EQ(ran_on, caller);
+    }
+    auto r = f.get();
+    ASSERT_TRUE(r);
+    ASSERT_EQ(*r, static_cast<std::size_t>(i + 1));
+    if (!here) {
+      EXPECT_NE(ran_on, caller);
+    }
+  }
+  EXPECT_EQ(st.reads_here(), here ? static_cast<std::uint64_t>(writes) : 0u);
+
+  // Another thread reads on a connection of its own.
+  std::thread other([&] {
+    std::promise<result<bool>> p;
+    auto f = p.get_future();
+    st.read([](database& db) { return db.get_project("p").has_value(); },
+            [&p](result<bool> r) { p.set_value(std::move(r)); });
+    auto r = f.get();
+    EXPECT_TRUE(r && *r);
+  });
+  other.join();
+  EXPECT_EQ(st.reads_here(), here ? static_cast<std::uint64_t>(writes + 1) : 0u);
+
+  // A read that fails is read again on the store thread, which reports the error.
+  std::promise<result<int>> p;
+  auto f = p.get_future();
+  st.read([](database& db) -> int {
+    db.exec("SELECT * FROM no_such_table");
+    return 1;
+  }, [&p](result<int> r) { p.set_value(std::move(r)); });
+  auto bad = f.get();
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), errc::unavailable);
+  EXPECT_EQ(st.errors(), 1u);
+}
+
+// A store made where an earlier one was (same thread, maybe the same address) reads its own file.
+TEST(Store, ReadsOfANewStoreUseItsOwnConnection) {
+  for (int i = 0; i < 3; ++i) {
+    temp_dir dir;
+    std::optional<store> st;
+    st.emplace(dir.path.string());
+    auto name = "project " + std::to_string(i);
+    ASSERT_TRUE(exec_wait<void>(*st, [&](database& db) { db.put_project({"p", name, "", "alice", 1, 1}); }));
+    std::promise<result<std::string>> p;
+    st->read([](database& db) { return db.get_project("p").value().name; },
+             [&p](result<std::string> r) { p.set_value(std::move(r)); });
+    auto r = p.get_future().get();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, name);
+    EXPECT_EQ(st->reads_here(), 1u);
+  }
 }
 
 // Every statement of the interface, with the answers both engines must agree on.
