@@ -102,6 +102,10 @@ store::store(const options& opts)
 }
 
 void store::open_sqlite(std::int64_t max_bytes) {
+  // SQLite's memory statistics take a process-wide mutex on every allocation it makes; nothing
+  // reads them. Only possible before SQLite initializes: the first store of the process does it.
+  static const bool no_memory_stats = [] { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK; }();
+  (void)no_memory_stats;
   auto parent = std::filesystem::path(url_.target).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   auto db = std::make_unique<sqlite_database>(url_.target);

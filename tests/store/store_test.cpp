@@ -504,6 +504,68 @@ TEST_P(StoreEngines, MigrationsAreVersionedAndAppliedOnce) {
   EXPECT_EQ(*v, static_cast<int>(migrations().size()));
 }
 
+// A database left at version 2 gets the connection table of version 3 (one B-tree keyed by the id,
+// no ttl index) with every row kept, and the sweep still expires exactly the rows past their TTL.
+TEST(StoreSchema, Version3KeepsEveryConnectionRowAndTheSweepStillExpires) {
+  temp_dir dir;
+  auto file = (dir.path / "streamgate.db").string();
+  static constexpr int rows = 5000;
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, sqlite_closer> db(raw);
+    auto run = [&](const std::string& sql) { ASSERT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw); };
+    run("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    for (auto& m : migrations()) {
+      if (m.version > 2) break;
+      run(m.sqlite);
+      run("INSERT INTO schema_version VALUES(" + std::to_string(m.version) + ", 'x', 1)");
+    }
+    run("BEGIN");
+    for (int i = 0; i < rows; ++i)
+      run("INSERT INTO connections VALUES('c" + std::to_string(i) + "', " + std::to_string(i) + ", " + std::to_string(i + 1) +
+          ", " + std::to_string(i % 2 ? 1000 : 3000) + ", '10.0.0." + std::to_string(i % 250) + "', 'ua', 'sub" +
+          std::to_string(i) + "')");
+    run("COMMIT");
+  }
+  store st(dir.path.string());
+  auto checked = exec_wait<bool>(st, [](database& db) {
+    EXPECT_EQ(db.schema_version(), latest_schema_version());
+    EXPECT_EQ(db.count_connections(), rows);
+    auto c = db.get_connection("c4321");
+    EXPECT_TRUE(c);
+    if (!c) return false;
+    EXPECT_EQ(c->connected_at, 4321);
+    EXPECT_EQ(c->last_active_at, 4322);
+    EXPECT_EQ(c->ttl, 1000);
+    EXPECT_EQ(c->source_ip, "10.0.0.71");
+    EXPECT_EQ(c->user_agent, "ua");
+    EXPECT_EQ(c->sub, "sub4321");
+    // Rows whose ttl < 2000 (the odd ones) go; the others stay.
+    EXPECT_EQ(db.expire_connections(2000), rows / 2);
+    EXPECT_EQ(db.count_connections(), rows / 2);
+    EXPECT_FALSE(db.get_connection("c4321"));
+    EXPECT_TRUE(db.get_connection("c4320"));
+    db.refresh_connections({"c0", "c2"}, 50, 9000);
+    EXPECT_EQ(db.expire_connections(5000), rows / 2 - 2);
+    EXPECT_EQ(db.get_connection("c2")->last_active_at, 50);
+    EXPECT_EQ(db.get_connection("c0")->ttl, 9000);
+    return true;
+  });
+  ASSERT_TRUE(checked && *checked);
+  // The shape: clustered by id, no index but the key.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, sqlite_closer> db(raw);
+  EXPECT_NE(sqlite3_exec(raw, "SELECT rowid FROM connections", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_stmt* st2 = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'connections' "
+                                    "AND sql IS NOT NULL", -1, &st2, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3_stmt, stmt_finalizer> guard(st2);
+  ASSERT_EQ(sqlite3_step(st2), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st2, 0), 0);
+}
+
 // A database migrated by a newer build is refused, never written with an older schema in mind.
 TEST(StoreSchema, NewerSchemaThanThisBuildIsRefused) {
   EXPECT_NO_THROW(refuse_newer_schema(latest_schema_version()));
