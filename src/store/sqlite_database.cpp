@@ -318,6 +318,14 @@ std::int64_t sqlite_database::add_message(const message_row& m) {
 
 bool sqlite_database::set_answer(const std::string& stream_id, const std::string& content, const std::string& status,
                                  bool only_running) {
+  if (only_running && status == "streaming") {
+    // A checkpoint: only the text changes. Setting status too, even to the value it has, would make
+    // SQLite rewrite the partial index on running answers as well as the row.
+    binder b(prepare(checkpoint_answer_sql));
+    b.text(content).text(stream_id);
+    step_done(db_.get(), b.get());
+    return sqlite3_changes(db_.get()) > 0;
+  }
   binder b(prepare(set_answer_sql));
   b.text(content).text(status).text(stream_id).integer(only_running ? 1 : 0);
   step_done(db_.get(), b.get());

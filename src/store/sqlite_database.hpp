@@ -34,6 +34,10 @@ class sqlite_database final : public database {
   static constexpr const char* set_answer_sql =
       "UPDATE messages SET content = ?, status = ? WHERE stream_id = ? AND stream_id <> '' AND role = 'assistant' "
       "AND (? = 0 OR status = 'streaming')";
+  /// set_answer of a running answer's text (status stays `streaming`).
+  static constexpr const char* checkpoint_answer_sql =
+      "UPDATE messages SET content = ? WHERE stream_id = ? AND stream_id <> '' AND role = 'assistant' "
+      "AND status = 'streaming'";
 
   void put_connection(const connection_row& r) override;
   void delete_connection(const std::string& id) override;

@@ -461,13 +461,18 @@ TEST_P(StoreEngines, AnAnswerIsFoundByItsStreamIdThroughAnIndex) {
   if (GetParam() == "sqlite") {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open_v2((dir_.path / "streamgate.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-    sqlite3_stmt* q = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db, (std::string("EXPLAIN QUERY PLAN ") + sqlite_database::set_answer_sql).c_str(), -1,
-                                 &q, nullptr),
-              SQLITE_OK)
-        << sqlite3_errmsg(db);
-    while (sqlite3_step(q) == SQLITE_ROW) plan += reinterpret_cast<const char*>(sqlite3_column_text(q, 3)) + std::string("\n");
-    sqlite3_finalize(q);
+    // The checkpoint's statement too: its status = 'streaming' must not lead SQLite to the partial
+    // index of running answers (every one of them) instead of the stream id's.
+    for (const char* sql : {sqlite_database::set_answer_sql, sqlite_database::checkpoint_answer_sql}) {
+      sqlite3_stmt* q = nullptr;
+      ASSERT_EQ(sqlite3_prepare_v2(db, (std::string("EXPLAIN QUERY PLAN ") + sql).c_str(), -1, &q, nullptr), SQLITE_OK)
+          << sqlite3_errmsg(db);
+      std::string one;
+      while (sqlite3_step(q) == SQLITE_ROW) one += reinterpret_cast<const char*>(sqlite3_column_text(q, 3)) + std::string("\n");
+      sqlite3_finalize(q);
+      EXPECT_NE(one.find("messages_stream"), std::string::npos) << sql << "\n" << one;
+      plan += one;
+    }
     sqlite3_close(db);
   } else {
     auto* c = PQconnectdb(pg_->url().c_str());
