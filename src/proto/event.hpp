@@ -7,6 +7,7 @@
 #include <memory>
 #include <atomic>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -27,13 +28,41 @@ enum class event_type {
 
 std::string_view to_string(event_type t);
 
+/// An immutable id that the events of one stream share: a copy takes a reference instead of
+/// allocating (a stream id is past the 15 characters a std::string holds in place, so each chunk
+/// event's copies of its stream and session ids were two allocations and two frees).
+class shared_id {
+ public:
+  shared_id() = default;
+  shared_id(std::string_view s) : p_(s.empty() ? nullptr : std::make_shared<const std::string>(s)) {}
+  shared_id(const std::string& s) : shared_id(std::string_view(s)) {}
+  shared_id(const char* s) : shared_id(std::string_view(s)) {}
+  const std::string& str() const { return p_ ? *p_ : none(); }
+  operator const std::string&() const { return str(); }
+  operator std::string_view() const { return str(); }
+  bool empty() const { return !p_ || p_->empty(); }
+  std::size_t size() const { return str().size(); }
+  friend bool operator==(const shared_id& a, const shared_id& b) { return a.p_ == b.p_ || a.str() == b.str(); }
+  friend bool operator==(const shared_id& a, std::string_view b) { return a.str() == b; }
+  friend bool operator==(const shared_id& a, const std::string& b) { return a.str() == b; }
+  friend bool operator==(const shared_id& a, const char* b) { return a.str() == b; }
+  friend std::ostream& operator<<(std::ostream& os, const shared_id& id) { return os << id.str(); }
+
+ private:
+  static const std::string& none() {
+    static const std::string empty;
+    return empty;
+  }
+  std::shared_ptr<const std::string> p_;
+};
+
 struct event {
   event_type type = event_type::error;
-  std::string stream_id;       // empty for connection-level events
+  shared_id stream_id;         // empty for connection-level events
   std::uint64_t seq = 0;       // 0 for connection-level events
   std::uint64_t first_seq = 0; // stream_chunk only: first seq a merged chunk holds
   std::string content;         // stream_chunk only: the text delta, kept for merging
-  std::string session_id;      // stream_chunk only
+  shared_id session_id;        // stream_chunk only
   std::int64_t due_us = 0;     // stream_chunk only: when the provider's schedule said it was due
   std::string json;            // the WebSocket frame / SSE data line
 
@@ -86,8 +115,8 @@ class chunk_maker {
   event_ptr make(std::uint64_t seq, std::string content, std::int64_t due_us) const;
 
  private:
-  std::string stream_id_;
-  std::string session_id_;
+  shared_id stream_id_;
+  shared_id session_id_;
   std::string head_;  // {"type":"stream_chunk","streamId":"…","seq":
   std::string tail_;  // ,"sessionId":"…"
 };

@@ -37,12 +37,12 @@ event_ptr parse_event_frame(std::string frame) {
   if (!n && !(i && *i > 0)) return nullptr;
   e->seq = n ? *n : static_cast<std::uint64_t>(*i);
   if (e->seq == 0) return nullptr;
-  e->stream_id = id->get_string();
+  e->stream_id = std::string_view(id->get_string());
   if (e->type == event_type::stream_chunk) {
     auto* content = o.if_contains("content");
     if (!content || !content->is_string()) return nullptr;
     e->content = content->get_string();
-    if (auto* sid = o.if_contains("sessionId"); sid && sid->is_string()) e->session_id = sid->get_string();
+    if (auto* sid = o.if_contains("sessionId"); sid && sid->is_string()) e->session_id = std::string_view(sid->get_string());
     if (auto* due = o.if_contains("dueUs"); due && due->is_int64()) e->due_us = due->get_int64();
     e->first_seq = e->seq;
     if (auto* first = o.if_contains("firstSeq"); first && first->is_int64()) e->first_seq = first->get_int64();

@@ -100,6 +100,24 @@ TEST(Event, MergedChunkCoversBothSeqsAndConcatenates) {
 }
 
 // The per-stream maker writes exactly the bytes make_chunk writes, for every kind of content.
+// The chunks of one stream share its ids: a chunk event copies no id (a stream id is too long to
+// be kept in place by a std::string, so each copy was an allocation).
+TEST(Event, ChunksOfAStreamShareItsIds) {
+  chunk_maker maker("st_0123456789abcdefghij", "a-session-id-longer-than-fifteen");
+  auto a = maker.make(1, "x", 0);
+  auto b = maker.make(2, "y", 0);
+  EXPECT_EQ(&a->stream_id.str(), &b->stream_id.str());
+  EXPECT_EQ(&a->session_id.str(), &b->session_id.str());
+  EXPECT_EQ(a->stream_id, "st_0123456789abcdefghij");
+  auto merged = merge_chunks(*a, *b);
+  EXPECT_EQ(merged->stream_id, a->stream_id);
+  EXPECT_EQ(merged->content, "xy");
+  shared_id none;
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(none.str(), "");
+  EXPECT_FALSE(none == a->stream_id);
+}
+
 TEST(Event, ChunkMakerFramesAreByteIdenticalToMakeChunk) {
   const std::vector<std::string> contents{"hello", "", " \"quoted\" and \\ back", "line\nbreak\ttab\r",
                                           std::string("nul\0byte", 8), "\x01\x1f control", "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80",
