@@ -11,6 +11,8 @@
 #include "gateway/stream_routes.hpp"
 #include "net/ws_session.hpp"
 
+#include <span>
+
 namespace sg::io {
 namespace {
 constexpr auto write_timeout = std::chrono::seconds(30);
@@ -479,7 +481,9 @@ void basic_http_session<Stream>::sse_write() {
     return;
   }
   beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-  net::async_write(stream_, http::make_chunk(sse_buffers_),
+  // A span: the chunk body and the write's state copy the buffer sequence, and copies of a vector
+  // are allocations (three per write).
+  net::async_write(stream_, http::make_chunk(std::span<const net::const_buffer>(sse_buffers_)),
                    beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
 }
 

@@ -33,6 +33,15 @@ struct decoded {
   /// The error's message was written for clients (a team's own backend), so it reaches them as is;
   /// otherwise clients get the code's fixed text and the upstream's words stay in the log.
   bool client_message = false;
+  /// Empty again for the next read; the vectors keep their storage.
+  void clear() {
+    deltas.clear();
+    progress.clear();
+    done = false;
+    usage = {};
+    error.reset();
+    client_message = false;
+  }
 };
 
 /// Turns a streamed response body into deltas, usage and errors. Sans-I/O; one per response.

@@ -113,9 +113,9 @@ class job : public std::enable_shared_from_this<job> {
       if (error_body_.size() < 64 * 1024) error_body_.append(bytes.substr(0, 64 * 1024 - error_body_.size()));
       return;
     }
-    decoded d;
-    decoder_->feed(bytes, d);
-    deliver(d);
+    read_.clear();  // one per read, its storage kept from the last
+    decoder_->feed(bytes, read_);
+    deliver(read_);
   }
 
   void on_end(error_code ec) {
@@ -195,6 +195,7 @@ class job : public std::enable_shared_from_this<job> {
   net::steady_timer timer_;
   std::shared_ptr<httpc::exchange> x_;
   std::unique_ptr<stream_decoder> decoder_;
+  decoded read_;  // what the last read of the body held
   httpc::response_head head_;
   std::string error_body_;
   unsigned status_ = 0;
