@@ -332,28 +332,6 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   proto::chunk_maker chunk_maker_;
 };
 
-void upstream_counters::request(const std::string& provider) {
-  std::lock_guard lock(mu_);
-  ++requests_[provider];
-}
-
-void upstream_counters::error(const std::string& provider, std::string_view code) {
-  std::lock_guard lock(mu_);
-  ++errors_[{provider, std::string(code)}];
-}
-
-std::vector<std::pair<std::string, std::uint64_t>> upstream_counters::requests() const {
-  std::lock_guard lock(mu_);
-  return {requests_.begin(), requests_.end()};
-}
-
-std::vector<std::tuple<std::string, std::string, std::uint64_t>> upstream_counters::errors() const {
-  std::lock_guard lock(mu_);
-  std::vector<std::tuple<std::string, std::string, std::uint64_t>> out;
-  for (auto& [k, n] : errors_) out.emplace_back(k.first, k.second, n);
-  return out;
-}
-
 stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, store::store& store,
                                std::map<std::string, std::shared_ptr<provider::provider>> providers)
     : ioc_(ioc),

@@ -9,6 +9,7 @@
 #include "core/rate_limit.hpp"
 #include "stream/remote_streams.hpp"
 #include "stream/stream.hpp"
+#include "stream/upstream_counters.hpp"
 
 #include <atomic>
 #include <deque>
@@ -33,21 +34,6 @@ struct stream_counters {
   std::atomic<std::uint64_t> rate_limited_starts{0}, rate_limited_concurrency{0}, rate_limited_tokens{0};
   core::histogram ttft;         // stream start → first delta
   core::histogram inter_chunk;  // between consecutive deltas of a stream
-};
-
-/// Upstream requests and errors by provider and error code. Thread-safe.
-class upstream_counters {
- public:
-  void request(const std::string& provider);
-  void error(const std::string& provider, std::string_view code);
-  /// (provider, count) and (provider, code, count) snapshots.
-  std::vector<std::pair<std::string, std::uint64_t>> requests() const;
-  std::vector<std::tuple<std::string, std::string, std::uint64_t>> errors() const;
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::uint64_t> requests_;
-  std::map<std::pair<std::string, std::string>, std::uint64_t> errors_;
 };
 
 /// Thread-safe.
