@@ -22,7 +22,7 @@ SAN_LINK=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 compile() {  # compile SRC into OBJ when the source or a header is newer
   local src=$1 obj=$OUT/obj/$(echo "$1" | tr '/' '_').o
-  if [[ ! -f $obj || $src -nt $obj || -n $(find src/provider src/proto src/gateway src/auth fuzz -name '*.hpp' -newer "$obj" -print -quit) ]]; then
+  if [[ ! -f $obj || $src -nt $obj || -n $(find src/core src/provider src/proto src/gateway src/auth fuzz -name '*.hpp' -newer "$obj" -print -quit) ]]; then
     "$CXX" "${COMMON[@]}" "${SAN_OBJ[@]}" -c "$src" -o "$obj"
   fi
   echo "$obj"
@@ -39,7 +39,7 @@ link() {  # link NAME from its fuzz source and library sources
 link sse_fuzz src/provider/parse/sse_parser.cpp src/provider/parse/parse_error.cpp
 link ndjson_fuzz src/provider/parse/ndjson_parser.cpp src/provider/parse/parse_error.cpp fuzz/boost_json_impl.cpp
 link event_stream_fuzz src/provider/aws/event_stream.cpp src/provider/aws/crc32.cpp
-link sigv4_fuzz src/provider/aws/sigv4.cpp
+link sigv4_fuzz src/provider/aws/sigv4.cpp src/core/sha256.cpp
 link client_message_fuzz src/proto/client_message.cpp src/proto/event.cpp src/proto/error_code.cpp fuzz/boost_json_impl.cpp
 link http_request_fuzz src/gateway/target.cpp src/proto/client_message.cpp src/proto/event.cpp \
   src/proto/error_code.cpp fuzz/boost_json_impl.cpp fuzz/boost_url_impl.cpp

@@ -2,11 +2,8 @@
 #include "gateway/anonymous.hpp"
 
 #include "core/ids.hpp"
+#include "core/sha256.hpp"
 
-#include <openssl/evp.h>
-
-#include <memory>
-#include <stdexcept>
 
 namespace sg::gateway::anonymous {
 
@@ -21,27 +18,8 @@ bool valid_key(std::string_view key) {
 
 std::string new_key() { return core::random_id("", 24); }
 
-namespace {
-// SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up again on every digest,
-// and EVP_Digest allocates a context each time. Both were most of the cost of an anonymous
-// connection's owner (6,700 instructions of it, per accepted WebSocket).
-const EVP_MD* sha256() {
-  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
-}
-struct md_ctx_free {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-}  // namespace
-
 std::string owner_of(std::string_view key) {
-  thread_local std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx(EVP_MD_CTX_new());
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  auto* c = ctx.get();
-  if (!c || !sha256() || EVP_DigestInit_ex2(c, sha256(), nullptr) != 1 || EVP_DigestUpdate(c, key.data(), key.size()) != 1 ||
-      EVP_DigestFinal_ex(c, md, &len) != 1 || len < 16)
-    throw std::runtime_error("SHA-256 failed");
+  auto md = core::sha256(key);
   static constexpr char hex[] = "0123456789abcdef";
   std::string out = "anon:";
   for (unsigned i = 0; i < 16; ++i) {

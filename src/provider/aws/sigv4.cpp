@@ -1,6 +1,8 @@
 // SigV4: canonical request, string to sign, HMAC-SHA256 key chain, Authorization header.
 #include "provider/aws/sigv4.hpp"
 
+#include "core/sha256.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -242,10 +244,7 @@ std::string amz_date(std::chrono::system_clock::time_point t) {
 }
 
 std::string sha256_hex(std::string_view data) {
-  digest d{};
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr) != 1 || len != d.size())
-    throw std::runtime_error("OpenSSL: SHA-256 failed");
+  auto d = core::sha256(data);
   return to_hex(d.data(), d.size());
 }
 
