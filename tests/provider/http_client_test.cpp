@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <thread>
 #include <optional>
 
 namespace sg::provider::httpc {
@@ -281,6 +284,41 @@ TEST(HttpClient, BetweenChunkTimeout) {
   ASSERT_TRUE(r.wait_end());
   EXPECT_EQ(*r.end, client_errc::idle_timeout);
   EXPECT_EQ(r.body, "data: one\n\n");
+}
+
+// The between-chunk limit is checked lazily (a read notes the time; the timer waits again for what
+// is left): a body whose chunks keep coming for longer than the limit is not cut, and a stall after
+// them still is, no sooner than the limit after the last chunk.
+TEST(HttpClient, BetweenChunkTimeoutCountsFromTheLastChunk) {
+  constexpr int chunks = 12;
+  using clock = std::chrono::steady_clock;
+  std::atomic<clock::time_point> last_write{};
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    test::write_raw(s, std::string(chunked_head));
+    for (int i = 0; i < chunks; ++i) {
+      std::this_thread::sleep_for(30ms);  // the body's pace, well inside the limit
+      last_write = clock::now();  // before the write: the client cannot see the bytes earlier
+      test::write_raw(s, chunk("data: " + std::to_string(i) + "\n\n"));
+    }
+    test::wait_peer_close(s);  // then stalls
+  });
+  harness h;
+  client c;
+  recorder r;
+  auto spec = spec_for(srv.port());
+  spec.limits.idle = 250ms;  // shorter than the whole body (12 × 30 ms), longer than any gap
+  auto started = clock::now();
+  c.start(spec, r.make(), h.strand());
+  ASSERT_TRUE(r.wait_end());
+  auto ended = clock::now();
+  EXPECT_EQ(*r.end, client_errc::idle_timeout);
+  std::string want;
+  for (int i = 0; i < chunks; ++i) want += "data: " + std::to_string(i) + "\n\n";
+  EXPECT_EQ(r.body, want);
+  EXPECT_GE(ended - last_write.load(), 250ms);
+  EXPECT_GE(ended - started, chunks * 30ms + 250ms);
 }
 
 TEST(HttpClient, MidStreamCloseIsAnError) {

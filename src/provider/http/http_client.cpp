@@ -278,6 +278,29 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     timer_.cancel();
   }
 
+  // The body's between-chunk limit is checked lazily: a read that brings bytes only notes the time,
+  // and the timer, when it fires, waits again for what is left of the limit. Re-arming the timer on
+  // every read (a cancel, a completion and a new wait in the reactor's timer heap) was about 5% of
+  // the instructions of a proxied chunk.
+  void arm_idle() {
+    active_at_ = std::chrono::steady_clock::now();
+    auto gen = ++timer_gen_;
+    timer_.expires_at(active_at_ + spec_.limits.idle);
+    wait_idle(gen);
+  }
+  void wait_idle(std::uint64_t gen) {
+    timer_.async_wait(bind([self = shared_from_this(), gen](error_code ec) {
+      if (ec || gen != self->timer_gen_ || self->aborted_) return;
+      auto due = self->active_at_ + self->spec_.limits.idle;
+      if (std::chrono::steady_clock::now() < due) {
+        self->timer_.expires_at(due);
+        return self->wait_idle(gen);
+      }
+      self->timed_out_ = make_error_code(client_errc::idle_timeout);
+      if (self->conn_) self->conn_->close();
+    }));
+  }
+
   void connect() {
     conn_ = std::make_unique<connection>(ex_);
     conn_->key = key_;
@@ -381,7 +404,7 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     if (aborted_) return;
     if (ec) return fail(ec);
     got_response_ = true;
-    arm(spec_.limits.idle, client_errc::idle_timeout);
+    arm_idle();
     if (h_.on_head) h_.on_head(parser_->get().base());
     if (aborted_) return;
     if (parser_->is_done()) return complete();
@@ -404,7 +427,7 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     if (ec == http::error::need_buffer) ec = {};
     std::size_t got = chunk_.size() - parser_->get().body().size;
     if (got) {
-      arm(spec_.limits.idle, client_errc::idle_timeout);
+      active_at_ = std::chrono::steady_clock::now();
       if (h_.on_body) h_.on_body(std::string_view(chunk_.data(), got));
       if (aborted_) return;
     }
@@ -461,6 +484,7 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
   tcp::resolver resolver_;
   net::steady_timer timer_;
   std::uint64_t timer_gen_ = 0;
+  std::chrono::steady_clock::time_point active_at_;  // the body's last bytes (arm_idle)
   std::string key_;
   bool use_proxy_ = false;
   std::unique_ptr<connection> conn_;
