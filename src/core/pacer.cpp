@@ -26,6 +26,13 @@ std::int64_t pacer::tick_at_or_after(std::chrono::steady_clock::time_point t) co
   return (us + tick.count() - 1) / tick.count();
 }
 
+std::chrono::steady_clock::time_point pacer::tick_at_or_before(std::chrono::steady_clock::time_point t) const {
+  auto d = t - epoch_;
+  auto ticks = d / tick;                // toward zero
+  if (ticks * tick > d) --ticks;  // down, before the epoch
+  return epoch_ + ticks * tick;
+}
+
 void pacer::schedule(std::chrono::steady_clock::time_point due, std::shared_ptr<paced> target) {
   if (stopped_) return;
   // Never into a tick that already ran (or is running): the earliest is the next one.

@@ -37,6 +37,9 @@ class pacer final : public net::execution_context::service {
   /// Calls `target->on_tick()` on this io_context's thread at the first tick at or after `due`.
   /// Call on that thread.
   void schedule(std::chrono::steady_clock::time_point due, std::shared_ptr<paced> target);
+  /// The last tick at or before `t`. A schedule made of such times falls due exactly on ticks, so
+  /// each callback runs when its tick does, not up to a tick after the time it asked for.
+  std::chrono::steady_clock::time_point tick_at_or_before(std::chrono::steady_clock::time_point t) const;
   /// Callbacks scheduled and not yet run.
   std::size_t pending() const { return pending_; }
   /// Timer wake-ups so far (each runs every callback that fell due since the last).

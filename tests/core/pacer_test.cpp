@@ -111,6 +111,43 @@ TEST(Pacer, RunsInDueOrderAcrossTicksAndBeyondOneTurn) {
   EXPECT_EQ(p->pending(), 0u);
 }
 
+// tick_at_or_before: on the grid, at most a tick before, and a fixed point; for times before the
+// pacer's epoch too. A due time on the grid runs in its own tick, not the next.
+TEST(Pacer, TickAtOrBeforeIsTheLastTickOnTheGrid) {
+  net::io_context ioc{1};
+  pacer* p = nullptr;
+  std::shared_ptr<probe> on_grid;
+  clock::time_point due, ran;
+  bool done = false;
+  run_on(
+      ioc,
+      [&] {
+        p = pacer::of(ioc.get_executor());
+        auto now = clock::now();
+        for (int i = -50'000; i < 50'000; ++i) {  // 100,000 times, 37 µs apart, around now
+          auto t = now + std::chrono::microseconds(37) * i;
+          auto g = p->tick_at_or_before(t);
+          ASSERT_LE(g, t);
+          ASSERT_GT(g, t - pacer::tick);
+          ASSERT_EQ(p->tick_at_or_before(g), g);
+          ASSERT_EQ(p->tick_at_or_before(g + pacer::tick), g + pacer::tick);
+        }
+        // Far before the epoch (a clock's earliest times) as well.
+        auto old = now - std::chrono::hours(1) + std::chrono::microseconds(1);
+        EXPECT_LE(p->tick_at_or_before(old), old);
+        EXPECT_GT(p->tick_at_or_before(old), old - pacer::tick);
+        due = p->tick_at_or_before(now) + 5 * pacer::tick;
+        on_grid = make_probe([&] {
+          ran = clock::now();
+          done = true;
+        });
+        p->schedule(due, on_grid);
+      },
+      [&] { return done; });
+  EXPECT_GE(ran, due);
+  EXPECT_EQ(p->wakeups(), 1u);  // the tick of its due time, and only it
+}
+
 TEST(Pacer, AnEarlierCallbackRearmsTheTimer) {
   net::io_context ioc{1};
   bool late_ran = false, soon_ran = false;

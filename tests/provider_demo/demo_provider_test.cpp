@@ -2,6 +2,9 @@
 #include "provider/demo/demo_provider.hpp"
 #include "provider/demo/title_generator.hpp"
 
+#include "core/clock.hpp"
+#include "core/pacer.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -64,10 +67,14 @@ TEST(TitleGenerator, TokenizeKeepsSpacesAndUtf8Together) {
 
 struct capture : sink {
   std::vector<std::pair<std::string, std::int64_t>> deltas;
+  std::vector<std::int64_t> arrived_us;  // system clock, like the due times
   bool sent = false, done = false;
   proto::usage u;
   void on_request_sent() override { sent = true; }
-  void on_delta(std::string text, std::int64_t due) override { deltas.emplace_back(std::move(text), due); }
+  void on_delta(std::string text, std::int64_t due) override {
+    arrived_us.push_back(core::now_us());
+    deltas.emplace_back(std::move(text), due);
+  }
   void on_done(proto::usage x) override {
     done = true;
     u = x;
@@ -89,8 +96,15 @@ TEST(DemoProvider, PacesAgainstAbsoluteTime) {
   auto n = out->deltas.size();
   EXPECT_EQ(out->u.output_tokens, n);
   for (std::size_t k = 1; k < n; ++k) EXPECT_EQ(out->deltas[k].second - out->deltas[0].second, 2000 * std::int64_t(k));
-  // The whole stream takes ttft + (n-1)/rate at least; late wake-ups never stretch the schedule much.
-  EXPECT_GE(elapsed, std::chrono::milliseconds(20 + 2 * (n - 1)));
+  // Never early: each token comes at or after the time it says it was due.
+  for (std::size_t k = 0; k < n; ++k) EXPECT_GE(out->arrived_us[k], out->deltas[k].second) << "token " << k;
+  // The whole stream takes ttft + (n-1)/rate at least, less the part of a tick its schedule starts
+  // before the request (a shard's schedule starts on the pacer's last tick).
+  EXPECT_GE(elapsed, std::chrono::milliseconds(20 + 2 * (n - 1)) - core::pacer::tick);
+  // The first token is due ttft after the schedule's start, which is at most a tick before the start.
+  auto started_us = core::now_us() - std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+  EXPECT_GE(out->deltas[0].second, started_us + 20'000 - 1'000 - 100);  // 100 µs: the two clocks read apart
+  EXPECT_LE(out->deltas[0].second, started_us + 20'000 + 1'000);
 }
 
 TEST(DemoProvider, CancelStopsDeltas) {
