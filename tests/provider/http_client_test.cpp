@@ -2,6 +2,7 @@
 #include "provider/http/http_client.hpp"
 #include "local_server.hpp"
 
+#include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -195,6 +196,42 @@ TEST(HttpClient, ReusesKeepAliveConnections) {
     EXPECT_EQ(c.idle_connections(origin), 1u);
   }
   EXPECT_EQ(srv.connections(), 1);
+}
+
+// Exchanges run on a shard's own executor (one thread runs its io_context) or on a strand; both
+// kinds share the pool, since every socket names the io_context's executor type.
+TEST(HttpClient, ShardAndStrandExchangesShareThePool) {
+  local_server srv([&](tcp::socket& s, int) {
+    beast::flat_buffer buf;
+    for (int i = 0; i < 4; ++i) {
+      error_code ec;
+      http::request<http::string_body> req;
+      http::read(s, buf, req, ec);
+      if (ec) return;
+      test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    }
+  });
+  harness h;
+  client c;
+  auto origin = spec_for(srv.port()).origin.origin();
+  for (int i = 0; i < 4; ++i) {
+    recorder r;
+    if (i % 2 == 0) c.start(spec_for(srv.port()), r.make(), h.ioc.get_executor());
+    else c.start(spec_for(srv.port()), r.make(), h.strand());
+    ASSERT_TRUE(r.wait_end());
+    EXPECT_FALSE(*r.end) << i << ": " << r.end->message();
+    EXPECT_EQ(r.body, "ok");
+    EXPECT_EQ(c.idle_connections(origin), 1u);
+  }
+  EXPECT_EQ(srv.connections(), 1);
+}
+
+TEST(HttpClient, RefusesAnExecutorThatIsNeitherAShardNorAStrand) {
+  client c;
+  recorder r;
+  net::thread_pool other(1);
+  EXPECT_THROW(c.start(spec_for(1), r.make(), net::any_io_executor(other.get_executor())), std::invalid_argument);
+  EXPECT_FALSE(r.end);  // nothing ran
 }
 
 TEST(HttpClient, RetriesAPooledConnectionTheServerClosed) {

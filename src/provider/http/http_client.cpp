@@ -104,15 +104,24 @@ client_options options_from_env(const std::map<std::string, std::string>& env) {
 // small: every pooled and every streaming upstream connection holds it.
 constexpr std::size_t read_buffer_bytes = 4 * 1024;
 
+// Sockets, timers and resolvers name the io_context's executor type; an exchange's handlers are
+// bound to its own executor type (a shard's, or a strand over one). Through `any_io_executor`,
+// every executor copy, move and work count inside Asio's and Beast's operations was a call through
+// a function table.
+using io_executor = net::io_context::executor_type;
+using socket_type = net::basic_stream_socket<tcp, io_executor>;
+using timer_type = net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, io_executor>;
+using resolver_type = net::ip::basic_resolver<tcp, io_executor>;
+
 struct connection {
-  explicit connection(net::any_io_executor ex) : sock(std::move(ex)) { buffer.reserve(read_buffer_bytes); }
-  tcp::socket sock;
-  std::unique_ptr<ssl::stream<tcp::socket>> tls;
+  explicit connection(const io_executor& ex) : sock(ex) { buffer.reserve(read_buffer_bytes); }
+  socket_type sock;
+  std::unique_ptr<ssl::stream<socket_type>> tls;
   beast::flat_buffer buffer;
   std::string key;
   std::chrono::steady_clock::time_point idle_since;
 
-  tcp::socket& lowest() { return tls ? tls->next_layer() : sock; }
+  socket_type& lowest() { return tls ? tls->next_layer() : sock; }
   void close() {
     error_code ec;
     lowest().shutdown(tcp::socket::shutdown_both, ec);
@@ -216,15 +225,23 @@ struct client::impl {
 
 namespace {
 
-class exchange_impl final : public exchange, public std::enable_shared_from_this<exchange_impl> {
+io_executor io_executor_of(const io_executor& ex) { return ex; }
+io_executor io_executor_of(const net::strand<io_executor>& ex) { return ex.get_inner_executor(); }
+
+/// `Executor`: where the exchange's handlers and callbacks run, a shard's executor or a strand.
+template <class Executor>
+class exchange_impl final : public exchange, public std::enable_shared_from_this<exchange_impl<Executor>> {
+  using std::enable_shared_from_this<exchange_impl<Executor>>::shared_from_this;
+
  public:
-  exchange_impl(std::shared_ptr<client::impl> c, request_spec spec, handlers h, net::any_io_executor ex)
+  exchange_impl(std::shared_ptr<client::impl> c, request_spec spec, handlers h, Executor ex)
       : client_(std::move(c)),
         spec_(std::move(spec)),
         h_(std::move(h)),
         ex_(std::move(ex)),
-        resolver_(ex_),
-        timer_(ex_) {
+        io_ex_(io_executor_of(ex_)),
+        resolver_(io_ex_),
+        timer_(io_ex_) {
     key_ = spec_.origin.origin();
     use_proxy_ = spec_.origin.tls && client_->opts.https_proxy &&
                  !bypasses_proxy(client_->opts.no_proxy, spec_.origin.host);
@@ -302,18 +319,18 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
   }
 
   void connect() {
-    conn_ = std::make_unique<connection>(ex_);
+    conn_ = std::make_unique<connection>(io_ex_);
     conn_->key = key_;
     reused_ = false;
     arm(spec_.limits.connect, client_errc::connect_timeout);
     const url& to = use_proxy_ ? *client_->opts.https_proxy : spec_.origin;
     resolver_.async_resolve(to.host, std::to_string(to.port),
-                            bind([self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
+                            bind([self = shared_from_this()](error_code ec, typename resolver_type::results_type r) {
                               self->on_resolve(ec, std::move(r));
                             }));
   }
 
-  void on_resolve(error_code ec, tcp::resolver::results_type results) {
+  void on_resolve(error_code ec, typename resolver_type::results_type results) {
     if (aborted_) return;
     if (!ec && results.empty()) ec = client_errc::resolve_empty;
     if (ec) return fail(ec);
@@ -357,7 +374,7 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
       disarm();
       return write_request();
     }
-    conn_->tls = std::make_unique<ssl::stream<tcp::socket>>(std::move(conn_->sock), client_->ctx);
+    conn_->tls = std::make_unique<ssl::stream<socket_type>>(std::move(conn_->sock), client_->ctx);
     auto& host = spec_.origin.host;
     // SNI lets the server pick the certificate; IP literals must not be sent as a server name.
     if (!is_ip_literal(host) && !SSL_set_tlsext_host_name(conn_->tls->native_handle(), host.c_str()))
@@ -480,9 +497,10 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
   std::shared_ptr<client::impl> client_;
   request_spec spec_;
   handlers h_;
-  net::any_io_executor ex_;
-  tcp::resolver resolver_;
-  net::steady_timer timer_;
+  Executor ex_;
+  io_executor io_ex_;  // the sockets', timer's and resolver's: the io_context under ex_
+  resolver_type resolver_;
+  timer_type timer_;
   std::uint64_t timer_gen_ = 0;
   std::chrono::steady_clock::time_point active_at_;  // the body's last bytes (arm_idle)
   std::string key_;
@@ -506,9 +524,16 @@ client::client(client_options opts) : impl_(std::make_shared<impl>(std::move(opt
 client::~client() = default;
 
 std::shared_ptr<exchange> client::start(request_spec spec, handlers h, net::any_io_executor ex) {
-  auto x = std::make_shared<exchange_impl>(impl_, std::move(spec), std::move(h), ex);
-  net::dispatch(ex, [x] { x->run(); });
-  return x;
+  auto go = [&](const auto& e) -> std::shared_ptr<exchange> {
+    using executor = std::decay_t<decltype(e)>;
+    auto x = std::make_shared<exchange_impl<executor>>(impl_, std::move(spec), std::move(h), e);
+    net::dispatch(e, [x] { x->run(); });
+    return x;
+  };
+  if (auto* io = ex.target<io_executor>()) return go(*io);
+  if (auto* strand = ex.target<net::strand<io_executor>>()) return go(*strand);
+  // Every executor in the process is one of those two; anything else is a programming error.
+  throw std::invalid_argument("httpc::client::start: the executor must be an io_context's or a strand over one");
 }
 
 std::size_t client::idle_connections(const std::string& origin) const { return impl_->idle.idle(origin); }
