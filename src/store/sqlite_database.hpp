@@ -83,9 +83,12 @@ class sqlite_database final : public database {
   void migrate();
   std::int64_t query_int(const std::string& sql);
   sqlite3_stmt* prepare(const char* sql);
+  sqlite3_stmt* transaction_statement(const std::string& sql);
   std::unique_ptr<sqlite3, sqlite_closer> db_;
   std::function<void(int)> on_commit_;
   std::vector<std::pair<const char*, std::unique_ptr<sqlite3_stmt, stmt_finalizer>>> cache_;
+  // BEGIN, COMMIT, SAVEPOINT … by their text (exec() is given strings, not literals).
+  std::vector<std::pair<std::string, std::unique_ptr<sqlite3_stmt, stmt_finalizer>>> transaction_cache_;
 };
 
 }  // namespace sg::store

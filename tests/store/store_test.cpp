@@ -571,6 +571,44 @@ TEST(StoreSchema, Version3KeepsEveryConnectionRowAndTheSweepStillExpires) {
   EXPECT_EQ(sqlite3_column_int(st2, 0), 0);
 }
 
+// BEGIN, COMMIT, SAVEPOINT … are kept prepared on a SQLite connection: 10,000 transactions with a
+// savepoint each commit every row; a failing one reports its error and leaves the connection usable;
+// past the cache's 16 texts, statements still run (through sqlite3_exec).
+TEST(StoreSchema, TransactionStatementsKeptPreparedBehaveAsExecuted) {
+  temp_dir dir;
+  sqlite_database db((dir.path / "tx.db").string());
+  static constexpr int transactions = 10'000;
+  for (int i = 0; i < transactions; ++i) {
+    db.begin();
+    db.exec("SAVEPOINT item");
+    db.put_connection({"c" + std::to_string(i), i, i, 1000, "127.0.0.1", "ua", ""});
+    if (i % 2) {
+      db.exec("RELEASE SAVEPOINT item");
+    } else {  // every other row is rolled back to its savepoint
+      db.exec("ROLLBACK TO SAVEPOINT item");
+      db.exec("RELEASE SAVEPOINT item");
+    }
+    db.commit();
+  }
+  EXPECT_FALSE(db.in_transaction());
+  EXPECT_EQ(db.count_connections(), transactions / 2);
+  // Errors come through with SQLite's message, and the next statement runs.
+  EXPECT_THROW(db.exec("RELEASE SAVEPOINT nosuch"), database_error);
+  EXPECT_THROW(db.commit(), database_error);  // no transaction is open
+  db.begin();
+  EXPECT_THROW(db.begin(), database_error);  // one is open already
+  db.rollback();
+  EXPECT_FALSE(db.in_transaction());
+  // More distinct savepoint names than the cache holds, nested.
+  db.begin();
+  for (int i = 0; i < 40; ++i) db.exec("SAVEPOINT s" + std::to_string(i));
+  db.put_connection({"nested", 1, 1, 1000, "127.0.0.1", "ua", ""});
+  for (int i = 39; i >= 0; --i) db.exec("RELEASE SAVEPOINT s" + std::to_string(i));
+  db.commit();
+  EXPECT_TRUE(db.get_connection("nested"));
+  EXPECT_EQ(db.count_connections(), transactions / 2 + 1);
+}
+
 // A database migrated by a newer build is refused, never written with an older schema in mind.
 TEST(StoreSchema, NewerSchemaThanThisBuildIsRefused) {
   EXPECT_NO_THROW(refuse_newer_schema(latest_schema_version()));
