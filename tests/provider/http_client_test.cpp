@@ -173,51 +173,31 @@ TEST(HttpClient, StreamsTheBodyAsItArrives) {
   EXPECT_EQ(got_host, "127.0.0.1:" + std::to_string(srv.port()));
 }
 
-TEST(HttpClient, ReusesKeepAliveConnections) {
-  local_server srv([&](tcp::socket& s, int) {
+// A server's connection handler that answers "ok" to up to `requests` requests on one connection.
+test::local_server::handler answers_ok(int requests) {
+  return [requests](tcp::socket& s, int) {
     beast::flat_buffer buf;
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < requests; ++i) {
       error_code ec;
       http::request<http::string_body> req;
       http::read(s, buf, req, ec);
       if (ec) return;
       test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
     }
-  });
-  harness h;
-  client c;
-  auto origin = spec_for(srv.port()).origin.origin();
-  for (int i = 0; i < 3; ++i) {
-    recorder r;
-    c.start(spec_for(srv.port()), r.make(), h.strand());
-    ASSERT_TRUE(r.wait_end());
-    EXPECT_FALSE(*r.end) << r.end->message();
-    EXPECT_EQ(r.body, "ok");
-    EXPECT_EQ(c.idle_connections(origin), 1u);
-  }
-  EXPECT_EQ(srv.connections(), 1);
+  };
 }
 
 // Exchanges run on a shard's own executor (one thread runs its io_context) or on a strand; both
-// kinds share the pool, since every socket names the io_context's executor type.
-TEST(HttpClient, ShardAndStrandExchangesShareThePool) {
-  local_server srv([&](tcp::socket& s, int) {
-    beast::flat_buffer buf;
-    for (int i = 0; i < 4; ++i) {
-      error_code ec;
-      http::request<http::string_body> req;
-      http::read(s, buf, req, ec);
-      if (ec) return;
-      test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-    }
-  });
+// kinds share the keep-alive pool, since every socket names the io_context's executor type.
+TEST(HttpClient, ReusesKeepAliveConnectionsAcrossShardAndStrandExchanges) {
+  local_server srv(answers_ok(4));
   harness h;
   client c;
   auto origin = spec_for(srv.port()).origin.origin();
   for (int i = 0; i < 4; ++i) {
     recorder r;
-    if (i % 2 == 0) c.start(spec_for(srv.port()), r.make(), h.ioc.get_executor());
-    else c.start(spec_for(srv.port()), r.make(), h.strand());
+    if (i % 2 == 0) c.start(spec_for(srv.port()), r.make(), h.strand());
+    else c.start(spec_for(srv.port()), r.make(), h.ioc.get_executor());
     ASSERT_TRUE(r.wait_end());
     EXPECT_FALSE(*r.end) << i << ": " << r.end->message();
     EXPECT_EQ(r.body, "ok");
