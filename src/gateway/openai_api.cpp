@@ -188,23 +188,37 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
                                               ",\"object\":\"chat.completion.chunk\",\"created\":" +
                                               std::to_string(created) + ",\"model\":" +
                                               json::serialize(json::value(model)) + ",\"system_fingerprint\":null,");
-  std::string usage_null = include_usage ? ",\"usage\":null" : "";
-  auto chunk = [prefix, usage_null](std::string_view delta, std::string_view finish) {
-    return *prefix + "\"choices\":[{\"index\":0,\"delta\":" + std::string(delta) +
-           ",\"logprobs\":null,\"finish_reason\":" + std::string(finish) + "}]" + usage_null + "}\n\n";
+  std::string_view usage_null = include_usage ? ",\"usage\":null" : "";
+  // One allocation per chunk: the text is appended in place, escaped as it goes.
+  static constexpr std::string_view choice_head = "\"choices\":[{\"index\":0,\"delta\":";
+  static constexpr std::string_view choice_tail = ",\"logprobs\":null,\"finish_reason\":";
+  auto chunk = [prefix, usage_null](std::string_view delta, std::string_view content, std::string_view finish) {
+    std::string out;
+    out.reserve(prefix->size() + choice_head.size() + delta.size() + content.size() + 16 + choice_tail.size() +
+                finish.size() + usage_null.size() + 8);
+    out += *prefix;
+    out += choice_head;
+    out += delta;
+    if (delta.empty()) {  // a text delta: {"content":"<escaped>"}
+      out += "{\"content\":";
+      proto::append_json_string(out, content);
+      out += '}';
+    }
+    out += choice_tail;
+    out += finish;
+    out += "}]";
+    out += usage_null;
+    out += "}\n\n";
+    return out;
   };
   return [chunk, prefix, include_usage](const proto::event& ev) -> std::string {
     switch (ev.type) {
       case proto::event_type::stream_start:
-        return chunk(R"({"role":"assistant","content":""})", "null");
-      case proto::event_type::stream_chunk: {
-        std::string delta = "{\"content\":";
-        proto::append_json_string(delta, ev.content);
-        delta += "}";
-        return chunk(delta, "null");
-      }
+        return chunk(R"({"role":"assistant","content":""})", {}, "null");
+      case proto::event_type::stream_chunk:
+        return chunk({}, ev.content, "null");
       case proto::event_type::stream_complete: {
-        std::string out = chunk("{}", "\"stop\"");
+        std::string out = chunk("{}", {}, "\"stop\"");
         if (include_usage) {
           auto o = json::parse(ev.json).as_object();
           out += *prefix + "\"choices\":[],\"usage\":" +

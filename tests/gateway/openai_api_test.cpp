@@ -51,6 +51,20 @@ TEST(OpenAiApi, RejectsBadBodiesTheOpenAiWay) {
   }
 }
 
+// Built in one buffer: a text delta is escaped in place, an empty one is still {"content":""},
+// and without include_usage no usage field appears.
+TEST(OpenAiApi, ChunkFramingWithoutUsageEscapesInPlace) {
+  auto f = chunk_formatter("chatcmpl-2", "m\"x", 1, false);
+  auto head = R"(data: {"id":"chatcmpl-2","object":"chat.completion.chunk","created":1,"model":"m\"x","system_fingerprint":null,)";
+  auto tail = R"(,"logprobs":null,"finish_reason":null}]})";
+  EXPECT_EQ(f(*proto::make_chunk("st_2", 1, "", "p")), std::string(head) + R"("choices":[{"index":0,"delta":{"content":""})" + tail + "\n\n");
+  EXPECT_EQ(f(*proto::make_chunk("st_2", 2, "a\nb\t\"c\\", "p")),
+            std::string(head) + R"("choices":[{"index":0,"delta":{"content":"a\nb\t\"c\\"})" + tail + "\n\n");
+  std::string big(5000, 'x');
+  EXPECT_EQ(f(*proto::make_chunk("st_2", 3, big, "p")),
+            std::string(head) + R"("choices":[{"index":0,"delta":{"content":")" + big + "\"}" + tail + "\n\n");
+}
+
 TEST(OpenAiApi, ChunkFramingWithUsageAndDone) {
   auto f = chunk_formatter("chatcmpl-1", "demo", 1700000000, true);
   auto start = f(*proto::make_stream_start("st_1", "p", "r"));
