@@ -21,7 +21,7 @@ class demo_job : public core::paced, public std::enable_shared_from_this<demo_jo
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
     // On a pacer the schedule starts at its last tick, so tokens whose offsets are whole ticks
-    // (the default pace: 200 ms, then 50 ms apart) fall due exactly on ticks and run when they do.
+    // (the default pace: 300 ms, then 25 ms apart) fall due exactly on ticks and run when they do.
     // Started at an arbitrary moment, every token of the stream would wait the same part of a tick;
     // a stream started by a client's answer to a tick's write lands just after a tick, and each of its
     // tokens then waited almost a whole one (0.9 ms on average at 300 streams).
