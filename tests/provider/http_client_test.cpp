@@ -173,6 +173,90 @@ TEST(HttpClient, StreamsTheBodyAsItArrives) {
   EXPECT_EQ(got_host, "127.0.0.1:" + std::to_string(srv.port()));
 }
 
+// The body is parsed from what each read brings: many chunks in one read reach on_body together,
+// a chunk larger than the client's 16 KiB body buffer is handed over in parts, a chunk split
+// across reads is joined, and sized, close-delimited and cut-short bodies end as they should.
+TEST(HttpClient, ParsesEveryBodyFramingFromWhatOneReadBrings) {
+  std::string many;  // 200 small chunks written at once
+  std::string many_text;
+  for (int i = 0; i < 200; ++i) {
+    auto ev = "data: " + std::to_string(i) + "\n\n";
+    many += chunk(ev);
+    many_text += ev;
+  }
+  std::string big(40000, 'b');
+  for (std::size_t i = 0; i < big.size(); i += 97) big[i] = static_cast<char>('a' + i % 26);
+  std::string split = chunk("data: split across reads\n\n") + "0\r\n\r\n";
+  local_server srv([&](tcp::socket& s, int n) {
+    beast::flat_buffer buf;
+    test::read_request(s, buf);
+    switch (n) {
+      case 0: test::write_raw(s, std::string(chunked_head) + many + chunk(big) + "0\r\n\r\n"); break;
+      case 1:
+        test::write_raw(s, chunked_head);
+        s.set_option(tcp::no_delay(true));
+        for (char c : split) {  // one byte per send: every parse state meets the end of a read
+          test::write_raw(s, std::string_view(&c, 1));
+          std::this_thread::yield();
+        }
+        break;
+      case 2:
+        test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
+        break;
+      case 3:  // HTTP/1.0 style: the body ends with the connection
+        test::write_raw(s, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + big);
+        s.shutdown(tcp::socket::shutdown_both);
+        return;
+      case 4:  // cut inside a chunk
+        test::write_raw(s, std::string(chunked_head) + "20\r\ndata: half");
+        s.shutdown(tcp::socket::shutdown_both);
+        return;
+    }
+    test::wait_peer_close(s);
+  });
+  harness h;
+  auto run = [&](recorder& r) {
+    client c;  // a pool of its own: each case on a fresh connection, so the server's `n` names it
+    c.start(spec_for(srv.port()), r.make(), h.ioc.get_executor());
+    ASSERT_TRUE(r.wait_end());
+  };
+  {
+    recorder r;
+    run(r);
+    EXPECT_FALSE(*r.end) << r.end->message();
+    EXPECT_EQ(r.body, many_text + big);
+    // Handed over per read, not per chunk: 201 chunks arrive in far fewer pieces.
+    EXPECT_LT(r.pieces.size(), 50u);
+    for (auto& p : r.pieces) EXPECT_LE(p.size(), 16u * 1024);
+  }
+  {
+    recorder r;
+    run(r);
+    EXPECT_FALSE(*r.end) << r.end->message();
+    EXPECT_EQ(r.body, "data: split across reads\n\n");
+  }
+  {
+    recorder r;
+    run(r);
+    EXPECT_FALSE(*r.end) << r.end->message();
+    EXPECT_EQ(r.body, big);
+  }
+  {
+    recorder r;
+    run(r);
+    EXPECT_FALSE(*r.end) << r.end->message();
+    EXPECT_EQ(r.body, big);
+  }
+  {
+    recorder r;
+    run(r);
+    ASSERT_TRUE(*r.end);
+    EXPECT_EQ(*r.end, http::error::partial_message) << r.end->message();
+    EXPECT_EQ(r.body, "data: half");
+  }
+  EXPECT_EQ(srv.connections(), 5);
+}
+
 // A server's connection handler that answers "ok" to up to `requests` requests on one connection.
 test::local_server::handler answers_ok(int requests) {
   return [requests](tcp::socket& s, int) {

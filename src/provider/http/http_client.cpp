@@ -428,28 +428,70 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     read_body();
   }
 
+  // The body is parsed here from the connection's buffer, and the socket is read only when the
+  // parser needs more. Beast's http::async_read_some, given bytes already buffered (a chunk's
+  // trailing CRLF, the next chunk read with this one), completes through a post: one more trip
+  // through the scheduler and one more non-blocking epoll_wait for every chunk. Everything parsed
+  // from one read reaches on_body as one piece.
   void read_body() {
     auto& body = parser_->get().body();
     body.data = chunk_.data();
     body.size = chunk_.size();
     body.more = true;
+    parser_->eager(true);  // as much as the buffer holds in one put, several chunks at once
+    while (conn_->buffer.size() != 0) {
+      error_code ec;
+      auto used = parser_->put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec == http::error::need_buffer) {  // chunk_ is full: hand it over, parse on into it again
+        if (!hand_over()) return;
+        body.data = chunk_.data();
+        body.size = chunk_.size();
+        continue;
+      }
+      if (ec || parser_->is_done()) {
+        if (!hand_over()) return;
+        if (ec) return fail(ec);
+        return complete();
+      }
+      if (used == 0) break;  // no progress without more bytes
+    }
+    if (!hand_over()) return;
+    auto size = beast::read_size(conn_->buffer, 65536);
+    if (size == 0) return fail(http::error::buffer_overflow);
     with_stream([&](auto& s) {
-      http::async_read_some(s, conn_->buffer, *parser_,
-                            bind([self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); }));
+      s.async_read_some(conn_->buffer.prepare(size), bind([self = shared_from_this()](error_code ec, std::size_t n) {
+                          self->on_read(ec, n);
+                        }));
     });
   }
 
-  void on_body(error_code ec) {
+  // What the parser has written into chunk_ goes to on_body; false if the exchange ended meanwhile.
+  bool hand_over() {
+    if (aborted_) return false;
+    auto& body = parser_->get().body();
+    std::size_t got = chunk_.size() - body.size;
+    if (!got) return true;
+    active_at_ = std::chrono::steady_clock::now();
+    body.data = chunk_.data();
+    body.size = chunk_.size();
+    if (h_.on_body) h_.on_body(std::string_view(chunk_.data(), got));
+    return !aborted_;
+  }
+
+  void on_read(error_code ec, std::size_t n) {
     if (aborted_) return;
-    if (ec == http::error::need_buffer) ec = {};
-    std::size_t got = chunk_.size() - parser_->get().body().size;
-    if (got) {
-      active_at_ = std::chrono::steady_clock::now();
-      if (h_.on_body) h_.on_body(std::string_view(chunk_.data(), got));
-      if (aborted_) return;
+    conn_->buffer.commit(n);
+    if (ec == net::error::eof) {
+      // The head was read, so the parser has seen bytes: a body that ends with the connection is
+      // complete, a chunked or sized one cut short is a partial message.
+      error_code end;
+      parser_->put_eof(end);
+      if (end) return fail(end);
+      return complete();
     }
     if (ec) return fail(ec);
-    if (parser_->is_done()) return complete();
     read_body();
   }
 
