@@ -450,41 +450,75 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
 }
 
 // Every waiting event goes out in one chunk of the body (one send for a backlog or a replay).
+// On a plain connection the chunk is written at once, without blocking: it nearly always fits the
+// socket's buffer, and then no write operation, timer or completion handler is made for it (an
+// asynchronous write that completes at once still posts its completion, a scheduler trip and a
+// non-blocking epoll_wait). Whatever does not fit goes out asynchronously, under the write timeout.
 template <class Stream>
 void basic_http_session<Stream>::sse_write() {
-  if (pump_.writing() || sse_done_) return;
-  auto& batch = pump_.begin_write(sse_events_per_write);
-  if (batch.empty()) {
-    if (sse_ending_) {
-      // Terminal event written: end the chunked body, keep the connection for the next request.
-      sse_done_ = true;
-      beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-      net::async_write(stream_, http::make_chunk_last(),
-                       beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), true));
+  for (;;) {
+    if (pump_.writing() || sse_done_) return;
+    auto& batch = pump_.begin_write(sse_events_per_write);
+    if (batch.empty()) {
+      if (sse_ending_) {
+        // Terminal event written: end the chunked body, keep the connection for the next request.
+        sse_done_ = true;
+        beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
+        net::async_write(stream_, http::make_chunk_last(),
+                         beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), true));
+      }
+      return;
     }
-    return;
+    sse_buffers_.clear();
+    if (sse_format_) {
+      sse_formatted_.clear();
+      for (auto& ev : batch)
+        if (auto text = sse_format_(*ev); !text.empty()) sse_formatted_.push_back(std::move(text));
+      for (auto& text : sse_formatted_) sse_buffers_.push_back(net::buffer(text));
+    } else {
+      for (auto& ev : batch) sse_buffers_.push_back(net::buffer(ev->sse()));
+    }
+    if (sse_buffers_.empty()) {
+      // Nothing to write for these events (progress, in the completions format): an empty chunk
+      // would end the body.
+      pump_.end_write(false);
+      net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
+      return;
+    }
+    // A span: the chunk body and the write's state copy the buffer sequence, and copies of a vector
+    // are allocations (three per write).
+    auto chunk = http::make_chunk(std::span<const net::const_buffer>(sse_buffers_));
+    if constexpr (std::is_same_v<Stream, plain_stream>) {
+      auto& sock = beast::get_lowest_layer(stream_).socket();
+      error_code ec;
+      if (!sock.non_blocking()) sock.non_blocking(true, ec);
+      std::size_t n = ec ? 0 : sock.write_some(chunk, ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+      if (ec) {
+        // The stream's lock may be held here, and ending the response unsubscribes: end it from a handler.
+        pump_.end_write(false);
+        sse_overflow_ = true;  // nothing more is queued for a response being ended
+        pump_.clear_waiting();
+        net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->end_sse(false); });
+        return;
+      }
+      if (n == beast::buffer_bytes(chunk)) {
+        pump_.end_write(true);
+        continue;  // anything queued meanwhile, or the end of the body
+      }
+      beast::buffers_suffix<decltype(chunk)> rest(chunk);
+      rest.consume(n);
+      beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
+      net::async_write(stream_, rest,
+                       beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
+      return;
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
+      net::async_write(stream_, chunk,
+                       beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
+      return;
+    }
   }
-  sse_buffers_.clear();
-  if (sse_format_) {
-    sse_formatted_.clear();
-    for (auto& ev : batch)
-      if (auto text = sse_format_(*ev); !text.empty()) sse_formatted_.push_back(std::move(text));
-    for (auto& text : sse_formatted_) sse_buffers_.push_back(net::buffer(text));
-  } else {
-    for (auto& ev : batch) sse_buffers_.push_back(net::buffer(ev->sse()));
-  }
-  if (sse_buffers_.empty()) {
-    // Nothing to write for these events (progress, in the completions format): an empty chunk
-    // would end the body.
-    pump_.end_write(false);
-    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
-    return;
-  }
-  beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-  // A span: the chunk body and the write's state copy the buffer sequence, and copies of a vector
-  // are allocations (three per write).
-  net::async_write(stream_, http::make_chunk(std::span<const net::const_buffer>(sse_buffers_)),
-                   beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
 }
 
 template <class Stream>

@@ -545,6 +545,22 @@ TEST_F(Providers, ChatCompletionsStreamsInOpenAiFormat) {
   }
 }
 
+// An answer far larger than the socket's buffers, to a reader with a small receive window: writes
+// that do not fit at once go out as they drain, and every byte arrives in order.
+TEST_F(Providers, ChatCompletionsLongerThanTheSocketBuffersArriveWhole) {
+  std::string input = "w0";
+  for (int i = 1; i < 4000; ++i) input += " w" + std::to_string(i);
+  server_process srv({"--config", config_for(*fakes_, *dir_), "--socket-send-buffer", "4096"});
+  sse_client c(srv.port(), http::verb::post, "/v1/chat/completions", chat_body("openai/gpt-fake", input, true),
+               {{"Content-Type", "application/json"}}, 2048);
+  ASSERT_EQ(c.status(), 200u);
+  auto s = read_chat_stream(c);
+  EXPECT_FALSE(s.error);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.text, reply("openai", input));
+  EXPECT_EQ(s.finish_reason, "stop");
+}
+
 TEST_F(Providers, ChatCompletionsWithoutStreamAndForEachProvider) {
   for (auto& [model, kind] : std::vector<std::pair<std::string, std::string>>{
            {"anthropic/claude-fake", "anthropic"}, {"bedrock", "bedrock"}, {"ollama", "ollama"}, {"openai", "openai"}}) {
