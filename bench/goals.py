@@ -117,16 +117,26 @@ def added(r, q):
 
 row("added latency per proxied chunk, p99 ≤ nginx's (µs)", added(ps, "p99"), "nginx", added(pn, "p99"), ratio_limit=1.0)
 ttft = os.path.join(out, "ttft.txt")
+
+
+def ttft_added_p99(key):
+    if not os.path.exists(ttft):
+        return None
+    for line in open(ttft):
+        if key in line:
+            m = re.search(r"p99\s+(-?[\d.]+) ms", line)
+            if m:
+                return max(float(m.group(1)) * 1000, 0.0)  # below the direct path's p99: within its noise
+    return None
+
+
+# nginx in front of the same fake (when installed) is shown beside the completions row; the goal stays absolute.
+nginx_ttft = ttft_added_p99("added by nginx, /v1/chat/completions")
 for label, key in (("/v1/chat/completions", "added by streamgate, /v1/chat/completions"),
                    ("/v1/streams", "added by streamgate, /v1/streams")):
-    v = None
-    if os.path.exists(ttft):
-        for line in open(ttft):
-            if key in line:
-                m = re.search(r"p99\s+(-?[\d.]+) ms", line)
-                if m:
-                    v = max(float(m.group(1)) * 1000, 0.0)  # below the direct path's p99: within its noise
-    row(f"TTFT added at p99, {label} < 1,000 µs", v, "goal", None, absolute=1000)
+    peer = nginx_ttft if label == "/v1/chat/completions" and nginx_ttft else None
+    row(f"TTFT added at p99, {label} < 1,000 µs", ttft_added_p99(key), "nginx, same fake" if peer else "goal", peer,
+        absolute=1000)
 # 7. Two threads.
 t1, t2 = load("threads_1"), load("threads_2")
 row("delivered chunks/s at saturation, `--threads 2` ≥ 1.8× `--threads 1`", g(t2, "chunks", "frames_per_s"),

@@ -165,6 +165,7 @@ if command -v node >/dev/null; then
   # The time-to-first-token comparison of make bench, with a handful of requests.
   check ttft node "$ROOT/bench/providers/ttft.mjs" --requests 5 --ttft-ms 5 --bin "$SG"
   expect ttft_added "added by streamgate, /v1/streams .*p99 *-\?[0-9]" "$TMP/ttft.out"
+  expect ttft_nginx "added by nginx, /v1/chat/completions .*p99 *-\?[0-9]" "$TMP/ttft.out"  # nginx: install-deps.sh
 fi
 
 # The retained-memory run of make bench, in miniature: it samples RSS while streams finish.

@@ -1,10 +1,12 @@
 // Time to first token through streamgate versus straight from a fake upstream with a fixed delay.
 // Prints p50/p99 of TTFT and of the time outside the upstream, direct and through streamgate; measures only.
 //   node bench/providers/ttft.mjs [--requests 1000] [--ttft-ms 20] [--bin build/release/streamgate]
-// Requests run one at a time, alternating direct and through streamgate, on 127.0.0.1 only.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Requests run one at a time, alternating direct, through streamgate and (when nginx is installed)
+// through nginx in front of the same fake, on 127.0.0.1 only.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -84,9 +86,41 @@ writeFileSync(join(dir, 'sg.toml'), `[providers.openai]\nbase_url = "http://127.
 const sg = await child(bin, ['--listen', '127.0.0.1:0', '--data-dir', dir, '--web-root', '', '--config', join(dir, 'sg.toml'),
   '--threads', '1'], 'stderr', /"msg":"listening".*?"port":(\d+)/);
 
+// The peer: nginx proxying to the same fake, unbuffered, with pooled upstream connections.
+let nginx = null;
+if (spawnSync('nginx', ['-v']).status === 0) {
+  const ngDir = join(dir, 'nginx');
+  const port = await new Promise((resolve) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  mkdirSync(ngDir);
+  writeFileSync(join(ngDir, 'nginx.conf'), `worker_processes 1; daemon off; pid ${ngDir}/nginx.pid; error_log stderr warn;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path ${ngDir}/b; proxy_temp_path ${ngDir}/p; fastcgi_temp_path ${ngDir}/f;
+  uwsgi_temp_path ${ngDir}/u; scgi_temp_path ${ngDir}/s;
+  upstream up { server 127.0.0.1:${fake.port}; keepalive 64; }
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1;
+    proxy_set_header Connection ""; proxy_buffering off; proxy_cache off; } } }
+`);
+  const proc = spawn('nginx', ['-p', ngDir, '-c', join(ngDir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  for (let i = 0; i < 200 && !nginx; i++) {
+    await new Promise((r) => setTimeout(r, 25));  // polling for the port to open, not ordering events
+    const up = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (up) nginx = { proc, port };
+  }
+  if (!nginx) proc.kill('SIGTERM');
+}
+
 const messages = [{ role: 'user', content: 'Name my blog about rivers' }];
 const direct = () => firstToken(fake.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages });
 const viaCompletions = () => firstToken(sg.port, '/v1/chat/completions', { model: 'openai/gpt-fake', stream: true, messages });
+const viaNginx = () => firstToken(nginx.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages });
 const viaStreams = () => firstToken(sg.port, '/v1/streams', { projectId: 'bench', userInput: 'Name my blog about rivers', provider: 'openai' });
 
 // Warm-up: connections pooled on both sides.
@@ -94,12 +128,14 @@ for (let i = 0; i < 20; i++) {
   await direct();
   await viaCompletions();
   await viaStreams();
+  if (nginx) await viaNginx();
 }
-const rows = { direct: [], completions: [], streams: [] };
+const rows = { direct: [], completions: [], streams: [], nginx: [] };
 for (let i = 0; i < N; i++) {
   rows.direct.push(await direct());
   rows.completions.push(await viaCompletions());
   rows.streams.push(await viaStreams());
+  if (nginx) rows.nginx.push(await viaNginx());
 }
 const col = (name, k) => rows[name].map((r) => r[k]);
 const line = (name, xs) => `${name.padEnd(46)} p50 ${pct(xs, 50).toFixed(3).padStart(8)} ms   p99 ${pct(xs, 99).toFixed(3).padStart(8)} ms`;
@@ -109,14 +145,18 @@ console.log(`time to first token, ${N} requests each, fake upstream delay ${TTFT
 console.log(line('straight from the fake', col('direct', 'ttft')));
 console.log(line('through streamgate /v1/chat/completions', col('completions', 'ttft')));
 console.log(line('through streamgate POST /v1/streams (SSE)', col('streams', 'ttft')));
+if (nginx) console.log(line('through nginx /v1/chat/completions', col('nginx', 'ttft')));
 console.log('time outside the upstream (TTFT less the fake\'s own time from request to first write)');
 console.log(line('straight from the fake', col('direct', 'outside')));
 console.log(line('through streamgate /v1/chat/completions', col('completions', 'outside')));
 console.log(line('through streamgate POST /v1/streams (SSE)', col('streams', 'outside')));
+if (nginx) console.log(line('through nginx /v1/chat/completions', col('nginx', 'outside')));
 console.log(added('added by streamgate, /v1/chat/completions', col('completions', 'outside'), col('direct', 'outside')));
 console.log(added('added by streamgate, /v1/streams', col('streams', 'outside'), col('direct', 'outside')));
+if (nginx) console.log(added('added by nginx, /v1/chat/completions', col('nginx', 'outside'), col('direct', 'outside')));
 
 sg.proc.kill('SIGTERM');
 fake.proc.kill('SIGTERM');
+if (nginx) nginx.proc.kill('SIGTERM');
 agent.destroy();
 rmSync(dir, { recursive: true, force: true });
