@@ -263,6 +263,14 @@ std::uint64_t stream::last_seq_locked() const {
 // from them gives back exactly the frame that was sent.
 void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
   if (kept.empty() || kept.back()->type != proto::event_type::stream_complete) return;
+  if (complete_numbers_known_) {
+    // The numbers it was made from: the JSON need not be parsed back (a DOM parse of a frame that
+    // holds the whole text). The comparison below still decides.
+    if (rebuild_complete()->json != kept.back()->json) return;
+    kept.pop_back();
+    complete_rebuilt_ = true;
+    return;
+  }
   boost::system::error_code ec;
   auto v = boost::json::parse(kept.back()->json, ec);
   if (ec || !v.is_object()) return;
@@ -286,6 +294,17 @@ void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
 void stream::publish(proto::event_ptr ev) {
   ++next_seq_;
   std::lock_guard lock(mu_);
+  publish_locked(std::move(ev));
+}
+
+void stream::publish_complete(proto::event_ptr ev, const proto::usage& u, const proto::stream_metrics& m) {
+  ++next_seq_;
+  std::lock_guard lock(mu_);
+  if (state_ == state::running) {
+    complete_usage_ = u;
+    complete_metrics_ = m;
+    complete_numbers_known_ = true;
+  }
   publish_locked(std::move(ev));
 }
 

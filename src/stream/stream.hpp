@@ -55,6 +55,9 @@ class stream {
   /// Appends `ev` (whose seq must be next_seq()) to the log and delivers it to every subscriber.
   /// A terminal event ends the stream and drops the subscribers. Producer only.
   void publish(proto::event_ptr ev);
+  /// publish() of the stream_complete that proto::make_complete built from `u` and `m`: the finished
+  /// stream keeps these numbers to rebuild it, instead of parsing them back out of its JSON. Producer only.
+  void publish_complete(proto::event_ptr ev, const proto::usage& u, const proto::stream_metrics& m);
   /// Appends the delta to the text the stream has produced so far. Producer only.
   void append_text(std::string_view delta);
   /// publish() of a stream_chunk whose content is also appended to the text: one lock for both. Producer only.
@@ -114,6 +117,7 @@ class stream {
   // A stream_complete is rebuilt from the text too (its fullContent is the text): only its usage and
   // metrics are kept. Set when the rebuilt frame was checked equal to the one sent live.
   bool complete_rebuilt_ = false;
+  bool complete_numbers_known_ = false;  // publish_complete gave complete_usage_ and complete_metrics_
   proto::usage complete_usage_;
   proto::stream_metrics complete_metrics_;
   proto::event_ptr rebuild_complete() const;

@@ -113,6 +113,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     finish("complete", [self, u] {
       proto::stream_metrics m{self->first_chunk_ms_, self->chunks_, self->elapsed_ms()};
       self->usage_ = u;
+      self->metrics_ = m;
       return proto::make_complete(self->s_->id(), self->s_->next_seq(), self->s_->text(), u, m);
     });
   }
@@ -293,7 +294,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
             (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
                 .fetch_add(1, std::memory_order_relaxed);
             auto ev = make_event();
-            self->s_->publish(ev);
+            if (ev->type == proto::event_type::stream_complete) self->s_->publish_complete(ev, self->usage_, self->metrics_);
+            else self->s_->publish(ev);
             auto outcome = status == "complete" ? "completed" : status;
             core::log_info("stream end", {{"streamId", self->s_->id()},
                                           {"owner", self->s_->owner()},
@@ -329,6 +331,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   std::int64_t first_chunk_ms_ = -1;
   std::uint64_t chunks_ = 0;
   proto::usage usage_;
+  proto::stream_metrics metrics_;  // the stream_complete's, once made
   proto::chunk_maker chunk_maker_;
 };
 

@@ -139,6 +139,45 @@ TEST(Stream, FinishedStreamReplaysByteIdenticalFromItsCompactForm) {
   }
 }
 
+// The runner hands the stream_complete's numbers over with it, so compacting does not parse them back
+// out of its JSON; numbers that do not rebuild the frame exactly leave the frame kept as it was.
+TEST(Stream, CompleteWithItsNumbersReplaysByteIdentical) {
+  for (bool matching : {true, false}) {
+    stream s("st_nums", "proj", "o", "demo", std::size_t{1} << 20);
+    auto live = std::make_shared<recorder>();
+    s.publish(proto::make_stream_start("st_nums", "proj", "req"));
+    s.subscribe(live, 0);
+    std::string full;
+    for (int i = 0; i < 50; ++i) {
+      std::string t = i % 9 == 0 ? " \"é\"\n" : " w" + std::to_string(i);
+      s.append_text(t);
+      full += t;
+      s.publish(proto::make_chunk("st_nums", s.next_seq(), t, "proj", 1'700'000'000'000'000 + i * 25'000));
+    }
+    proto::usage u{7, 50};
+    proto::stream_metrics m{12, 50, 1234};
+    auto ev = proto::make_complete("st_nums", s.next_seq(), full, u, m);
+    // Numbers other than the frame's: the rebuilt frame would differ, so the frame itself is kept.
+    if (!matching) u.output_tokens = 51;
+    auto before_end = s.retained_bytes();
+    s.publish_complete(ev, u, m);
+    ASSERT_TRUE(s.ended());
+    ASSERT_EQ(live->got.size(), 52u);
+    for (std::uint64_t after : {std::uint64_t{0}, std::uint64_t{30}, std::uint64_t{51}}) {
+      auto replay = std::make_shared<recorder>();
+      ASSERT_EQ(s.subscribe(replay, after), stream::subscribe_result::ended);
+      ASSERT_EQ(replay->got.size(), 52 - after);
+      for (std::size_t i = 0; i < replay->got.size(); ++i) {
+        ASSERT_EQ(replay->got[i]->json, live->got[after + i]->json) << matching << " seq " << replay->got[i]->seq;
+        ASSERT_EQ(replay->got[i]->sse(), live->got[after + i]->sse());
+      }
+    }
+    // Rebuilt, the stream_complete costs nothing beyond the text; kept, it holds the text a second time.
+    if (matching) EXPECT_LT(s.retained_bytes(), full.size() + 1024) << before_end;
+    else EXPECT_GT(s.retained_bytes(), 2 * full.size()) << before_end;
+  }
+}
+
 // Bytes of heap in use, allocator overhead included (this thread's arena: the test is single-threaded).
 std::size_t heap_in_use() {
 #if defined(__SANITIZE_ADDRESS__)
