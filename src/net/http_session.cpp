@@ -439,10 +439,7 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
   bool terminal = ev->terminal();
   if (pump_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
     core::log_info("sse client too slow", {{"streamId", sse_stream_->id()}, {"sourceIp", source_ip_}});
-    // The stream's lock may be held here, and ending the response unsubscribes: end it from a handler.
-    sse_overflow_ = true;
-    pump_.clear_waiting();
-    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->end_sse(false); });
+    end_sse_from_handler();
     return;
   }
   if (terminal) sse_ending_ = true;  // the response ends after this event is written
@@ -495,11 +492,8 @@ void basic_http_session<Stream>::sse_write() {
       std::size_t n = ec ? 0 : sock.write_some(chunk, ec);
       if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
       if (ec) {
-        // The stream's lock may be held here, and ending the response unsubscribes: end it from a handler.
         pump_.end_write(false);
-        sse_overflow_ = true;  // nothing more is queued for a response being ended
-        pump_.clear_waiting();
-        net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->end_sse(false); });
+        end_sse_from_handler();
         return;
       }
       if (n == beast::buffer_bytes(chunk)) {
@@ -546,6 +540,13 @@ void basic_http_session<Stream>::arm_heartbeat() {
     }
     self->arm_heartbeat();
   });
+}
+
+template <class Stream>
+void basic_http_session<Stream>::end_sse_from_handler() {
+  sse_overflow_ = true;
+  pump_.clear_waiting();
+  net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->end_sse(false); });
 }
 
 template <class Stream>

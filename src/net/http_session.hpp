@@ -68,6 +68,9 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   void on_sse_write(bool last, error_code ec, std::size_t);
   void arm_heartbeat();
   void end_sse(bool keep_alive);
+  /// Drops what waits, queues nothing more, and ends the response from a handler: the stream's lock
+  /// may be held by the caller, and ending the response unsubscribes.
+  void end_sse_from_handler();
 
   void on_handshake(error_code ec, std::size_t used);
   void on_shutdown(error_code ec);

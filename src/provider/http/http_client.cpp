@@ -425,6 +425,7 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     if (h_.on_head) h_.on_head(parser_->get().base());
     if (aborted_) return;
     if (parser_->is_done()) return complete();
+    parser_->eager(true);  // the body: as much as the buffer holds in one put, several chunks at once
     read_body();
   }
 
@@ -438,7 +439,6 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     body.data = chunk_.data();
     body.size = chunk_.size();
     body.more = true;
-    parser_->eager(true);  // as much as the buffer holds in one put, several chunks at once
     while (conn_->buffer.size() != 0) {
       error_code ec;
       auto used = parser_->put(conn_->buffer.data(), ec);
@@ -446,8 +446,6 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
       if (ec == http::error::need_more) break;
       if (ec == http::error::need_buffer) {  // chunk_ is full: hand it over, parse on into it again
         if (!hand_over()) return;
-        body.data = chunk_.data();
-        body.size = chunk_.size();
         continue;
       }
       if (ec || parser_->is_done()) {
