@@ -334,6 +334,12 @@ for q, label in (("p50", "p50"), ("p99", "p99")):
 if pn or ps:
     L.append(f"| proxy CPU per chunk | {f(g(ps,'server','cpu_us_per_chunk'), 2, ' µs')} | nginx worker | "
              f"{f(g(pn,'server','cpu_us_per_chunk'), 2, ' µs')} | {ratio(g(ps,'server','cpu_us_per_chunk'), g(pn,'server','cpu_us_per_chunk'))} | |")
+    def rss_per_stream(r):
+        a, b, n = g(r, "server", "rss_before_kib"), g(r, "server", "rss_peak_kib"), g(r, "connections")
+        return None if a is None or b is None or not n else (b - a) / n
+    L.append(f"| proxy RSS per open stream (peak less before, {g(pd,'connections',default=0):,} streams) | "
+             f"{f(rss_per_stream(ps), 1, ' KiB')} | nginx worker | {f(rss_per_stream(pn), 1, ' KiB')} | "
+             f"{ratio(rss_per_stream(ps), rss_per_stream(pn))} | |")
 L.append("")
 L.append(f"Proxy rows: one fake OpenAI upstream (`bench/peers/node-ws/fake-openai.js`) streams tokens stamped with "
          "the monotonic microsecond it wrote them; sgbench reads it directly "
