@@ -20,7 +20,15 @@ basic_ws_session<Stream>::basic_ws_session(Stream&& stream, gateway::app& app, s
       handler_(app, *this) {}
 
 template <class Stream>
-basic_ws_session<Stream>::~basic_ws_session() = default;
+basic_ws_session<Stream>::~basic_ws_session() {
+  // Let go on its own thread when it closed or finished; this is only the last resort.
+  unwatch();
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::unwatch() {
+  if (watched()) idle_watch::of(ws_.get_executor()).remove(*this);
+}
 
 template <class Stream>
 void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
@@ -35,13 +43,16 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
                   .admitted_by_route = c.admitted_by_route});
   last_active_ = handler_.identity().connected_at_ms;
 
-  // Beast's own timers: handshake/close deadlines, and pings when idle, closing a silent peer (the
-  // HTTP session turned its socket's deadline off and set TCP_NODELAY before handing it over).
+  // Beast's timer serves the opening and closing handshakes only. Silence is the shard's idle
+  // watch's business (net/idle_watch.hpp): anything heard from the client, a control frame included,
+  // counts as a sign of life (the HTTP session turned its socket's deadline off and set TCP_NODELAY
+  // before handing it over).
   websocket::stream_base::timeout opt{};
   opt.handshake_timeout = ws_handshake_timeout;
-  opt.idle_timeout = std::chrono::milliseconds(app_.cfg.idle_timeout_ms);
-  opt.keep_alive_pings = true;
+  opt.idle_timeout = websocket::stream_base::none();
+  opt.keep_alive_pings = false;
   ws_.set_option(opt);
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard(std::chrono::steady_clock::now()); });
   ws_.read_message_max(app_.cfg.max_message_bytes);
   ws_.auto_fragment(false);
   ws_.set_option(websocket::stream_base::decorator([bearer_subprotocol, cookie = std::move(c.set_cookie)](
@@ -62,16 +73,22 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
     return;
   }
   handler_.opened(this->shared_from_this());
+  if (app_.cfg.idle_timeout_ms > 0)
+    idle_watch::of(ws_.get_executor()).add(*this, std::chrono::milliseconds(app_.cfg.idle_timeout_ms));
   do_read();
 }
 
-// A message's first read takes a small piece: a whole-message read prepares Beast's frame size
-// (1.5 KiB) in the buffer, which an idle connection would hold for as long as it waits. The rest of
-// a longer message is read whole (read_message_max bounds it).
+// Between messages the pending read holds no buffer of ours: a read into no bytes completes once
+// the next message's first frame header is in (Beast keeps what came with it in its own frame
+// buffer), and the message is then read whole into a buffer of its size (read_message_max bounds
+// it), which is let go once the message is handled. An idle connection waits on Beast's state alone.
+// The empty buffer points somewhere real: Beast's UTF-8 check of the (empty) text it copied reads
+// from a null pointer as if it were data.
 template <class Stream>
 void basic_ws_session<Stream>::do_read() {
+  static char nothing;
   auto done = beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this());
-  if (buffer_.size() == 0) ws_.async_read_some(buffer_, read_piece, std::move(done));
+  if (buffer_.size() == 0 && ws_.is_message_done()) ws_.async_read_some(net::mutable_buffer(&nothing, 0), std::move(done));
   else ws_.async_read(buffer_, std::move(done));
 }
 
@@ -95,6 +112,7 @@ void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
     finish();
     return;
   }
+  heard(std::chrono::steady_clock::now());
   if (!ws_.is_message_done()) {
     do_read();  // the rest of the message (read_message_max bounds the whole of it)
     return;
@@ -106,8 +124,8 @@ void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
     auto data = buffer_.cdata();
     handler_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
   }
-  buffer_.consume(buffer_.size());
-  if (buffer_.capacity() > read_piece) buffer_.shrink_to_fit();  // a big message's storage is not kept
+  buffer_.clear();
+  buffer_.shrink_to_fit();  // no storage is held between messages
   if (!closing_) do_read();
 }
 
@@ -198,6 +216,7 @@ template <class Stream>
 void basic_ws_session<Stream>::close(websocket::close_reason reason) {
   if (closing_ || finished_) return;
   closing_ = true;
+  unwatch();  // the close handshake has Beast's deadline
   if (!close_code_) close_code_ = static_cast<std::uint16_t>(reason.code);
   if (pump_.writing() || !pump_.empty()) {
     pending_close_ = std::make_unique<websocket::close_reason>(reason);  // Beast allows one write at a time; the close frame is a write
@@ -216,9 +235,29 @@ template <class Stream>
 void basic_ws_session<Stream>::finish() {
   if (finished_) return;
   finished_ = true;
+  unwatch();
   pump_.clear_waiting();
   slots_.reset();
   handler_.closed(close_code_.value_or(1006), close_cause_);
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::idle_ping() {
+  if (closing_ || finished_ || pinging_) return;
+  pinging_ = true;
+  ws_.async_ping({}, [self = this->shared_from_this()](error_code) { self->pinging_ = false; });
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::idle_expired() {
+  if (closing_ || finished_) return;
+  // As Beast's own timeout did: the socket is closed without a close frame (the peer is not
+  // listening), and the pending read ends the session with this cause.
+  close_cause_ = "idle_timeout";
+  closing_ = true;
+  error_code ec;
+  if constexpr (is_tls_v<Stream>) beast::get_lowest_layer(ws_).socket().close(ec);
+  else ws_.next_layer().close(ec);
 }
 
 template class basic_ws_session<ws_transport_t<plain_stream>>;

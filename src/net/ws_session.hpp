@@ -7,6 +7,7 @@
 #include "gateway/app.hpp"
 #include "gateway/security.hpp"
 #include "gateway/ws_handler.hpp"
+#include "net/idle_watch.hpp"
 #include "net/outbound_pump.hpp"
 #include "stream/stream.hpp"
 
@@ -21,7 +22,8 @@ template <class Stream>
 class basic_ws_session final : public std::enable_shared_from_this<basic_ws_session<Stream>>,
                                public stream::subscriber,
                                public gateway::connection_handle,
-                               private gateway::ws_peer {
+                               private gateway::ws_peer,
+                               private idle_watched {
  public:
   /// `stream` must already use a strand executor: every handler of this session runs on it.
   /// `tls_context` keeps the TLS context of a TLS stream alive (null for plain streams).
@@ -66,8 +68,10 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void close(websocket::close_reason reason);
   void on_close(error_code ec);
   void finish();  // runs once when the connection is gone
-
-  static constexpr std::size_t read_piece = 256;
+  // idle_watched — on this session's executor.
+  void idle_ping() override;
+  void idle_expired() override;
+  void unwatch();
 
   std::shared_ptr<void> tls_context_;
   websocket::stream<Stream> ws_;
@@ -77,6 +81,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   std::unique_ptr<websocket::close_reason> pending_close_;  // 136 bytes, held only while a close waits
   bool closing_ = false;
   bool finished_ = false;
+  bool pinging_ = false;  // a keep-alive ping is on its way (Beast allows one at a time)
   std::string close_cause_ = "client";
   std::optional<std::uint16_t> close_code_;  // as sent or received; none = the socket just ended (1006)
   std::shared_ptr<void> slots_;

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+
 namespace sg::test {
 namespace {
 
@@ -90,6 +94,49 @@ TEST_F(BadInput, BinaryFrame) {
   auto e = c.read();
   EXPECT_EQ(e.at("code"), "bad_request");
   expect_still_serving(c);
+}
+
+// Between messages the server's read holds no buffer of its own (it waits for the next frame header
+// into nothing): a message still arrives whole however it is cut into frames, with a control frame
+// between its fragments, several messages back to back, and an empty one.
+TEST_F(BadInput, MessagesArriveWholeHoweverTheyAreFramed) {
+  net::io_context ioc;
+  websocket::stream<tcp::socket> ws(ioc);
+  auto& sock = ws.next_layer();
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), srv_->port()));
+  sock.set_option(tcp::no_delay(true));
+  timeval limit{5, 0};  // a read that gets nothing fails instead of waiting forever
+  ASSERT_EQ(setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit), 0);
+  ws.handshake("127.0.0.1:" + std::to_string(srv_->port()), "/ws");
+  beast::flat_buffer buf;
+  auto next = [&] {
+    buf.clear();
+    ws.read(buf);
+    return json::parse(beast::buffers_to_string(buf.data())).as_object();
+  };
+  EXPECT_EQ(next().at("type"), "connected");
+  ws.text(true);
+
+  // Five-byte fragments, each its own write, and the client's own ping between two of them.
+  std::string msg = R"({"action":"ping","requestId":"in-pieces"})";
+  for (std::size_t i = 0; i < msg.size(); i += 5) {
+    auto n = std::min<std::size_t>(5, msg.size() - i);
+    ws.write_some(i + n == msg.size(), net::buffer(msg.data() + i, n));
+    if (i == 10) ws.ping({});
+  }
+  auto pong = next();
+  EXPECT_EQ(pong.at("type"), "pong");
+  EXPECT_EQ(pong.at("requestId"), "in-pieces");
+
+  // Three messages written before any answer is read: three answers, in order.
+  for (int i = 1; i <= 3; ++i) ws.write(net::buffer(R"({"action":"ping","requestId":"b)" + std::to_string(i) + "\"}"));
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(next().at("requestId").as_string(), "b" + std::to_string(i));
+
+  // An empty message is not JSON; the connection stays.
+  ws.write(net::buffer(std::string()));
+  EXPECT_EQ(next().at("code"), "bad_request");
+  ws.write(net::buffer(std::string(R"({"action":"ping","requestId":"after"})")));
+  EXPECT_EQ(next().at("requestId"), "after");
 }
 
 TEST_F(BadInput, InvalidUtf8ClosesWith1007) {
