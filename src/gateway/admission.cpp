@@ -16,34 +16,51 @@ unsigned effective_max_connections(const core::config& cfg) {
   return static_cast<unsigned>(std::max<rlim_t>(r.rlim_cur, 2 * reserve) - reserve);
 }
 
+connection_slot::connection_slot(app& a) : a_(&a) {}
+
+connection_slot::~connection_slot() {
+  if (!user_key_.empty()) a_->connections_per_user.release(user_key_);
+  if (!address_key_.empty()) a_->connections_per_ip.release(address_key_);
+  a_->stats.open_sockets.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool connection_slot::take_address(const std::string& key) {
+  if (!address_key_.empty() || key.empty()) return true;
+  if (!a_->connections_per_ip.try_acquire(key)) return false;
+  address_key_ = key;
+  return true;
+}
+
+bool connection_slot::take_user(const std::string& sub) {
+  if (!user_key_.empty() || sub.empty()) return true;
+  if (!a_->connections_per_user.try_acquire(sub)) return false;
+  user_key_ = sub;
+  return true;
+}
+
 admission admit(app& a, const std::string& ip, bool per_address) {
   admission out;
   auto open = a.stats.open_sockets.fetch_add(1, std::memory_order_relaxed) + 1;
-  auto* ap = &a;
-  std::shared_ptr<void> socket_slot(nullptr, [ap](void*) { ap->stats.open_sockets.fetch_sub(1, std::memory_order_relaxed); });
+  auto slot = std::make_shared<connection_slot>(a);  // gives the place back when the last holder lets go
   if (open > static_cast<std::int64_t>(a.max_connections)) {
     a.stats.capacity_refusals.fetch_add(1, std::memory_order_relaxed);
     out.at_capacity = true;
     out.refusal = proto::error_info{proto::error_code::unavailable, "the server is at its connection limit", true, 1000, {}};
     return out;
   }
-  if (!per_address) {
-    out.slot = std::move(socket_slot);
-    return out;
-  }
+  // A refused socket still holds a descriptor until it closes: it keeps its place under the cap.
+  out.slot = std::move(slot);
+  if (!per_address) return out;
   if (auto wait = a.connection_rate.take(ip)) {
     a.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
     out.refusal = proto::error_info{proto::error_code::rate_limited, "too many new connections from " + ip, true, wait, {}};
-    out.slot = std::move(socket_slot);  // the refused socket still holds a descriptor until it closes
     return out;
   }
-  if (!a.connections_per_ip.try_acquire(ip)) {
+  if (!out.slot->take_address(ip)) {
     a.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
     out.refusal = proto::error_info{proto::error_code::rate_limited, "too many connections from " + ip, true, 1000, {}};
-    out.slot = std::move(socket_slot);
     return out;
   }
-  out.slot = std::shared_ptr<void>(nullptr, [ap, ip, socket_slot](void*) { ap->connections_per_ip.release(ip); });
   return out;
 }
 

@@ -11,9 +11,30 @@
 
 namespace sg::gateway {
 
+/// What a connection holds against the connection limits for its life: its place under the server's
+/// socket cap, and its counts per address and per user once taken. One object however many limits
+/// it counts against (a WebSocket holds it as long as it is open); released by the last holder.
+class connection_slot {
+ public:
+  /// Owns a place under the socket cap, already counted in open_sockets by the caller.
+  explicit connection_slot(app& a);
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  ~connection_slot();
+  /// Counts the connection against the per-address limit under `key`; false (nothing taken) when full.
+  bool take_address(const std::string& key);
+  /// Counts the connection against the per-user limit under `sub`; false (nothing taken) when full.
+  bool take_user(const std::string& sub);
+
+ private:
+  app* a_;
+  std::string address_key_;  // empty: not counted per address
+  std::string user_key_;     // empty: not counted per user
+};
+
 struct admission {
   /// Held for the life of the connection (HTTP, SSE or WebSocket); releases its counts when dropped.
-  std::shared_ptr<void> slot;
+  std::shared_ptr<connection_slot> slot;
   /// Set when the connection is refused: what to answer before closing it.
   std::optional<proto::error_info> refusal;
   /// Refused because the whole server is at --max-connections: close at once, answer nothing.

@@ -21,7 +21,9 @@ std::string new_key() { return core::random_id("", 24); }
 std::string owner_of(std::string_view key) {
   auto md = core::sha256(key);
   static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "anon:";
+  std::string out;
+  out.reserve(5 + 32);  // held by every connection of this identity: no room to spare
+  out = "anon:";
   for (unsigned i = 0; i < 16; ++i) {
     out += hex[md[i] >> 4];
     out += hex[md[i] & 15];

@@ -23,7 +23,10 @@ struct principal {
   /// Whether this caller may resume, read or cancel a stream owned by `stream_owner`. A signed-in caller
   /// must own it. An anonymous caller needs only its id: the id (96 random bits) is the capability, so a
   /// program without cookies can resume from a new connection; ids are shown to their owner only.
-  bool may_use_stream(const std::string& stream_owner) const { return !authenticated || stream_owner == sub; }
+  bool may_use_stream(const std::string& stream_owner) const { return may_use_stream(authenticated, sub, stream_owner); }
+  static bool may_use_stream(bool authenticated, const std::string& sub, const std::string& stream_owner) {
+    return !authenticated || stream_owner == sub;
+  }
 };
 
 /// Thread-safe; keys are swapped atomically on reload.

@@ -167,28 +167,17 @@ sse_plan resume_plan(const request& req, const target& t, const std::string& id,
 }
 
 upgrade_slots admit_upgrade(app& a, const principal& who, bool behind_proxy, const std::string& ip_key,
-                            const std::string& source_ip, std::shared_ptr<void> socket_slot) {
+                            const std::string& source_ip, std::shared_ptr<connection_slot> slot) {
   upgrade_slots out;
   auto refuse = [&](std::string message) {
     a.stats.rate_limited_connections.fetch_add(1, std::memory_order_relaxed);
     out.refusal = proto::error_info{proto::error_code::rate_limited, std::move(message), true, 1000, {}};
     return out;
   };
-  std::string client_key;
-  if (behind_proxy) {
-    if (!a.connections_per_ip.try_acquire(ip_key)) return refuse("too many connections from " + source_ip);
-    client_key = ip_key;
-  }
-  auto user_key = who.authenticated ? who.sub : std::string();
-  if (!user_key.empty() && !a.connections_per_user.try_acquire(user_key)) {
-    if (!client_key.empty()) a.connections_per_ip.release(client_key);
-    return refuse("too many connections for this user");
-  }
-  auto* ap = &a;
-  out.slots = std::shared_ptr<void>(nullptr, [ap, user_key, client_key, socket_slot = std::move(socket_slot)](void*) {
-    if (!user_key.empty()) ap->connections_per_user.release(user_key);
-    if (!client_key.empty()) ap->connections_per_ip.release(client_key);
-  });
+  // A refusal drops the slot here, and with it what it had taken.
+  if (behind_proxy && !slot->take_address(ip_key)) return refuse("too many connections from " + source_ip);
+  if (who.authenticated && !slot->take_user(who.sub)) return refuse("too many connections for this user");
+  out.slots = std::move(slot);
   return out;
 }
 

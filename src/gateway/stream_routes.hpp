@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/executor.hpp"
+#include "gateway/admission.hpp"
 #include "gateway/app.hpp"
 #include "gateway/http_api.hpp"
 #include "gateway/security.hpp"
@@ -68,6 +69,6 @@ struct upgrade_slots {
   std::optional<proto::error_info> refusal;
 };
 upgrade_slots admit_upgrade(app& a, const principal& who, bool behind_proxy, const std::string& ip_key,
-                            const std::string& source_ip, std::shared_ptr<void> socket_slot);
+                            const std::string& source_ip, std::shared_ptr<connection_slot> slot);
 
 }  // namespace sg::gateway

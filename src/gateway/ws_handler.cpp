@@ -20,8 +20,9 @@ constexpr std::uint16_t close_service_restart = 1012;  // RFC 6455 §7.4.1 (IANA
 ws_handler::ws_handler(app& a, ws_peer& peer) : app_(a), peer_(peer) {}
 
 void ws_handler::begin(ws_client c) {
-  who_ = std::move(c.who);
-  identity_.sub = who_.sub;
+  // The caller's sub is kept once, in the identity; the principal's flags beside it.
+  identity_.sub = std::move(c.who.sub);
+  authenticated_ = c.who.authenticated;
   identity_.connection_id = c.connection_id.empty() ? core::random_id("", 12) : std::move(c.connection_id);
   identity_.connected_at_ms = core::now_ms();
   identity_.source_ip = std::move(c.source_ip);
@@ -184,7 +185,7 @@ void ws_handler::handle(proto::stream_request& r) {
   auto request_id = r.request_id;
   r.connection_id = identity_.connection_id;
   r.context_json = context_json_;
-  app_.streams->start_anywhere(std::move(r), who_.owner(), limit_key_, peer_.executor(),
+  app_.streams->start_anywhere(std::move(r), identity_.sub, limit_key_, peer_.executor(),
                                [this, keep = peer_.self(), request_id](stream::stream_manager::start_result res) {
                                  if (closed_) return;
                                  if (res.error) {
@@ -199,7 +200,7 @@ void ws_handler::started(const std::string& request_id, std::shared_ptr<stream::
   core::log_info("stream start", {{"connectionId", identity_.connection_id},
                                   {"streamId", s->id()},
                                   {"requestId", request_id},
-                                  {"sub", who_.sub},
+                                  {"sub", identity_.sub},
                                   {"retry", reused}});
   if (!reused) started_.push_back(s);
   if (subs_.count(s->id())) return;  // already watching it: the retry changes nothing
@@ -218,7 +219,7 @@ void ws_handler::with_visible_stream(const std::string& id, std::uint64_t seen, 
           return;
         }
         auto s = std::move(*found);
-        if (s && !who_.may_use_stream(s->owner())) s = nullptr;
+        if (s && !principal::may_use_stream(authenticated_, identity_.sub, s->owner())) s = nullptr;
         fn(std::move(s));
       },
       seen);

@@ -98,7 +98,7 @@ class ws_handler {
   app& app_;
   ws_peer& peer_;
   connection_identity identity_;
-  principal who_;
+  bool authenticated_ = false;  // the caller's sub (identity_.sub) is a token's, not an anonymous identity
   std::string limit_key_;
   std::string context_json_;
   bool owe_disconnect_ = false;  // $disconnect is called once for every connection let in

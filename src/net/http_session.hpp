@@ -87,7 +87,7 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   std::string issued_key_;                 // a new anonymous key, sent as a cookie with the current answer
   bool peer_is_proxy_ = false;             // the peer is in --trusted-proxies: limits apply per forwarded client
   bool client_rate_checked_ = false;       // the forwarded client's new-connection rate was taken
-  std::shared_ptr<void> slot_;                    // counts this socket against the connection limits
+  std::shared_ptr<gateway::connection_slot> slot_;  // counts this socket against the connection limits
   std::optional<proto::error_info> refusal_;      // set: answer this and close, read nothing
   std::array<char, 512> linger_buf_{};
   gateway::principal who_;                 // the caller of the current request

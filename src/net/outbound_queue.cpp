@@ -128,10 +128,11 @@ void outbound_queue::end_write() {
 void outbound_queue::pop_front() {
   items_[head_++].reset();
   if (head_ == items_.size()) {
-    // Drained: start over at the front, and give a burst's storage back.
+    // Drained: start over at the front, and give the storage back (an idle connection's queue
+    // holds none; the next event's allocation is a few dozen nanoseconds).
     items_.clear();
     head_ = 0;
-    if (items_.capacity() > 16) items_.shrink_to_fit();
+    items_.shrink_to_fit();
   } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
     items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;

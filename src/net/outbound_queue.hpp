@@ -42,7 +42,7 @@ class outbound_queue {
   std::size_t size() const { return items_.size() - head_; }
   std::size_t bytes() const { return bytes_; }
   std::size_t merged_total() const { return merged_total_; }
-  /// Events the queue has room for without allocating (0 when it never held one, or was drained after a burst).
+  /// Events the queue has room for without allocating (0 whenever it is drained).
   std::size_t storage() const { return items_.capacity(); }
   /// Drops every event not yet being written.
   void clear_waiting();

@@ -5,8 +5,22 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
+
 namespace sg::io {
 namespace {
+// Plain operator new and delete, which Asio does not route through its per-thread block cache.
+template <class T>
+struct exact_allocator {
+  using value_type = T;
+  exact_allocator() = default;
+  template <class U>
+  exact_allocator(const exact_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(const exact_allocator<U>&) const noexcept { return true; }
+};
 // Beast's deadline for the opening handshake and for the closing one.
 constexpr auto ws_handshake_timeout = std::chrono::seconds(10);
 }  // namespace
@@ -72,6 +86,8 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
     handler_.closed(1006, "handshake failed");  // the $connect integration was told of it: tell it the end too
     return;
   }
+  // The decorator served the 101 only: its Set-Cookie string is not kept for the connection's life.
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type&) {}));
   handler_.opened(this->shared_from_this());
   if (app_.cfg.idle_timeout_ms > 0)
     idle_watch::of(ws_.get_executor()).add(*this, std::chrono::milliseconds(app_.cfg.idle_timeout_ms));
@@ -84,10 +100,13 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
 // it), which is let go once the message is handled. An idle connection waits on Beast's state alone.
 // The empty buffer points somewhere real: Beast's UTF-8 check of the (empty) text it copied reads
 // from a null pointer as if it were data.
+// The read's operations are allocated at their own size: through Asio's per-thread cache they would
+// take whatever larger block the connection's HTTP reads had given back, and hold it while idle.
 template <class Stream>
 void basic_ws_session<Stream>::do_read() {
   static char nothing;
-  auto done = beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this());
+  auto done = net::bind_allocator(exact_allocator<void>(),
+                                  beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
   if (buffer_.size() == 0 && ws_.is_message_done()) ws_.async_read_some(net::mutable_buffer(&nothing, 0), std::move(done));
   else ws_.async_read(buffer_, std::move(done));
 }

@@ -259,6 +259,31 @@ TEST(RateLimits, ConcurrentConnectionsPerIp) {
   EXPECT_TRUE(c3);
 }
 
+// A WebSocket's one connection slot carries its per-user count beside its per-address one: the
+// user's third connection is refused, another user is not, and a closed connection gives its place back.
+TEST(RateLimits, ConcurrentConnectionsPerUser) {
+  server_process srv(jwt_args({"--max-connections-per-user", "2"}));
+  auto c1 = std::make_unique<ws_client>(srv.port(), "/ws", bearer(token_for("erin")));
+  ws_client c2(srv.port(), "/ws", bearer(token_for("erin")));
+  auto headers = upgrade_headers();
+  for (auto& [k, v] : bearer(token_for("erin"))) headers[k] = v;
+  auto r = http_request(srv.port(), http::verb::get, "/ws", {}, headers);
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(r.json().at("code"), "rate_limited");
+  ws_client other(srv.port(), "/ws", bearer(token_for("frank")));
+  c1->close();
+  c1.reset();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::unique_ptr<ws_client> c3;
+  while (!c3 && std::chrono::steady_clock::now() < deadline) {
+    try {
+      c3 = std::make_unique<ws_client>(srv.port(), "/ws", bearer(token_for("erin")));
+    } catch (const std::exception&) {
+    }
+  }
+  EXPECT_TRUE(c3);
+}
+
 TEST(RateLimits, StreamStartsPerMinute) {
   server_process srv(jwt_args({"--rate-streams-per-minute", "2"}));
   ws_client c(srv.port(), "/ws", bearer(token_for("carol")));
