@@ -7,6 +7,10 @@
 
 #include <boost/asio/bind_allocator.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 namespace sg::io {
 namespace {
 // Plain operator new and delete, which Asio does not route through its per-thread block cache.
@@ -76,6 +80,10 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
     // A browser that sent its token as "bearer, <token>" expects one of its subprotocols back.
     if (bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
   }));
+  // The 101 and the "connected" frame that follows it leave in one segment: the socket is corked
+  // until that frame's write completes (on_write). Each segment on its own costs a transmission and
+  // wakes the client once more.
+  cork(true);
   ws_.async_accept(req, beast::bind_front_handler(&basic_ws_session::on_accept, this->shared_from_this()));
 }
 
@@ -211,6 +219,7 @@ void basic_ws_session<Stream>::do_write() {
 
 template <class Stream>
 void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
+  if (corked_) cork(false);
   pump_.end_write(!ec);
   if (ec) {
     if (!closing_) close_cause_ = "write: " + ec.message();
@@ -258,6 +267,17 @@ void basic_ws_session<Stream>::finish() {
   pump_.clear_waiting();
   slots_.reset();
   handler_.closed(close_code_.value_or(1006), close_cause_);
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::cork(bool on) {
+  corked_ = on;
+  int v = on ? 1 : 0;
+  int fd = [&] {
+    if constexpr (is_tls_v<Stream>) return beast::get_lowest_layer(ws_).socket().native_handle();
+    else return ws_.next_layer().native_handle();
+  }();
+  ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);  // best effort: uncorked, it only costs a segment
 }
 
 template <class Stream>

@@ -72,6 +72,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void idle_ping() override;
   void idle_expired() override;
   void unwatch();
+  void cork(bool on);  // TCP_CORK on the socket
 
   std::shared_ptr<void> tls_context_;
   websocket::stream<Stream> ws_;
@@ -81,7 +82,8 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   std::unique_ptr<websocket::close_reason> pending_close_;  // 136 bytes, held only while a close waits
   bool closing_ = false;
   bool finished_ = false;
-  bool pinging_ = false;  // a keep-alive ping is on its way (Beast allows one at a time)
+  bool pinging_ = false;
+  bool corked_ = false;  // until the first frame after the 101 is written  // a keep-alive ping is on its way (Beast allows one at a time)
   std::string close_cause_ = "client";
   std::optional<std::uint16_t> close_code_;  // as sent or received; none = the socket just ended (1006)
   std::shared_ptr<void> slots_;
