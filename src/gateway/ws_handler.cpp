@@ -23,7 +23,7 @@ void ws_handler::begin(ws_client c) {
   // The caller's sub is kept once, in the identity; the principal's flags beside it.
   identity_.sub = std::move(c.who.sub);
   authenticated_ = c.who.authenticated;
-  identity_.connection_id = c.connection_id.empty() ? core::random_id("", 12) : std::move(c.connection_id);
+  identity_.connection_id = c.connection_id.empty() ? core::connection_id() : std::move(c.connection_id);
   identity_.connected_at_ms = core::now_ms();
   identity_.source_ip = std::move(c.source_ip);
   identity_.user_agent = std::move(c.user_agent);

@@ -32,7 +32,7 @@ void basic_http_session<Stream>::upgrade(gateway::request req, gateway::principa
     return upgrade_admitted(std::move(req), std::move(who), bearer_subprotocol, std::move(c), std::move(admitted.slots));
   // In a cluster the connection limits count every node's connections: one round trip to Redis
   // before the 101 (none when no such limit is set).
-  c.connection_id = core::random_id("", 12);
+  c.connection_id = core::connection_id();
   auto user_key = who.authenticated ? who.sub : std::string();
   auto state = std::make_shared<std::tuple<gateway::request, gateway::principal, decltype(c), std::shared_ptr<void>>>(
       std::move(req), std::move(who), std::move(c), std::move(admitted.slots));
@@ -65,7 +65,7 @@ void basic_http_session<Stream>::upgrade_admitted(gateway::request req, gateway:
   }
   // $connect decides before the 101 goes out: a refused client gets an HTTP answer, never a socket
   // that was upgraded and then dropped. The route's own deadline bounds the wait.
-  if (c.connection_id.empty()) c.connection_id = core::random_id("", 12);
+  if (c.connection_id.empty()) c.connection_id = core::connection_id();
   auto call = gateway::connect_call(req, c.connection_id, source_ip_, who.sub);
   auto state = std::make_shared<std::tuple<gateway::request, gateway::principal, ws_client, std::shared_ptr<void>>>(
       std::move(req), std::move(who), std::move(c), std::move(slots));

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <thread>
 #include <unordered_set>
 
@@ -40,4 +42,16 @@ TEST(RandomId, LengthsFollowTheByteCountAndThreadsDrawDistinctIds) {
 }
 
 }  // namespace
+TEST(Ids, ConnectionIdsAreStoredInlineAndDistinct) {
+  // Every copy of a connection's id (identity, registry key, log fields) stays inside the std::string.
+  std::set<std::string> seen;
+  for (int i = 0; i < 100000; ++i) {
+    auto id = connection_id();
+    ASSERT_EQ(id.size(), 15u);
+    ASSERT_LE(id.size(), std::string().capacity());
+    seen.insert(std::move(id));
+  }
+  EXPECT_EQ(seen.size(), 100000u);
+}
+
 }  // namespace sg::core
