@@ -27,7 +27,7 @@ void ws_handler::begin(ws_client c) {
   identity_.connected_at_ms = core::now_ms();
   identity_.source_ip = std::move(c.source_ip);
   identity_.user_agent = std::move(c.user_agent);
-  context_json_ = std::move(c.context_json);
+  if (!c.context_json.empty()) context_json_ = std::make_unique<const std::string>(std::move(c.context_json));
   owe_disconnect_ = c.admitted_by_route;
   limit_key_ = std::move(c.limit_key);
 }
@@ -57,13 +57,23 @@ void ws_handler::opened(std::shared_ptr<connection_handle> handle) {
   if (app_.cluster && app_.draining.load()) peer_.close_now(close_service_restart, "service restart");
 }
 
+ws_handler::streams_state& ws_handler::streams() {
+  if (!streams_) streams_ = std::make_unique<streams_state>();
+  return *streams_;
+}
+
+const std::string& ws_handler::context_json() const {
+  static const std::string none;
+  return context_json_ ? *context_json_ : none;
+}
+
 void ws_handler::closed(std::uint16_t close_code, std::string_view cause) {
   if (closed_) return;
   closed_ = true;
-  if (!subs_.empty()) {
+  if (streams_ && !streams_->subs.empty()) {
     auto self = peer_.self();
-    for (auto& [id, sub] : subs_) sub.s->unsubscribe(self.get());
-    subs_.clear();
+    for (auto& [id, sub] : streams_->subs) sub.s->unsubscribe(self.get());
+    streams_->subs.clear();
   }
   notify_disconnect(close_code);
   if (!registered_) return;
@@ -102,14 +112,15 @@ void ws_handler::on_binary() {
 }
 
 bool ws_handler::admit(const proto::event& ev, bool replay) {
-  if (ev.stream_id.empty() || ev.seq == 0) return true;
-  auto it = subs_.find(ev.stream_id);
-  if (it == subs_.end()) return true;
+  if (ev.stream_id.empty() || ev.seq == 0 || !streams_) return true;
+  auto& subs = streams_->subs;
+  auto it = subs.find(ev.stream_id);
+  if (it == subs.end()) return true;
   if (!replay) {
     if (ev.seq <= it->second.last_enqueued) return false;
     it->second.last_enqueued = ev.seq;
   }
-  if (ev.terminal()) subs_.erase(it);
+  if (ev.terminal()) subs.erase(it);
   return true;
 }
 
@@ -128,7 +139,7 @@ void ws_handler::call_route(std::string route, std::string_view text, std::strin
                       {"X-Streamgate-Connection-Id", identity_.connection_id},
                       {"X-Streamgate-Sub", identity_.sub},
                       {"X-Streamgate-Route", route}};
-  if (!context_json_.empty()) headers.emplace_back("X-Streamgate-Context", context_json_);
+  if (context_json_) headers.emplace_back("X-Streamgate-Context", *context_json_);
   app_.routes->call(route, std::string(text), std::move(headers), peer_.executor(),
                     [this, keep = peer_.self(), route, request_id](call_result r) {
                       --route_calls_;
@@ -152,10 +163,10 @@ void ws_handler::notify_disconnect(std::uint16_t close_code) {
                       {"X-Streamgate-Connection-Id", identity_.connection_id},
                       {"X-Streamgate-Sub", identity_.sub},
                       {"X-Streamgate-Route", "$disconnect"}};
-  if (!context_json_.empty()) headers.emplace_back("X-Streamgate-Context", context_json_);
+  if (context_json_) headers.emplace_back("X-Streamgate-Context", *context_json_);
   app_.routes->notify("$disconnect",
                       disconnect_body(identity_.connection_id, close_code, identity_.sub, identity_.source_ip,
-                                      identity_.connected_at_ms, core::now_ms(), context_json_),
+                                      identity_.connected_at_ms, core::now_ms(), context_json()),
                       std::move(headers));
 }
 
@@ -166,25 +177,25 @@ void ws_handler::send_error(proto::error_code code, std::string message, std::st
 }
 
 void ws_handler::watch(const std::shared_ptr<stream::stream>& s, std::uint64_t after) {
-  subs_[s->id()] = subscription{s, after};
+  streams().subs[s->id()] = subscription{s, after};
   s->subscribe(peer_.self(), after);
 }
 
 void ws_handler::handle(proto::stream_request& r) {
-  std::erase_if(started_, [](auto& w) {
+  std::erase_if(streams().started, [](auto& w) {
     auto s = w.lock();
     return !s || s->ended();
   });
-  if (started_.size() >= app_.cfg.max_streams_per_connection) {
+  if (streams().started.size() >= app_.cfg.max_streams_per_connection) {
     send_error(proto::error_code::too_many_streams,
-               "this connection already runs " + std::to_string(started_.size()) + " streams (limit " +
+               "this connection already runs " + std::to_string(streams().started.size()) + " streams (limit " +
                    std::to_string(app_.cfg.max_streams_per_connection) + ")",
                r.request_id);
     return;
   }
   auto request_id = r.request_id;
   r.connection_id = identity_.connection_id;
-  r.context_json = context_json_;
+  r.context_json = context_json();
   app_.streams->start_anywhere(std::move(r), identity_.sub, limit_key_, peer_.executor(),
                                [this, keep = peer_.self(), request_id](stream::stream_manager::start_result res) {
                                  if (closed_) return;
@@ -202,8 +213,8 @@ void ws_handler::started(const std::string& request_id, std::shared_ptr<stream::
                                   {"requestId", request_id},
                                   {"sub", identity_.sub},
                                   {"retry", reused}});
-  if (!reused) started_.push_back(s);
-  if (subs_.count(s->id())) return;  // already watching it: the retry changes nothing
+  if (!reused) streams().started.push_back(s);
+  if (streams().subs.count(s->id())) return;  // already watching it: the retry changes nothing
   watch(s, 0);
 }
 
@@ -235,7 +246,7 @@ void ws_handler::cancel_found(const proto::cancel_request& r, std::shared_ptr<st
     send_error(proto::error_code::not_found, "no stream " + r.stream_id, r.request_id, r.stream_id);
     return;
   }
-  if (!subs_.count(s->id())) {
+  if (!streams().subs.count(s->id())) {
     // Not watching it: watch from now on, so the answer (stream_cancelled, or the event that
     // already ended it) reaches this connection too.
     auto last = s->info().last_seq;
@@ -260,8 +271,8 @@ void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<st
                r.stream_id);
     return;
   }
-  auto it = subs_.find(s->id());
-  if (it != subs_.end()) {
+  auto it = streams().subs.find(s->id());
+  if (it != streams().subs.end()) {
     // Already subscribed: re-send what the client says it lacks, up to what was queued; the live
     // flow continues after that, so nothing is sent twice or out of order.
     auto events = s->events_between(r.last_seq, it->second.last_enqueued);
@@ -272,21 +283,21 @@ void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<st
     for (auto& ev : *events) peer_.write(ev, true);
     return;
   }
-  subs_[s->id()] = subscription{s, r.last_seq};
+  streams().subs[s->id()] = subscription{s, r.last_seq};
   using result = stream::stream::subscribe_result;
   switch (s->subscribe(peer_.self(), r.last_seq)) {
     case result::not_retained:
-      subs_.erase(s->id());
+      streams().subs.erase(s->id());
       not_retained(r);
       break;
     case result::past_end:
       // The client saw the end already (or claims more): tell it again how the stream ended, and
       // keep no subscription that nothing would ever close.
-      subs_.erase(s->id());
+      streams().subs.erase(s->id());
       if (auto last = s->last_event()) peer_.write(last, true);
       break;
     case result::beyond_end:
-      subs_.erase(s->id());
+      streams().subs.erase(s->id());
       send_error(proto::error_code::bad_request,
                  "lastSeq " + std::to_string(r.last_seq) + " is past the stream's last event", r.request_id,
                  r.stream_id);

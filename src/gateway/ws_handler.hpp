@@ -100,7 +100,7 @@ class ws_handler {
   connection_identity identity_;
   bool authenticated_ = false;  // the caller's sub (identity_.sub) is a token's, not an anonymous identity
   std::string limit_key_;
-  std::string context_json_;
+  std::unique_ptr<const std::string> context_json_;  // what the $connect integration returned; null = nothing
   bool owe_disconnect_ = false;  // $disconnect is called once for every connection let in
   bool registered_ = false;
   bool closed_ = false;
@@ -110,8 +110,15 @@ class ws_handler {
     std::shared_ptr<stream::stream> s;
     std::uint64_t last_enqueued = 0;
   };
-  std::unordered_map<std::string, subscription> subs_;
-  std::vector<std::weak_ptr<stream::stream>> started_;
+  // What only a connection that has started, resumed or cancelled a stream holds: made then, so an
+  // idle connection keeps one pointer instead of an empty map and vector.
+  struct streams_state {
+    std::unordered_map<std::string, subscription> subs;  // the streams it watches
+    std::vector<std::weak_ptr<stream::stream>> started;  // the streams it started (for its limit)
+  };
+  std::unique_ptr<streams_state> streams_;
+  streams_state& streams();  // made on first use
+  const std::string& context_json() const;  // "" when the $connect integration returned nothing
 };
 
 }  // namespace sg::gateway

@@ -74,7 +74,11 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void unwatch();
   void cork(bool on);  // TCP_CORK on the socket
 
-  std::shared_ptr<void> tls_context_;
+  // Keeps a TLS stream's context alive; a plain connection has none to keep and holds nothing.
+  struct no_tls_context {
+    explicit no_tls_context(const std::shared_ptr<void>&) {}
+  };
+  [[no_unique_address]] std::conditional_t<is_tls_v<Stream>, std::shared_ptr<void>, no_tls_context> tls_context_;
   websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   gateway::app& app_;
