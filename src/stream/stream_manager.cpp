@@ -268,6 +268,12 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
       finish_after_record_ = [self, status = std::move(status), make_event] { self->finish(status, make_event); };
       return;
     }
+    if (!persist_ || !req_.record) {
+      // Nothing to save: the end does not go through a store thread and back (a wake-up of each,
+      // and the response's last bytes held back meanwhile).
+      net::post(ex_, [self, status = std::move(status), make_event] { self->end(status, make_event, true); });
+      return;
+    }
     auto text = s_->text();
     m_.store_.exec(
         [self, status, text](store::database& db) {
@@ -287,29 +293,35 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
         // must end so its slot, its subscribers and a drain waiting on it are released.
         [self, status, make_event](store::result<void> saved) {
           net::post(self->ex_, [self, status, make_event, saved_ok = saved.has_value()] {
-            // Quotas and counters are settled before the client can see the end and start again.
-            if (self->shared_limits_) self->m_.remote_->finished(self->limit_key_, self->s_->id(), self->tokens_used_);
-            else self->m_.per_user_.release(self->limit_key_);
-            auto& c = self->m_.counters_;
-            (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
-                .fetch_add(1, std::memory_order_relaxed);
-            auto ev = make_event();
-            if (ev->type == proto::event_type::stream_complete) self->s_->publish_complete(ev, self->usage_, self->metrics_);
-            else self->s_->publish(ev);
-            auto outcome = status == "complete" ? "completed" : status;
-            core::log_info("stream end", {{"streamId", self->s_->id()},
-                                          {"owner", self->s_->owner()},
-                                          {"requestId", self->req_.request_id},
-                                          {"provider", self->provider_name_},
-                                          {"outcome", outcome},
-                                          {"historySaved", saved_ok},
-                                          {"ttftMs", self->first_chunk_ms_},
-                                          {"chunks", self->chunks_},
-                                          {"durationMs", self->elapsed_ms()}});
-            // After the terminal event is queued: a drain that sees no running stream closes sockets.
-            self->m_.on_finished(self->s_->id());
+            self->end(status, make_event, saved_ok);
           });
         });
+  }
+
+  // On the stream's executor, once the answer is saved (or there was nothing to save).
+  template <class MakeEvent>
+  void end(const std::string& status, const MakeEvent& make_event, bool saved_ok) {
+    // Quotas and counters are settled before the client can see the end and start again.
+    if (shared_limits_) m_.remote_->finished(limit_key_, s_->id(), tokens_used_);
+    else m_.per_user_.release(limit_key_);
+    auto& c = m_.counters_;
+    (status == "complete" ? c.completed : status == "cancelled" ? c.cancelled : c.failed)
+        .fetch_add(1, std::memory_order_relaxed);
+    auto ev = make_event();
+    if (ev->type == proto::event_type::stream_complete) s_->publish_complete(ev, usage_, metrics_);
+    else s_->publish(ev);
+    auto outcome = status == "complete" ? "completed" : status;
+    core::log_info("stream end", {{"streamId", s_->id()},
+                                  {"owner", s_->owner()},
+                                  {"requestId", req_.request_id},
+                                  {"provider", provider_name_},
+                                  {"outcome", outcome},
+                                  {"historySaved", saved_ok},
+                                  {"ttftMs", first_chunk_ms_},
+                                  {"chunks", chunks_},
+                                  {"durationMs", elapsed_ms()}});
+    // After the terminal event is queued: a drain that sees no running stream closes sockets.
+    m_.on_finished(s_->id());
   }
 
   std::string limit_key_;
