@@ -239,6 +239,19 @@ TEST(RateLimits, ConnectionRatePerIpTripsAndRecovers) {
   EXPECT_EQ(status, 200u);
 }
 
+// A WebSocket connection, retried until the server has seen an earlier one close and freed its
+// place (bounded); null if it never did.
+std::unique_ptr<ws_client> connect_once_freed(std::uint16_t port, std::map<std::string, std::string> headers = {}) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      return std::make_unique<ws_client>(port, "/ws", headers);
+    } catch (const std::exception&) {
+    }
+  }
+  return nullptr;
+}
+
 TEST(RateLimits, ConcurrentConnectionsPerIp) {
   server_process srv({"--max-connections-per-ip", "2"});
   auto c1 = std::make_unique<ws_client>(srv.port());
@@ -248,15 +261,7 @@ TEST(RateLimits, ConcurrentConnectionsPerIp) {
   EXPECT_EQ(r.json().at("code"), "rate_limited");
   c1->close();
   c1.reset();
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  std::unique_ptr<ws_client> c3;
-  while (!c3 && std::chrono::steady_clock::now() < deadline) {
-    try {
-      c3 = std::make_unique<ws_client>(srv.port());
-    } catch (const std::exception&) {
-    }
-  }
-  EXPECT_TRUE(c3);
+  EXPECT_TRUE(connect_once_freed(srv.port()));
 }
 
 // A WebSocket's one connection slot carries its per-user count beside its per-address one: the
@@ -273,15 +278,7 @@ TEST(RateLimits, ConcurrentConnectionsPerUser) {
   ws_client other(srv.port(), "/ws", bearer(token_for("frank")));
   c1->close();
   c1.reset();
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  std::unique_ptr<ws_client> c3;
-  while (!c3 && std::chrono::steady_clock::now() < deadline) {
-    try {
-      c3 = std::make_unique<ws_client>(srv.port(), "/ws", bearer(token_for("erin")));
-    } catch (const std::exception&) {
-    }
-  }
-  EXPECT_TRUE(c3);
+  EXPECT_TRUE(connect_once_freed(srv.port(), bearer(token_for("erin"))));
 }
 
 TEST(RateLimits, StreamStartsPerMinute) {
