@@ -174,7 +174,8 @@ upgrade_slots admit_upgrade(app& a, const principal& who, bool behind_proxy, con
     out.refusal = proto::error_info{proto::error_code::rate_limited, std::move(message), true, 1000, {}};
     return out;
   };
-  // A refusal drops the slot here, and with it what it had taken.
+  // `slot` is the one taken at accept (a socket refused there gets no session to upgrade). A
+  // refusal drops it here, and with it what it had taken.
   if (behind_proxy && !slot->take_address(ip_key)) return refuse("too many connections from " + source_ip);
   if (who.authenticated && !slot->take_user(who.sub)) return refuse("too many connections for this user");
   out.slots = std::move(slot);
