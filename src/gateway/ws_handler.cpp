@@ -182,13 +182,14 @@ void ws_handler::watch(const std::shared_ptr<stream::stream>& s, std::uint64_t a
 }
 
 void ws_handler::handle(proto::stream_request& r) {
-  std::erase_if(streams().started, [](auto& w) {
+  auto& running = streams().started;
+  std::erase_if(running, [](auto& w) {
     auto s = w.lock();
     return !s || s->ended();
   });
-  if (streams().started.size() >= app_.cfg.max_streams_per_connection) {
+  if (running.size() >= app_.cfg.max_streams_per_connection) {
     send_error(proto::error_code::too_many_streams,
-               "this connection already runs " + std::to_string(streams().started.size()) + " streams (limit " +
+               "this connection already runs " + std::to_string(running.size()) + " streams (limit " +
                    std::to_string(app_.cfg.max_streams_per_connection) + ")",
                r.request_id);
     return;
@@ -271,8 +272,9 @@ void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<st
                r.stream_id);
     return;
   }
-  auto it = streams().subs.find(s->id());
-  if (it != streams().subs.end()) {
+  auto& subs = streams().subs;
+  auto it = subs.find(s->id());
+  if (it != subs.end()) {
     // Already subscribed: re-send what the client says it lacks, up to what was queued; the live
     // flow continues after that, so nothing is sent twice or out of order.
     auto events = s->events_between(r.last_seq, it->second.last_enqueued);
@@ -283,21 +285,21 @@ void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<st
     for (auto& ev : *events) peer_.write(ev, true);
     return;
   }
-  streams().subs[s->id()] = subscription{s, r.last_seq};
+  subs[s->id()] = subscription{s, r.last_seq};
   using result = stream::stream::subscribe_result;
   switch (s->subscribe(peer_.self(), r.last_seq)) {
     case result::not_retained:
-      streams().subs.erase(s->id());
+      subs.erase(s->id());
       not_retained(r);
       break;
     case result::past_end:
       // The client saw the end already (or claims more): tell it again how the stream ended, and
       // keep no subscription that nothing would ever close.
-      streams().subs.erase(s->id());
+      subs.erase(s->id());
       if (auto last = s->last_event()) peer_.write(last, true);
       break;
     case result::beyond_end:
-      streams().subs.erase(s->id());
+      subs.erase(s->id());
       send_error(proto::error_code::bad_request,
                  "lastSeq " + std::to_string(r.last_seq) + " is past the stream's last event", r.request_id,
                  r.stream_id);

@@ -49,7 +49,6 @@ void idle_watch::arm() {
 }
 
 void idle_watch::sweep() {
-  ++sweeps_;
   auto now = std::chrono::steady_clock::now();
   for (auto* w = head_; w; w = cursor_) {
     cursor_ = w->next_;

@@ -59,8 +59,6 @@ class idle_watch final : public net::execution_context::service {
   /// Stops watching `w` (nothing if it is not watched).
   void remove(idle_watched& w);
   std::size_t size() const { return size_; }
-  /// Sweeps so far (for tests).
-  std::size_t sweeps() const { return sweeps_; }
 
  private:
   void shutdown() override;
@@ -72,7 +70,6 @@ class idle_watch final : public net::execution_context::service {
   idle_watched* cursor_ = nullptr;  // the next connection the running sweep looks at
   std::chrono::milliseconds limit_{0};
   std::size_t size_ = 0;
-  std::size_t sweeps_ = 0;
   bool armed_ = false;
   bool stopped_ = false;
 };

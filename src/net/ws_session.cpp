@@ -270,14 +270,16 @@ void basic_ws_session<Stream>::finish() {
 }
 
 template <class Stream>
+auto& basic_ws_session<Stream>::tcp_socket() {
+  if constexpr (is_tls_v<Stream>) return beast::get_lowest_layer(ws_).socket();
+  else return ws_.next_layer();
+}
+
+template <class Stream>
 void basic_ws_session<Stream>::cork(bool on) {
   corked_ = on;
   int v = on ? 1 : 0;
-  int fd = [&] {
-    if constexpr (is_tls_v<Stream>) return beast::get_lowest_layer(ws_).socket().native_handle();
-    else return ws_.next_layer().native_handle();
-  }();
-  ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);  // best effort: uncorked, it only costs a segment
+  ::setsockopt(tcp_socket().native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v);  // best effort: uncorked, it only costs a segment
 }
 
 template <class Stream>
@@ -295,8 +297,7 @@ void basic_ws_session<Stream>::idle_expired() {
   close_cause_ = "idle_timeout";
   closing_ = true;
   error_code ec;
-  if constexpr (is_tls_v<Stream>) beast::get_lowest_layer(ws_).socket().close(ec);
-  else ws_.next_layer().close(ec);
+  tcp_socket().close(ec);
 }
 
 template class basic_ws_session<ws_transport_t<plain_stream>>;

@@ -73,6 +73,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void idle_expired() override;
   void unwatch();
   void cork(bool on);  // TCP_CORK on the socket
+  auto& tcp_socket();  // the TCP socket under the WebSocket (and TLS)
 
   // Keeps a TLS stream's context alive; a plain connection has none to keep and holds nothing.
   struct no_tls_context {
