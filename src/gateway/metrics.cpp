@@ -38,6 +38,9 @@ std::string render_metrics(app& a) {
   metric(o, "streamgate_store_reads_in_place_total", "counter",
          "Store reads run on the thread that asked for them (SQLite's read-only connection per thread), not on a store thread.",
          double(a.store->reads_here()));
+  metric(o, "streamgate_project_cache_hits_total", "counter",
+         "Streams whose project and cards came from memory, unchanged since they were read (SQLite on one node).",
+         double(a.streams->project_cache_hits()));
   metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
   metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));

@@ -121,13 +121,39 @@ void sqlite_database::limit_size(std::int64_t max_bytes) {
 void sqlite_database::checkpoint_elsewhere(std::function<void(int)> on_commit) {
   on_commit_ = std::move(on_commit);
   exec("PRAGMA wal_autocheckpoint=0");
+  install_hooks();
+}
+
+void sqlite_database::track_project_writes(std::atomic<std::uint64_t>* generation) {
+  project_generation_ = generation;
+  install_hooks();
+}
+
+void sqlite_database::install_hooks() {
+  // Called after each commit (WAL mode), with the WAL's length.
   sqlite3_wal_hook(
       db_.get(),
       [](void* self, sqlite3*, const char*, int pages) {
-        static_cast<sqlite_database*>(self)->on_commit_(pages);
+        auto* d = static_cast<sqlite_database*>(self);
+        d->project_writes_settled();
+        if (d->on_commit_) d->on_commit_(pages);
         return SQLITE_OK;
       },
       this);
+  sqlite3_rollback_hook(db_.get(), [](void* self) { static_cast<sqlite_database*>(self)->project_writes_settled(); }, this);
+}
+
+void sqlite_database::project_write_begins() {
+  if (!project_generation_) return;
+  // A read-modify-write: a full barrier, so no reader sees this write's rows before the odd value.
+  if (!(project_generation_->load(std::memory_order_relaxed) & 1))
+    project_generation_->fetch_add(1, std::memory_order_seq_cst);
+}
+
+void sqlite_database::project_writes_settled() {
+  if (!project_generation_) return;
+  if (project_generation_->load(std::memory_order_relaxed) & 1)
+    project_generation_->fetch_add(1, std::memory_order_seq_cst);
 }
 
 bool sqlite_database::in_transaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
@@ -169,6 +195,7 @@ void sqlite_database::exec(const std::string& sql) {
     sqlite3_reset(st);
     throw sqlite_error(code, "sqlite: " + msg);
   }
+  project_write_begins();  // any statement at all may change a project or a card
   char* err = nullptr;
   if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
@@ -254,6 +281,7 @@ std::int64_t sqlite_database::count_connections() {
 }
 
 void sqlite_database::put_project(const project_row& p) {
+  project_write_begins();
   binder b(prepare("INSERT OR REPLACE INTO projects(id, name, description, owner, created_at, updated_at) "
                    "VALUES(?,?,?,?,?,?)"));
   b.text(p.id).text(p.name).text(p.description).text(p.owner).integer(p.created_at).integer(p.updated_at);
@@ -294,6 +322,7 @@ std::int64_t sqlite_database::count_projects(const std::string& owner) {
 }
 
 bool sqlite_database::delete_project(const std::string& id) {
+  project_write_begins();
   {
     binder b(prepare("DELETE FROM cards WHERE project_id = ?"));
     b.text(id);
@@ -311,6 +340,7 @@ bool sqlite_database::delete_project(const std::string& id) {
 }
 
 void sqlite_database::put_card(const card_row& c) {
+  project_write_begins();
   binder b(prepare("INSERT OR REPLACE INTO cards(id, project_id, kind, content, ord, created_at) VALUES(?,?,?,?,?,?)"));
   b.text(c.id).text(c.project_id).text(c.kind).text(c.content).integer(c.order).integer(c.created_at);
   step_done(db_.get(), b.get());
@@ -333,6 +363,7 @@ std::vector<card_row> sqlite_database::list_cards(const std::string& project_id,
 }
 
 bool sqlite_database::delete_card(const std::string& project_id, const std::string& card_id) {
+  project_write_begins();
   binder b(prepare("DELETE FROM cards WHERE project_id = ? AND id = ?"));
   b.text(project_id).text(card_id);
   step_done(db_.get(), b.get());

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -78,6 +79,10 @@ class sqlite_database final : public database {
   void checkpoint_elsewhere(std::function<void(int wal_pages)> on_commit);
   /// A passive WAL checkpoint on this connection; false if it did not run.
   bool checkpoint();
+  /// From now on `generation` is made odd by the first write to a project or a card (or by any SQL
+  /// run through exec() that is not BEGIN, COMMIT, a savepoint or a rollback), and even again when
+  /// its transaction commits or rolls back (see project_cache).
+  void track_project_writes(std::atomic<std::uint64_t>* generation);
 
  private:
   void migrate();
@@ -85,7 +90,11 @@ class sqlite_database final : public database {
   sqlite3_stmt* prepare(const char* sql);
   sqlite3_stmt* transaction_statement(const std::string& sql);
   std::unique_ptr<sqlite3, sqlite_closer> db_;
+  void install_hooks();
+  void project_write_begins();
+  void project_writes_settled();
   std::function<void(int)> on_commit_;
+  std::atomic<std::uint64_t>* project_generation_ = nullptr;
   std::vector<std::pair<const char*, std::unique_ptr<sqlite3_stmt, stmt_finalizer>>> cache_;
   // BEGIN, COMMIT, SAVEPOINT … by their text (exec() is given strings, not literals).
   std::vector<std::pair<std::string, std::unique_ptr<sqlite3_stmt, stmt_finalizer>>> transaction_cache_;

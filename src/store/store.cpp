@@ -124,6 +124,7 @@ void store::open_sqlite(std::int64_t max_bytes) {
     ck_wanted_ = true;
     ck_cv_.notify_one();
   });
+  sqlite_->track_project_writes(&project_generation_);
   checkpointer_ = std::thread([this] { checkpoint_loop(url_.target); });
 }
 

@@ -132,6 +132,11 @@ class store {
     }
     exec(std::move(work), std::move(done));
   }
+  /// SQLite: odd while a write to a project or a card is under way, moved on when it commits or rolls
+  /// back (see project_cache). Null on PostgreSQL, whose writers may be other processes.
+  const std::atomic<std::uint64_t>* project_generation() const {
+    return url_.kind == database_url::engine::sqlite ? &project_generation_ : nullptr;
+  }
   /// Reads that `read` ran on the calling thread (for metrics and tests).
   std::uint64_t reads_here() const { return reads_here_.load(std::memory_order_relaxed); }
 
@@ -190,6 +195,7 @@ class store {
   std::mutex readers_mu_;
   std::unordered_map<std::thread::id, std::unique_ptr<sqlite_database>> readers_;
   std::atomic<std::uint64_t> reads_here_{0};
+  std::atomic<std::uint64_t> project_generation_{0};
   bool transactional_ = false;  // each exec in a transaction of its own (PostgreSQL)
   // WAL checkpoints (and their fsyncs) run on a connection and thread of their own, woken by commits
   // that leave the WAL long: the store thread never waits for the disk to flush.

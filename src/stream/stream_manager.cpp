@@ -154,31 +154,54 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     // waits for that write (its row is then there to update), and a failed write ends the stream:
     // nothing is answered off the record.
     recording_question_ = req_.record;
+    auto* cache = m_.project_cache();
+    if (cache) {
+      if (auto kept = cache->find(req_.project_id)) {
+        // Unchanged since it was read: the upstream request goes out with no read at all.
+        answer_with(true, kept->owner && *kept->owner != s_->owner() ? nullptr : &kept->cards);
+        return;
+      }
+    }
     auto self = shared_from_this();
     using cards_or_missing = std::optional<std::vector<store::card_row>>;
     m_.store_.read(
-        [self](store::database& db) -> cards_or_missing {
-          if (!self->project_visible(db)) return std::nullopt;
+        [self, cache, read_at = cache ? cache->generation() : 0](store::database& db) -> cards_or_missing {
+          auto p = db.get_project(self->req_.project_id);
+          if (cache) {
+            // Another user's cards are read too: the entry serves every caller of this project.
+            auto kept = std::make_shared<store::project_cards>();
+            if (p) kept->owner = p->owner;
+            kept->cards = db.list_cards(self->req_.project_id);
+            cache->keep(read_at, self->req_.project_id, kept);
+            if (p && p->owner != self->s_->owner()) return std::nullopt;
+            return kept->cards;
+          }
+          if (p && p->owner != self->s_->owner()) return std::nullopt;
           return db.list_cards(self->req_.project_id);
         },
         // Read right here: the upstream request goes out before the client's answer headers and
         // first events are written. Read on the store thread: back to this stream's thread.
         [self](store::result<cards_or_missing> r) {
           net::dispatch(self->ex_, [self, r = std::move(r)]() mutable {
-            if (!r) {
-              self->persist_ = false;
-              self->on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
-            } else if (!*r) {
-              self->persist_ = false;
-              self->on_error(
-                  {proto::error_code::not_found, "project " + self->req_.project_id + " not found", false, {}, {}});
-            } else {
-              self->generate(std::move(**r));
-            }
-            // An end that came meanwhile (an error above, a cancel) waits for this write.
-            if (self->recording_question_) self->record_question();
+            self->answer_with(r.has_value(), r && *r ? &**r : nullptr);
           });
         });
+  }
+
+  // What the read found: the project's cards (null: the project is another user's), unless the
+  // store failed. Then the question's rows are written.
+  void answer_with(bool store_ok, const std::vector<store::card_row>* cards) {
+    if (!store_ok) {
+      persist_ = false;
+      on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
+    } else if (!cards) {
+      persist_ = false;
+      on_error({proto::error_code::not_found, "project " + req_.project_id + " not found", false, {}, {}});
+    } else {
+      generate(*cards);
+    }
+    // An end that came meanwhile (an error above, a cancel) waits for this write.
+    if (recording_question_) record_question();
   }
 
   // Another user's project is invisible: the same answer as a stream that does not exist.
@@ -233,7 +256,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
         });
   }
 
-  void generate(std::vector<store::card_row> cards) {
+  void generate(const std::vector<store::card_row>& cards) {
     if (finishing_) return;
     auto preq = std::make_shared<provider::request>();
     preq->stream_id = s_->id();
@@ -357,7 +380,10 @@ stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, st
       checkpoint_timer_(ioc),
       start_rate_(cfg.rate_streams_per_minute / 60.0, std::max(1.0, cfg.rate_streams_per_minute)),
       token_rate_(cfg.rate_tokens_per_minute / 60.0, cfg.rate_tokens_per_minute),
-      per_user_(cfg.max_streams_per_user) {}
+      per_user_(cfg.max_streams_per_user) {
+  if (auto* gen = store_.project_generation())
+    projects_ = std::make_unique<store::project_cache>(*gen, project_cache_max_bytes);
+}
 
 stream_manager::~stream_manager() = default;
 

@@ -7,6 +7,7 @@
 #include "provider/provider.hpp"
 #include "core/histogram.hpp"
 #include "core/rate_limit.hpp"
+#include "store/project_cache.hpp"
 #include "stream/remote_streams.hpp"
 #include "stream/stream.hpp"
 #include "stream/upstream_counters.hpp"
@@ -85,6 +86,10 @@ class stream_manager {
   std::size_t retained_bytes() const;
   /// Finished streams dropped before their retention ended, to stay within the byte budget.
   std::uint64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
+  /// Streams whose project and cards were read from memory, not from the store (SQLite on one node).
+  std::uint64_t project_cache_hits() const { return projects_ ? projects_->hits() : 0; }
+  /// The most a project cache holds: entries past it empty it first.
+  static constexpr std::size_t project_cache_max_bytes = 4u << 20;
   const stream_counters& counters() const { return counters_; }
   const upstream_counters& upstream() const { return upstream_; }
   bool has_provider(const std::string& name) const { return providers_.count(name) > 0; }
@@ -113,11 +118,15 @@ class stream_manager {
                       std::function<void()> stored = {});
   void on_finished(const std::string& id);
   void sweep();
+  // A single node's SQLite: this process makes every write, so it knows when a kept read is stale.
+  // In cluster mode the nodes may share the file: null there.
+  store::project_cache* project_cache() const { return remote_ ? nullptr : projects_.get(); }
 
   net::io_context& ioc_;
   const core::config& cfg_;
   remote_streams* remote_ = nullptr;
   store::store& store_;
+  std::unique_ptr<store::project_cache> projects_;
   std::map<std::string, std::shared_ptr<provider::provider>> providers_;
   net::steady_timer sweeper_;
   net::steady_timer checkpoint_timer_;

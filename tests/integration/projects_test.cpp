@@ -148,6 +148,54 @@ TEST_P(Projects, StreamsUseTheCardsAndWriteTheHistory) {
   expect_field_error(call(http::verb::get, "/v1/projects/" + pid + "/messages?before=-3"), "before");
 }
 
+// A stream reads its project and cards before its upstream request; on a single node with SQLite they
+// are kept in memory between writes. Every write to a card or a project shows in the next stream.
+TEST_P(Projects, StreamsSeeEveryCardAndProjectWriteAtOnce) {
+  auto pid = create("kept");
+  auto base = "/v1/projects/" + pid + "/cards";
+  auto c1 = call(http::verb::post, base, R"({"kind":"instruction","content":"Mention sourdough starters"})");
+  ASSERT_EQ(c1.status, 201u);
+  ws_client c(srv_->port(), "/ws", me);
+  auto answer = [&](const std::string& input) {
+    c.send_json(stream_request(input, pid));
+    auto events = c.read_until("stream_complete");
+    return std::string(events.back().at("fullContent").as_string());
+  };
+  auto hits = [&] { return metric_value(srv_->port(), "streamgate_project_cache_hits_total"); };
+  EXPECT_NE(answer("bread 1").find("Shaped by 1 prompt card: \"Mention sourdough"), std::string::npos);
+  auto before = hits();
+  EXPECT_NE(answer("bread 2").find("Shaped by 1 prompt card: \"Mention sourdough"), std::string::npos);
+  if (GetParam() == store_kind::sqlite) {
+    EXPECT_EQ(hits(), before + 1) << "nothing was written between the two";
+  } else {
+    EXPECT_EQ(hits(), 0) << "PostgreSQL may have other writers: nothing is kept";
+  }
+
+  auto cid = std::string(c1.json().at("id").as_string());
+  ASSERT_EQ(call(http::verb::put, base + "/" + cid, R"({"content":"Use puns","kind":"style","order":5})").status, 200u);
+  EXPECT_NE(answer("bread 3").find("Shaped by 1 prompt card: \"Use puns"), std::string::npos);
+  ASSERT_EQ(call(http::verb::post, base, R"({"kind":"example","content":"Crumb Shots","order":-1})").status, 201u);
+  EXPECT_NE(answer("bread 4").find("Shaped by 2 prompt cards: \"Crumb Shots"), std::string::npos);
+  EXPECT_NE(answer("bread 5").find("Shaped by 2 prompt cards"), std::string::npos);
+  ASSERT_EQ(call(http::verb::delete_, base + "/" + cid).status, 204u);
+  EXPECT_NE(answer("bread 6").find("Shaped by 1 prompt card: \"Crumb Shots"), std::string::npos);
+
+  // Someone else's project stays invisible, kept or not.
+  const std::map<std::string, std::string> other{{"X-Streamgate-Anonymous-Key", "projects-test-user-other-98765"}};
+  ws_client them(srv_->port(), "/ws", other);
+  for (int i = 0; i < 2; ++i) {
+    them.send_json(stream_request("not yours", pid));
+    auto events = them.read_until("error");
+    EXPECT_EQ(events.back().at("code"), "not_found");
+  }
+  // A deleted project's cards are gone with it.
+  ASSERT_EQ(call(http::verb::delete_, "/v1/projects/" + pid).status, 204u);
+  EXPECT_EQ(answer("bread 7").find("Shaped by"), std::string::npos);
+  if (GetParam() == store_kind::sqlite) {
+    EXPECT_GE(hits(), before + 2);
+  }
+}
+
 TEST_P(Projects, CancelledAnswerIsSavedWithItsStatus) {
   server_process slow(with_store({"--demo-ttft-ms", "5", "--demo-tokens-per-second", "20"}));
   ws_client c(slow.port(), "/ws", me);

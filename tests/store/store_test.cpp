@@ -1,4 +1,5 @@
 // Store work always completes: with its value, or with the error that stopped it (full, unusable).
+#include "store/project_cache.hpp"
 #include "store/store.hpp"
 #include "store/postgres_database.hpp"
 #include "store/schema.hpp"
@@ -11,6 +12,7 @@
 #include <sqlite3.h>
 
 #include <map>
+#include <random>
 #include <optional>
 
 #include <atomic>
@@ -718,6 +720,162 @@ TEST(DatabaseUrl, FormsAndDefaults) {
             "postgresql://sg@/sg?host=/run/postgresql");
   EXPECT_THROW(database_url::parse("mysql://x", "d"), std::invalid_argument);
   EXPECT_THROW(database_url::parse("sqlite:", "d"), std::invalid_argument);
+}
+
+// The project cache keeps what a stream reads before its upstream request, and only while no write to
+// a project or a card began or ended since: the store's generation says which.
+std::shared_ptr<const project_cards> cards_of(std::string owner, std::vector<std::string> contents) {
+  auto p = std::make_shared<project_cards>();
+  p->owner = std::move(owner);
+  for (auto& c : contents) p->cards.push_back({"c", "p", "instruction", c, 0, 0});
+  return p;
+}
+
+TEST(ProjectGeneration, OddFromAProjectOrCardWriteUntilItsTransactionEndsAndUntouchedByOtherWrites) {
+  temp_dir dir;
+  store st(dir.path.string());
+  auto* gen = st.project_generation();
+  ASSERT_NE(gen, nullptr);
+  auto g0 = gen->load();
+  EXPECT_EQ(g0 % 2, 0u);
+
+  // A stream's rows and the connection table are written all the time: they leave it alone.
+  ASSERT_TRUE(exec_wait<void>(st, [](database& db) {
+    message_row m;
+    m.owner = "u";
+    m.project_id = "p";
+    m.role = "user";
+    m.content = "hello";
+    m.status = "complete";
+    m.stream_id = "st_1";
+    db.add_message(m);
+    db.put_connection({"c1", 1, 1, 100, "127.0.0.1", "test", "u"});
+  }));
+  EXPECT_EQ(gen->load(), g0);
+
+  // Inside a transaction that writes a card it is odd; once committed, even and moved on.
+  std::uint64_t inside = 0;
+  ASSERT_TRUE(exec_wait<void>(st, [&](database& db) {
+    db.begin();
+    db.put_project({"p", "name", "d", "u", 1, 1});
+    db.put_card({"c", "p", "instruction", "text", 0, 1});
+    inside = gen->load();
+    db.commit();
+  }));
+  EXPECT_EQ(inside % 2, 1u);
+  auto g1 = gen->load();
+  EXPECT_EQ(g1 % 2, 0u);
+  EXPECT_GT(g1, g0);
+
+  // A write rolled back also ends with an even value.
+  auto failed = exec_wait<void>(st, [&](database& db) {
+    db.begin();
+    db.put_card({"c2", "p", "instruction", "text", 1, 1});
+    db.rollback();
+    throw std::runtime_error("gave up");
+  });
+  EXPECT_FALSE(failed);
+  auto g2 = gen->load();
+  EXPECT_EQ(g2 % 2, 0u);
+  EXPECT_GT(g2, g1);
+
+  // Each kind of write, in a transaction of its own (autocommit), moves it on.
+  for (auto write : std::vector<std::function<void(database&)>>{
+           [](database& db) { db.put_project({"q", "n", "d", "u", 1, 1}); },
+           [](database& db) { db.put_card({"c3", "q", "style", "x", 0, 1}); },
+           [](database& db) { db.delete_card("q", "c3"); },
+           [](database& db) { db.delete_project("q"); },
+           [](database& db) { db.exec("UPDATE cards SET content = 'changed' WHERE id = 'c'"); }}) {
+    auto before = gen->load();
+    ASSERT_TRUE(exec_wait<void>(st, write));
+    EXPECT_EQ(gen->load() % 2, 0u);
+    EXPECT_GT(gen->load(), before);
+  }
+}
+
+TEST(ProjectCache, KeepsOnlyAReadNoWriteOverlappedAndForgetsEverythingAtTheNextWrite) {
+  std::atomic<std::uint64_t> gen{0};
+  project_cache cache(gen, 1 << 20);
+  EXPECT_EQ(cache.find("p"), nullptr);
+
+  // Read while a write was under way: not kept.
+  gen = 1;
+  cache.keep(cache.generation(), "p", cards_of("u", {"a"}));
+  gen = 2;
+  EXPECT_EQ(cache.find("p"), nullptr);
+
+  // A write began during the read, and another ended during the read: not kept either.
+  auto at = cache.generation();
+  gen = 3;
+  cache.keep(at, "p", cards_of("u", {"a"}));
+  gen = 4;
+  EXPECT_EQ(cache.find("p"), nullptr);
+  at = cache.generation();
+  gen = 6;
+  cache.keep(at, "p", cards_of("u", {"a"}));
+  EXPECT_EQ(cache.find("p"), nullptr);
+
+  // A quiet read is kept and found, as often as asked, until the next write begins.
+  at = cache.generation();
+  cache.keep(at, "p", cards_of("u", {"a", "b"}));
+  for (int i = 0; i < 3; ++i) {
+    auto hit = cache.find("p");
+    ASSERT_NE(hit, nullptr);
+    EXPECT_EQ(hit->cards.size(), 2u);
+    EXPECT_EQ(*hit->owner, "u");
+  }
+  EXPECT_EQ(cache.hits(), 3u);
+  EXPECT_EQ(cache.find("other"), nullptr);
+  gen = 7;
+  EXPECT_EQ(cache.find("p"), nullptr);
+  gen = 8;
+  EXPECT_EQ(cache.find("p"), nullptr) << "a write to any project or card forgets every entry";
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.bytes(), 0u);
+}
+
+// 10^5 reads over 5,000 projects with random card sizes, writes among them: the cache never holds
+// more than its bytes, and what it returns is always what the last write left.
+TEST(ProjectCache, StaysWithinItsBytesAndNeverReturnsWhatAWriteReplaced) {
+  constexpr std::size_t max_bytes = 256 * 1024;
+  std::atomic<std::uint64_t> gen{0};
+  project_cache cache(gen, max_bytes);
+  std::map<std::string, std::uint64_t> version;  // what the "database" holds: a version per project
+  std::mt19937 rng(7);
+  std::size_t kept_max = 0, hits = 0;
+  for (int i = 0; i < 100000; ++i) {
+    auto id = "p" + std::to_string(rng() % 5000);
+    if (rng() % 1000 == 0) {  // a write: odd, the row changes, even
+      gen += 1;
+      ++version[id];
+      gen += 1;
+      continue;
+    }
+    if (auto hit = cache.find(id)) {
+      ++hits;
+      auto& text = hit->cards.front().content;
+      ASSERT_EQ(text.substr(0, text.find('|')), std::to_string(version[id]));
+      continue;
+    }
+    auto at = cache.generation();
+    auto text = std::to_string(version[id]) + '|';
+    text.resize(text.size() + rng() % 2000, 'x');
+    cache.keep(at, id, cards_of("u", {text}));
+    ASSERT_LE(cache.bytes(), max_bytes);
+    kept_max = std::max(kept_max, cache.size());
+  }
+  EXPECT_GT(hits, 0u);
+  EXPECT_GT(kept_max, 50u);
+  EXPECT_LT(kept_max, 5000u) << "bounded by bytes, not by the number of projects";
+
+  // One entry larger than the whole cache is not kept, and evicts nothing.
+  auto at = cache.generation();
+  cache.keep(at, "small", cards_of("u", {"s"}));
+  auto before = cache.size();
+  cache.keep(at, "huge", cards_of("u", {std::string(max_bytes, 'h')}));
+  EXPECT_EQ(cache.find("huge"), nullptr);
+  EXPECT_EQ(cache.size(), before);
+  EXPECT_NE(cache.find("small"), nullptr);
 }
 
 }  // namespace
