@@ -41,6 +41,11 @@ std::string render_metrics(app& a) {
   metric(o, "streamgate_project_cache_hits_total", "counter",
          "Streams whose project and cards came from memory, unchanged since they were read (SQLite on one node).",
          double(a.streams->project_cache_hits()));
+  metric(o, "streamgate_question_batches_total", "counter",
+         "Store transactions that wrote the questions of the streams started within 100 ms of each other.",
+         double(a.streams->question_batches()));
+  metric(o, "streamgate_questions_written_total", "counter",
+         "Questions (with their answer's row) written by those transactions.", double(a.streams->questions_written()));
   metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
   metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));

@@ -122,6 +122,10 @@ class database {
   virtual void ensure_connected() {}
   /// Transaction control.
   virtual void begin() { exec("BEGIN"); }
+  /// A transaction that will write: SQLite takes the write lock now, waiting for it as any write does,
+  /// so a read inside the transaction cannot leave it unable to write when another connection wrote
+  /// meanwhile (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
+  virtual void begin_write() { begin(); }
   virtual void commit() { exec("COMMIT"); }
   virtual void rollback() { exec("ROLLBACK"); }
   /// Whether a transaction is open on this connection (SQLite may roll one back by itself on an error).

@@ -69,6 +69,7 @@ class sqlite_database final : public database {
 
   void exec(const std::string& sql) override;
   bool in_transaction() const override;
+  void begin_write() override { exec("BEGIN IMMEDIATE"); }
   bool failed_statement_aborts_transaction() const override { return false; }
   int schema_version() override;
 

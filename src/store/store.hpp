@@ -157,6 +157,8 @@ class store {
   const core::histogram& op_latency() const { return op_latency_; }
   /// Store operations that failed since start.
   std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+  /// Logs and counts, as errors() does, a failure that work caught itself (one item of a batch).
+  void failed_item(const std::exception& e) { failed(e); }
   /// WAL checkpoints run by the checkpoint thread since start (SQLite).
   std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
   /// "sqlite" or "postgres".

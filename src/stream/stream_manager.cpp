@@ -149,10 +149,10 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     }
     // The analyzing stage really reads the project's cards and records the question. The answer
     // starts on the cards, read right here where SQLite allows it (store::read). The question's
-    // rows are written by a job of their own on the store thread once the upstream request is on
-    // its way, so that request waits for no commit and shares no core with one. The stream's end
-    // waits for that write (its row is then there to update), and a failed write ends the stream:
-    // nothing is answered off the record.
+    // rows are written with the questions of the streams that start within record_gather of it, in
+    // one store transaction, so the upstream request waits for no commit. The stream's end waits
+    // for that write (its row is then there to update) or, when it comes first, writes the question
+    // with the answer; a failed write ends the stream: nothing is answered off the record.
     recording_question_ = req_.record;
     auto* cache = m_.project_cache();
     if (cache) {
@@ -191,6 +191,13 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   // What the read found: the project's cards (null: the project is another user's), unless the
   // store failed. Then the question's rows are written.
   void answer_with(bool store_ok, const std::vector<store::card_row>* cards) {
+    // Queued for its batch first: an end that comes from here on (an error below, a cancel) takes
+    // it back and writes it with the answer, or, once its batch has it, waits for that write. An
+    // end that came during the read does that now.
+    if (recording_question_) {
+      record_question();
+      if (auto end = std::exchange(finish_after_record_, nullptr)) return end();
+    }
     if (!store_ok) {
       persist_ = false;
       on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
@@ -200,8 +207,6 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     } else {
       generate(*cards);
     }
-    // An end that came meanwhile (an error above, a cancel) waits for this write.
-    if (recording_question_) record_question();
   }
 
   // Another user's project is invisible: the same answer as a stream that does not exist.
@@ -210,52 +215,50 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     return !p || p->owner == s_->owner();
   }
 
-  // Writes the question's rows; recording_question_ is already set, and is cleared when they are.
-  void record_question() {
-    auto self = shared_from_this();
-    m_.store_.exec(
-        [self](store::database& db) {
-          if (!self->project_visible(db)) return;  // the read above ends this stream as not_found
-          store::message_row msg;
-          msg.owner = self->s_->owner();
-          msg.project_id = self->req_.project_id;
-          msg.role = "user";
-          msg.content = self->req_.user_input;
-          msg.status = "complete";
-          msg.stream_id = self->s_->id();
-          msg.created_at = core::now_ms();
-          // Both rows in one commit (PostgreSQL runs each job in a transaction already).
-          bool own = !db.in_transaction();
-          if (own) db.begin();
-          try {
-            db.add_message(msg);
-            // The answer is in the history from now on, `streaming` with this node's name: its text
-            // is checkpointed every second, and a crash leaves it `interrupted` with that text.
-            msg.role = "assistant";
-            msg.content.clear();
-            msg.status = "streaming";
-            msg.node = self->m_.cfg_.node_id;
-            db.add_message(msg);
-            if (own) db.commit();
-          } catch (...) {
-            if (own && db.in_transaction()) db.rollback();
-            throw;
-          }
-        },
-        [self](store::result<void> r) {
-          net::post(self->ex_, [self, ok = r.has_value()] {
-            self->recording_question_ = false;
-            if (!ok) {
-              // The question could not be recorded: end the stream rather than answer off the record.
-              self->persist_ = false;
-              self->cancel_->cancel();
-              self->on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
-            }
-            if (auto end = std::exchange(self->finish_after_record_, nullptr)) end();
-          });
-        });
+  // The question's rows are written with the other questions of the same moment, in one store
+  // transaction (stream_manager::write_records); recording_question_ is already set, and is cleared
+  // when they are.
+  void record_question() { m_.defer_record(shared_from_this()); }
+
+ public:
+  // On a store thread, inside a transaction (or a savepoint of one): the question's two rows.
+  // `answer` and `status` are the answer's row as it stands: empty and `streaming` while it runs.
+  void write_question(store::database& db, const std::string& answer = {}, const std::string& status = "streaming") {
+    if (!project_visible(db)) return;  // the read at the start ends this stream as not_found
+    store::message_row msg;
+    msg.owner = s_->owner();
+    msg.project_id = req_.project_id;
+    msg.role = "user";
+    msg.content = req_.user_input;
+    msg.status = "complete";
+    msg.stream_id = s_->id();
+    msg.created_at = core::now_ms();
+    db.add_message(msg);
+    // The answer is in the history from now on, `streaming` with this node's name: its text
+    // is checkpointed every second, and a crash leaves it `interrupted` with that text.
+    msg.role = "assistant";
+    msg.content = answer;
+    msg.status = status;
+    msg.node = m_.cfg_.node_id;
+    db.add_message(msg);
   }
 
+  // The question's rows were written (or could not be): back on this stream's executor.
+  void question_written(bool ok) {
+    auto self = shared_from_this();
+    net::post(ex_, [self, ok] {
+      self->recording_question_ = false;
+      if (!ok) {
+        // The question could not be recorded: end the stream rather than answer off the record.
+        self->persist_ = false;
+        self->cancel_->cancel();
+        self->on_error({proto::error_code::internal, "the store is unavailable; try again later", true, {}, {}});
+      }
+      if (auto end = std::exchange(self->finish_after_record_, nullptr)) end();
+    });
+  }
+
+ private:
   void generate(const std::vector<store::card_row>& cards) {
     if (finishing_) return;
     auto preq = std::make_shared<provider::request>();
@@ -287,9 +290,35 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void finish(std::string status, MakeEvent make_event) {
     auto self = shared_from_this();
     if (recording_question_) {
-      // Its answer's row is still being written: the end follows it, so it updates that row.
-      finish_after_record_ = [self, status = std::move(status), make_event] { self->finish(status, make_event); };
-      return;
+      if (m_.take_record(this)) {
+        // Its question was still waiting for its batch: both rows are written now, with the answer.
+        recording_question_ = false;
+        if (persist_) {
+          auto text = s_->text();
+          m_.store_.exec(
+              [self, status, text](store::database& db) {
+                bool own = !db.in_transaction();
+                if (own) db.begin_write();
+                try {
+                  self->write_question(db, text, status);
+                  if (own) db.commit();
+                } catch (...) {
+                  if (own && db.in_transaction()) db.rollback();
+                  throw;
+                }
+              },
+              [self, status, make_event](store::result<void> saved) {
+                net::post(self->ex_, [self, status, make_event, saved_ok = saved.has_value()] {
+                  self->end(status, make_event, saved_ok);
+                });
+              });
+          return;
+        }
+      } else {
+        // Its question's rows are being written: the end follows them, so it updates the answer's.
+        finish_after_record_ = [self, status = std::move(status), make_event] { self->finish(status, make_event); };
+        return;
+      }
     }
     if (!persist_ || !req_.record) {
       // Nothing to save: the end does not go through a store thread and back (a wake-up of each,
@@ -378,6 +407,7 @@ stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, st
       providers_(std::move(providers)),
       sweeper_(ioc),
       checkpoint_timer_(ioc),
+      record_timer_(ioc),
       start_rate_(cfg.rate_streams_per_minute / 60.0, std::max(1.0, cfg.rate_streams_per_minute)),
       token_rate_(cfg.rate_tokens_per_minute / 60.0, cfg.rate_tokens_per_minute),
       per_user_(cfg.max_streams_per_user) {
@@ -617,6 +647,75 @@ void stream_manager::stop() {
     sweeper_.cancel();
     checkpoint_timer_.cancel();
   });
+  // A question still waiting is taken back by its stream's end, which writes it with the answer.
+  std::lock_guard lock(records_mu_);
+  record_timer_.cancel();
+}
+
+void stream_manager::defer_record(std::shared_ptr<runner> r) {
+  std::lock_guard lock(records_mu_);
+  records_.push_back(std::move(r));
+  if (records_.size() > 1) return;
+  record_timer_.expires_after(record_gather);
+  record_timer_.async_wait([this](error_code ec) {
+    if (!ec) write_records();
+  });
+}
+
+bool stream_manager::take_record(const runner* r) {
+  std::lock_guard lock(records_mu_);
+  auto it = std::find_if(records_.begin(), records_.end(), [r](auto& x) { return x.get() == r; });
+  if (it == records_.end()) return false;
+  records_.erase(it);
+  if (records_.empty()) record_timer_.cancel();
+  return true;
+}
+
+// One transaction for every question that came within record_gather; each in a savepoint of its own,
+// so one that fails (its project's owner changed, the store is full) leaves the others written.
+void stream_manager::write_records() {
+  auto batch = std::make_shared<std::vector<std::shared_ptr<runner>>>();
+  {
+    std::lock_guard lock(records_mu_);
+    batch->swap(records_);
+  }
+  if (batch->empty()) return;
+  question_batches_.fetch_add(1, std::memory_order_relaxed);
+  auto written = std::make_shared<std::vector<char>>(batch->size(), 0);
+  store_.exec(
+      [this, batch, written](store::database& db) {
+        bool own = !db.in_transaction();
+        if (own) db.begin_write();
+        for (std::size_t i = 0; i < batch->size(); ++i) {
+          try {
+            db.exec("SAVEPOINT question");
+            (*batch)[i]->write_question(db);
+            db.exec("RELEASE SAVEPOINT question");
+            (*written)[i] = 1;
+          } catch (const std::exception& e) {
+            store_.failed_item(e);
+            if (db.in_transaction()) {
+              try {
+                db.exec("ROLLBACK TO SAVEPOINT question");
+                db.exec("RELEASE SAVEPOINT question");
+              } catch (const std::exception&) {
+              }
+            } else {
+              // SQLite rolled the whole transaction back (a full disk, say): the questions before
+              // this one went with it. The rest start a transaction of their own.
+              std::fill(written->begin(), written->begin() + static_cast<std::ptrdiff_t>(i), 0);
+              if (!own) throw;
+              db.begin_write();
+            }
+          }
+        }
+        if (own) db.commit();
+        questions_written_.fetch_add(static_cast<std::uint64_t>(std::count(written->begin(), written->end(), 1)),
+                                     std::memory_order_relaxed);
+      },
+      [batch, written](store::result<void> r) {
+        for (std::size_t i = 0; i < batch->size(); ++i) (*batch)[i]->question_written(r.has_value() && (*written)[i]);
+      });
 }
 
 }  // namespace sg::stream

@@ -13,6 +13,7 @@
 #include "stream/upstream_counters.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -21,6 +22,7 @@
 #include <optional>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
 
 namespace sg::store {
 class store;
@@ -101,6 +103,11 @@ class stream_manager {
   void start_checkpoints();
   /// Store batches written by the checkpoints so far.
   std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  /// How long a stream's question waits for others to be written with it, in one store transaction.
+  static constexpr std::chrono::milliseconds record_gather{100};
+  /// Store transactions that wrote questions, and the questions they wrote (for metrics and tests).
+  std::uint64_t question_batches() const { return question_batches_.load(std::memory_order_relaxed); }
+  std::uint64_t questions_written() const { return questions_written_.load(std::memory_order_relaxed); }
   /// Refuses new streams from now on (drain).
   void stop_accepting() { accepting_ = false; }
   /// Ends every running stream with an `interrupted` error (drain deadline passed).
@@ -132,6 +139,17 @@ class stream_manager {
   net::steady_timer checkpoint_timer_;
   std::atomic<std::uint64_t> checkpoints_{0};
   void checkpoint();
+  // Questions to write: the first arms record_timer_, and every question that comes within
+  // record_gather is written in the same transaction. A stream that ends first takes its question
+  // back and writes it with its answer.
+  void defer_record(std::shared_ptr<runner> r);
+  bool take_record(const runner* r);
+  void write_records();
+  std::mutex records_mu_;
+  std::vector<std::shared_ptr<runner>> records_;  // guarded by records_mu_
+  net::steady_timer record_timer_;                // guarded by records_mu_
+  std::atomic<std::uint64_t> question_batches_{0};
+  std::atomic<std::uint64_t> questions_written_{0};
   std::atomic<bool> accepting_{true};
   std::atomic<bool> stopped_{false};
   stream_counters counters_;

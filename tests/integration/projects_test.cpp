@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
 
 namespace sg::test {
 namespace {
@@ -208,6 +210,78 @@ TEST_P(Projects, CancelledAnswerIsSavedWithItsStatus) {
   ASSERT_EQ(items.size(), 2u);
   EXPECT_EQ(items[1].at("status"), "cancelled");
   EXPECT_EQ(items[1].at("streamId"), json::value(id));
+}
+
+// The questions of streams started within record_gather of each other are written in one store
+// transaction; every question and its answer are in the history, in order, as they were sent.
+TEST_P(Projects, QuestionsOfStreamsStartedTogetherShareOneTransaction) {
+  constexpr int n = 200;
+  server_process many(with_store({"--demo-ttft-ms", "400", "--demo-tokens-per-second", "2000",
+                                  "--max-streams-per-user", "1000", "--max-streams-per-connection", "1000"}));
+  auto pid = std::string(http_request(many.port(), http::verb::post, "/v1/projects", R"({"name":"together"})", me)
+                             .json().at("id").as_string());
+  ws_client c(many.port(), "/ws", me);
+  for (int i = 0; i < n; ++i) c.send_json(stream_request("question " + std::to_string(i), pid, "q" + std::to_string(i)));
+  std::map<std::string, std::string> answers;  // requestId → fullContent
+  std::map<std::string, std::string> request_of;  // streamId → requestId
+  while (answers.size() < static_cast<std::size_t>(n)) {
+    auto e = c.read(20s);
+    auto type = e.at("type").as_string();
+    ASSERT_NE(type, "error") << json::serialize(e);
+    if (type == "stream_start")
+      request_of[std::string(e.at("streamId").as_string())] = std::string(e.at("requestId").as_string());
+    if (type == "stream_complete")
+      answers[request_of.at(std::string(e.at("streamId").as_string()))] = std::string(e.at("fullContent").as_string());
+  }
+  auto written = metric_value(many.port(), "streamgate_questions_written_total");
+  auto batches = metric_value(many.port(), "streamgate_question_batches_total");
+  EXPECT_EQ(written, n) << "every question went through a batch (each answer took longer than the gathering)";
+  EXPECT_GE(batches, 1);
+  EXPECT_LE(batches * 4, written) << "questions sent together share transactions";
+
+  std::vector<json::value> items;
+  for (std::string before;;) {
+    auto page = http_request(many.port(), http::verb::get,
+                             "/v1/projects/" + pid + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before), {}, me)
+                    .json().as_object();
+    auto& got = page.at("items").as_array();
+    items.insert(items.begin(), got.begin(), got.end());
+    if (page.at("nextBefore").is_null()) break;
+    before = std::to_string(page.at("nextBefore").as_int64());
+  }
+  ASSERT_EQ(items.size(), 2u * n);
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < items.size(); i += 2) {
+    auto& q = items[i].as_object();
+    auto& a = items[i + 1].as_object();
+    ASSERT_EQ(q.at("role"), "user");
+    ASSERT_EQ(a.at("role"), "assistant");
+    EXPECT_EQ(q.at("streamId"), a.at("streamId")) << "each question is followed by its own answer";
+    auto rid = request_of.at(std::string(a.at("streamId").as_string()));
+    EXPECT_EQ(std::string(q.at("content").as_string()), "question " + rid.substr(1));
+    EXPECT_EQ(a.at("status"), "complete");
+    EXPECT_EQ(std::string(a.at("content").as_string()), answers.at(rid));
+    seen.insert(rid);
+  }
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(n));
+}
+
+// A stream that ends before its question's batch is written takes the question back and writes it
+// with its answer, in one transaction.
+TEST_P(Projects, AStreamEndedBeforeItsBatchWritesItsQuestionWithItsAnswer) {
+  server_process slow(with_store({"--demo-ttft-ms", "5000"}));
+  ws_client c(slow.port(), "/ws", me);
+  c.send_json(stream_request("cancelled at once", "adhoc"));
+  auto id = std::string(c.read_until("stream_start").back().at("streamId").as_string());
+  c.send_json({{"action", "cancel"}, {"streamId", id}});
+  c.read_until("stream_cancelled", 5s, id);
+  auto items = http_request(slow.port(), http::verb::get, "/v1/projects/adhoc/messages", {}, me).json().at("items").as_array();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].at("content"), "cancelled at once");
+  EXPECT_EQ(items[1].at("status"), "cancelled");
+  EXPECT_EQ(items[1].at("streamId"), json::value(id));
+  EXPECT_EQ(metric_value(slow.port(), "streamgate_questions_written_total"), 0)
+      << "the cancel came within the gathering: the end wrote the question";
 }
 
 class ProjectsRestart : public per_store {};
