@@ -233,7 +233,8 @@ void stream::compact() {
   for (auto& e : kept) {
     put_varint(kept_, e->seq);
     if (e->type == proto::event_type::progress) {
-      if (auto row = progress_row(*e, id_)) {
+      auto known = std::find_if(progress_rows_.begin(), progress_rows_.end(), [&](auto& r) { return r.first == e->seq; });
+      if (auto row = known != progress_rows_.end() ? std::optional<std::uint64_t>(known->second) : progress_row(*e, id_)) {
         put_varint(kept_, interned_progress);
         put_varint(kept_, *row);
         continue;
@@ -245,6 +246,7 @@ void stream::compact() {
   }
   kept_.shrink_to_fit();
   std::vector<proto::event_ptr>().swap(log_);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>>().swap(progress_rows_);
   log_head_ = 0;
   text_.shrink_to_fit();
   compact_ = true;
@@ -289,6 +291,16 @@ void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
   if (rebuild_complete()->json != kept.back()->json) return;
   kept.pop_back();
   complete_rebuilt_ = true;
+}
+
+void stream::publish_progress(std::string_view stage, std::string_view step, int percent) {
+  auto ev = proto::make_progress(id_, next_seq_, stage, step, percent);
+  std::optional<std::uint64_t> row;
+  if (percent >= 0 && percent <= 100) row = progress_table::instance().intern(stage, step, percent);
+  ++next_seq_;
+  std::lock_guard lock(mu_);
+  if (row && state_ == state::running) progress_rows_.emplace_back(ev->seq, *row);
+  publish_locked(std::move(ev));
 }
 
 void stream::publish(proto::event_ptr ev) {

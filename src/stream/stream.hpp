@@ -58,6 +58,10 @@ class stream {
   /// publish() of the stream_complete that proto::make_complete built from `u` and `m`: the finished
   /// stream keeps these numbers to rebuild it, instead of parsing them back out of its JSON. Producer only.
   void publish_complete(proto::event_ptr ev, const proto::usage& u, const proto::stream_metrics& m);
+  /// publish() of proto::make_progress(id(), next_seq(), stage, step, percent), noting which row of
+  /// the shared table of stages rebuilds it, so the stream's end keeps that row without parsing the
+  /// frame back. Producer only.
+  void publish_progress(std::string_view stage, std::string_view step, int percent);
   /// Appends the delta to the text the stream has produced so far. Producer only.
   void append_text(std::string_view delta);
   /// publish() of a stream_chunk whose content is also appended to the text: one lock for both. Producer only.
@@ -118,6 +122,8 @@ class stream {
   // metrics are kept. Set when the rebuilt frame was checked equal to the one sent live.
   bool complete_rebuilt_ = false;
   bool complete_numbers_known_ = false;  // publish_complete gave complete_usage_ and complete_metrics_
+  // (seq, row of the table of stages) of each progress event publish_progress made, until compact().
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> progress_rows_;
   proto::usage complete_usage_;
   proto::stream_metrics complete_metrics_;
   proto::event_ptr rebuild_complete() const;

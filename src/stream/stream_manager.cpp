@@ -136,7 +136,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     progress_unchecked(stage, step, pct);
   }
   void progress_unchecked(std::string_view stage, std::string_view step, int pct) {
-    s_->publish(proto::make_progress(s_->id(), s_->next_seq(), stage, step, pct));
+    s_->publish_progress(stage, step, pct);
   }
 
   void initialize() {

@@ -139,6 +139,45 @@ TEST(Stream, FinishedStreamReplaysByteIdenticalFromItsCompactForm) {
   }
 }
 
+// Progress events made by publish_progress are kept as rows of the shared table of stages without
+// their frames being parsed back at the end; each replays byte for byte, interleaved with chunks,
+// beside progress published as frames and a percent the table does not take.
+TEST(Stream, PublishedProgressReplaysByteIdenticalFromItsRow) {
+  stream s("st_prog", "proj", "o", "demo", std::size_t{1} << 20);
+  auto live = std::make_shared<recorder>();
+  s.publish(proto::make_stream_start("st_prog", "proj", "req"));
+  s.subscribe(live, 0);
+  s.publish_progress("initializing", "Initializing stream...", 5);
+  s.publish_progress("analyzing", "Reading \"cards\" é\n", 20);
+  s.publish(proto::make_progress("st_prog", s.next_seq(), "custom", "From a frame", 30));
+  s.publish_progress("odd", "Past a hundred", 150);
+  std::string full;
+  for (int i = 0; i < 20; ++i) {
+    std::string t = " w" + std::to_string(i);
+    s.append_text(t);
+    full += t;
+    s.publish(proto::make_chunk("st_prog", s.next_seq(), t, "proj", 1'700'000'000'000'000 + i * 25'000));
+    if (i == 10) s.publish_progress("generating", "Halfway there", 60);
+  }
+  s.publish_progress("finalizing", "Saving the answer...", 90);
+  s.publish(proto::make_complete("st_prog", s.next_seq(), full, {1, 20}, {5, 20, 100}));
+  ASSERT_TRUE(s.ended());
+  ASSERT_EQ(live->got.size(), 28u);
+  for (std::uint64_t after : {std::uint64_t{0}, std::uint64_t{3}, std::uint64_t{15}}) {
+    auto replay = std::make_shared<recorder>();
+    ASSERT_EQ(s.subscribe(replay, after), stream::subscribe_result::ended);
+    ASSERT_EQ(replay->got.size(), live->got.size() - after);
+    for (std::size_t i = 0; i < replay->got.size(); ++i) {
+      auto& want = *live->got[after + i];
+      auto& got = *replay->got[i];
+      ASSERT_EQ(got.seq, want.seq);
+      ASSERT_EQ(got.type, want.type);
+      ASSERT_EQ(got.json, want.json) << "seq " << got.seq;
+    }
+  }
+  EXPECT_LT(s.retained_bytes(), full.size() + 2 * 1024);
+}
+
 // The runner hands the stream_complete's numbers over with it, so compacting does not parse them back
 // out of its JSON; numbers that do not rebuild the frame exactly leave the frame kept as it was.
 TEST(Stream, CompleteWithItsNumbersReplaysByteIdentical) {
