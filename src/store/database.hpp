@@ -137,4 +137,19 @@ class database {
   virtual int schema_version() = 0;
 };
 
+/// Runs `fn` in a write transaction of its own (begin_write), unless one is open already (a store
+/// job on PostgreSQL runs in one): committed after it, rolled back if it or the commit throws.
+template <class Fn>
+void in_write_transaction(database& db, Fn&& fn) {
+  bool own = !db.in_transaction();
+  if (own) db.begin_write();
+  try {
+    fn(own);
+    if (own) db.commit();
+  } catch (...) {
+    if (own && db.in_transaction()) db.rollback();
+    throw;
+  }
+}
+
 }  // namespace sg::store

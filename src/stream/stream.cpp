@@ -72,6 +72,7 @@ class progress_table {
     return t;
   }
   std::optional<std::uint64_t> intern(std::string_view stage, std::string_view step, int percent) {
+    if (percent < 0 || percent > 100) return std::nullopt;
     std::string key;
     key.reserve(stage.size() + step.size() + 8);
     key.append(stage).push_back('\0');
@@ -110,7 +111,7 @@ std::optional<std::uint64_t> progress_row(const proto::event& e, std::string_vie
   auto* pct = o.if_contains("progress");
   if (!stage || !step || !pct || !stage->is_string() || !step->is_string() || !pct->is_int64()) return std::nullopt;
   auto percent = pct->get_int64();
-  if (percent < 0 || percent > 100) return std::nullopt;
+  if (percent < 0 || percent > 100) return std::nullopt;  // before the narrowing to int
   if (proto::make_progress(stream_id, e.seq, stage->get_string(), step->get_string(), static_cast<int>(percent))->json !=
       e.json)
     return std::nullopt;
@@ -295,8 +296,7 @@ void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
 
 void stream::publish_progress(std::string_view stage, std::string_view step, int percent) {
   auto ev = proto::make_progress(id_, next_seq_, stage, step, percent);
-  std::optional<std::uint64_t> row;
-  if (percent >= 0 && percent <= 100) row = progress_table::instance().intern(stage, step, percent);
+  auto row = progress_table::instance().intern(stage, step, percent);
   ++next_seq_;
   std::lock_guard lock(mu_);
   if (row && state_ == state::running) progress_rows_.emplace_back(ev->seq, *row);

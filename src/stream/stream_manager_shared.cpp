@@ -1,9 +1,7 @@
 // What the stream manager does beyond one process: stream starts under the limits every node shares,
-// streams found on other nodes, and the history checkpoints that a crash leaves behind.
-#include "stream/stream_manager.hpp"
-
-#include "core/ids.hpp"
-#include "store/store.hpp"
+// streams found on other nodes, and the history: questions written in batches, and the checkpoints
+// that a crash leaves behind.
+#include "stream/runner.hpp"
 
 namespace sg::stream {
 namespace {
@@ -115,6 +113,71 @@ void stream_manager::checkpoint() {
   store_.run([texts = std::move(texts)](store::database& db) {
     for (auto& [id, text] : texts) db.set_answer(id, text, "streaming", true);
   });
+}
+
+void stream_manager::defer_record(std::shared_ptr<runner> r) {
+  std::lock_guard lock(records_mu_);
+  records_.push_back(std::move(r));
+  if (records_.size() > 1) return;
+  record_timer_.expires_after(record_gather);
+  record_timer_.async_wait([this](error_code ec) {
+    if (!ec) write_records();
+  });
+}
+
+bool stream_manager::take_record(const runner* r) {
+  std::lock_guard lock(records_mu_);
+  auto it = std::find_if(records_.begin(), records_.end(), [r](auto& x) { return x.get() == r; });
+  if (it == records_.end()) return false;
+  records_.erase(it);
+  if (records_.empty()) record_timer_.cancel();
+  return true;
+}
+
+// One transaction for every question that came within record_gather; each in a savepoint of its own,
+// so one that fails (its project's owner changed, the store is full) leaves the others written.
+void stream_manager::write_records() {
+  auto batch = std::make_shared<std::vector<std::shared_ptr<runner>>>();
+  {
+    std::lock_guard lock(records_mu_);
+    batch->swap(records_);
+  }
+  if (batch->empty()) return;
+  question_batches_.fetch_add(1, std::memory_order_relaxed);
+  auto written = std::make_shared<std::vector<char>>(batch->size(), 0);
+  store_.exec(
+      [this, batch, written](store::database& db) {
+        store::in_write_transaction(db, [&](bool own) {
+          for (std::size_t i = 0; i < batch->size(); ++i) {
+            try {
+              db.exec("SAVEPOINT question");
+              (*batch)[i]->write_question(db);
+              db.exec("RELEASE SAVEPOINT question");
+              (*written)[i] = 1;
+            } catch (const std::exception& e) {
+              store_.failed_item(e);
+              if (db.in_transaction()) {
+                try {
+                  db.exec("ROLLBACK TO SAVEPOINT question");
+                  db.exec("RELEASE SAVEPOINT question");
+                } catch (const std::exception&) {
+                }
+              } else {
+                // SQLite rolled the whole transaction back (a full disk, say): the questions before
+                // this one went with it. The rest start a transaction of their own.
+                std::fill(written->begin(), written->begin() + static_cast<std::ptrdiff_t>(i), 0);
+                if (!own) throw;
+                db.begin_write();
+              }
+            }
+          }
+        });
+        questions_written_.fetch_add(static_cast<std::uint64_t>(std::count(written->begin(), written->end(), 1)),
+                                     std::memory_order_relaxed);
+      },
+      [batch, written](store::result<void> r) {
+        for (std::size_t i = 0; i < batch->size(); ++i) (*batch)[i]->question_written(r.has_value() && (*written)[i]);
+      });
 }
 
 }  // namespace sg::stream
