@@ -550,8 +550,9 @@ if command -v node >/dev/null; then
       echo
       echo "## Time to first token through streamgate versus straight from the upstream"
       echo
-      echo "\`bench/providers/ttft.mjs\`: a fake OpenAI upstream answering after a fixed 20 ms; requests one at a time,"
-      echo "alternating direct and through streamgate. The fake stamps its request's arrival and its first write in the"
+      echo "\`bench/providers/ttft.mjs\`: a fake OpenAI upstream answering after a fixed 20 ms; \`sgbench ttft\` (C++, blocking"
+      echo "sockets) makes the requests one at a time, direct, through streamgate's two paths and through nginx in turn;"
+      echo "streamgate and nginx on core 0, the fake and the client on core 1. The fake stamps its request's arrival and its first write in the"
       echo "first token, so the time outside the upstream leaves its own timer jitter out; added = that time through"
       echo "streamgate less that time direct, at each percentile (goal: under 1 ms added at p99)."
       echo

@@ -163,7 +163,7 @@ if command -v node >/dev/null; then
     --warmup 0.3 --duration 1 --quiet --fail-on-error --json "$TMP/openai.json"
   expect sgbench_openai_chunks '"frames":[1-9]' "$TMP/openai.json"
   # The time-to-first-token comparison of make bench, with a handful of requests.
-  check ttft node "$ROOT/bench/providers/ttft.mjs" --requests 5 --ttft-ms 5 --bin "$SG"
+  check ttft node "$ROOT/bench/providers/ttft.mjs" --requests 5 --ttft-ms 5 --bin "$SG" --sgbench "$BENCH"
   expect ttft_added "added by streamgate, /v1/streams .*p99 *-\?[0-9]" "$TMP/ttft.out"
   expect ttft_nginx "added by nginx, /v1/chat/completions .*p99 *-\?[0-9]" "$TMP/ttft.out"  # nginx: install-deps.sh
 fi

@@ -1,13 +1,18 @@
 // Time to first token through streamgate versus straight from a fake upstream with a fixed delay.
 // Prints p50/p99 of TTFT and of the time outside the upstream, direct and through streamgate; measures only.
 //   node bench/providers/ttft.mjs [--requests 1000] [--ttft-ms 20] [--bin build/release/streamgate]
-// Requests run one at a time, alternating direct, through streamgate and (when nginx is installed)
-// through nginx in front of the same fake, on 127.0.0.1 only.
+//                                 [--sgbench build/release/sgbench]
+// This script starts the fake, streamgate and (when installed) nginx in front of the same fake; the
+// requests are made by `sgbench ttft`, a C++ client on blocking sockets, one at a time, direct, through
+// streamgate's two paths and through nginx in turn, on 127.0.0.1 only. With two cores or more and
+// taskset, streamgate and nginx run on core 0, the fake and the client on core 1, as in the rest of
+// `make bench`. (With Node's own HTTP client, used before, the direct path's time outside the upstream
+// was 0.63-0.67 ms at p50; with sgbench ttft it is 0.28-0.30 ms.)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -19,8 +24,13 @@ const N = Number(opt('requests', 1000));
 const TTFT = Number(opt('ttft-ms', 20));
 const root = new URL('../..', import.meta.url).pathname;
 const bin = opt('bin', process.env.STREAMGATE_BIN || join(root, 'build/release/streamgate'));
+const sgbench = opt('sgbench', join(root, 'build/release/sgbench'));
+// [cmd, argv] run on `core` when the machine has two cores and taskset; as given otherwise.
+const pinned = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
+const on = (core, cmd, argv) => (pinned ? ['taskset', ['-c', String(core), cmd, ...argv]] : [cmd, argv]);
 
-function child(cmd, argv, stream, pattern) {
+function child(core, cmd0, argv0, stream, pattern) {
+  const [cmd, argv] = on(core, cmd0, argv0);
   const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -30,46 +40,12 @@ function child(cmd, argv, stream, pattern) {
       const m = pattern.exec(out);
       if (m) {
         clearTimeout(timer);
-        p[stream].resume();
+        p.stdout.resume();
+        p.stderr.resume();
         resolve({ proc: p, port: Number(m[1]) });
       }
     });
     p.on('exit', (c) => reject(new Error(`${cmd} exited ${c}: ${out}`)));
-  });
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-
-// POSTs `body` and resolves with two figures in ms: `ttft`, from sending to the first token's bytes, and
-// `outside`, that time less the upstream's own share (from its request's arrival to its first write,
-// both stamped by the fake in the token as "@<µs>|<µs>", CLOCK_MONOTONIC like hrtime here). The
-// fake's timer jitter is in `ttft` but not in `outside`.
-const STAMPS = /@(\d+)\|(\d+)/;
-function firstToken(port, path, body) {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(body);
-    const t0 = process.hrtime.bigint();
-    let seen = false;
-    let buf = '';
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': Buffer.byteLength(data) } }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (d) => {
-        if (seen) return;
-        buf += d;
-        const m = STAMPS.exec(buf);
-        if (m) {
-          const t1 = process.hrtime.bigint();
-          seen = true;
-          const upstreamUs = Number(BigInt(m[2]) - BigInt(m[1]));
-          const ttft = Number(t1 - t0) / 1e6;
-          resolve({ ttft, outside: ttft - upstreamUs / 1e3 });
-        }
-      });
-      res.on('end', () => seen || reject(new Error(`no token from ${path}: ${buf.slice(0, 300)}`)));
-    });
-    req.on('error', reject);
-    req.end(data);
   });
 }
 
@@ -79,11 +55,11 @@ const pct = (xs, p) => {
 };
 
 // Three short tokens per answer, so each request's stream ends soon after its first token.
-const fake = await child('node', [join(root, 'bench/peers/node-ws/fake-openai.js'), '--ttft-ms', String(TTFT), '--tokens', '3',
+const fake = await child(1, 'node', [join(root, 'bench/peers/node-ws/fake-openai.js'), '--ttft-ms', String(TTFT), '--tokens', '3',
   '--tokens-per-second', '1000'], 'stderr', /"port":(\d+)/);
 const dir = mkdtempSync(join(tmpdir(), 'sg-bench-ttft-'));
 writeFileSync(join(dir, 'sg.toml'), `[providers.openai]\nbase_url = "http://127.0.0.1:${fake.port}/v1"\ndefault_model = "gpt-fake"\nmax_retries = 0\n`);
-const sg = await child(bin, ['--listen', '127.0.0.1:0', '--data-dir', dir, '--web-root', '', '--config', join(dir, 'sg.toml'),
+const sg = await child(0, bin, ['--listen', '127.0.0.1:0', '--data-dir', dir, '--web-root', '', '--config', join(dir, 'sg.toml'),
   '--threads', '1'], 'stderr', /"msg":"listening".*?"port":(\d+)/);
 
 // The peer: nginx proxying to the same fake, unbuffered, with pooled upstream connections.
@@ -105,7 +81,8 @@ http { access_log off; client_body_temp_path ${ngDir}/b; proxy_temp_path ${ngDir
   server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1;
     proxy_set_header Connection ""; proxy_buffering off; proxy_cache off; } } }
 `);
-  const proc = spawn('nginx', ['-p', ngDir, '-c', join(ngDir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [ngCmd, ngArgv] = on(0, 'nginx', ['-p', ngDir, '-c', join(ngDir, 'nginx.conf')]);
+  const proc = spawn(ngCmd, ngArgv, { stdio: ['ignore', 'ignore', 'pipe'] });
   for (let i = 0; i < 200 && !nginx; i++) {
     await new Promise((r) => setTimeout(r, 25));  // polling for the port to open, not ordering events
     const up = await new Promise((resolve) => {
@@ -118,30 +95,37 @@ http { access_log off; client_body_temp_path ${ngDir}/b; proxy_temp_path ${ngDir
 }
 
 const messages = [{ role: 'user', content: 'Name my blog about rivers' }];
-const direct = () => firstToken(fake.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages });
-const viaCompletions = () => firstToken(sg.port, '/v1/chat/completions', { model: 'openai/gpt-fake', stream: true, messages });
-const viaNginx = () => firstToken(nginx.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages });
-const viaStreams = () => firstToken(sg.port, '/v1/streams', { projectId: 'bench', userInput: 'Name my blog about rivers', provider: 'openai' });
-
-// Warm-up: connections pooled on both sides.
-for (let i = 0; i < 20; i++) {
-  await direct();
-  await viaCompletions();
-  await viaStreams();
-  if (nginx) await viaNginx();
+const targets = [
+  ['direct', fake.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages }],
+  ['completions', sg.port, '/v1/chat/completions', { model: 'openai/gpt-fake', stream: true, messages }],
+  ['streams', sg.port, '/v1/streams', { projectId: 'bench', userInput: 'Name my blog about rivers', provider: 'openai' }],
+];
+if (nginx) targets.push(['nginx', nginx.port, '/v1/chat/completions', { model: 'gpt-fake', stream: true, messages }]);
+const [benchCmd, benchArgv] = on(1, sgbench, ['ttft', '--requests', String(N), '--warmup', '20',
+  ...targets.flatMap(([name, port, path, body]) => ['--target', name, String(port), path, JSON.stringify(body)])]);
+// Asynchronously: this process keeps draining streamgate's log pipe while the client runs.
+const run = await new Promise((resolve) => {
+  const p = spawn(benchCmd, benchArgv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+  p.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  p.on('close', (status) => resolve({ status, stdout, stderr }));
+});
+if (run.status !== 0) {
+  sg.proc.kill('SIGTERM');
+  fake.proc.kill('SIGTERM');
+  if (nginx) nginx.proc.kill('SIGTERM');
+  throw new Error(`sgbench ttft failed (${run.status}): ${run.stderr}`);
 }
-const rows = { direct: [], completions: [], streams: [], nginx: [] };
-for (let i = 0; i < N; i++) {
-  rows.direct.push(await direct());
-  rows.completions.push(await viaCompletions());
-  rows.streams.push(await viaStreams());
-  if (nginx) rows.nginx.push(await viaNginx());
-}
+const samples = JSON.parse(run.stdout).targets;
+const rows = {};
+for (const [name, s] of Object.entries(samples)) rows[name] = s.ttft_ms.map((ttft, i) => ({ ttft, outside: s.outside_ms[i] }));
 const col = (name, k) => rows[name].map((r) => r[k]);
 const line = (name, xs) => `${name.padEnd(46)} p50 ${pct(xs, 50).toFixed(3).padStart(8)} ms   p99 ${pct(xs, 99).toFixed(3).padStart(8)} ms`;
 const added = (name, xs, base) =>
   `${name.padEnd(46)} p50 ${(pct(xs, 50) - pct(base, 50)).toFixed(3).padStart(8)} ms   p99 ${(pct(xs, 99) - pct(base, 99)).toFixed(3).padStart(8)} ms`;
-console.log(`time to first token, ${N} requests each, fake upstream delay ${TTFT} ms, one at a time on 127.0.0.1`);
+console.log(`time to first token, ${N} requests each, fake upstream delay ${TTFT} ms, one at a time on 127.0.0.1 (sgbench ttft${pinned ? '; streamgate and nginx on core 0, the fake and the client on core 1' : ''})`);
 console.log(line('straight from the fake', col('direct', 'ttft')));
 console.log(line('through streamgate /v1/chat/completions', col('completions', 'ttft')));
 console.log(line('through streamgate POST /v1/streams (SSE)', col('streams', 'ttft')));
@@ -158,5 +142,4 @@ if (nginx) console.log(added('added by nginx, /v1/chat/completions', col('nginx'
 sg.proc.kill('SIGTERM');
 fake.proc.kill('SIGTERM');
 if (nginx) nginx.proc.kill('SIGTERM');
-agent.destroy();
 rmSync(dir, { recursive: true, force: true });

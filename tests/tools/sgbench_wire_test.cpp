@@ -137,5 +137,18 @@ TEST(SgcatArgs, ResumeAndBar) {
   EXPECT_EQ(progress_bar(150, "", 4), "[####] 100% ");
 }
 
+// The stamps are taken only once both numbers are whole: a read that cuts one yields nothing yet.
+TEST(StampSpan, ReadsBothStampsOnlyWhenWhole) {
+  std::string ev = R"(data: {"choices":[{"delta":{"content":"@1000250|1000975"}}]})";
+  EXPECT_EQ(stamp_span_us(ev), 725);
+  for (std::size_t cut = 0; cut < ev.find("975") + 3; ++cut) {
+    SCOPED_TRACE(cut);
+    EXPECT_FALSE(stamp_span_us(std::string_view(ev).substr(0, cut)).has_value());
+  }
+  EXPECT_EQ(stamp_span_us("x@user mail, then @5|9\n"), 4);  // an "@" without stamps is skipped
+  EXPECT_FALSE(stamp_span_us("@12|\n").has_value());
+  EXPECT_FALSE(stamp_span_us("no stamps here").has_value());
+}
+
 }  // namespace
 }  // namespace sg::tools

@@ -2,6 +2,7 @@
 #include "options.hpp"
 #include "proc.hpp"
 #include "report.hpp"
+#include "ttft.hpp"
 #include "worker.hpp"
 
 #include "core/clock.hpp"
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <string_view>
 #include <thread>
 
 namespace sg::tools {
@@ -202,6 +204,14 @@ class coordinator {
 
 int main(int argc, char** argv) {
   using namespace sg::tools;
+  if (argc > 1 && std::string_view(argv[1]) == "ttft") {
+    try {
+      return run_ttft(argc, argv);
+    } catch (const std::exception& e) {
+      std::cerr << "sgbench ttft: " << e.what() << "\n";
+      return 1;
+    }
+  }
   bench_options opt;
   try {
     bool help = false;

@@ -74,6 +74,9 @@ usage: sgbench MODE URL [options]
                 (resuming their stream), --rounds times: reconnect rate, time to resume
         slow    like stream, with a share of clients reading at a tenth of the speed;
                 the others' lateness is reported separately
+        ttft    sgbench ttft [--requests N] [--warmup N] --target NAME PORT PATH BODY ...:
+                one request at a time to each target in turn, time to first token and the
+                time outside a stamping fake upstream, every sample as JSON (no URL)
   URL   ws://127.0.0.1:PORT/ws (WebSocket) or http://127.0.0.1:PORT (SSE, POST /v1/streams)
 
 options:

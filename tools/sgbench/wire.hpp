@@ -255,4 +255,20 @@ class http_response_reader {
   int crlf_left_ = 0;
 };
 
+/// The fake upstream's first token carries "@<µs>|<µs>": its request's arrival and its first write.
+/// Returns the second less the first from the text of an answer seen so far; nullopt until both
+/// numbers are whole (followed by something other than a digit), so a number cut by a read is not
+/// taken for a shorter one.
+inline std::optional<std::int64_t> stamp_span_us(std::string_view seen) {
+  for (auto at = seen.find('@'); at != std::string_view::npos; at = seen.find('@', at + 1)) {
+    const char* end = seen.data() + seen.size();
+    std::int64_t a = 0, b = 0;
+    auto r1 = std::from_chars(seen.data() + at + 1, end, a);
+    if (r1.ec != std::errc() || r1.ptr == end || *r1.ptr != '|') continue;
+    auto r2 = std::from_chars(r1.ptr + 1, end, b);
+    if (r2.ec == std::errc() && r2.ptr < end) return b - a;
+  }
+  return std::nullopt;
+}
+
 }  // namespace sg::tools
