@@ -140,8 +140,9 @@ class store {
   /// Reads that `read` ran on the calling thread (for metrics and tests).
   std::uint64_t reads_here() const { return reads_here_.load(std::memory_order_relaxed); }
 
-  /// How long the first item of a batch waits for others to join it.
-  static constexpr std::chrono::milliseconds batch_gather{5};
+  /// How long the first item of a batch waits for others to join it: long enough that a burst of
+  /// connections writes each leaf page of the table once per commit rather than once per row.
+  static constexpr std::chrono::milliseconds batch_gather{50};
   /// Fire-and-forget work (the connection table): a failure is logged and counted, nothing waits on it.
   /// Work queued within batch_gather of a batch's first item joins it; the batch runs in one transaction (one
   /// commit for a burst of connections instead of one each); batches run one at a time, in order. Thread-safe.
