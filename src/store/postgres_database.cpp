@@ -69,13 +69,16 @@ std::string text_array(const std::vector<std::string>& v) {
 
 }  // namespace
 
-postgres_database::postgres_database(std::string url, bool migrate_now) : url_(std::move(url)) {
+postgres_database::postgres_database(std::string url, bool migrate_now, pool_connects pool)
+    : url_(std::move(url)), pool_(pool ? std::move(pool) : std::make_shared<std::atomic<std::uint64_t>>(0)) {
   connect();
   if (migrate_now) migrate();
 }
 
 void postgres_database::connect() {
   prepared_.clear();
+  // Taken before the attempt: a sibling that connects while this attempt fails still counts.
+  auto pool_before = pool_->load(std::memory_order_acquire);
   // Ours first: settings in the URL override them.
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
   const char* values[] = {"5", "streamgate", url_.c_str(), nullptr};
@@ -86,6 +89,7 @@ void postgres_database::connect() {
     conn_.reset();
     backoff_ = backoff_.count() ? std::min(backoff_ * 2, max_backoff) : first_backoff;
     next_attempt_ = std::chrono::steady_clock::now() + backoff_;
+    pool_connects_at_failure_ = pool_before;
     throw database_error(0, "postgres: cannot connect: " + why, false, true);
   }
   // NOTICEs (an IF NOT EXISTS that found the table) would go to stderr, outside the JSON log.
@@ -93,11 +97,16 @@ void postgres_database::connect() {
   conn_ = std::move(c);
   backoff_ = std::chrono::milliseconds(0);
   ++connects_;
+  pool_->fetch_add(1, std::memory_order_release);
 }
 
 void postgres_database::ensure_connected() {
   if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) return;
-  if (std::chrono::steady_clock::now() < next_attempt_)
+  // Backed off only while no connection of the pool has connected since this one failed: after a
+  // server restart, the first connection back means every other may try at once, rather than
+  // failing work for up to 2 s more while /readyz (answered by the first) already says ready.
+  if (std::chrono::steady_clock::now() < next_attempt_ &&
+      pool_->load(std::memory_order_acquire) == pool_connects_at_failure_)
     throw database_error(0, "postgres: not connected (the next attempt is backed off)", false, true);
   connect();
 }

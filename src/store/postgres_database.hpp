@@ -3,6 +3,7 @@
 
 #include "store/database.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -23,12 +24,17 @@ using pg_result_ptr = std::unique_ptr<pg_result, pg_result_clearer>;
 
 /// One libpq connection. Statements are prepared once per connection and cached per SQL text.
 /// A lost connection is re-established by ensure_connected(), at most once per backoff period
-/// (100 ms, doubling to 2 s while the server stays away).
+/// (100 ms, doubling to 2 s while the server stays away) — unless another connection of its pool
+/// connected since this one last failed: then the server is back, and it tries at once.
 class postgres_database final : public database {
  public:
+  /// Connections of one pool share this count of successful connects.
+  using pool_connects = std::shared_ptr<std::atomic<std::uint64_t>>;
+
   /// Connects to `url` (postgres://… or postgresql://…) and, when `migrate`, applies the
-  /// migrations. Throws database_error when the server cannot be reached.
-  explicit postgres_database(std::string url, bool migrate = true);
+  /// migrations. Throws database_error when the server cannot be reached. `pool`: shared with the
+  /// other connections of the same pool (a count of its own when null).
+  explicit postgres_database(std::string url, bool migrate = true, pool_connects pool = nullptr);
 
   /// An answer's row found by its stream id, through the partial index on stream_id (see sqlite_database).
   static constexpr const char* set_answer_sql =
@@ -87,6 +93,8 @@ class postgres_database final : public database {
   std::chrono::steady_clock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
   std::uint64_t connects_ = 0;
+  pool_connects pool_;
+  std::uint64_t pool_connects_at_failure_ = 0;  // the pool's count when this connection last failed to connect
 };
 
 }  // namespace sg::store

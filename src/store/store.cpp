@@ -90,9 +90,11 @@ store::store(const options& opts)
     if (opts.pool_size == 0 || opts.pool_size > max_pool_size)
       throw std::invalid_argument("--database-pool-size: between 1 and " + std::to_string(max_pool_size));
     transactional_ = true;
-    // The first connection applies the migrations before the others open.
+    // The first connection applies the migrations before the others open. They share a count of
+    // connects, so one reconnected connection ends the others' backoff.
+    auto pool = std::make_shared<std::atomic<std::uint64_t>>(0);
     for (unsigned i = 0; i < opts.pool_size; ++i)
-      dbs_.push_back(std::make_unique<postgres_database>(url_.target, i == 0));
+      dbs_.push_back(std::make_unique<postgres_database>(url_.target, i == 0, pool));
   }
   for (auto& db : dbs_)
     threads_.emplace_back([this, d = db.get()] {

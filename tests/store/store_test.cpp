@@ -223,6 +223,46 @@ TEST(Store, ItemsArrivingWithinTheGatherTimeShareOneBatch) {
 
 // ---- every engine ----------------------------------------------------------------------------
 
+// While the server is away each pooled connection backs off (100 ms doubling to 2 s); once one of
+// them connects again, the server is back and the others try at once instead of failing work until
+// their own backoff ends. Here one connection has backed off past a second when the server returns.
+TEST(PostgresPool, OneReconnectedConnectionEndsTheOthersBackoff) {
+  test::postgres_server pg;
+  auto pool = std::make_shared<std::atomic<std::uint64_t>>(0);
+  postgres_database first(pg.url(), true, pool), second(pg.url(), false, pool);
+  pg.stop();
+  std::string why;  // the last failure's message
+  auto fails = [&why](database& db) {
+    try {
+      db.count_connections();
+      return false;
+    } catch (const database_error& e) {
+      why = e.what();
+      return e.disconnected();
+    }
+  };
+  EXPECT_TRUE(fails(first));
+  // `second` keeps trying until a failed attempt has backed it off past a second (100 + 200 + 400
+  // + 800 ms of attempts: each try that is not backed off reconnects and fails again).
+  auto began = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - began < std::chrono::milliseconds(1600)) {
+    EXPECT_TRUE(fails(second));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a retry loop's pace, not a sync
+  }
+  pg.start();
+  EXPECT_EQ(first.count_connections(), 0);  // its one failure was long ago: it connects
+  auto second_before = second.connects();
+  EXPECT_EQ(second.count_connections(), 0);  // backed off for another second or more, but the pool is back
+  EXPECT_EQ(second.connects(), second_before + 1);
+  // Without a sibling's connect since its failure, a connection still waits out its backoff.
+  pg.stop();
+  EXPECT_TRUE(fails(second));  // the query finds the server gone
+  EXPECT_TRUE(fails(second));  // the reconnect fails: backed off for 100 ms
+  EXPECT_NE(why.find("cannot connect"), std::string::npos) << why;
+  EXPECT_TRUE(fails(second));  // within the backoff: no attempt
+  EXPECT_NE(why.find("backed off"), std::string::npos) << why;
+}
+
 // The same tests on SQLite and on a PostgreSQL server of the test's own.
 class StoreEngines : public ::testing::TestWithParam<std::string> {
  protected:
