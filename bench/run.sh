@@ -544,7 +544,7 @@ fi
 # Time to first token through streamgate versus straight from a fake upstream (1,000 requests).
 if command -v node >/dev/null; then
   echo "bench: time to first token through streamgate vs direct" >&2
-  if ttft=$(node "$ROOT/bench/providers/ttft.mjs" --requests 1000 --ttft-ms 20 --bin "$ROOT/build/release/streamgate" 2>&1); then
+  if ttft=$(node "$ROOT/bench/providers/ttft.mjs" --requests 1000 --ttft-ms 20 --bin "$SG" --sgbench "$BENCH" 2>&1); then
     printf '%s\n' "$ttft" >"$OUT/ttft.txt"
     {
       echo
