@@ -15,12 +15,12 @@
 #include "core/asio.hpp"
 
 #include <boost/asio/connect.hpp>
+#include <boost/json.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,29 +42,15 @@ struct target {
   std::vector<double> ttft_ms, outside_ms;
 };
 
-void attempt(net::io_context& ioc, target& t, bool record);
-
-// A keep-alive connection the server closed while it was idle fails at the write or the head: the
-// request is made again once, on a new connection, and timed from there.
-void one_request(net::io_context& ioc, target& t, bool record) {
-  bool reused = t.sock.has_value();
-  auto samples = t.ttft_ms.size();
-  try {
-    attempt(ioc, t, record);
-  } catch (const beast::system_error&) {
-    if (!reused || t.ttft_ms.size() != samples) throw;  // a failure after the first token is a failure
-    t.sock.reset();
-    attempt(ioc, t, record);
-  }
+void connect(net::io_context& ioc, target& t) {
+  t.sock.emplace(ioc);
+  t.sock->connect({net::ip::make_address("127.0.0.1"), t.port});
+  t.sock->set_option(tcp::no_delay(true));
+  t.buf.clear();
 }
 
-void attempt(net::io_context& ioc, target& t, bool record) {
-  if (!t.sock) {
-    t.sock.emplace(ioc);
-    t.sock->connect({net::ip::make_address("127.0.0.1"), t.port});
-    t.sock->set_option(tcp::no_delay(true));
-    t.buf.clear();
-  }
+void one_request(net::io_context& ioc, target& t, bool record) {
+  if (!t.sock) connect(ioc, t);
   http::request<http::string_body> req{http::verb::post, t.path, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(t.port));
   req.set(http::field::content_type, "application/json");
@@ -74,11 +60,22 @@ void attempt(net::io_context& ioc, target& t, bool record) {
   req.prepare_payload();
 
   using clock = std::chrono::steady_clock;
-  auto t0 = clock::now();
-  http::write(*t.sock, req);
-  http::response_parser<http::buffer_body> p;
-  p.body_limit(boost::none);
-  http::read_header(*t.sock, t.buf, p);
+  clock::time_point t0;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  // A keep-alive connection the server closed while it was idle fails at the write or the head:
+  // the request is made once more on a new connection, and timed from there.
+  for (bool retried = false;; retried = true) {
+    t0 = clock::now();
+    parser.emplace();
+    parser->body_limit(boost::none);
+    beast::error_code ec;
+    http::write(*t.sock, req, ec);
+    if (!ec) http::read_header(*t.sock, t.buf, *parser, ec);
+    if (!ec) break;
+    if (retried) throw beast::system_error(ec);
+    connect(ioc, t);
+  }
+  auto& p = *parser;
   if (p.get().result() != http::status::ok)
     throw std::runtime_error(t.name + ": HTTP " + std::to_string(p.get().result_int()));
   std::string seen;
@@ -104,15 +101,6 @@ void attempt(net::io_context& ioc, target& t, bool record) {
   }
   if (!stamped) throw std::runtime_error(t.name + ": the answer ended with no stamped token: " + seen.substr(0, 300));
   if (!p.keep_alive()) t.sock.reset();
-}
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -144,19 +132,12 @@ int run_ttft(int argc, char** argv) {
   net::io_context ioc;
   for (unsigned r = 0; r < warmup + requests; ++r)
     for (auto& t : targets) one_request(ioc, t, r >= warmup);
-  std::ostringstream out;
-  out.precision(6);
-  out << "{\"requests\":" << requests << ",\"targets\":{";
-  for (std::size_t k = 0; k < targets.size(); ++k) {
-    auto& t = targets[k];
-    out << (k ? "," : "") << "\"" << json_escape(t.name) << "\":{\"ttft_ms\":[";
-    for (std::size_t j = 0; j < t.ttft_ms.size(); ++j) out << (j ? "," : "") << t.ttft_ms[j];
-    out << "],\"outside_ms\":[";
-    for (std::size_t j = 0; j < t.outside_ms.size(); ++j) out << (j ? "," : "") << t.outside_ms[j];
-    out << "]}";
-  }
-  out << "}}\n";
-  std::cout << out.str();
+  boost::json::object out{{"requests", requests}};
+  auto& by_name = out["targets"].emplace_object();
+  for (auto& t : targets)
+    by_name[t.name] = {{"ttft_ms", boost::json::value_from(t.ttft_ms)},
+                       {"outside_ms", boost::json::value_from(t.outside_ms)}};
+  std::cout << boost::json::serialize(out) << "\n";
   return 0;
 }
 
