@@ -29,7 +29,13 @@ void ws_handler::begin(ws_client c) {
   identity_.user_agent = std::move(c.user_agent);
   if (!c.context_json.empty()) context_json_ = std::make_unique<const std::string>(std::move(c.context_json));
   owe_disconnect_ = c.admitted_by_route;
-  limit_key_ = std::move(c.limit_key);
+  if (c.limit_key != limit_key()) limit_key_ = std::make_unique<const std::string>(std::move(c.limit_key));
+}
+
+std::string ws_handler::limit_key() const {
+  if (limit_key_) return *limit_key_;
+  // As the HTTP session makes it: anonymous callers share the limits of their address.
+  return authenticated_ ? "user:" + identity_.sub : "ip:" + identity_.source_ip;
 }
 
 void ws_handler::opened(std::shared_ptr<connection_handle> handle) {
@@ -197,7 +203,7 @@ void ws_handler::handle(proto::stream_request& r) {
   auto request_id = r.request_id;
   r.connection_id = identity_.connection_id;
   r.context_json = context_json();
-  app_.streams->start_anywhere(std::move(r), identity_.sub, limit_key_, peer_.executor(),
+  app_.streams->start_anywhere(std::move(r), identity_.sub, limit_key(), peer_.executor(),
                                [this, keep = peer_.self(), request_id](stream::stream_manager::start_result res) {
                                  if (closed_) return;
                                  if (res.error) {

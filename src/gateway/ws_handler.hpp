@@ -99,7 +99,10 @@ class ws_handler {
   ws_peer& peer_;
   connection_identity identity_;
   bool authenticated_ = false;  // the caller's sub (identity_.sub) is a token's, not an anonymous identity
-  std::string limit_key_;
+  // The limit key when it is not the one limit_key() derives from the identity ("user:" + sub, or
+  // "ip:" + the address): 8 bytes on an idle connection instead of a 32-byte string.
+  std::unique_ptr<const std::string> limit_key_;
+  std::string limit_key() const;
   std::unique_ptr<const std::string> context_json_;  // what the $connect integration returned; null = nothing
   bool owe_disconnect_ = false;  // $disconnect is called once for every connection let in
   bool registered_ = false;

@@ -124,18 +124,18 @@ void basic_ws_session<Stream>::on_read(error_code ec, std::size_t) {
   if (ec) {
     // Oversize messages (1009) and invalid UTF-8 (1007) were already answered by Beast's close.
     if (ec == websocket::error::message_too_big) {
-      close_cause_ = "message_too_big";
+      set_cause("message_too_big");
       close_code_ = 1009;
     } else if (ec == websocket::error::bad_frame_payload) {
-      close_cause_ = "invalid_utf8";
+      set_cause("invalid_utf8");
       close_code_ = 1007;
     } else if (ec == websocket::error::closed) {
-      close_cause_ = closing_ ? close_cause_ : "client";
+      if (!closing_) close_cause_.reset();  // "client"
       // The peer's code; a close frame without one is 1005 (RFC 6455 §7.1.5).
       auto peer = static_cast<std::uint16_t>(ws_.reason().code);
       if (!close_code_) close_code_ = peer ? peer : std::uint16_t{1005};
-    } else if (ec == beast::error::timeout) close_cause_ = "idle_timeout";
-    else if (!closing_) close_cause_ = ec.message();
+    } else if (ec == beast::error::timeout) set_cause("idle_timeout");
+    else if (!closing_) set_cause(ec.message());
     finish();
     return;
   }
@@ -187,7 +187,7 @@ void basic_ws_session<Stream>::disconnect(std::uint16_t code, std::string reason
 
 template <class Stream>
 void basic_ws_session<Stream>::close_now(std::uint16_t code, std::string reason) {
-  close_cause_ = reason.empty() ? "server" : reason;
+  set_cause(reason.empty() ? std::string("server") : reason);
   close(websocket::close_reason(static_cast<websocket::close_code>(code), reason));
 }
 
@@ -197,7 +197,7 @@ void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
   if (!handler_.admit(*ev, replay)) return;
   if (pump_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
     // Too slow even with merging: close with 1008; the client can resume every stream it had.
-    close_cause_ = "slow_consumer";
+    set_cause("slow_consumer");
     core::log_warn("slow consumer closed", {{"connectionId", handler_.identity().connection_id},
                                             {"queuedBytes", pump_.bytes()},
                                             {"limit", app_.cfg.outbound_max_bytes}});
@@ -222,7 +222,7 @@ void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
   if (corked_) cork(false);
   pump_.end_write(!ec);
   if (ec) {
-    if (!closing_) close_cause_ = "write: " + ec.message();
+    if (!closing_) set_cause("write: " + ec.message());
     finish();
     return;
   }
@@ -266,7 +266,7 @@ void basic_ws_session<Stream>::finish() {
   unwatch();
   pump_.clear_waiting();
   slots_.reset();
-  handler_.closed(close_code_.value_or(1006), close_cause_);
+  handler_.closed(close_code_.value_or(1006), close_cause_ ? std::string_view(*close_cause_) : std::string_view("client"));
 }
 
 template <class Stream>
@@ -294,7 +294,7 @@ void basic_ws_session<Stream>::idle_expired() {
   if (closing_ || finished_) return;
   // As Beast's own timeout did: the socket is closed without a close frame (the peer is not
   // listening), and the pending read ends the session with this cause.
-  close_cause_ = "idle_timeout";
+  set_cause("idle_timeout");
   closing_ = true;
   error_code ec;
   tcp_socket().close(ec);

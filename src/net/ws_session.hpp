@@ -89,7 +89,10 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   bool finished_ = false;
   bool pinging_ = false;
   bool corked_ = false;  // until the first frame after the 101 is written  // a keep-alive ping is on its way (Beast allows one at a time)
-  std::string close_cause_ = "client";
+  // Why the connection ended, as logged and told to the handler; null = "client" (the peer closed).
+  // Set once, at the end: a pointer costs an idle connection 8 bytes where a string costs 32.
+  std::unique_ptr<const std::string> close_cause_;
+  void set_cause(std::string cause) { close_cause_ = std::make_unique<const std::string>(std::move(cause)); }
   std::optional<std::uint16_t> close_code_;  // as sent or received; none = the socket just ended (1006)
   std::shared_ptr<void> slots_;
   std::atomic<std::int64_t> last_active_{0};

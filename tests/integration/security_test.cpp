@@ -314,6 +314,44 @@ TEST(RateLimits, ConcurrentStreamsPerUserRecoverWhenOneEnds) {
   EXPECT_EQ(ok.back().at("type"), "stream_start");
 }
 
+// A connection's streams count against the same key as the caller's other connections and HTTP
+// requests: its address when anonymous, its token's sub otherwise (another sub has its own).
+TEST(RateLimits, ConcurrentStreamsAreCountedPerCallerAcrossConnectionsAndHttp) {
+  {
+    server_process srv({"--max-streams-per-user", "1", "--demo-ttft-ms", "5000"});
+    ws_client first(srv.port());
+    first.send_json(stream_request("long"));
+    EXPECT_EQ(first.read_until("stream_start").back().at("type"), "stream_start");
+    ws_client second(srv.port());
+    second.send_json(stream_request("same address"));
+    EXPECT_EQ(second.read_until("error").back().at("code"), "rate_limited");
+    auto r = http_request(srv.port(), http::verb::post, "/v1/streams",
+                          json::serialize(json::object{{"projectId", "test"}, {"userInput", "x"}}),
+                          {{"Accept", "application/json"}});
+    EXPECT_EQ(r.status, 429u) << r.body;
+  }
+  {
+    server_process srv(jwt_args({"--max-streams-per-user", "1", "--demo-ttft-ms", "5000"}));
+    ws_client alice(srv.port(), "/ws?token=" + token_for("alice"));
+    alice.send_json(stream_request("long"));
+    EXPECT_EQ(alice.read_until("stream_start").back().at("type"), "stream_start");
+    ws_client alice_again(srv.port(), "/ws?token=" + token_for("alice"));
+    alice_again.send_json(stream_request("same sub"));
+    EXPECT_EQ(alice_again.read_until("error").back().at("code"), "rate_limited");
+    auto r = http_request(srv.port(), http::verb::post, "/v1/streams",
+                          json::serialize(json::object{{"projectId", "test"}, {"userInput", "x"}}),
+                          [&] {
+                            auto h = bearer(token_for("alice"));
+                            h["Accept"] = "application/json";
+                            return h;
+                          }());
+    EXPECT_EQ(r.status, 429u) << r.body;
+    ws_client bob(srv.port(), "/ws?token=" + token_for("bob"));
+    bob.send_json(stream_request("another sub"));
+    EXPECT_EQ(bob.read_until("stream_start").back().at("type"), "stream_start");
+  }
+}
+
 TEST(RateLimits, UpstreamTokenQuota) {
   server_process srv({"--rate-tokens-per-minute", "100"});
   ws_client c(srv.port());
