@@ -9,6 +9,7 @@ Reads the run's JSON reports (and retained.tsv, ttft.txt when present) from OUT_
 import json
 import os
 import re
+import statistics
 import sys
 
 out, results = sys.argv[1], sys.argv[2]
@@ -36,9 +37,38 @@ def fmt(v, unit="", d=1):
 rows = []
 
 
-def row(goal, ours, peer_label, peer, ratio_limit=None, absolute=None, note=""):
-    """ratio_limit: ours/peer must be <= it; absolute: (limit, unit) ours must be below it."""
-    ratio = ours / peer if ours is not None and peer else None
+def runs(name):
+    """A point and its repeats (NAME, NAME_r2, NAME_r3, ...), as bench/run.sh names them."""
+    out_runs, r = [load(name)], 2
+    while (x := load(f"{name}_r{r}")) is not None:
+        out_runs.append(x)
+        r += 1
+    return out_runs
+
+
+def paired(ours_name, peer_name, figure, d=1):
+    """The median of each side's figure over the pairs run back to back, the median of the pairs'
+    ratios, and a note listing every pair. With one pair: that pair, and no note."""
+    ours = [figure(r) for r in runs(ours_name)]
+    peer = [figure(r) for r in runs(peer_name)]
+    pairs = [(a, b) for a, b in zip(ours, peer) if a is not None and b is not None]
+    lone = [a for a in ours if a is not None]
+    if len(pairs) < 2:
+        if len(lone) >= 2 and not any(b is not None for b in peer):
+            return statistics.median(lone), None, None, (
+                f"median of {len(lone)} runs: " + " / ".join(f"{a:,.{d}f}" for a in lone))
+        return (ours[0], peer[0] if peer else None, None, "")
+    ratio = statistics.median(a / b for a, b in pairs if b)
+    note = (f"median of {len(pairs)} pairs run back to back; streamgate / peer: "
+            + ", ".join(f"{a:,.{d}f} / {b:,.{d}f}" for a, b in pairs))
+    return statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs), ratio, note
+
+
+def row(goal, ours, peer_label, peer, ratio_limit=None, absolute=None, note="", ratio=None, d=1):
+    """ratio_limit: ours/peer must be <= it; absolute: (limit, unit) ours must be below it.
+    ratio: the median of paired ratios, when the figures are medians of pairs."""
+    if ratio is None:
+        ratio = ours / peer if ours is not None and peer else None
     met = None
     if ours is not None:
         met = True
@@ -47,7 +77,7 @@ def row(goal, ours, peer_label, peer, ratio_limit=None, absolute=None, note=""):
         if absolute is not None:
             met = met and ours <= absolute
     verdict = "–" if met is None else ("met" if met else "not met")
-    rows.append((goal, ours, peer_label, peer, ratio, verdict, note))
+    rows.append((goal, ours, peer_label, peer, ratio, verdict, note, d))
 
 
 # 1. CPU per delivered chunk versus Node, at each load measured.
@@ -62,8 +92,12 @@ for n in (500, 2000, 10000):
         # Overloaded: lagging readers' chunks were merged, so a frame carries several tokens.
         note = (f"{tokens / frames:.1f} tokens per frame (merged: the server was past its capacity); "
                 f"per delivered token {cpu * frames / tokens:.1f} µs")
+    peer_cpu, ratio = g(nd, "server", "cpu_us_per_chunk"), None
+    if not note:
+        cpu, peer_cpu, ratio, note = paired(f"streamgate_stream_{n}", f"node_stream_{n}",
+                                            lambda r: g(r, "server", "cpu_us_per_chunk"))
     row(f"server CPU per delivered chunk, {n:,} streams ≤ 0.6× Node (µs)", cpu,
-        "Node `ws`", g(nd, "server", "cpu_us_per_chunk"), ratio_limit=0.6, note=note)
+        "Node `ws`", peer_cpu, ratio_limit=0.6, note=note, ratio=ratio)
 # 2. Lateness at half capacity.
 hs, hn = load("streamgate_half"), load("node_half")
 sl, nl = g(hs, "lateness_us", "p99"), g(hn, "lateness_us", "p99")
@@ -71,11 +105,14 @@ row(f"chunk lateness p99 at half capacity ({g(hs, 'connections') or '?'} streams
     sl, "Node `ws`, same load", nl, ratio_limit=1.0, absolute=2000)
 # 3. Idle memory.
 si, ni = load("streamgate_idle"), load("node_idle")
-row(f"RSS per idle WebSocket ({g(si, 'connected') or '?'} open) ≤ 4 KiB", g(si, "server", "rss_per_connection_kib"),
-    "Node `ws`", g(ni, "server", "rss_per_connection_kib"), absolute=4.0)
+rss, rss_peer, rss_ratio, rss_note = paired("streamgate_idle", "node_idle",
+                                            lambda r: g(r, "server", "rss_per_connection_kib"), d=3)
+row(f"RSS per idle WebSocket ({g(si, 'connected') or '?'} open) ≤ 4 KiB", rss, "Node `ws`", rss_peer, absolute=4.0,
+    note=rss_note, ratio=rss_ratio, d=3)
 # 4. CPU per accepted WebSocket.
 acc = lambda r: 1e6 / g(r, "connect", "per_server_cpu_s") if g(r, "connect", "per_server_cpu_s") else None
-row("server CPU per accepted WebSocket ≤ 50 µs", acc(si), "Node `ws`", acc(ni), absolute=50)
+a_ours, a_peer, a_ratio, a_note = paired("streamgate_idle", "node_idle", acc)
+row("server CPU per accepted WebSocket ≤ 50 µs", a_ours, "Node `ws`", a_peer, absolute=50, note=a_note, ratio=a_ratio)
 # 5. Retained streams: RSS slope per retained stream over the retention window.
 tsv = os.path.join(out, "retained.tsv")
 if os.path.exists(tsv):
@@ -106,8 +143,8 @@ else:
     row("RSS per finished stream kept for resume ≤ 2 KiB + its text", None, "–", None, note="retained run skipped")
 # 6. Proxy path.
 pd, pn, ps = load("proxy_direct"), load("proxy_nginx"), load("proxy_streamgate")
-row("proxy CPU per chunk ≤ 1.25× nginx (µs)", g(ps, "server", "cpu_us_per_chunk"), "nginx worker",
-    g(pn, "server", "cpu_us_per_chunk"), ratio_limit=1.25)
+p_ours, p_peer, p_ratio, p_note = paired("proxy_streamgate", "proxy_nginx", lambda r: g(r, "server", "cpu_us_per_chunk"))
+row("proxy CPU per chunk ≤ 1.25× nginx (µs)", p_ours, "nginx worker", p_peer, ratio_limit=1.25, note=p_note, ratio=p_ratio)
 
 
 def added(r, q):
@@ -115,7 +152,11 @@ def added(r, q):
     return None if a is None or b is None else max(a - b, 0)
 
 
-row("added latency per proxied chunk, p99 ≤ nginx's (µs)", added(ps, "p99"), "nginx", added(pn, "p99"), ratio_limit=1.0)
+# Added latency against one direct run: the median over the pairs of each side (a ratio of values
+# clamped at 0 means little, so none is taken).
+l_ours, l_peer, _, l_note = paired("proxy_streamgate", "proxy_nginx", lambda r: added(r, "p99"))
+row("added latency per proxied chunk, p99 ≤ nginx's (µs)", l_ours, "nginx", l_peer, ratio_limit=1.0, note=l_note,
+    ratio=(None if l_ours is None or l_peer is None else l_ours / l_peer if l_peer else (0.0 if l_ours == 0 else None)))
 ttft = os.path.join(out, "ttft.txt")
 
 
@@ -145,13 +186,16 @@ row("delivered chunks/s at saturation, `--threads 2` ≥ 1.8× `--threads 1`", g
 if t1 and t2:
     r = rows[-1]
     ratio = r[1] / r[3] if r[3] else None
-    rows[-1] = (r[0], r[1], r[2], r[3], ratio, "met" if ratio and ratio >= 1.8 else "not met", r[6])
+    rows[-1] = (r[0], r[1], r[2], r[3], ratio, "met" if ratio and ratio >= 1.8 else "not met", r[6], r[7])
 
 L = ["## Goals of the hot path\n",
-     "Each goal beside its peer in this run; ratio = streamgate / peer (for chunks/s, above 1 is better).\n",
+     "Each goal beside its peer in this run; ratio = streamgate / peer (for chunks/s, above 1 is better). "
+     "Where the note says \"median of N pairs\", the point was run N times, streamgate and its peer back to "
+     "back each time (`PAIRS`, bench/run.sh): the figures are each side's median and the ratio is the "
+     "median of the pairs' ratios; the note lists every pair.\n",
      "| goal | streamgate | peer | peer's figure | ratio | verdict | note |", "|---|---|---|---|---|---|---|"]
-for goal, ours, peer_label, peer, ratio, verdict, note in rows:
-    L.append(f"| {goal} | {fmt(ours)} | {peer_label} | {fmt(peer) if peer_label not in ('–', 'goal') else '–'} | "
+for goal, ours, peer_label, peer, ratio, verdict, note, d in rows:
+    L.append(f"| {goal} | {fmt(ours, d=d)} | {peer_label} | {fmt(peer, d=d) if peer_label not in ('–', 'goal') else '–'} | "
              f"{'–' if ratio is None else f'{ratio:.2f}x'} | {verdict} | {note} |")
 L.append("")
 text = open(results).read()
