@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sg::gateway {
@@ -26,6 +27,12 @@ struct principal {
   bool may_use_stream(const std::string& stream_owner) const { return may_use_stream(authenticated, sub, stream_owner); }
   static bool may_use_stream(bool authenticated, const std::string& sub, const std::string& stream_owner) {
     return !authenticated || stream_owner == sub;
+  }
+  /// Whose rate limits and stream quotas this caller's work counts against: its sub when signed in;
+  /// when anonymous, its address's key (anonymous identities cost nothing to mint).
+  std::string limit_key(std::string_view address_key) const { return limit_key(authenticated, sub, address_key); }
+  static std::string limit_key(bool authenticated, std::string_view sub, std::string_view address_key) {
+    return authenticated ? "user:" + std::string(sub) : "ip:" + std::string(address_key);
   }
 };
 

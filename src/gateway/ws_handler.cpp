@@ -34,8 +34,8 @@ void ws_handler::begin(ws_client c) {
 
 std::string ws_handler::limit_key() const {
   if (limit_key_) return *limit_key_;
-  // As the HTTP session makes it: anonymous callers share the limits of their address.
-  return authenticated_ ? "user:" + identity_.sub : "ip:" + identity_.source_ip;
+  // The HTTP session's key, with the source address standing for its key (the same text for IPv4).
+  return principal::limit_key(authenticated_, identity_.sub, identity_.source_ip);
 }
 
 void ws_handler::opened(std::shared_ptr<connection_handle> handle) {

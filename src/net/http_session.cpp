@@ -193,8 +193,7 @@ void basic_http_session<Stream>::handle_request(gateway::request req) {
   bool bearer_subprotocol = caller.bearer_subprotocol;
   issued_key_ = std::move(caller.issued_key);
   who_ = who;
-  // Anonymous identities cost nothing to mint, so anonymous callers share the limits of their address.
-  limit_key_ = who.authenticated ? "user:" + who.sub : "ip:" + ip_key_;
+  limit_key_ = who.limit_key(ip_key_);
 
   if (websocket::is_upgrade(req)) {
     if (t.path != "/ws" && t.path != "/ws/") {

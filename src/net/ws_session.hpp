@@ -87,8 +87,8 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   std::unique_ptr<websocket::close_reason> pending_close_;  // 136 bytes, held only while a close waits
   bool closing_ = false;
   bool finished_ = false;
-  bool pinging_ = false;
-  bool corked_ = false;  // until the first frame after the 101 is written  // a keep-alive ping is on its way (Beast allows one at a time)
+  bool pinging_ = false;  // a keep-alive ping is on its way (Beast allows one at a time)
+  bool corked_ = false;  // until the first frame after the 101 is written
   // Why the connection ended, as logged and told to the handler; null = "client" (the peer closed).
   // Set once, at the end: a pointer costs an idle connection 8 bytes where a string costs 32.
   std::unique_ptr<const std::string> close_cause_;
