@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sg::store {
@@ -104,6 +105,12 @@ class database {
 
   /// Appends a message; returns its id (ids grow with time).
   virtual std::int64_t add_message(const message_row& m) = 0;
+  /// Until the open transaction ends, no other connection adds messages to these histories (a
+  /// project's messages by one owner: {project_id, owner}), so a question and its answer written
+  /// in it take adjacent places there. SQLite's single writer does that already. PostgreSQL takes
+  /// an advisory lock per history, always in one order, so transactions holding several never wait
+  /// on one another in a cycle.
+  virtual void hold_histories(const std::vector<std::pair<std::string, std::string>>& histories) { (void)histories; }
   /// Messages of a project written by `owner`, newest first, with id < before (0 = no bound).
   /// Sets the text and status of the assistant's answer of `stream_id`. With `only_running`, an answer
   /// no longer `streaming` is left alone (a checkpoint that comes after the end). False: no such row.

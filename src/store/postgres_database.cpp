@@ -21,6 +21,18 @@ constexpr std::chrono::milliseconds first_backoff{100};
 constexpr std::chrono::milliseconds max_backoff{2000};
 // Serialises migrations when several nodes start against one database at once.
 constexpr const char* migration_lock = "SELECT pg_advisory_xact_lock(7426517)";
+// A history's lock: (7426518, FNV-1a of its project and owner). Every node computes the
+// same key, so the lock holds across the cluster.
+constexpr const char* history_lock = "SELECT pg_advisory_xact_lock(7426518, $1::integer)";
+
+std::int32_t history_key(const std::string& project_id, const std::string& owner) {
+  std::uint32_t h = 2166136261u;
+  auto mix = [&h](unsigned char c) { h = (h ^ c) * 16777619u; };
+  for (unsigned char c : project_id) mix(c);
+  mix(0);
+  for (unsigned char c : owner) mix(c);
+  return static_cast<std::int32_t>(h);
+}
 
 std::int64_t to_int(const char* v) {
   std::int64_t out = 0;
@@ -310,6 +322,15 @@ std::int64_t postgres_database::add_message(const message_row& m) {
                "VALUES($1, $2, $3, $4, $5, $6::bigint, $7, $8) RETURNING id",
                {m.project_id, m.role, m.content, m.status, m.stream_id, num(m.created_at), m.owner, m.node});
   return integer(r.get(), 0, 0);
+}
+
+void postgres_database::hold_histories(const std::vector<std::pair<std::string, std::string>>& histories) {
+  std::vector<std::int32_t> keys;
+  keys.reserve(histories.size());
+  for (auto& [project_id, owner] : histories) keys.push_back(history_key(project_id, owner));
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  for (auto k : keys) run(history_lock, {std::to_string(k)});
 }
 
 bool postgres_database::set_answer(const std::string& stream_id, const std::string& content,

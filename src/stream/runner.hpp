@@ -222,7 +222,11 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
   void record_question() { m_.defer_record(shared_from_this()); }
 
  public:
-  // On a store thread, inside a transaction (or a savepoint of one): the question's two rows.
+  // The history the question's rows go to: {project, owner} (store::database::hold_histories).
+  std::pair<std::string, std::string> history() const { return {req_.project_id, s_->owner()}; }
+
+  // On a store thread, inside a transaction (or a savepoint of one) that holds history(): the
+  // question's two rows, next to each other in it.
   // `answer` and `status` are the answer's row as it stands: empty and `streaming` while it runs.
   void write_question(store::database& db, const std::string& answer = {}, const std::string& status = "streaming") {
     if (!project_visible(db)) return;  // the read at the start ends this stream as not_found
@@ -298,7 +302,10 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
           auto text = s_->text();
           m_.store_.exec(
               [self, status, text](store::database& db) {
-                store::in_write_transaction(db, [&](bool) { self->write_question(db, text, status); });
+                store::in_write_transaction(db, [&](bool) {
+                  db.hold_histories({self->history()});
+                  self->write_question(db, text, status);
+                });
               },
               [self, status, make_event](store::result<void> saved) {
                 net::post(self->ex_, [self, status, make_event, saved_ok = saved.has_value()] {

@@ -148,6 +148,12 @@ void stream_manager::write_records() {
   store_.exec(
       [this, batch, written](store::database& db) {
         store::in_write_transaction(db, [&](bool own) {
+          // Each question's two rows stay together in its history, whatever another connection
+          // (a second store thread, another node) writes there meanwhile.
+          std::vector<std::pair<std::string, std::string>> histories;
+          histories.reserve(batch->size());
+          for (auto& r : *batch) histories.push_back(r->history());
+          db.hold_histories(histories);
           for (std::size_t i = 0; i < batch->size(); ++i) {
             try {
               db.exec("SAVEPOINT question");

@@ -746,6 +746,60 @@ TEST(PostgresStore, RestartedServerIsReconnected) {
   }
 }
 
+// Two connections write to one history (a project's messages by one owner), as two store threads
+// or two nodes do: a question and its answer written in one transaction that holds the history stay
+// next to each other, the other connection's pair waiting for it rather than landing between them.
+TEST(PostgresStore, AQuestionAndItsAnswerStayTogetherWhileAnotherConnectionWritesTheirHistory) {
+  test::postgres_server pg;
+  postgres_database a(pg.url(), true), b(pg.url(), false);
+  a.put_project({"p", "together", "", "o", 1, 1});
+  auto row = [](const char* role, const char* stream) {
+    message_row m;
+    m.project_id = "p";
+    m.owner = "o";
+    m.role = role;
+    m.content = std::string(role) + " of " + stream;
+    m.status = "complete";
+    m.stream_id = stream;
+    m.created_at = 1;
+    return m;
+  };
+  a.begin_write();
+  a.hold_histories({{"p", "o"}, {"elsewhere", "o"}});
+  a.add_message(row("user", "s1"));
+  auto other = std::async(std::launch::async, [&] {
+    b.begin_write();
+    b.hold_histories({{"elsewhere", "o"}, {"p", "o"}});  // listed in another order: still no deadlock
+    b.add_message(row("user", "s2"));
+    b.add_message(row("assistant", "s2"));
+    b.commit();
+  });
+  // a's answer is written once b has written its pair or is waiting for the history.
+  auto* watch = PQconnectdb(pg.url().c_str());
+  ASSERT_EQ(PQstatus(watch), CONNECTION_OK);
+  auto b_waits = [watch] {
+    auto* r = PQexec(watch, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+    bool yes = PQresultStatus(r) == PGRES_TUPLES_OK && std::string(PQgetvalue(r, 0, 0)) != "0";
+    PQclear(r);
+    return yes;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool waited = false;
+  while (other.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready &&
+         !(waited = b_waits()) && std::chrono::steady_clock::now() < deadline) {
+  }
+  PQfinish(watch);
+  EXPECT_TRUE(waited) << "the other connection waited for the history";
+  a.add_message(row("assistant", "s1"));
+  a.commit();
+  other.get();
+  auto items = a.list_messages("p", "o", 0, 10);  // newest first
+  ASSERT_EQ(items.size(), 4u);
+  std::vector<std::string> got;
+  for (auto it = items.rbegin(); it != items.rend(); ++it) got.push_back(it->role + " " + it->stream_id);
+  EXPECT_EQ(got, (std::vector<std::string>{"user s1", "assistant s1", "user s2", "assistant s2"}));
+}
+
 TEST(DatabaseUrl, FormsAndDefaults) {
   auto d = database_url::parse("", "/var/lib/sg");
   EXPECT_EQ(d.kind, database_url::engine::sqlite);
