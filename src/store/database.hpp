@@ -111,7 +111,6 @@ class database {
   /// an advisory lock per history, always in one order, so transactions holding several never wait
   /// on one another in a cycle.
   virtual void hold_histories(const std::vector<std::pair<std::string, std::string>>& histories) { (void)histories; }
-  /// Messages of a project written by `owner`, newest first, with id < before (0 = no bound).
   /// Sets the text and status of the assistant's answer of `stream_id`. With `only_running`, an answer
   /// no longer `streaming` is left alone (a checkpoint that comes after the end). False: no such row.
   virtual bool set_answer(const std::string& stream_id, const std::string& content, const std::string& status,
@@ -119,6 +118,7 @@ class database {
   /// Answers still `streaming` become `interrupted`, keeping their text: those of `node`, or of every
   /// node when it is empty (a lone node's start after a crash). Returns how many.
   virtual int interrupt_running(const std::string& node) = 0;
+  /// Messages of a project written by `owner`, newest first, with id < before (0 = no bound).
   virtual std::vector<message_row> list_messages(const std::string& project_id, const std::string& owner,
                                                  std::int64_t before, int limit) = 0;
 
