@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -110,7 +111,7 @@ class database {
   /// in it take adjacent places there. SQLite's single writer does that already. PostgreSQL takes
   /// an advisory lock per history, always in one order, so transactions holding several never wait
   /// on one another in a cycle.
-  virtual void hold_histories(const std::vector<std::pair<std::string, std::string>>& histories) { (void)histories; }
+  virtual void hold_histories(const std::vector<std::pair<std::string_view, std::string_view>>& histories) { (void)histories; }
   /// Sets the text and status of the assistant's answer of `stream_id`. With `only_running`, an answer
   /// no longer `streaming` is left alone (a checkpoint that comes after the end). False: no such row.
   virtual bool set_answer(const std::string& stream_id, const std::string& content, const std::string& status,

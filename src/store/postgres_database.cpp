@@ -28,7 +28,7 @@ constexpr const char* migration_lock = "SELECT pg_advisory_xact_lock(7426517)";
 constexpr const char* history_locks =
     "SELECT pg_advisory_xact_lock(7426518, k) FROM unnest($1::integer[]) WITH ORDINALITY AS t(k, n) ORDER BY n";
 
-std::int32_t history_key(const std::string& project_id, const std::string& owner) {
+std::int32_t history_key(std::string_view project_id, std::string_view owner) {
   std::uint32_t h = 2166136261u;
   auto mix = [&h](unsigned char c) { h = (h ^ c) * 16777619u; };
   for (unsigned char c : project_id) mix(c);
@@ -327,16 +327,17 @@ std::int64_t postgres_database::add_message(const message_row& m) {
   return integer(r.get(), 0, 0);
 }
 
-void postgres_database::hold_histories(const std::vector<std::pair<std::string, std::string>>& histories) {
+void postgres_database::hold_histories(const std::vector<std::pair<std::string_view, std::string_view>>& histories) {
   std::vector<std::int32_t> keys;
   keys.reserve(histories.size());
   for (auto& [project_id, owner] : histories) keys.push_back(history_key(project_id, owner));
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   if (keys.empty()) return;
-  std::string array = "{";
-  for (auto k : keys) array += (array.size() > 1 ? "," : "") + std::to_string(k);
-  run(history_locks, {array + "}"});
+  std::vector<std::string> array;
+  array.reserve(keys.size());
+  for (auto k : keys) array.push_back(std::to_string(k));
+  run(history_locks, {text_array(array)});
 }
 
 bool postgres_database::set_answer(const std::string& stream_id, const std::string& content,

@@ -62,7 +62,7 @@ class postgres_database final : public database {
   bool delete_card(const std::string& project_id, const std::string& card_id) override;
 
   std::int64_t add_message(const message_row& m) override;
-  void hold_histories(const std::vector<std::pair<std::string, std::string>>& histories) override;
+  void hold_histories(const std::vector<std::pair<std::string_view, std::string_view>>& histories) override;
   bool set_answer(const std::string& stream_id, const std::string& content, const std::string& status,
                   bool only_running) override;
   int interrupt_running(const std::string& node) override;

@@ -223,7 +223,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
 
  public:
   // The history the question's rows go to: {project, owner} (store::database::hold_histories).
-  std::pair<std::string, std::string> history() const { return {req_.project_id, s_->owner()}; }
+  std::pair<std::string_view, std::string_view> history() const { return {req_.project_id, s_->owner()}; }
 
   // On a store thread, inside a transaction (or a savepoint of one) that holds history(): the
   // question's two rows, next to each other in it.

@@ -150,7 +150,7 @@ void stream_manager::write_records() {
         store::in_write_transaction(db, [&](bool own) {
           // Each question's two rows stay together in its history, whatever another connection
           // (a second store thread, another node) writes there meanwhile.
-          std::vector<std::pair<std::string, std::string>> histories;
+          std::vector<std::pair<std::string_view, std::string_view>> histories;
           histories.reserve(batch->size());
           for (auto& r : *batch) histories.push_back(r->history());
           db.hold_histories(histories);
