@@ -1,9 +1,11 @@
 // The upstream HTTP client against scripted loopback servers: streaming, keep-alive, timeouts, abort, TLS, proxy.
 #include "provider/http/http_client.hpp"
+#include "provider/http/inq_socket.hpp"
 #include "local_server.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <atomic>
 #include <chrono>
@@ -126,6 +128,114 @@ TEST(Url, ParsesSchemesPortsAndPrefixes) {
   EXPECT_FALSE(parse_url("http://u:p@host/"));
   EXPECT_FALSE(parse_url("http://h:99999/"));
   EXPECT_FALSE(parse_url("localhost:11434"));
+}
+
+// A connected loopback pair: `writer` blocking, `reader` non-blocking with TCP_INQ as asked.
+struct loopback_pair {
+  net::io_context ioc;
+  tcp::socket writer{ioc}, reader{ioc};
+  explicit loopback_pair(bool count_queued) {
+    tcp::acceptor acc(ioc, {net::ip::address_v4::loopback(), 0});
+    writer.connect(acc.local_endpoint());
+    acc.accept(reader);
+    reader.non_blocking(true);
+    int on = 1;
+    if (count_queued) {
+      EXPECT_EQ(::setsockopt(reader.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on), 0);
+    }
+  }
+  // Waits (poll, 5 s at most) until the reader sees `events`: data, or the writer's FIN as well.
+  bool arrived(short events) {
+    pollfd p{reader.native_handle(), events, 0};
+    return ::poll(&p, 1, 5000) == 1 && (p.revents & events) == events;
+  }
+  auto receive(std::size_t size, std::string& into) {
+    char buf[256];
+    error_code ec;
+    std::size_t n = 0;
+    auto st = receive_counting_queue(reader.native_handle(), net::buffer(buf, size), ec, n);
+    into.assign(buf, n);
+    return std::pair{st, ec};
+  }
+};
+
+using status = net::detail::reactor_op::status;
+
+TEST(InqSocket, AReadThatLeavesNothingQueuedSaysTheSocketIsExhausted) {
+  loopback_pair p(true);
+  net::write(p.writer, net::buffer(std::string_view("0123456789")));
+  ASSERT_TRUE(p.arrived(POLLIN));
+  std::string got;
+  auto [st, ec] = p.receive(4, got);
+  EXPECT_EQ(st, status::done);  // six bytes still queued: the next read may try at once
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(got, "0123");
+  std::tie(st, ec) = p.receive(100, got);
+  EXPECT_EQ(st, status::done_and_exhausted);
+  EXPECT_EQ(got, "456789");
+  std::tie(st, ec) = p.receive(100, got);
+  EXPECT_EQ(st, status::not_done);
+}
+
+TEST(InqSocket, AnEndOfStreamQueuedBehindTheLastBytesIsNotExhausted) {
+  loopback_pair p(true);
+  net::write(p.writer, net::buffer(std::string_view("end")));
+  p.writer.shutdown(tcp::socket::shutdown_send);
+  ASSERT_TRUE(p.arrived(POLLIN | POLLRDHUP));
+  std::string got;
+  auto [st, ec] = p.receive(100, got);
+  EXPECT_EQ(st, status::done);  // the FIN is still to be read, and no edge will announce it again
+  EXPECT_EQ(got, "end");
+  std::tie(st, ec) = p.receive(100, got);
+  EXPECT_EQ(st, status::done_and_exhausted);
+  EXPECT_EQ(ec, net::error::eof);
+}
+
+TEST(InqSocket, WithoutTheCountEveryReadIsDone) {
+  loopback_pair p(false);
+  net::write(p.writer, net::buffer(std::string_view("abc")));
+  ASSERT_TRUE(p.arrived(POLLIN));
+  std::string got;
+  auto [st, ec] = p.receive(100, got);
+  EXPECT_EQ(st, status::done);
+  EXPECT_EQ(got, "abc");
+}
+
+// Through the reactor: data written after a read that exhausted the socket is read, and so is an
+// end of stream that arrives together with the last bytes (a read that took a short read for an
+// empty queue would wait for it until run_for gives up).
+TEST(InqSocket, ReadsSeeLaterDataAndAnEndThatCameWithTheLastBytes) {
+  net::io_context ioc;
+  tcp::acceptor acc(ioc, {net::ip::address_v4::loopback(), 0});
+  inq_socket reader(ioc.get_executor());
+  reader.connect(acc.local_endpoint());
+  ASSERT_TRUE(reader.count_queued_bytes());
+  tcp::socket writer(ioc);
+  acc.accept(writer);
+  std::string got;
+  std::optional<error_code> end;
+  std::array<char, 64> buf{};
+  int step = 0;
+  std::function<void(error_code, std::size_t)> on_read = [&](error_code ec, std::size_t n) {
+    if (ec) {
+      end = ec;
+      return;
+    }
+    got.append(buf.data(), n);
+    if (++step == 1) {
+      net::write(writer, net::buffer(std::string_view("b")));
+    } else if (step == 2) {
+      net::write(writer, net::buffer(std::string_view("c")));
+      writer.shutdown(tcp::socket::shutdown_send);
+    }
+    reader.async_read_some(net::buffer(buf), on_read);
+  };
+  net::write(writer, net::buffer(std::string_view("a")));
+  reader.async_read_some(net::buffer(buf), on_read);
+  ioc.run_for(10s);
+  EXPECT_EQ(got, "abc");
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(*end, net::error::eof);
 }
 
 TEST(ProxyEnv, ReadsHttpsProxyAndNoProxy) {

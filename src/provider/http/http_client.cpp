@@ -2,6 +2,7 @@
 #include "provider/http/http_client.hpp"
 
 #include "core/asio.hpp"
+#include "provider/http/inq_socket.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
@@ -109,7 +110,7 @@ constexpr std::size_t read_buffer_bytes = 4 * 1024;
 // every executor copy, move and work count inside Asio's and Beast's operations was a call through
 // a function table.
 using io_executor = net::io_context::executor_type;
-using socket_type = net::basic_stream_socket<tcp, io_executor>;
+using socket_type = inq_socket;  // its reads know when the kernel queue is empty (inq_socket.hpp)
 using timer_type = net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, io_executor>;
 using resolver_type = net::ip::basic_resolver<tcp, io_executor>;
 
@@ -342,6 +343,7 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     if (aborted_) return;
     if (ec) return fail(ec);
     conn_->sock.set_option(tcp::no_delay(true), ec);
+    conn_->sock.count_queued_bytes();
     if (use_proxy_) return proxy_connect();
     after_tcp();
   }
