@@ -41,12 +41,7 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
   source_ip_ = core::address_text(peer_);
   ip_key_ = std::move(peer.limit_key);
   peer_is_proxy_ = peer.is_proxy;
-  error_code ec;
-  // A streamed response writes small chunks back to back: without this, Nagle holds each one until the
-  // client's delayed ACK (~40 ms) and the first token arrives that much late.
-  beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
-  if (app_.cfg.socket_send_buffer > 0)  // kept when the connection becomes a WebSocket
-    beast::get_lowest_layer(stream_).socket().set_option(net::socket_base::send_buffer_size(app_.cfg.socket_send_buffer), ec);
+  // TCP_NODELAY and the configured send buffer come with the socket, inherited from the listener's.
 }
 
 template <class Stream>

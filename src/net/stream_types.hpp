@@ -4,8 +4,12 @@
 #include "core/asio.hpp"
 
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+
+#include <sys/socket.h>
 
 #include <type_traits>
+#include <utility>
 
 namespace sg::io {
 
@@ -21,6 +25,34 @@ using tls_stream = beast::ssl_stream<plain_stream>;
 template <class Stream>
 inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
 
+/// A plain WebSocket's socket: Asio's, except that its writes can be marked "more follows"
+/// (MSG_MORE), so the kernel holds them until a write without the mark and sends both in one
+/// segment. The 101 goes out so, joined by the "connected" frame written after it, without the two
+/// TCP_CORK calls a TLS connection needs for the same.
+class ws_socket : public shard_socket {
+ public:
+  explicit ws_socket(shard_socket&& s) : shard_socket(std::move(s)) {}
+  void more_follows(bool on) { more_ = on; }
+
+  template <class ConstBufferSequence, class WriteToken>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
+    return async_send(buffers, more_ ? MSG_MORE : 0, std::forward<WriteToken>(token));
+  }
+
+ private:
+  bool more_ = false;
+};
+
+// Beast closes a WebSocket through teardown functions found by argument-dependent lookup; a ws_socket
+// is torn down as the socket it is.
+inline void teardown(beast::role_type role, ws_socket& s, error_code& ec) {
+  beast::websocket::teardown(role, static_cast<shard_socket&>(s), ec);
+}
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, ws_socket& s, TeardownHandler&& handler) {
+  beast::websocket::async_teardown(role, static_cast<shard_socket&>(s), std::forward<TeardownHandler>(handler));
+}
+
 /// What a WebSocket runs on once upgraded: a plain connection's bare socket (Beast's WebSocket keeps
 /// its own timers, so tcp_stream's timer state, 0.5 KiB a connection, would sit unused), a TLS stream
 /// as it is (its TLS state is bound to it).
@@ -31,8 +63,8 @@ struct ws_transport {
 };
 template <>
 struct ws_transport<plain_stream> {
-  using type = shard_socket;
-  static shard_socket take(plain_stream& s) { return s.release_socket(); }
+  using type = ws_socket;
+  static ws_socket take(plain_stream& s) { return ws_socket(s.release_socket()); }
 };
 template <class Stream>
 using ws_transport_t = typename ws_transport<Stream>::type;

@@ -63,8 +63,8 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
 
   // Beast's timer serves the opening and closing handshakes only. Silence is the shard's idle
   // watch's business (net/idle_watch.hpp): anything heard from the client, a control frame included,
-  // counts as a sign of life (the HTTP session turned its socket's deadline off and set TCP_NODELAY
-  // before handing it over).
+  // counts as a sign of life (the HTTP session turned its socket's deadline off before handing it
+  // over; TCP_NODELAY came with the socket, from the listener).
   websocket::stream_base::timeout opt{};
   opt.handshake_timeout = ws_handshake_timeout;
   opt.idle_timeout = websocket::stream_base::none();
@@ -80,10 +80,11 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
     // A browser that sent its token as "bearer, <token>" expects one of its subprotocols back.
     if (bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
   }));
-  // The 101 and the "connected" frame that follows it leave in one segment: the socket is corked
-  // until that frame's write completes (on_write). Each segment on its own costs a transmission and
-  // wakes the client once more.
-  cork(true);
+  // The 101 and the "connected" frame that follows it leave in one segment: each segment on its own
+  // costs a transmission and wakes the client once more. A plain socket sends the 101 marked "more
+  // follows" (MSG_MORE) and the frame unmarked; a TLS connection's socket is corked until that
+  // frame's write completes (on_write).
+  hold_sends(true);
   ws_.async_accept(req, beast::bind_front_handler(&basic_ws_session::on_accept, this->shared_from_this()));
 }
 
@@ -96,6 +97,9 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
   }
   // The decorator served the 101 only: its Set-Cookie string is not kept for the connection's life.
   ws_.set_option(websocket::stream_base::decorator([](websocket::response_type&) {}));
+  // The 101 is written, held back by the kernel: the next write, the "connected" frame that
+  // opened() queues, goes out unmarked and takes it along.
+  if constexpr (!is_tls_v<Stream>) ws_.next_layer().more_follows(false);
   handler_.opened(this->shared_from_this());
   if (app_.cfg.idle_timeout_ms > 0)
     idle_watch::of(ws_.get_executor()).add(*this, std::chrono::milliseconds(app_.cfg.idle_timeout_ms));
@@ -219,7 +223,7 @@ void basic_ws_session<Stream>::do_write() {
 
 template <class Stream>
 void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
-  if (corked_) cork(false);
+  if (corked_) hold_sends(false);
   pump_.end_write(!ec);
   if (ec) {
     if (!closing_) set_cause("write: " + ec.message());
@@ -276,10 +280,14 @@ auto& basic_ws_session<Stream>::tcp_socket() {
 }
 
 template <class Stream>
-void basic_ws_session<Stream>::cork(bool on) {
-  corked_ = on;
-  int v = on ? 1 : 0;
-  ::setsockopt(tcp_socket().native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v);  // best effort: uncorked, it only costs a segment
+void basic_ws_session<Stream>::hold_sends(bool on) {
+  if constexpr (is_tls_v<Stream>) {
+    corked_ = on;
+    int v = on ? 1 : 0;
+    ::setsockopt(tcp_socket().native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v);  // best effort: uncorked, it only costs a segment
+  } else {
+    ws_.next_layer().more_follows(on);
+  }
 }
 
 template <class Stream>

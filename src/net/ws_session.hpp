@@ -72,7 +72,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void idle_ping() override;
   void idle_expired() override;
   void unwatch();
-  void cork(bool on);  // TCP_CORK on the socket
+  void hold_sends(bool on);  // until the first frame after the 101: MSG_MORE on a plain socket, TCP_CORK under TLS
   auto& tcp_socket();  // the TCP socket under the WebSocket (and TLS)
 
   // Keeps a TLS stream's context alive; a plain connection has none to keep and holds nothing.
@@ -88,7 +88,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   bool closing_ = false;
   bool finished_ = false;
   bool pinging_ = false;  // a keep-alive ping is on its way (Beast allows one at a time)
-  bool corked_ = false;  // until the first frame after the 101 is written
+  bool corked_ = false;  // TLS: until the first frame after the 101 is written
   // Why the connection ended, as logged and told to the handler; null = "client" (the peer closed).
   // Set once, at the end: a pointer costs an idle connection 8 bytes where a string costs 32.
   std::unique_ptr<const std::string> close_cause_;

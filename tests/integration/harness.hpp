@@ -30,6 +30,7 @@ class server_process {
   server_process(const server_process&) = delete;
 
   std::uint16_t port() const { return port_; }
+  int pid() const { return pid_; }
   /// The admin key the server generated and logged (empty when one was configured).
   const std::string& admin_key() const { return admin_key_; }
   /// {"X-Admin-Key": the generated key}, for the management API.
