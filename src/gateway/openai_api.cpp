@@ -189,13 +189,13 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
                                               std::to_string(created) + ",\"model\":" +
                                               json::serialize(json::value(model)) + ",\"system_fingerprint\":null,");
   std::string_view usage_null = include_usage ? ",\"usage\":null" : "";
-  // One allocation per chunk: the text is appended in place, escaped as it goes.
+  // Appended to the session's buffer in place, the text escaped as it goes: no allocation per chunk.
   static constexpr std::string_view choice_head = "\"choices\":[{\"index\":0,\"delta\":";
   static constexpr std::string_view choice_tail = ",\"logprobs\":null,\"finish_reason\":";
-  auto chunk = [prefix, usage_null](std::string_view delta, std::string_view content, std::string_view finish) {
-    std::string out;
-    out.reserve(prefix->size() + choice_head.size() + delta.size() + content.size() + 16 + choice_tail.size() +
-                finish.size() + usage_null.size() + 8);
+  auto chunk = [prefix, usage_null](std::string& out, std::string_view delta, std::string_view content,
+                                    std::string_view finish) {
+    out.reserve(out.size() + prefix->size() + choice_head.size() + delta.size() + content.size() + 16 +
+                choice_tail.size() + finish.size() + usage_null.size() + 8);
     out += *prefix;
     out += choice_head;
     out += delta;
@@ -209,32 +209,38 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
     out += "}]";
     out += usage_null;
     out += "}\n\n";
-    return out;
   };
-  return [chunk, prefix, include_usage](const proto::event& ev) -> std::string {
+  return [chunk, prefix, include_usage](const proto::event& ev, std::string& out) {
     switch (ev.type) {
       case proto::event_type::stream_start:
-        return chunk(R"({"role":"assistant","content":""})", {}, "null");
+        chunk(out, R"({"role":"assistant","content":""})", {}, "null");
+        return;
       case proto::event_type::stream_chunk:
-        return chunk({}, ev.content, "null");
+        chunk(out, {}, ev.content, "null");
+        return;
       case proto::event_type::stream_complete: {
-        std::string out = chunk("{}", {}, "\"stop\"");
+        chunk(out, "{}", {}, "\"stop\"");
         if (include_usage) {
           auto o = json::parse(ev.json).as_object();
           out += *prefix + "\"choices\":[],\"usage\":" +
                  json::serialize(usage_json(o.contains("usage") ? o.at("usage") : json::value())) + "}\n\n";
         }
-        return out + "data: [DONE]\n\n";
+        out += "data: [DONE]\n\n";
+        return;
       }
       case proto::event_type::error:
-        return "data: " + openai_error_body(error_of(json::parse(ev.json).as_object())) + "\n\n";
+        out += "data: " + openai_error_body(error_of(json::parse(ev.json).as_object())) + "\n\n";
+        return;
       case proto::event_type::stream_cancelled:
-        return "data: " +
-               openai_error_body({proto::error_code::interrupted, "the completion was cancelled", true, {}, {}}) + "\n\n";
+        out += "data: " +
+               openai_error_body({proto::error_code::interrupted, "the completion was cancelled", true, {}, {}}) +
+               "\n\n";
+        return;
       case proto::event_type::heartbeat:
-        return ev.sse();  // a comment: SDKs skip it, proxies see traffic
+        out += ev.sse();  // a comment: SDKs skip it, proxies see traffic
+        return;
       default:
-        return {};
+        return;
     }
   };
 }

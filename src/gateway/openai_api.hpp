@@ -15,9 +15,10 @@
 
 namespace sg::gateway::openai_api {
 
-/// Turns one stream event into the bytes of the response body ("" writes nothing). Called in event
-/// order on the session's strand; stateful.
-using event_formatter = std::function<std::string(const proto::event&)>;
+/// Appends one stream event's bytes of the response body to `out` (nothing: the event writes
+/// nothing). Called in event order on the session's strand; stateful. The session formats a batch
+/// into one buffer that it keeps between writes, so a chunk allocates no string of its own.
+using event_formatter = std::function<void(const proto::event&, std::string& out)>;
 /// Starts the streamed response: the session writes `s`'s events through the formatter.
 using sse_starter = std::function<void(std::shared_ptr<stream::stream> s, event_formatter f)>;
 

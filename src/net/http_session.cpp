@@ -18,6 +18,8 @@ namespace {
 constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto sse_write_timeout = std::chrono::seconds(60);
 constexpr std::size_t sse_events_per_write = 64;  // a backlog goes out in chunks of at most this many events
+// The buffer a formatted response's events are written from is kept between writes up to this size.
+constexpr std::size_t sse_formatted_keep_bytes = 16 * 1024;
 constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
 // After a response that closes the connection, the client's unread bytes are drained this long so
 // the close is a FIN, not a reset that could destroy the response before the client reads it.
@@ -462,10 +464,11 @@ void basic_http_session<Stream>::sse_write() {
     }
     sse_buffers_.clear();
     if (sse_format_) {
+      // A big batch (a replay) does not leave its buffer held for the rest of the response.
+      if (sse_formatted_.capacity() > sse_formatted_keep_bytes) std::string().swap(sse_formatted_);
       sse_formatted_.clear();
-      for (auto& ev : batch)
-        if (auto text = sse_format_(*ev); !text.empty()) sse_formatted_.push_back(std::move(text));
-      for (auto& text : sse_formatted_) sse_buffers_.push_back(net::buffer(text));
+      for (auto& ev : batch) sse_format_(*ev, sse_formatted_);
+      if (!sse_formatted_.empty()) sse_buffers_.push_back(net::buffer(sse_formatted_));
     } else {
       for (auto& ev : batch) sse_buffers_.push_back(net::buffer(ev->sse()));
     }
@@ -555,6 +558,7 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   if (sse_cancel_on_close_ && sse_stream_ && !sse_stream_->ended()) gateway::abandon_stream(app_, sse_stream_->id());
   sse_cancel_on_close_ = false;
   sse_format_ = nullptr;
+  std::string().swap(sse_formatted_);
   if (sse_stream_) sse_stream_->unsubscribe(this);
   sse_stream_.reset();
   pump_.clear_waiting();

@@ -109,7 +109,7 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   std::optional<http::response<http::empty_body>> sse_res_;
   std::optional<http::response_serializer<http::empty_body>> sse_sr_;
   gateway::openai_api::event_formatter sse_format_;  // set: events are written in this format, not as SSE
-  std::vector<std::string> sse_formatted_;           // the formatted events being written
+  std::string sse_formatted_;                        // the formatted events being written, kept between writes
   bool sse_cancel_on_close_ = false;                 // the stream has no other reader: a lost client cancels it
   bool watching_ = false;                            // a read is pending only to see the client leave
   std::shared_ptr<stream::stream> awaited_stream_;   // a non-streamed completion's stream, until it answers
