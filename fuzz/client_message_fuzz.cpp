@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The answer to bad input must itself be well-formed JSON whatever the input held.
     auto ev = sg::proto::make_error(e.error, {}, 0, e.request_id);
     boost::json::error_code ec;
-    auto v = boost::json::parse(ev->json, ec);
+    auto v = boost::json::parse(ev->json(), ec);
     if (ec || !v.is_object()) std::abort();
   } else {
     auto& m = *r;
@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (s->project_id.empty() || s->user_input.empty()) std::abort();
       auto chunk = sg::proto::make_chunk("st", 2, s->user_input, s->project_id);
       boost::json::error_code ec;
-      auto v = boost::json::parse(chunk->json, ec);
+      auto v = boost::json::parse(chunk->json(), ec);
       if (ec) std::abort();
     }
   }

@@ -266,7 +266,7 @@ void node::end_stream_of_dead_node(const std::string& dead, const std::string& s
   // The error's frame with seq 1, cut around that seq: the script puts the log's next seq there.
   proto::error_info e{proto::error_code::interrupted, "the node generating this stream stopped; the text so far is kept",
                       true, {}, {}};
-  auto frame = proto::make_error(e, stream_id, 1)->json;
+  auto frame = proto::make_error(e, stream_id, 1)->json();
   constexpr std::string_view mark = "\"seq\":1";
   auto at = frame.find(mark);
   if (at == std::string::npos) return;

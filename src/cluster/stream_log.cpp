@@ -143,8 +143,8 @@ void stream_log::flush() {
     }
     auto events_key = keys::events(id);
     for (auto& ev : *evs) {
-      cmds.push_back({"XADD", log_key, "0-" + std::to_string(ev->seq), "e", ev->json});
-      cmds.push_back({"PUBLISH", events_key, ev->json});
+      cmds.push_back({"XADD", log_key, "0-" + std::to_string(ev->seq), "e", ev->json()});
+      cmds.push_back({"PUBLISH", events_key, ev->json()});
     }
     events += evs->size();
     if (!meta_written) cmds.push_back({"PEXPIRE", log_key, std::to_string(running_key_ttl_ms)});

@@ -90,7 +90,7 @@ class collector final : public stream::subscriber, public std::enable_shared_fro
 
  private:
   void answer(const proto::event& ev) {
-    auto o = json::parse(ev.json).as_object();
+    auto o = json::parse(ev.json()).as_object();
     if (ev.type == proto::event_type::stream_complete) {
       json::object body{
           {"id", id_},
@@ -221,7 +221,7 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
       case proto::event_type::stream_complete: {
         chunk(out, "{}", {}, "\"stop\"");
         if (include_usage) {
-          auto o = json::parse(ev.json).as_object();
+          auto o = json::parse(ev.json()).as_object();
           out += *prefix + "\"choices\":[],\"usage\":" +
                  json::serialize(usage_json(o.contains("usage") ? o.at("usage") : json::value())) + "}\n\n";
         }
@@ -229,7 +229,7 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
         return;
       }
       case proto::event_type::error:
-        out += "data: " + openai_error_body(error_of(json::parse(ev.json).as_object())) + "\n\n";
+        out += "data: " + openai_error_body(error_of(json::parse(ev.json()).as_object())) + "\n\n";
         return;
       case proto::event_type::stream_cancelled:
         out += "data: " +

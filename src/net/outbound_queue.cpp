@@ -15,7 +15,7 @@ std::size_t outbound_queue::merge_index(const proto::event* ev) const {
 
 std::size_t outbound_queue::item_bytes(const proto::event* ev) const {
   auto k = merge_index(ev);
-  return k == no_merge ? ev->json.size() : merging_[k].bytes;
+  return k == no_merge ? ev->frame_bytes() : merging_[k].bytes;
 }
 
 namespace {
@@ -24,11 +24,15 @@ constexpr std::size_t merge_slack = 48;
 
 // The length of a chunk's content as its frame spells it (JSON-escaped), read off the frame: chunk
 // frames are {..."content":"<escaped>","sessionId":"..."...}, and neither marker can occur unescaped
-// anywhere else. Six bytes per byte (the longest escape) if the frame is not of that shape.
+// anywhere else. Six bytes per byte (the longest escape) if the frame is not of that shape. A chunk
+// whose frame is not written yet counts its text as it is, as its frame_bytes() does: that is what
+// the merged chunk holds until its frame is made.
 std::size_t escaped_content_bytes(const proto::event& ev) {
+  if (!ev.has_frame()) return ev.content.size();
   constexpr std::string_view open = "\"content\":\"", close = "\",\"sessionId\":\"";
-  auto from = ev.json.find(open);
-  auto to = ev.json.rfind(close);
+  const auto& frame = ev.json();
+  auto from = frame.find(open);
+  auto to = frame.rfind(close);
   if (from == std::string::npos || to == std::string::npos || to < from + open.size()) return ev.content.size() * 6;
   return to - (from + open.size());
 }
@@ -59,7 +63,7 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
             own->content.reserve(prev->content.size() * 4 + ev->content.size());
             own->content = prev->content;
             // The merged frame gains a firstSeq field, and its seq and dueUs may gain digits.
-            merging_.push_back({own, prev->json.size() + merge_slack});
+            merging_.push_back({own, prev->frame_bytes() + merge_slack});
             bytes_ += merge_slack;
             k = merging_.size() - 1;
             items_[i] = std::move(own);
@@ -78,7 +82,7 @@ outbound_queue::push_result outbound_queue::push(proto::event_ptr ev) {
       }
     }
   }
-  bytes_ += ev->json.size();
+  bytes_ += ev->frame_bytes();
   items_.push_back(std::move(ev));
   return bytes_ > limits_.max_bytes ? push_result::overflow : push_result::queued;
 }
@@ -90,7 +94,7 @@ void outbound_queue::finish_merge(std::size_t i) {
   auto& e = *it->ev;
   // The merged chunk is due when its last delta was: lateness is measured on the newest token.
   auto frame = proto::make_chunk(e.stream_id, e.seq, std::move(e.content), e.session_id, e.due_us, e.first_seq);
-  bytes_ = bytes_ - it->bytes + frame->json.size();
+  bytes_ = bytes_ - it->bytes + frame->frame_bytes();
   items_[i] = std::move(frame);
   merging_.erase(it);
 }
@@ -119,7 +123,7 @@ std::vector<proto::event_ptr> outbound_queue::begin_write_all(std::size_t max_ev
 
 void outbound_queue::end_write() {
   for (; writing_ && !empty(); --writing_) {
-    bytes_ -= items_[head_]->json.size();
+    bytes_ -= items_[head_]->frame_bytes();
     pop_front();
   }
   writing_ = 0;
@@ -142,7 +146,7 @@ void outbound_queue::pop_front() {
 void outbound_queue::clear_waiting() {
   while (size() > writing_) {
     auto k = merge_index(items_.back().get());
-    bytes_ -= k == no_merge ? items_.back()->json.size() : merging_[k].bytes;
+    bytes_ -= k == no_merge ? items_.back()->frame_bytes() : merging_[k].bytes;
     if (k != no_merge) merging_.erase(merging_.begin() + static_cast<std::ptrdiff_t>(k));
     items_.pop_back();
   }

@@ -217,7 +217,7 @@ void basic_ws_session<Stream>::do_write() {
   auto& batch = pump_.begin_write(1);
   if (batch.empty()) return;
   ws_.text(true);
-  ws_.async_write(net::buffer(batch.front()->json),
+  ws_.async_write(net::buffer(batch.front()->json()),
                   beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
 }
 

@@ -1,9 +1,12 @@
 // Event construction: each event's JSON is written once, directly into its buffer.
 #include "proto/event.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <thread>
 
 namespace sg::proto {
 namespace {
@@ -76,7 +79,7 @@ std::shared_ptr<event> start_event(event_type t, std::string_view stream_id, std
   e->type = t;
   e->stream_id = stream_id;
   e->seq = seq;
-  json = &e->json;
+  json = &e->frame();
   return e;
 }
 
@@ -105,6 +108,92 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return 0;
 }
 
+// True if append_json_string writes `s` as it is, between quotes.
+bool plain_json(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+  return true;
+}
+
+void append_plain_or_escaped(std::string& j, std::string_view s, bool plain) {
+  if (!plain) return append_json_string(j, s);
+  j += '"';
+  j += s;
+  j += '"';
+}
+
+template <class Int>
+void append_digits(std::string& j, Int v) {
+  char buf[24];
+  j.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+std::size_t decimal_digits(std::uint64_t v) {
+  std::size_t n = 1;
+  for (; v >= 10000; v /= 10000) n += 4;
+  for (; v >= 10; v /= 10) ++n;
+  return n;
+}
+
+std::size_t decimal_digits(std::int64_t v) {
+  return v < 0 ? 1 + decimal_digits(0 - static_cast<std::uint64_t>(v)) : decimal_digits(static_cast<std::uint64_t>(v));
+}
+
+// A chunk's frame from its fields, as object_writer would write it: make_chunk writes it at once, a
+// chunk_maker's chunk on first use. `plain_ids`: the ids go in as they are.
+void write_chunk_frame(std::string& j, const event& e, bool plain_ids) {
+  std::string_view sid = e.stream_id, sess = e.session_id, text = e.content;
+  // The usual chunk, a short text that needs no escaping: written on the stack and copied once.
+  constexpr std::size_t max_text = 256, max_ids = 160;
+  if (plain_ids && text.size() <= max_text && sid.size() + sess.size() <= max_ids && plain_json(text)) {
+    char buf[max_text + max_ids + 224];  // the names, quotes and three 20-digit numbers: under 160
+    char* p = buf;
+    auto put = [&p](std::string_view s) {
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    auto num = [&p](auto v) { p = std::to_chars(p, p + 24, v).ptr; };
+    put("{\"type\":\"stream_chunk\",\"streamId\":\"");
+    put(sid);
+    put("\",\"seq\":");
+    num(e.seq);
+    if (e.first_seq && e.first_seq != e.seq) {
+      put(",\"firstSeq\":");
+      num(e.first_seq);
+    }
+    put(",\"content\":\"");
+    put(text);
+    put("\",\"sessionId\":\"");
+    put(sess);
+    *p++ = '"';
+    if (e.due_us) {
+      put(",\"dueUs\":");
+      num(e.due_us);
+    }
+    *p++ = '}';
+    j.assign(buf, static_cast<std::size_t>(p - buf));
+    return;
+  }
+  j.reserve(j.size() + 96 + e.stream_id.size() + e.session_id.size() + e.content.size());
+  j += "{\"type\":\"stream_chunk\",\"streamId\":";
+  append_plain_or_escaped(j, e.stream_id, plain_ids);
+  j += ",\"seq\":";
+  append_digits(j, e.seq);
+  if (e.first_seq && e.first_seq != e.seq) {
+    j += ",\"firstSeq\":";
+    append_digits(j, e.first_seq);
+  }
+  j += ",\"content\":";
+  append_json_string(j, e.content);
+  j += ",\"sessionId\":";
+  append_plain_or_escaped(j, e.session_id, plain_ids);
+  if (e.due_us) {
+    j += ",\"dueUs\":";
+    append_digits(j, e.due_us);
+  }
+  j += '}';
+}
+
 }  // namespace
 
 std::string_view to_string(event_type t) {
@@ -126,7 +215,7 @@ std::string_view to_string(event_type t) {
 event_ptr make_raw(std::string text) {
   auto e = std::make_shared<event>();
   e->type = event_type::raw;
-  e->json = std::move(text);
+  e->frame() = std::move(text);
   return e;
 }
 
@@ -146,12 +235,25 @@ bool event::terminal() const {
 
 event::~event() { delete sse_.load(std::memory_order_acquire); }
 
+// The first reader writes the frame; a reader that finds another thread writing it waits for it
+// (well under a microsecond), so every reader returns the same bytes.
+void event::write_frame() const {
+  std::uint8_t expected = 1;
+  if (frame_state_.compare_exchange_strong(expected, 2, std::memory_order_acquire, std::memory_order_acquire)) {
+    write_chunk_frame(json_, *this, plain_ids_);
+    frame_state_.store(0, std::memory_order_release);
+    return;
+  }
+  while (frame_state_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+}
+
 // Built without a lock: two threads that both find it missing both build it, and the first to
 // install its copy wins (std::call_once would cost a futex wake per event: glibc's once always wakes).
 const std::string& event::sse() const {
   if (auto* ready = sse_.load(std::memory_order_acquire)) return *ready;
   auto built = std::make_unique<std::string>();
   std::string& s = *built;
+  const std::string& json = this->json();
   if (type == event_type::heartbeat) {
     s = ": ping\n\n";
   } else {
@@ -279,23 +381,20 @@ event_ptr make_chunk(std::string_view stream_id, std::uint64_t seq, std::string 
   e->first_seq = first_seq ? first_seq : seq;
   e->session_id = session_id;
   e->due_us = due_us;
-  j->reserve(96 + stream_id.size() + session_id.size() + content.size());
-  object_writer w(*j);
-  w.str("type", "stream_chunk").str("streamId", stream_id).unum("seq", seq);
-  if (first_seq && first_seq != seq) w.unum("firstSeq", first_seq);
-  w.str("content", content).str("sessionId", session_id);
-  if (due_us) w.num("dueUs", due_us);
-  w.close();
   e->content = std::move(content);
+  write_chunk_frame(*j, *e, plain_json(e->stream_id) && plain_json(e->session_id));
   return e;
 }
 
 chunk_maker::chunk_maker(std::string_view stream_id, std::string_view session_id)
     : stream_id_(stream_id), session_id_(session_id) {
-  object_writer(head_).str("type", "stream_chunk").str("streamId", stream_id);
-  head_ += ",\"seq\":";
-  tail_ = ",\"sessionId\":";
-  append_json_string(tail_, session_id);
+  // {"type":"stream_chunk","streamId":"…","seq":…,"content":"…","sessionId":"…"}, less seq and content
+  std::string fixed;
+  object_writer(fixed).str("type", "stream_chunk").str("streamId", stream_id);
+  fixed += ",\"seq\":,\"content\":\"\",\"sessionId\":";
+  append_json_string(fixed, session_id);
+  fixed_bytes_ = fixed.size() + 1;
+  plain_ids_ = plain_json(stream_id) && plain_json(session_id);
 }
 
 event_ptr chunk_maker::make(std::uint64_t seq, std::string content, std::int64_t due_us) const {
@@ -305,20 +404,12 @@ event_ptr chunk_maker::make(std::uint64_t seq, std::string content, std::int64_t
   e->seq = e->first_seq = seq;
   e->session_id = session_id_;
   e->due_us = due_us;
-  auto& j = e->json;
-  j.reserve(head_.size() + tail_.size() + content.size() + 64);
-  j += head_;
-  char buf[24];
-  j.append(buf, std::to_chars(buf, buf + sizeof buf, seq).ptr);
-  j += ",\"content\":";
-  append_json_string(j, content);
-  j += tail_;
-  if (due_us) {
-    j += ",\"dueUs\":";
-    j.append(buf, std::to_chars(buf, buf + sizeof buf, due_us).ptr);
-  }
-  j += '}';
+  std::size_t bytes = fixed_bytes_ + decimal_digits(seq) + content.size();
+  if (due_us) bytes += std::strlen(",\"dueUs\":") + decimal_digits(due_us);
+  e->frame_bytes_ = static_cast<std::uint32_t>(std::min<std::size_t>(bytes, std::numeric_limits<std::uint32_t>::max()));
   e->content = std::move(content);
+  e->plain_ids_ = plain_ids_;
+  e->frame_state_.store(1, std::memory_order_relaxed);
   return e;
 }
 

@@ -13,7 +13,7 @@
 
 namespace sg::proto {
 
-enum class event_type {
+enum class event_type : std::uint8_t {
   connected,
   pong,
   stream_start,
@@ -58,14 +58,37 @@ class shared_id {
 
 struct event {
   event_type type = event_type::error;
+
+ private:
+  friend class chunk_maker;
+  // 1 while a chunk's frame is still to be written (chunk_maker), 2 while a thread writes it, 0
+  // once it is there (every other event has it from the start). These three sit in type's padding.
+  mutable std::atomic<std::uint8_t> frame_state_{0};
+  bool plain_ids_ = false;         // its stream and session ids need no escaping in JSON
+  std::uint32_t frame_bytes_ = 0;  // what frame_bytes() counts for a chunk whose frame comes later
+
+ public:
   shared_id stream_id;         // empty for connection-level events
   std::uint64_t seq = 0;       // 0 for connection-level events
   std::uint64_t first_seq = 0; // stream_chunk only: first seq a merged chunk holds
   std::string content;         // stream_chunk only: the text delta, kept for merging
   shared_id session_id;        // stream_chunk only
   std::int64_t due_us = 0;     // stream_chunk only: when the provider's schedule said it was due
-  std::string json;            // the WebSocket frame / SSE data line
 
+  /// The WebSocket frame / SSE data line. A chunk from chunk_maker writes it on first use: a
+  /// /v1/chat/completions response formats chunks its own way and never does. Thread-safe.
+  const std::string& json() const {
+    if (frame_state_.load(std::memory_order_acquire) != 0) write_frame();
+    return json_;
+  }
+  /// The frame, to write while the event is not yet shared.
+  std::string& frame() { return json_; }
+  /// The bytes a queue or a stream's log counts for this event, the same before and after json()
+  /// writes a chunk's frame: the frame's size, or for a chunk that writes it on first use, its
+  /// text with the frame's fixed part (escapes the text may need are not counted).
+  std::size_t frame_bytes() const { return frame_bytes_ ? frame_bytes_ : json_.size(); }
+  /// False while a chunk's frame is still to be written: json() would write it.
+  bool has_frame() const { return frame_state_.load(std::memory_order_acquire) == 0; }
   /// True for stream_complete, stream_cancelled and an error that ends a stream.
   bool terminal() const;
   /// "id: <seq>\nevent: <type>\ndata: <json>\n\n", built on first use and then shared. Thread-safe.
@@ -77,6 +100,8 @@ struct event {
   ~event();
 
  private:
+  void write_frame() const;
+  mutable std::string json_;
   mutable std::atomic<const std::string*> sse_{nullptr};  // owned; the first complete build wins
 };
 
@@ -107,18 +132,20 @@ event_ptr make_progress(std::string_view stream_id, std::uint64_t seq, std::stri
                         std::string_view step, int percent);
 event_ptr make_chunk(std::string_view stream_id, std::uint64_t seq, std::string content, std::string_view session_id,
                      std::int64_t due_us = 0, std::uint64_t first_seq = 0);
-/// Serializes the chunks of one stream: the fields that never change (type, streamId, sessionId) are
-/// escaped once, so a chunk costs one pass over its content. Frames are byte-identical to make_chunk's.
+/// Makes the chunks of one stream: its ids are shared, not copied, and a chunk's frame is written
+/// when something first reads it (json()), byte-identical to make_chunk's.
 class chunk_maker {
  public:
   chunk_maker(std::string_view stream_id, std::string_view session_id);
+  /// A chunk whose frame is written when json() is first called, byte for byte the frame make_chunk
+  /// writes at once.
   event_ptr make(std::uint64_t seq, std::string content, std::int64_t due_us) const;
 
  private:
   shared_id stream_id_;
   shared_id session_id_;
-  std::string head_;  // {"type":"stream_chunk","streamId":"…","seq":
-  std::string tail_;  // ,"sessionId":"…"
+  std::size_t fixed_bytes_ = 0;  // the frame less its text, seq and dueUs, with the ids escaped
+  bool plain_ids_ = false;       // neither id needs escaping
 };
 /// The merge of two consecutive chunks of one stream: `a` then `b`.
 event_ptr merge_chunks(const event& a, const event& b);

@@ -47,7 +47,7 @@ event_ptr parse_event_frame(std::string frame) {
     e->first_seq = e->seq;
     if (auto* first = o.if_contains("firstSeq"); first && first->is_int64()) e->first_seq = first->get_int64();
   }
-  e->json = std::move(frame);
+  e->frame() = std::move(frame);
   return e;
 }
 

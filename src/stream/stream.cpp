@@ -103,7 +103,7 @@ constexpr std::uint64_t interned_progress = 0x7f;
 // The progress_table row that rebuilds `e`'s frame exactly, if there is one.
 std::optional<std::uint64_t> progress_row(const proto::event& e, std::string_view stream_id) {
   boost::system::error_code ec;
-  auto v = boost::json::parse(e.json, ec);
+  auto v = boost::json::parse(e.json(), ec);
   if (ec || !v.is_object()) return std::nullopt;
   auto& o = v.get_object();
   auto* stage = o.if_contains("stage");
@@ -112,8 +112,8 @@ std::optional<std::uint64_t> progress_row(const proto::event& e, std::string_vie
   if (!stage || !step || !pct || !stage->is_string() || !step->is_string() || !pct->is_int64()) return std::nullopt;
   auto percent = pct->get_int64();
   if (percent < 0 || percent > 100) return std::nullopt;  // before the narrowing to int
-  if (proto::make_progress(stream_id, e.seq, stage->get_string(), step->get_string(), static_cast<int>(percent))->json !=
-      e.json)
+  if (proto::make_progress(stream_id, e.seq, stage->get_string(), step->get_string(), static_cast<int>(percent))->json() !=
+      e.json())
     return std::nullopt;
   return progress_table::instance().intern(stage->get_string(), step->get_string(), static_cast<int>(percent));
 }
@@ -158,7 +158,7 @@ proto::event_ptr stream::kept_event(const kept_reader& k) const {
   e->type = k.type;
   e->stream_id = id_;
   e->seq = k.seq;
-  e->json = k.frame;
+  e->frame() = k.frame;
   return e;
 }
 
@@ -229,7 +229,7 @@ void stream::compact() {
   code.shrink_to_fit();
   chunk_code_ = std::move(code);
   std::size_t kept_bytes = 0;
-  for (auto& e : kept) kept_bytes += e->json.size() + 12;
+  for (auto& e : kept) kept_bytes += e->json().size() + 12;
   kept_.reserve(kept_bytes);
   for (auto& e : kept) {
     put_varint(kept_, e->seq);
@@ -242,8 +242,8 @@ void stream::compact() {
       }
     }
     put_varint(kept_, static_cast<std::uint64_t>(e->type));
-    put_varint(kept_, e->json.size());
-    kept_ += e->json;
+    put_varint(kept_, e->json().size());
+    kept_ += e->json();
   }
   kept_.shrink_to_fit();
   std::vector<proto::event_ptr>().swap(log_);
@@ -269,13 +269,13 @@ void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
   if (complete_numbers_known_) {
     // The numbers it was made from: the JSON need not be parsed back (a DOM parse of a frame that
     // holds the whole text). The comparison below still decides.
-    if (rebuild_complete()->json != kept.back()->json) return;
+    if (rebuild_complete()->json() != kept.back()->json()) return;
     kept.pop_back();
     complete_rebuilt_ = true;
     return;
   }
   boost::system::error_code ec;
-  auto v = boost::json::parse(kept.back()->json, ec);
+  auto v = boost::json::parse(kept.back()->json(), ec);
   if (ec || !v.is_object()) return;
   auto& o = v.get_object();
   auto* u = o.if_contains("usage");
@@ -289,7 +289,7 @@ void stream::compact_complete(std::vector<proto::event_ptr>& kept) {
                      static_cast<std::uint64_t>(num(u->get_object(), "outputTokens"))};
   complete_metrics_ = {num(m->get_object(), "firstChunkMs"), static_cast<std::uint64_t>(num(m->get_object(), "totalChunks")),
                        num(m->get_object(), "durationMs")};
-  if (rebuild_complete()->json != kept.back()->json) return;
+  if (rebuild_complete()->json() != kept.back()->json()) return;
   kept.pop_back();
   complete_rebuilt_ = true;
 }
@@ -342,11 +342,11 @@ void stream::publish_locked(proto::event_ptr ev) {
                                                         : state::failed;
     ended_at_ms_ = core::now_ms();
   }
-  log_bytes_ += ev->json.size();
+  log_bytes_ += ev->frame_bytes();
   log_.push_back(ev);
   // Trim the oldest events past the byte bound, but always keep the newest one.
   while (log_bytes_ > log_max_bytes_ && log_.size() - log_head_ > 1) {
-    log_bytes_ -= log_[log_head_]->json.size();
+    log_bytes_ -= log_[log_head_]->frame_bytes();
     log_[log_head_].reset();
     ++log_head_;
     ++first_retained_;
@@ -434,7 +434,7 @@ std::size_t stream::retained_bytes() const {
   std::size_t n = sizeof(stream) + text_.capacity() + chunk_code_.capacity() + kept_.capacity() +
                   log_.capacity() * sizeof(proto::event_ptr);
   for (std::size_t i = log_head_; i < log_.size(); ++i)
-    n += event_overhead + 2 * log_[i]->json.capacity() + log_[i]->content.capacity();  // json, and its SSE form
+    n += event_overhead + 2 * log_[i]->frame_bytes() + log_[i]->content.capacity();  // its frame, and its SSE form
   return n;
 }
 

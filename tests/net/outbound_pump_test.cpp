@@ -20,20 +20,20 @@ TEST(OutboundPump, ABatchIsOneWriteOfUpToMaxEventsAndTheGaugeReturnsToZero) {
     std::size_t total = 0;
     for (int i = 0; i < 5; ++i) {
       auto ev = proto::make_pong("r" + std::to_string(i));
-      total += ev->json.size();
+      total += ev->json().size();
       EXPECT_EQ(p.push(std::move(ev)), push_result::queued);
     }
     EXPECT_EQ(stats.outbound_bytes.load(), static_cast<std::int64_t>(total));
     auto& first = p.begin_write(3);
     ASSERT_EQ(first.size(), 3u);
-    EXPECT_NE(first[0]->json.find("\"r0\""), std::string::npos);
-    EXPECT_NE(first[2]->json.find("\"r2\""), std::string::npos);
+    EXPECT_NE(first[0]->json().find("\"r0\""), std::string::npos);
+    EXPECT_NE(first[2]->json().find("\"r2\""), std::string::npos);
     EXPECT_TRUE(p.begin_write(3).empty());  // one write in flight
     p.end_write(true);
     EXPECT_EQ(stats.events_sent.load(), 3u);
     auto& rest = p.begin_write(3);
     ASSERT_EQ(rest.size(), 2u);
-    EXPECT_NE(rest[0]->json.find("\"r3\""), std::string::npos);
+    EXPECT_NE(rest[0]->json().find("\"r3\""), std::string::npos);
     p.end_write(true);
     EXPECT_EQ(stats.events_sent.load(), 5u);
     EXPECT_EQ(stats.outbound_bytes.load(), 0);
@@ -93,8 +93,8 @@ TEST(OutboundPump, AMergedChunkIsWrittenWithItsFrameMadeAndCountsForItsExactSize
   auto& batch = p.begin_write(1);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0]->content, "ab");
-  EXPECT_NE(batch[0]->json.find("\"firstSeq\":2"), std::string::npos);
-  EXPECT_EQ(stats.outbound_bytes.load(), static_cast<std::int64_t>(batch[0]->json.size()));
+  EXPECT_NE(batch[0]->json().find("\"firstSeq\":2"), std::string::npos);
+  EXPECT_EQ(stats.outbound_bytes.load(), static_cast<std::int64_t>(batch[0]->json().size()));
 }
 
 }  // namespace

@@ -73,17 +73,17 @@ TEST(OutboundQueue, BytesAreTrackedAcrossMerges) {
   outbound_queue q({0, 1 << 20});
   q.push(proto::make_pong(""));
   q.begin_write();
-  std::size_t pong = proto::make_pong("")->json.size();
+  std::size_t pong = proto::make_pong("")->json().size();
   q.push(make_chunk("s", 1, "a", "p"));
   q.push(make_chunk("s", 2, "b", "p"));
   auto merged = proto::merge_chunks(*make_chunk("s", 1, "a", "p"), *make_chunk("s", 2, "b", "p"));
   // While the merge waits its frame is not made: it counts for a bound of it, never less.
-  EXPECT_GE(q.bytes(), pong + merged->json.size());
-  EXPECT_LE(q.bytes(), pong + merged->json.size() + 48);
+  EXPECT_GE(q.bytes(), pong + merged->json().size());
+  EXPECT_LE(q.bytes(), pong + merged->json().size() + 48);
   q.end_write();
   auto m = q.begin_write();
-  EXPECT_EQ(m->json, merged->json);
-  EXPECT_EQ(q.bytes(), merged->json.size());  // exact once the frame is made
+  EXPECT_EQ(m->json(), merged->json());
+  EXPECT_EQ(q.bytes(), merged->json().size());  // exact once the frame is made
   q.end_write();
   EXPECT_EQ(q.bytes(), 0u);
 }
@@ -101,8 +101,8 @@ TEST(OutboundQueue, ALongBacklogMergesIntoOneExactFrame) {
   auto fold_of = [&](std::uint64_t last) {
     return make_chunk("s", last, text, "sess\"ion", static_cast<std::int64_t>(1000 * last), last == 2 ? 0 : 2);
   };
-  EXPECT_EQ(proto::merge_chunks(*make_chunk("s", 2, "a", "sess\"ion", 2000), *make_chunk("s", 3, "b", "sess\"ion", 3000))->json,
-            make_chunk("s", 3, "ab", "sess\"ion", 3000, 2)->json);
+  EXPECT_EQ(proto::merge_chunks(*make_chunk("s", 2, "a", "sess\"ion", 2000), *make_chunk("s", 3, "b", "sess\"ion", 3000))->json(),
+            make_chunk("s", 3, "ab", "sess\"ion", 3000, 2)->json());
   constexpr std::uint64_t n = 20000;
   for (std::uint64_t seq = 2; seq < 2 + n; ++seq) {
     auto c = make_chunk("s", seq, pieces[seq % 7], "sess\"ion", static_cast<std::int64_t>(1000 * seq));
@@ -111,21 +111,21 @@ TEST(OutboundQueue, ALongBacklogMergesIntoOneExactFrame) {
     ASSERT_EQ(r, seq == 2 ? push_result::queued : push_result::merged);
     if (seq % 1000 == 0) {
       // The bound holds all along: never below the frame it stands for.
-      ASSERT_GE(q.bytes(), proto::make_pong("")->json.size() + fold_of(seq)->json.size());
+      ASSERT_GE(q.bytes(), proto::make_pong("")->json().size() + fold_of(seq)->json().size());
     }
   }
   auto fold = fold_of(n + 1);
   EXPECT_EQ(q.merged_total(), n - 1);
-  EXPECT_LE(q.bytes(), proto::make_pong("")->json.size() + fold->json.size() + 48);
+  EXPECT_LE(q.bytes(), proto::make_pong("")->json().size() + fold->json().size() + 48);
   q.end_write();
   auto m = q.begin_write();
   ASSERT_TRUE(m);
-  EXPECT_EQ(m->json, fold->json);
+  EXPECT_EQ(m->json(), fold->json());
   EXPECT_EQ(m->content, fold->content);
   EXPECT_EQ(m->first_seq, 2u);
   EXPECT_EQ(m->seq, n + 1);
   EXPECT_EQ(m->due_us, static_cast<std::int64_t>(1000 * (n + 1)));
-  EXPECT_EQ(q.bytes(), fold->json.size());
+  EXPECT_EQ(q.bytes(), fold->json().size());
   q.end_write();
 
   q.push(proto::make_pong(""));
@@ -152,7 +152,7 @@ TEST(OutboundQueue, ABacklogIsWrittenTogetherAndNeverMergedIntoMeanwhile) {
   q.end_write();
   auto batch = q.begin_write_all(2);  // bounded by its argument
   ASSERT_EQ(batch.size(), 2u);
-  EXPECT_EQ(batch[0]->json, make_chunk("s", 3, "ab", "p", 0, 2)->json);
+  EXPECT_EQ(batch[0]->json(), make_chunk("s", 3, "ab", "p", 0, 2)->json());
   EXPECT_EQ(batch[1]->type, proto::event_type::progress);
   EXPECT_TRUE(q.begin_write_all(64).empty());
   EXPECT_FALSE(q.begin_write());
@@ -162,8 +162,8 @@ TEST(OutboundQueue, ABacklogIsWrittenTogetherAndNeverMergedIntoMeanwhile) {
   EXPECT_EQ(q.size(), 1u);
   auto rest = q.begin_write_all(64);
   ASSERT_EQ(rest.size(), 1u);
-  EXPECT_EQ(rest[0]->json, make_chunk("s", 6, "cd", "p", 0, 5)->json);
-  EXPECT_EQ(q.bytes(), rest[0]->json.size());
+  EXPECT_EQ(rest[0]->json(), make_chunk("s", 6, "cd", "p", 0, 5)->json());
+  EXPECT_EQ(q.bytes(), rest[0]->json().size());
   q.end_write();
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(q.bytes(), 0u);

@@ -7,9 +7,9 @@ namespace sg::proto {
 namespace {
 
 void expect_same(const event_ptr& made) {
-  auto back = parse_event_frame(made->json);
-  ASSERT_TRUE(back) << made->json;
-  EXPECT_EQ(back->json, made->json);
+  auto back = parse_event_frame(made->json());
+  ASSERT_TRUE(back) << made->json();
+  EXPECT_EQ(back->json(), made->json());
   EXPECT_EQ(back->type, made->type);
   EXPECT_EQ(back->stream_id, made->stream_id);
   EXPECT_EQ(back->seq, made->seq);
@@ -33,19 +33,19 @@ TEST(EventFrame, EveryStreamEventParsesBackByteForByte) {
   auto a = make_chunk("st_1", 6, "one ", "proj", 10);
   auto b = make_chunk("st_1", 7, "two", "proj", 20);
   expect_same(merge_chunks(*a, *b));
-  EXPECT_EQ(parse_event_frame(merge_chunks(*a, *b)->json)->first_seq, 6u);
+  EXPECT_EQ(parse_event_frame(merge_chunks(*a, *b)->json())->first_seq, 6u);
   expect_same(make_complete("st_1", 8, "one two", usage{12, 34}, stream_metrics{50, 2, 900}));
   expect_same(make_cancelled("st_1", 9));
   expect_same(make_error({error_code::interrupted, "the node stopped", true, {}, {}}, "st_1", 10));
   // A merged chunk is not terminal; an error with a seq ends the stream.
-  EXPECT_FALSE(parse_event_frame(make_chunk("s", 1, "x", "p")->json)->terminal());
-  EXPECT_TRUE(parse_event_frame(make_error({error_code::internal, "x", false, {}, {}}, "s", 3)->json)->terminal());
+  EXPECT_FALSE(parse_event_frame(make_chunk("s", 1, "x", "p")->json())->terminal());
+  EXPECT_TRUE(parse_event_frame(make_error({error_code::internal, "x", false, {}, {}}, "s", 3)->json())->terminal());
 }
 
 TEST(EventFrame, NonStreamFramesAndGarbageAreRefused) {
-  EXPECT_FALSE(parse_event_frame(make_pong("r")->json));
-  EXPECT_FALSE(parse_event_frame(make_connected("c", 1)->json));
-  EXPECT_FALSE(parse_event_frame(make_error({error_code::bad_request, "x", false, {}, {}}, {}, 0, "r")->json));
+  EXPECT_FALSE(parse_event_frame(make_pong("r")->json()));
+  EXPECT_FALSE(parse_event_frame(make_connected("c", 1)->json()));
+  EXPECT_FALSE(parse_event_frame(make_error({error_code::bad_request, "x", false, {}, {}}, {}, 0, "r")->json()));
   for (std::string bad : {"", "{", "[]", "null", R"({"type":"stream_chunk"})",
                           R"({"type":"stream_chunk","streamId":"s","seq":1})",  // no content
                           R"({"type":"progress","streamId":"s","seq":0})", R"({"type":"progress","streamId":"s","seq":-1})",

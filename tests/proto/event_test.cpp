@@ -4,12 +4,16 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <latch>
+#include <thread>
+#include <vector>
+
 namespace sg::proto {
 namespace {
 
 namespace json = boost::json;
 
-json::object parse(const event_ptr& e) { return json::parse(e->json).as_object(); }
+json::object parse(const event_ptr& e) { return json::parse(e->json()).as_object(); }
 
 TEST(Event, JsonStringEscapingRoundTrips) {
   std::string tricky = "quote\" back\\ nl\n cr\r tab\t ctl\x01 bell\x07 del\x7f é 日本 🎉";
@@ -78,7 +82,7 @@ TEST(Event, SseFormIsBuiltOnceAndMatchesTheJson) {
   const std::string& s1 = c->sse();
   const std::string& s2 = c->sse();
   EXPECT_EQ(&s1, &s2);
-  EXPECT_EQ(s1, "id: 9\nevent: stream_chunk\ndata: " + c->json + "\n\n");
+  EXPECT_EQ(s1, "id: 9\nevent: stream_chunk\ndata: " + c->json() + "\n\n");
   EXPECT_EQ(heartbeat_event()->sse(), ": ping\n\n");
   EXPECT_EQ(make_raw("x\ny")->sse(), "event: message\ndata: x\ndata: y\n\n");
 }
@@ -132,7 +136,7 @@ TEST(Event, ChunkMakerFramesAreByteIdenticalToMakeChunk) {
       for (auto due : dues) {
         auto a = make_chunk(sid, seq, c, session, due);
         auto b = maker.make(seq, c, due);
-        EXPECT_EQ(a->json, b->json) << "content " << c.substr(0, 20) << " due " << due;
+        EXPECT_EQ(a->json(), b->json()) << "content " << c.substr(0, 20) << " due " << due;
         EXPECT_EQ(a->sse(), b->sse());
         EXPECT_EQ(b->stream_id, sid);
         EXPECT_EQ(b->session_id, session);
@@ -144,6 +148,79 @@ TEST(Event, ChunkMakerFramesAreByteIdenticalToMakeChunk) {
       }
   }
   EXPECT_EQ(compared, 3 * 9 * 4);
+}
+
+TEST(Event, ChunkFramesSpellTheProtocolsFieldsInOrder) {
+  // Short plain text (written on the stack), text that needs escapes, ids that need escapes, and a
+  // text past the stack buffer: every path spells the same fields.
+  EXPECT_EQ(make_chunk("st_1", 3, "hi", "p", 5)->json(),
+            R"({"type":"stream_chunk","streamId":"st_1","seq":3,"content":"hi","sessionId":"p","dueUs":5})");
+  EXPECT_EQ(make_chunk("st_1", 9, "hi", "p", -7, 4)->json(),
+            R"({"type":"stream_chunk","streamId":"st_1","seq":9,"firstSeq":4,"content":"hi","sessionId":"p","dueUs":-7})");
+  EXPECT_EQ(make_chunk("st_1", 3, "a\"b\n", "p")->json(),
+            R"({"type":"stream_chunk","streamId":"st_1","seq":3,"content":"a\"b\n","sessionId":"p"})");
+  EXPECT_EQ(make_chunk("st_\"q", 3, "x", "p\\")->json(),
+            R"({"type":"stream_chunk","streamId":"st_\"q","seq":3,"content":"x","sessionId":"p\\"})");
+  std::string long_text(300, 'z');
+  EXPECT_EQ(make_chunk("st_1", 1, long_text, "p")->json(),
+            R"({"type":"stream_chunk","streamId":"st_1","seq":1,"content":")" + long_text + R"(","sessionId":"p"})");
+  chunk_maker maker("st_1", "p");
+  EXPECT_EQ(maker.make(3, "hi", 5)->json(), make_chunk("st_1", 3, "hi", "p", 5)->json());
+}
+
+TEST(Event, AChunkMakersFrameIsWrittenOnFirstReadAndCountedAlikeBeforeAndAfter) {
+  chunk_maker maker("st_abc", "bench");
+  int checked = 0;
+  for (std::int64_t due : {std::int64_t{0}, std::int64_t{1764688000123456}, std::int64_t{-5}})
+    for (std::uint64_t seq : {1ull, 99ull, 123456789012ull}) {
+      auto e = maker.make(seq, "hello world", due);
+      EXPECT_FALSE(e->has_frame());
+      auto counted = e->frame_bytes();
+      const std::string& frame = e->json();
+      EXPECT_TRUE(e->has_frame());
+      EXPECT_EQ(frame, make_chunk("st_abc", seq, "hello world", "bench", due)->json());
+      // Text without escapes: the count is the frame's size, before it was written and after.
+      EXPECT_EQ(counted, frame.size()) << "seq " << seq << " due " << due;
+      EXPECT_EQ(e->frame_bytes(), counted);
+      EXPECT_EQ(&e->json(), &frame);  // written once
+      ++checked;
+    }
+  EXPECT_EQ(checked, 9);
+  // Escapes are not counted: a quote and a newline take two bytes each in the frame.
+  auto escaped = maker.make(7, "a\"b\n", 0);
+  auto counted = escaped->frame_bytes();
+  EXPECT_EQ(escaped->json().size(), counted + 2);
+  EXPECT_EQ(escaped->frame_bytes(), counted);
+  // Every other event has its frame from the start and counts its size.
+  auto whole = make_chunk("st_abc", 7, "a\"b\n", "bench");
+  EXPECT_TRUE(whole->has_frame());
+  EXPECT_EQ(whole->frame_bytes(), whole->json().size());
+  EXPECT_EQ(whole->json(), escaped->json());
+}
+
+TEST(Event, ThreadsReadingAFreshChunkTogetherAllGetItsOneFrame) {
+  chunk_maker maker("st_shared", "sess");
+  constexpr int events = 300, readers = 4;
+  int mismatches = 0;
+  for (int i = 0; i < events; ++i) {
+    std::string text = "token " + std::to_string(i) + " \"quoted\"";
+    auto e = maker.make(static_cast<std::uint64_t>(i + 1), text, 1000 + i);
+    auto want = make_chunk("st_shared", static_cast<std::uint64_t>(i + 1), text, "sess", 1000 + i)->json();
+    std::latch go(readers);
+    std::vector<const std::string*> seen(readers);
+    std::vector<std::string> copies(readers);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < readers; ++t)
+      ts.emplace_back([&, t] {
+        go.arrive_and_wait();
+        seen[t] = &e->json();
+        copies[t] = *seen[t];
+      });
+    for (auto& t : ts) t.join();
+    for (int t = 0; t < readers; ++t)
+      if (seen[t] != seen[0] || copies[t] != want) ++mismatches;
+  }
+  EXPECT_EQ(mismatches, 0);
 }
 
 }  // namespace

@@ -120,13 +120,13 @@ TEST(Stream, FinishedStreamReplaysByteIdenticalFromItsCompactForm) {
         auto& want = *live->got[after + i];
         auto& got = *replay->got[i];
         ASSERT_EQ(got.seq, want.seq);
-        ASSERT_EQ(got.json, want.json) << "seq " << got.seq;
+        ASSERT_EQ(got.json(), want.json()) << "seq " << got.seq;
         ASSERT_EQ(got.sse(), want.sse());
         ASSERT_EQ(got.content, want.content);
       }
       auto between = s.events_between(after, after + 10);
       ASSERT_TRUE(between);
-      for (auto& e : *between) EXPECT_EQ(e->json, live->got[e->seq - 1]->json);
+      for (auto& e : *between) EXPECT_EQ(e->json(), live->got[e->seq - 1]->json());
     }
     if (log_max == (std::size_t{1} << 20)) {
       // Each live chunk costs ~500 bytes; kept compactly, the stream is its text once (stream_complete
@@ -172,7 +172,7 @@ TEST(Stream, PublishedProgressReplaysByteIdenticalFromItsRow) {
       auto& got = *replay->got[i];
       ASSERT_EQ(got.seq, want.seq);
       ASSERT_EQ(got.type, want.type);
-      ASSERT_EQ(got.json, want.json) << "seq " << got.seq;
+      ASSERT_EQ(got.json(), want.json()) << "seq " << got.seq;
     }
   }
   EXPECT_LT(s.retained_bytes(), full.size() + 2 * 1024);
@@ -207,7 +207,7 @@ TEST(Stream, CompleteWithItsNumbersReplaysByteIdentical) {
       ASSERT_EQ(s.subscribe(replay, after), stream::subscribe_result::ended);
       ASSERT_EQ(replay->got.size(), 52 - after);
       for (std::size_t i = 0; i < replay->got.size(); ++i) {
-        ASSERT_EQ(replay->got[i]->json, live->got[after + i]->json) << matching << " seq " << replay->got[i]->seq;
+        ASSERT_EQ(replay->got[i]->json(), live->got[after + i]->json()) << matching << " seq " << replay->got[i]->seq;
         ASSERT_EQ(replay->got[i]->sse(), live->got[after + i]->sse());
       }
     }
@@ -274,14 +274,14 @@ TEST(Stream, AFinishedStreamHoldsAtMostTwoKibibytesBesideItsText) {
     ASSERT_EQ(s->subscribe(replay, 0), stream::subscribe_result::ended);
     ASSERT_EQ(replay->got.size(), fail ? 105u : 106u);
     EXPECT_EQ(replay->got[0]->type, proto::event_type::stream_start);
-    EXPECT_EQ(replay->got[3]->json, proto::make_progress(s->id(), 4, "generating", "Generating with demo...", 40)->json);
+    EXPECT_EQ(replay->got[3]->json(), proto::make_progress(s->id(), 4, "generating", "Generating with demo...", 40)->json());
     auto& end = *replay->got.back();
     EXPECT_EQ(end.type, fail ? proto::event_type::error : proto::event_type::stream_complete);
-    EXPECT_EQ(end.json, s->last_event()->json);
+    EXPECT_EQ(end.json(), s->last_event()->json());
     EXPECT_EQ(end.sse(), s->last_event()->sse());
     EXPECT_TRUE(end.terminal());
     if (fail) {
-      EXPECT_NE(end.json.find("\"code\":\"upstream_error\""), std::string::npos) << end.json;
+      EXPECT_NE(end.json().find("\"code\":\"upstream_error\""), std::string::npos) << end.json();
     }
   }
 }
@@ -300,7 +300,7 @@ TEST(Stream, ProgressFramesPastTheSharedTableAreKeptWhole) {
     auto r = std::make_shared<recorder>();
     ASSERT_EQ(s.subscribe(r, 1), stream::subscribe_result::ended);
     ASSERT_EQ(r->got.size(), 2u);
-    ASSERT_EQ(r->got[0]->json, sent->json) << i;
+    ASSERT_EQ(r->got[0]->json(), sent->json()) << i;
     ASSERT_EQ(r->got[0]->type, proto::event_type::progress);
     ASSERT_EQ(r->got[1]->type, proto::event_type::stream_cancelled);
   }
@@ -317,6 +317,41 @@ TEST(Stream, BoundedLogTrimsOldestAndRefusesResumeBeforeIt) {
   EXPECT_EQ(s.subscribe(r, last - 1), stream::subscribe_result::ok);
   ASSERT_EQ(r->got.size(), 1u);
   EXPECT_EQ(r->got[0]->seq, last);
+}
+
+// A /v1/chat/completions response reads a chunk's text, never its frame: chunks a stream makes are
+// not written as frames until something reads them so, and then they are make_chunk's, and the log
+// counts them the same either way.
+TEST(Stream, ChunksNoOneReadsAsFramesAreNeverWrittenAndLaterReadersGetThemWhole) {
+  stream s("st_lazy", "p", "o", "demo", 1 << 20);
+  proto::chunk_maker maker("st_lazy", "sess");
+  auto text_reader = std::make_shared<recorder>();
+  ASSERT_EQ(s.subscribe(text_reader, 0), stream::subscribe_result::ok);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) {
+    texts.push_back("tok" + std::to_string(i) + (i % 7 == 0 ? "\n" : ""));
+    s.append_text(texts.back());
+    s.publish(maker.make(s.next_seq(), texts.back(), 1000 + i));
+  }
+  ASSERT_EQ(text_reader->got.size(), 200u);
+  int written = 0;
+  for (auto& e : text_reader->got) written += e->has_frame() ? 1 : 0;
+  EXPECT_EQ(written, 0);
+  // A reader of frames that joins now replays the same events, and each is written as make_chunk writes it.
+  auto frame_reader = std::make_shared<recorder>();
+  ASSERT_EQ(s.subscribe(frame_reader, 0), stream::subscribe_result::ok);
+  ASSERT_EQ(frame_reader->got.size(), 200u);
+  int differ = 0;
+  for (std::size_t i = 0; i < 200; ++i) {
+    auto& e = frame_reader->got[i];
+    if (e->json() != proto::make_chunk("st_lazy", i + 1, texts[i], "sess", 1000 + static_cast<std::int64_t>(i))->json()) ++differ;
+  }
+  EXPECT_EQ(differ, 0);
+  EXPECT_EQ(s.info().text.size(), [&] {
+    std::size_t n = 0;
+    for (auto& t : texts) n += t.size();
+    return n;
+  }());
 }
 
 TEST(Stream, EventsBetweenIsInclusiveOfUpper) {
