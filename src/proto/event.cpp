@@ -115,19 +115,6 @@ bool plain_json(std::string_view s) {
   return true;
 }
 
-void append_plain_or_escaped(std::string& j, std::string_view s, bool plain) {
-  if (!plain) return append_json_string(j, s);
-  j += '"';
-  j += s;
-  j += '"';
-}
-
-template <class Int>
-void append_digits(std::string& j, Int v) {
-  char buf[24];
-  j.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
 std::size_t decimal_digits(std::uint64_t v) {
   std::size_t n = 1;
   for (; v >= 10000; v /= 10000) n += 4;
@@ -139,8 +126,8 @@ std::size_t decimal_digits(std::int64_t v) {
   return v < 0 ? 1 + decimal_digits(0 - static_cast<std::uint64_t>(v)) : decimal_digits(static_cast<std::uint64_t>(v));
 }
 
-// A chunk's frame from its fields, as object_writer would write it: make_chunk writes it at once, a
-// chunk_maker's chunk on first use. `plain_ids`: the ids go in as they are.
+// A chunk's frame from its fields, as object_writer writes it: make_chunk writes it at once, a
+// chunk_maker's chunk on first use. `plain_ids`: neither id needs escaping.
 void write_chunk_frame(std::string& j, const event& e, bool plain_ids) {
   std::string_view sid = e.stream_id, sess = e.session_id, text = e.content;
   // The usual chunk, a short text that needs no escaping: written on the stack and copied once.
@@ -174,24 +161,13 @@ void write_chunk_frame(std::string& j, const event& e, bool plain_ids) {
     j.assign(buf, static_cast<std::size_t>(p - buf));
     return;
   }
-  j.reserve(j.size() + 96 + e.stream_id.size() + e.session_id.size() + e.content.size());
-  j += "{\"type\":\"stream_chunk\",\"streamId\":";
-  append_plain_or_escaped(j, e.stream_id, plain_ids);
-  j += ",\"seq\":";
-  append_digits(j, e.seq);
-  if (e.first_seq && e.first_seq != e.seq) {
-    j += ",\"firstSeq\":";
-    append_digits(j, e.first_seq);
-  }
-  j += ",\"content\":";
-  append_json_string(j, e.content);
-  j += ",\"sessionId\":";
-  append_plain_or_escaped(j, e.session_id, plain_ids);
-  if (e.due_us) {
-    j += ",\"dueUs\":";
-    append_digits(j, e.due_us);
-  }
-  j += '}';
+  j.reserve(j.size() + 96 + sid.size() + sess.size() + text.size());
+  object_writer w(j);
+  w.str("type", "stream_chunk").str("streamId", sid).unum("seq", e.seq);
+  if (e.first_seq && e.first_seq != e.seq) w.unum("firstSeq", e.first_seq);
+  w.str("content", text).str("sessionId", sess);
+  if (e.due_us) w.num("dueUs", e.due_us);
+  w.close();
 }
 
 }  // namespace
