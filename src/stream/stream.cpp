@@ -333,6 +333,14 @@ std::string stream::text() const {
   return text_;
 }
 
+std::optional<std::string> stream::text_to_checkpoint() {
+  std::lock_guard lock(mu_);
+  auto bytes = static_cast<std::uint32_t>(text_.size());
+  if (state_ != state::running || bytes == checkpointed_bytes_) return std::nullopt;
+  checkpointed_bytes_ = bytes;
+  return text_;
+}
+
 void stream::publish_locked(proto::event_ptr ev) {
   if (state_ != state::running) return;  // nothing follows a terminal event
   if (ev->terminal()) {

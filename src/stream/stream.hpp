@@ -68,6 +68,9 @@ class stream {
   void publish_chunk(proto::event_ptr ev);
   /// The text produced so far (a copy).
   std::string text() const;
+  /// For the once-a-second checkpoint of a recorded answer, from any thread: the text produced so far
+  /// if it grew since the last call and the stream is still running; nullopt otherwise.
+  std::optional<std::string> text_to_checkpoint();
 
   enum class subscribe_result { ok, ended, not_retained, past_end, beyond_end };
   /// Delivers every logged event with seq > after_seq, then (if still running) every live event.
@@ -136,6 +139,9 @@ class stream {
   void publish_locked(proto::event_ptr ev);
   std::vector<std::pair<const subscriber*, std::weak_ptr<subscriber>>> subs_;
   state state_ = state::running;
+  // text_'s size when text_to_checkpoint last returned it, modulo 2^32 (it sits in state_'s padding;
+  // a text that grew by a multiple of 4 GiB in a second would be taken as unchanged once).
+  std::uint32_t checkpointed_bytes_ = 0;
   std::string text_;
   std::int64_t ended_at_ms_ = 0;
 };

@@ -95,7 +95,7 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   {
     std::lock_guard lock(mu_);
     auto [e, _] = streams_.emplace(std::string_view(s->id()), entry{s, r, nullptr});
-    if (r->recorded()) recording_.emplace(std::string_view(s->id()), std::pair{s, std::size_t{0}});
+    if (r->recorded()) recording_.emplace(std::string_view(s->id()), s);
     if (!request_key.empty()) {
       auto [k, inserted] = by_request_.try_emplace(std::move(request_key), s->id());
       if (!inserted) {

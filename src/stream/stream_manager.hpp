@@ -170,9 +170,9 @@ class stream_manager {
     std::shared_ptr<runner> r;
     const std::string* request_key = nullptr;  // its key in by_request_, if it has one
   };
-  // The running streams whose answers are history rows, checkpointed every second, with the bytes of
-  // text each row holds: the checkpoint visits these, not every retained stream.
-  std::unordered_map<std::string_view, std::pair<std::shared_ptr<stream>, std::size_t>> recording_;
+  // The running streams whose answers are history rows, checkpointed every second: the checkpoint
+  // visits these, not every retained stream. Each stream notes how much of its text was written.
+  std::unordered_map<std::string_view, std::shared_ptr<stream>> recording_;
   std::unordered_map<std::string_view, entry> streams_;
   std::unordered_map<std::string, std::string_view> by_request_;  // owner + requestId → stream id
   std::deque<std::pair<std::shared_ptr<const stream>, std::size_t>> finished_;  // (stream, bytes), oldest end first

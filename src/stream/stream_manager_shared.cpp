@@ -85,7 +85,8 @@ void stream_manager::find_anywhere(const std::string& id, net::any_io_executor e
 }
 
 // Every second, the text of each recorded answer that grew goes to its history row, all in one
-// store transaction: what a crash leaves is at most a second behind.
+// store transaction: what a crash leaves is at most a second behind. The I/O thread only lists the
+// streams; the store thread copies their texts as it writes them (stream::text_to_checkpoint).
 void stream_manager::start_checkpoints() {
   checkpoint_timer_.expires_after(checkpoint_period);
   checkpoint_timer_.async_wait([this](error_code ec) {
@@ -96,22 +97,17 @@ void stream_manager::start_checkpoints() {
 }
 
 void stream_manager::checkpoint() {
-  std::vector<std::pair<std::string, std::string>> texts;  // (stream id, text so far)
+  std::vector<std::shared_ptr<stream>> running;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, rec] : recording_) {
-      auto& [s, checkpointed] = rec;
-      if (s->ended()) continue;
-      auto text = s->text();
-      if (text.size() == checkpointed) continue;
-      checkpointed = text.size();
-      texts.emplace_back(id, std::move(text));
-    }
+    running.reserve(recording_.size());
+    for (auto& [id, s] : recording_) running.push_back(s);
   }
-  if (texts.empty()) return;
+  if (running.empty()) return;
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
-  store_.run([texts = std::move(texts)](store::database& db) {
-    for (auto& [id, text] : texts) db.set_answer(id, text, "streaming", true);
+  store_.run([running = std::move(running)](store::database& db) {
+    for (auto& s : running)
+      if (auto text = s->text_to_checkpoint()) db.set_answer(s->id(), *text, "streaming", true);
   });
 }
 

@@ -353,6 +353,67 @@ TEST_P(ProjectsRestart, AnAnswerCutByACrashIsInTheHistoryWithItsText) {
   std::filesystem::remove_all(dir);
 }
 
+// The same with many answers running at once: the store thread reads each one's text as it writes the
+// checkpoint, and every text reaches the history at most a second behind what was sent.
+TEST_P(ProjectsRestart, ManyAnswersCutByACrashAreEachInTheHistoryWithTheirText) {
+  constexpr int n = 24;
+  char tmpl[] = "/tmp/streamgate-test-XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  std::string dir = tmpl, pid;
+  struct seen {
+    std::string received, received_a_second_before;
+    std::optional<std::chrono::steady_clock::time_point> first_chunk;
+    bool past = false;  // 2.5 s past its first chunk
+  };
+  std::map<std::string, seen> streams;
+  {
+    server_process srv(with_store({"--demo-tokens-per-second", "20", "--max-streams-per-connection", "32"}), dir);
+    pid = std::string(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"crash"})", me).json().at("id").as_string());
+    ws_client c(srv.port(), "/ws", me);
+    for (int i = 0; i < n; ++i) c.send_json(stream_request("crash " + std::to_string(i), pid));
+    auto start = std::chrono::steady_clock::now();
+    int past = 0;  // streams 2.5 s past their first chunk
+    while (past < n) {
+      auto e = c.read(10s);
+      if (e.at("type") == "stream_start") streams[std::string(e.at("streamId").as_string())];
+      if (e.at("type") != "stream_chunk") continue;
+      auto& st = streams.at(std::string(e.at("streamId").as_string()));
+      auto now = std::chrono::steady_clock::now();
+      if (!st.first_chunk) st.first_chunk = now;
+      st.received += e.at("content").as_string();
+      if (now - *st.first_chunk < 1100ms) st.received_a_second_before = st.received;
+      if (!st.past && now - *st.first_chunk >= 2500ms) {
+        st.past = true;
+        ++past;
+      }
+    }
+    ASSERT_LT(std::chrono::steady_clock::now() - start, 7s);  // all still running (a demo answer takes ~8 s)
+    srv.signal(SIGKILL);
+    ASSERT_TRUE(srv.wait(10s));
+  }
+  ASSERT_EQ(streams.size(), static_cast<std::size_t>(n));
+  server_process again(with_store(), dir);
+  auto items = http_request(again.port(), http::verb::get, "/v1/projects/" + pid + "/messages?limit=100", {}, me)
+                   .json()
+                   .at("items")
+                   .as_array();
+  ASSERT_EQ(items.size(), 2u * n);
+  int answers = 0;
+  for (auto& item : items) {
+    auto& m = item.as_object();
+    if (m.at("role") != "assistant") continue;
+    ++answers;
+    auto& st = streams.at(std::string(m.at("streamId").as_string()));
+    EXPECT_EQ(m.at("status"), "interrupted");
+    std::string text(m.at("content").as_string());
+    EXPECT_FALSE(text.empty());
+    EXPECT_EQ(st.received.substr(0, text.size()), text);           // a prefix of what was sent
+    EXPECT_GE(text.size(), st.received_a_second_before.size());  // at most a second behind
+  }
+  EXPECT_EQ(answers, n);
+  std::filesystem::remove_all(dir);
+}
+
 SG_FOR_EACH_STORE(Projects);
 SG_FOR_EACH_STORE(ProjectsRestart);
 

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <iostream>
+#include <thread>
 
 #if defined(__SANITIZE_ADDRESS__)
 // From the sanitizer's allocator interface (its header ships with clang, not with GCC).
@@ -58,6 +60,52 @@ TEST(Stream, TerminalEventEndsTheStreamAndDropsSubscribers) {
   EXPECT_EQ(s.subscribe(r2, 0), stream::subscribe_result::ended);
   EXPECT_EQ(r2->got.size(), 2u);
   EXPECT_GT(s.ended_at_ms(), 0);
+}
+
+// The checkpoint of a recorded answer takes the text only when it grew, and nothing once the stream
+// is over (its end writes the answer); the store thread calls it while the producer publishes.
+TEST(Stream, TheCheckpointTakesTheTextOnlyWhenItGrewAndNotOnceEnded) {
+  stream s("st", "p", "o", "demo", 1 << 20);
+  s.publish(proto::make_stream_start("st", "p", ""));
+  EXPECT_EQ(s.text_to_checkpoint(), std::nullopt) << "no text yet";
+  publish_chunk(s, "Hello");
+  EXPECT_EQ(s.text_to_checkpoint(), "Hello");
+  EXPECT_EQ(s.text_to_checkpoint(), std::nullopt) << "unchanged since the last checkpoint";
+  publish_chunk(s, ", world");
+  publish_chunk(s, "!");
+  EXPECT_EQ(s.text_to_checkpoint(), "Hello, world!");
+  publish_chunk(s, " More");
+  s.publish(proto::make_cancelled("st", s.next_seq()));
+  EXPECT_EQ(s.text_to_checkpoint(), std::nullopt) << "the end writes the answer, not the checkpoint";
+
+  // From another thread while the producer appends: every text taken is a prefix of the final one,
+  // each longer than the one before, and the last call after the producer is done sees all of it.
+  stream t("st2", "p", "o", "demo", 1 << 20);
+  t.publish(proto::make_stream_start("st2", "p", ""));
+  std::vector<std::string> taken;
+  std::atomic<bool> done{false};
+  std::thread checkpointer([&] {
+    while (!done.load()) {
+      if (auto text = t.text_to_checkpoint()) taken.push_back(std::move(*text));
+    }
+    if (auto text = t.text_to_checkpoint()) taken.push_back(std::move(*text));
+  });
+  std::string all;
+  for (int i = 0; i < 2000; ++i) {
+    auto piece = std::to_string(i) + ",";
+    publish_chunk(t, piece);
+    all += piece;
+  }
+  done = true;
+  checkpointer.join();
+  ASSERT_FALSE(taken.empty());
+  EXPECT_EQ(taken.back(), all);
+  for (std::size_t i = 0; i < taken.size(); ++i) {
+    EXPECT_EQ(all.compare(0, taken[i].size(), taken[i]), 0) << "checkpoint " << i << " is not a prefix";
+    if (i) {
+      EXPECT_GT(taken[i].size(), taken[i - 1].size());
+    }
+  }
 }
 
 // A resume at or past the end of a finished stream, or past the last event of a running one, is told
