@@ -40,21 +40,35 @@ std::optional<std::string> decode(std::string_view in, char c62, char c63) {
 std::optional<std::string> base64_decode(std::string_view in) { return decode(in, '+', '/'); }
 std::optional<std::string> base64url_decode(std::string_view in) { return decode(in, '-', '_'); }
 
-std::string base64url_encode(std::string_view in) {
+void base64url_append(std::string& out, std::string_view in) {
   static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += tbl[(acc >> bits) & 63];
-    }
+  auto at = out.size();
+  out.resize(at + (in.size() * 4 + 2) / 3);
+  char* o = out.data() + at;
+  auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  std::size_t i = 0, n = in.size();
+  for (; i + 3 <= n; i += 3) {
+    std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) | p[i + 2];
+    *o++ = tbl[(v >> 18) & 63];
+    *o++ = tbl[(v >> 12) & 63];
+    *o++ = tbl[(v >> 6) & 63];
+    *o++ = tbl[v & 63];
   }
-  if (bits > 0) out += tbl[(acc << (6 - bits)) & 63];
+  if (n - i == 1) {
+    std::uint32_t v = std::uint32_t{p[i]} << 16;
+    *o++ = tbl[(v >> 18) & 63];
+    *o++ = tbl[(v >> 12) & 63];
+  } else if (n - i == 2) {
+    std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8);
+    *o++ = tbl[(v >> 18) & 63];
+    *o++ = tbl[(v >> 12) & 63];
+    *o++ = tbl[(v >> 6) & 63];
+  }
+}
+
+std::string base64url_encode(std::string_view in) {
+  std::string out;
+  base64url_append(out, in);
   return out;
 }
 

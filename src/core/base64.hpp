@@ -14,5 +14,7 @@ std::optional<std::string> base64_decode(std::string_view in);
 std::optional<std::string> base64url_decode(std::string_view in);
 /// URL-safe, without padding (as JWS writes it).
 std::string base64url_encode(std::string_view in);
+/// base64url_encode(in) appended to `out`, written in place (one resize, no per-character append).
+void base64url_append(std::string& out, std::string_view in);
 
 }  // namespace sg::core

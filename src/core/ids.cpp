@@ -1,6 +1,8 @@
 // Random identifiers from OpenSSL's CSPRNG, so ids double as capabilities.
 #include "core/ids.hpp"
 
+#include "core/base64.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -39,31 +41,13 @@ void random_bytes(unsigned char* out, std::size_t n) {
 }  // namespace
 
 std::string random_id(std::string_view prefix, std::size_t bytes) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::array<unsigned char, 64> raw{};
   if (bytes > raw.size()) bytes = raw.size();
   random_bytes(raw.data(), bytes);
-  std::string out(prefix);
+  std::string out;
   out.reserve(prefix.size() + (bytes * 4 + 2) / 3);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes; i += 3) {
-    unsigned v = (raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (bytes - i == 1) {
-    unsigned v = raw[i] << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-  } else if (bytes - i == 2) {
-    unsigned v = (raw[i] << 16) | (raw[i + 1] << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-  }
+  out.append(prefix);
+  base64url_append(out, std::string_view(reinterpret_cast<const char*>(raw.data()), bytes));
   return out;
 }
 

@@ -56,7 +56,7 @@ void log(log_level level, std::string_view msg, std::initializer_list<log_field>
   o["ts"] = timestamp();
   o["level"] = level_name(level);
   o["msg"] = msg;
-  for (auto& f : fields) o[f.key] = f.value;
+  for (auto& f : fields) o[f.key] = f.is_text ? boost::json::value(boost::json::string_view(f.text.data(), f.text.size())) : f.value;
   std::string line = boost::json::serialize(o);
   line += '\n';
   const char* p = line.data();

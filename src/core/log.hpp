@@ -19,23 +19,24 @@ log_level parse_log_level(std::string_view text);
 /// True when a line at `level` would be written. Thread-safe.
 bool log_enabled(log_level level);
 
-/// A key and a JSON value; strings of any kind and numbers convert without ceremony.
+/// A key and a value: strings of any kind, numbers and JSON values convert without ceremony. A
+/// string is kept as a view and copied only when the line is written: a line below the level
+/// costs no allocation. Fields are made for one log() call (its braced list), so what a view
+/// shows outlives it.
 struct log_field {
   template <class T>
-  log_field(std::string_view k, const T& v) : key(k), value(convert(v)) {}
-  std::string_view key;
-  boost::json::value value;
-
- private:
-  template <class T>
-  static boost::json::value convert(const T& v) {
+  log_field(std::string_view k, const T& v) : key(k) {
     if constexpr (std::is_convertible_v<const T&, std::string_view>) {
-      std::string_view sv = v;
-      return boost::json::value(boost::json::string_view(sv.data(), sv.size()));
+      text = v;
+      is_text = true;
     } else {
-      return boost::json::value(v);
+      value = boost::json::value(v);
     }
   }
+  std::string_view key;
+  std::string_view text;  // the value, when is_text
+  bool is_text = false;
+  boost::json::value value;
 };
 
 /// Writes {"ts":…,"level":…,"msg":…, fields…} as one line; thread-safe, one write(2) per line.

@@ -220,6 +220,13 @@ std::string address_limit_key(const ip::address& a) {
   return masked(u, 64).to_string() + "/64";
 }
 
+address_names names_of(const ip::address& a) {
+  auto u = unmapped(a);
+  address_names n{u.to_string(), {}};
+  n.limit_key = u.is_v4() ? n.text : masked(u, 64).to_string() + "/64";
+  return n;
+}
+
 host_allowlist::host_allowlist(std::string_view configured, std::string_view listen_host, unsigned port,
                                unsigned default_port)
     : default_port_(default_port) {

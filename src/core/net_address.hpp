@@ -51,6 +51,14 @@ std::string address_limit_key(const boost::asio::ip::address& a);
 /// The address as text, IPv4-mapped IPv6 shown as IPv4.
 std::string address_text(const boost::asio::ip::address& a);
 
+/// address_text and address_limit_key of one address; an IPv4 address (whose key is its text) is
+/// written as text once.
+struct address_names {
+  std::string text;
+  std::string limit_key;
+};
+address_names names_of(const boost::asio::ip::address& a);
+
 /// Which Host header values a server answers to (DNS rebinding protection).
 class host_allowlist {
  public:

@@ -40,8 +40,8 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
       pump_(app.stats, {app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
       heartbeat_(stream_.get_executor()) {
   peer_ = peer.address;
-  source_ip_ = core::address_text(peer_);
-  ip_key_ = std::move(peer.limit_key);
+  source_ip_ = std::move(peer.names.text);
+  ip_key_ = std::move(peer.names.limit_key);
   peer_is_proxy_ = peer.is_proxy;
   // TCP_NODELAY and the configured send buffer come with the socket, inherited from the listener's.
 }
@@ -147,8 +147,9 @@ void basic_http_session<Stream>::identify_client(const gateway::request& req) {
   if (trusted.empty()) return;
   auto forwarded = gateway::joined_header(req, "Forwarded");
   auto client = core::client_address(peer_, trusted, forwarded, gateway::joined_header(req, "X-Forwarded-For"));
-  source_ip_ = core::address_text(client);
-  ip_key_ = core::address_limit_key(client);
+  auto names = core::names_of(client);
+  source_ip_ = std::move(names.text);
+  ip_key_ = std::move(names.limit_key);
   if (peer_is_proxy_ && core::forwarded_proto(forwarded, gateway::joined_header(req, "X-Forwarded-Proto")) == "https")
     secure_ = true;
 }

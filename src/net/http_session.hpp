@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/asio.hpp"
+#include "core/net_address.hpp"
 #include "net/stream_types.hpp"
 #include "gateway/admission.hpp"
 #include "gateway/app.hpp"
@@ -21,7 +22,7 @@ namespace sg::io {
 /// The socket's peer, as the listener saw it when it accepted the connection.
 struct accepted_peer {
   net::ip::address address;
-  std::string limit_key;  // its per-address limit key (its /64 for IPv6)
+  core::address_names names;  // its text, and its per-address limit key (its /64 for IPv6)
   bool is_proxy = false;  // in --trusted-proxies: limits apply per forwarded client
 };
 

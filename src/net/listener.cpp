@@ -66,10 +66,10 @@ void listener::on_accept(error_code ec, shard_socket socket) {
   }
   // Limits are applied here, before a byte is parsed or a TLS handshake is spent on the connection.
   // IPv6 clients count by /64; a trusted proxy's clients are counted per request, by the session.
-  accepted_peer peer{peer_.address(), core::address_limit_key(peer_.address()), false};
+  accepted_peer peer{peer_.address(), core::names_of(peer_.address()), false};
   const auto& trusted = app_.sec->trusted_proxies();
   peer.is_proxy = std::any_of(trusted.begin(), trusted.end(), [&](const core::cidr& c) { return c.contains(peer.address); });
-  auto adm = gateway::admit(app_, peer.limit_key, !peer.is_proxy);
+  auto adm = gateway::admit(app_, peer.names.limit_key, !peer.is_proxy);
   auto ctx = app_.tls.load();
   if (adm.at_capacity || (adm.refusal && ctx)) {
     // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close.

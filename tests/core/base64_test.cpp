@@ -19,7 +19,15 @@ TEST(Base64, Rfc4648Vectors) {
     while (!unpadded.empty() && unpadded.back() == '=') unpadded.pop_back();
     EXPECT_EQ(base64url_encode(plain), unpadded) << plain;
     EXPECT_EQ(base64_decode(unpadded), plain) << unpadded;
+    std::string appended = "st_";  // appending keeps what was there
+    base64url_append(appended, plain);
+    EXPECT_EQ(appended, "st_" + unpadded) << plain;
   }
+  // Every byte value, and the URL-safe alphabet's last two characters.
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  EXPECT_EQ(base64url_decode(base64url_encode(all)), all);
+  EXPECT_EQ(base64url_encode("\xfb\xff"), "-_8");
 }
 
 TEST(Base64, EachAlphabetRefusesTheOthersCharacters) {

@@ -95,6 +95,18 @@ TEST(NetAddress, Ipv6ClientsAreGroupedBySlash64) {
   EXPECT_EQ(address_text(addr("::ffff:127.0.0.1")), "127.0.0.1");
 }
 
+// names_of gives what address_text and address_limit_key give, for every kind of address.
+TEST(NetAddress, NamesOfAnAddressAreItsTextAndItsLimitKey) {
+  for (const char* a : {"198.51.100.7", "::ffff:198.51.100.7", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "::1", "127.0.0.1"}) {
+    auto n = names_of(addr(a));
+    EXPECT_EQ(n.text, address_text(addr(a))) << a;
+    EXPECT_EQ(n.limit_key, address_limit_key(addr(a))) << a;
+  }
+  EXPECT_EQ(names_of(addr("::ffff:198.51.100.7")).text, "198.51.100.7");
+  EXPECT_EQ(names_of(addr("::ffff:198.51.100.7")).limit_key, "198.51.100.7");
+  EXPECT_EQ(names_of(addr("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).limit_key, "2001:db8:1:2::/64");
+}
+
 TEST(NetAddress, DefaultAllowedHostsAreLoopbackNamesAndTheListenAddressWithThePort) {
   host_allowlist h("", "192.168.5.5", 8080, 80);
   for (auto ok : {"localhost:8080", "LOCALHOST:8080", "127.0.0.1:8080", "[::1]:8080", "[0:0::1]:8080",
