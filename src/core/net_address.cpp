@@ -212,14 +212,6 @@ std::string forwarded_proto(std::string_view forwarded, std::string_view x_forwa
   return {};
 }
 
-std::string address_text(const ip::address& a) { return unmapped(a).to_string(); }
-
-std::string address_limit_key(const ip::address& a) {
-  auto u = unmapped(a);
-  if (u.is_v4()) return u.to_string();
-  return masked(u, 64).to_string() + "/64";
-}
-
 address_names names_of(const ip::address& a) {
   auto u = unmapped(a);
   address_names n{u.to_string(), {}};

@@ -44,14 +44,9 @@ boost::asio::ip::address client_address(const boost::asio::ip::address& peer, co
 /// X-Forwarded-Proto value, lower case; "" when neither says. Only meaningful from a trusted proxy.
 std::string forwarded_proto(std::string_view forwarded, std::string_view x_forwarded_proto);
 
-/// The key under which an address counts for per-address limits: the IPv4 address as text, or the
-/// /64 of an IPv6 address ("2001:db8:1:2::/64"), since one IPv6 host usually holds a whole /64.
-std::string address_limit_key(const boost::asio::ip::address& a);
-
-/// The address as text, IPv4-mapped IPv6 shown as IPv4.
-std::string address_text(const boost::asio::ip::address& a);
-
-/// address_text and address_limit_key of one address; an IPv4 address (whose key is its text) is
+/// What an address is called: its text, IPv4-mapped IPv6 shown as IPv4; and the key under which
+/// it counts for per-address limits, the IPv4 address as text or the /64 of an IPv6 address
+/// ("2001:db8:1:2::/64"), since one IPv6 host usually holds a whole /64. An IPv4 address is
 /// written as text once.
 struct address_names {
   std::string text;

@@ -43,7 +43,7 @@ struct admission {
 
 /// Applies the global socket cap, the new-connection rate per address and the concurrent
 /// connections per address to a connection from `ip` (a per-address limit key: see
-/// core::address_limit_key). With `per_address` false (the peer is a trusted proxy, whose clients
+/// core::names_of). With `per_address` false (the peer is a trusted proxy, whose clients
 /// are known only from their requests) only the global cap applies here. Thread-safe.
 admission admit(app& a, const std::string& ip, bool per_address = true);
 
