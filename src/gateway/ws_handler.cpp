@@ -15,6 +15,18 @@ namespace sg::gateway {
 
 namespace {
 constexpr std::uint16_t close_service_restart = 1012;  // RFC 6455 §7.4.1 (IANA registry)
+
+// A replay's events are queued while it runs and written when it is over.
+class held_writes {
+ public:
+  explicit held_writes(ws_peer& p) : p_(p) { p_.hold_writes(true); }
+  ~held_writes() { p_.hold_writes(false); }
+  held_writes(const held_writes&) = delete;
+  held_writes& operator=(const held_writes&) = delete;
+
+ private:
+  ws_peer& p_;
+};
 }
 
 ws_handler::ws_handler(app& a, ws_peer& peer) : app_(a), peer_(peer) {}
@@ -184,6 +196,7 @@ void ws_handler::send_error(proto::error_code code, std::string message, std::st
 
 void ws_handler::watch(const std::shared_ptr<stream::stream>& s, std::uint64_t after) {
   streams().subs[s->id()] = subscription{s, after};
+  held_writes hold(peer_);
   s->subscribe(peer_.self(), after);
 }
 
@@ -288,11 +301,13 @@ void ws_handler::resume_found(const proto::resume_request& r, std::shared_ptr<st
       not_retained(r);
       return;
     }
+    held_writes hold(peer_);
     for (auto& ev : *events) peer_.write(ev, true);
     return;
   }
   subs[s->id()] = subscription{s, r.last_seq};
   using result = stream::stream::subscribe_result;
+  held_writes hold(peer_);
   switch (s->subscribe(peer_.self(), r.last_seq)) {
     case result::not_retained:
       subs.erase(s->id());

@@ -27,6 +27,9 @@ class ws_peer {
   /// Queues `ev` for the client; `replay`: re-sent for a resume, not the live flow. The peer asks
   /// ws_handler::admit before it queues.
   virtual void write(proto::event_ptr ev, bool replay) = 0;
+  /// While on, events are queued and not written; off writes what waits. Held around a replay, so
+  /// that its chunks merge and leave in as few writes as the live flow's backlog would.
+  virtual void hold_writes(bool on) = 0;
   /// Starts the close handshake with `code` (a WebSocket close code); `reason` is also the cause logged.
   virtual void close_now(std::uint16_t code, std::string reason) = 0;
   virtual net::any_io_executor executor() = 0;

@@ -42,6 +42,11 @@ void outbound_pump::end_write(bool ok) {
   report();
 }
 
+void outbound_pump::sent_directly(const proto::event& ev) {
+  if (ev.due_us) stats_.chunk_lateness.observe_ms(static_cast<double>(core::now_us() - ev.due_us) / 1000.0);
+  stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
 void outbound_pump::clear_waiting() {
   queue_.clear_waiting();
   report();

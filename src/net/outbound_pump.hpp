@@ -33,6 +33,9 @@ class outbound_pump {
   /// The write begun last has ended; `ok`: it reached the socket, so its events count as sent and
   /// their lateness (written − due) is observed.
   void end_write(bool ok);
+  /// `ev` was written whole at once, without being queued (the queue was empty): it counts as sent
+  /// and its lateness is observed, as end_write(true) does for a queued one.
+  void sent_directly(const proto::event& ev);
   /// Drops every event not being written.
   void clear_waiting();
 

@@ -4,10 +4,14 @@
 #include "core/asio.hpp"
 
 #include <boost/beast/ssl.hpp>
+#include <boost/asio/append.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
 #include <sys/socket.h>
 
+#include <cstdint>
+#include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -25,32 +29,188 @@ using tls_stream = beast::ssl_stream<plain_stream>;
 template <class Stream>
 inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
 
-/// A plain WebSocket's socket: Asio's, except that its writes can be marked "more follows"
-/// (MSG_MORE), so the kernel holds them until a write without the mark and sends both in one
-/// segment. The 101 goes out so, joined by the "connected" frame written after it, without the two
-/// TCP_CORK calls a TLS connection needs for the same.
+/// A plain WebSocket's socket: Asio's, with two additions.
+///
+/// Its writes can be marked "more follows" (MSG_MORE), so the kernel holds them until a write
+/// without the mark and sends both in one segment. The 101 goes out so, joined by the "connected"
+/// frame written after it, without the two TCP_CORK calls a TLS connection needs for the same.
+///
+/// Its synchronous write never blocks: it sends what the socket takes at once and keeps the rest (the
+/// tail), which async_flush then writes. The session writes a frame through Beast's synchronous write
+/// when writable_now(): nearly always the socket takes it whole, and then no operation, completion or
+/// scheduler trip is made for it. Beast's own writes (the 101, pongs, pings, the close frame) stay
+/// asynchronous and are counted while they run; one that comes while a tail waits is queued behind
+/// it, whole, and completes at once. Beast's teardown after a close waits for the tail.
+///
+/// The handlers of Beast's writes and of the flush use the socket: a session keeps its socket until
+/// they have run (each holds the session).
 class ws_socket : public shard_socket {
  public:
   explicit ws_socket(shard_socket&& s) : shard_socket(std::move(s)) {}
   void more_follows(bool on) { more_ = on; }
 
+  /// No write of Beast's is running and no tail waits: a frame written now goes out in order.
+  bool writable_now() const { return in_flight_ == 0 && !tail_; }
+  /// The last synchronous write left bytes the socket did not take: async_flush must follow.
+  bool holds_tail() const { return tail_ != nullptr; }
+
+  /// Sends without blocking; what the socket does not take is kept as the tail. Reports every byte
+  /// written, or the socket's error.
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
+    ec = {};
+    std::size_t total = net::buffer_size(buffers);
+    if (tail_) return append_to_tail(buffers, 0);
+    if (!non_blocking()) {
+      non_blocking(true, ec);
+      if (ec) return 0;
+    }
+    std::size_t n = send(buffers, more_ ? MSG_MORE : 0, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      n = 0;
+    }
+    if (ec) return 0;
+    if (n < total) {
+      tail_ = std::make_unique<tail>();
+      append_to_tail(buffers, n);
+    }
+    return total;
+  }
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers) {
+    error_code ec;
+    auto n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
   template <class ConstBufferSequence, class WriteToken>
   auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
-    return async_send(buffers, more_ ? MSG_MORE : 0, std::forward<WriteToken>(token));
+    return net::async_initiate<WriteToken, void(error_code, std::size_t)>(
+        [this](auto handler, const ConstBufferSequence& bufs) {
+          if (tail_) {
+            auto n = append_to_tail(bufs, 0);
+            net::post(get_executor(), net::append(std::move(handler), error_code{}, n));
+            return;
+          }
+          ++in_flight_;
+          async_send(bufs, more_ ? MSG_MORE : 0, counted<std::decay_t<decltype(handler)>>{this, std::move(handler)});
+        },
+        token, buffers);
+  }
+
+  /// Writes the tail (and whatever was queued behind it), then calls `handler(ec, 0)`.
+  template <class Handler>
+  void async_flush(Handler handler) {
+    tail_->flushing = true;
+    send_tail(std::move(handler));
+  }
+
+  /// Keeps `f` to run with the flush's result once the tail is written (holds_tail() must be true).
+  /// Beast's teardown must not shut the socket down under a close frame still queued.
+  template <class F>
+  void after_tail(F&& f) {
+    tail_->after = std::make_unique<after_fn<std::decay_t<F>>>(std::forward<F>(f));
   }
 
  private:
+  struct after_base {
+    virtual ~after_base() = default;
+    virtual void run(error_code ec) = 0;
+  };
+  template <class F>
+  struct after_fn final : after_base {
+    explicit after_fn(F&& fn) : f(std::move(fn)) {}
+    void run(error_code ec) override { std::move(f)(ec); }
+    F f;
+  };
+  struct tail {
+    std::string writing;  // being sent
+    std::string next;     // queued behind it while it is sent
+    std::size_t sent = 0;
+    bool flushing = false;
+    std::unique_ptr<after_base> after;
+  };
+
+  // A write of Beast's: counted until its handler runs, with the handler's executor, allocator and
+  // cancellation slot.
+  template <class Handler>
+  struct counted {
+    ws_socket* s;
+    Handler h;
+    using executor_type = net::associated_executor_t<Handler, shard_executor>;
+    executor_type get_executor() const noexcept { return net::get_associated_executor(h, s->get_executor()); }
+    using allocator_type = net::associated_allocator_t<Handler>;
+    allocator_type get_allocator() const noexcept { return net::get_associated_allocator(h); }
+    using cancellation_slot_type = net::associated_cancellation_slot_t<Handler>;
+    cancellation_slot_type get_cancellation_slot() const noexcept { return net::get_associated_cancellation_slot(h); }
+    void operator()(error_code ec, std::size_t n) {
+      --s->in_flight_;
+      std::move(h)(ec, n);
+    }
+  };
+
+  template <class ConstBufferSequence>
+  std::size_t append_to_tail(const ConstBufferSequence& buffers, std::size_t skip) {
+    auto& to = tail_->flushing ? tail_->next : tail_->writing;
+    std::size_t total = 0;
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+      net::const_buffer b(*it);
+      total += b.size();
+      if (skip >= b.size()) {
+        skip -= b.size();
+        continue;
+      }
+      to.append(static_cast<const char*>(b.data()) + skip, b.size() - skip);
+      skip = 0;
+    }
+    return total;
+  }
+
+  template <class Handler>
+  void send_tail(Handler handler) {
+    auto& t = *tail_;
+    async_send(net::buffer(t.writing.data() + t.sent, t.writing.size() - t.sent), 0,
+               [this, handler = std::move(handler)](error_code ec, std::size_t n) mutable {
+                 auto& t = *tail_;
+                 if (!ec) {
+                   t.sent += n;
+                   if (t.sent < t.writing.size()) return send_tail(std::move(handler));
+                   if (!t.next.empty()) {
+                     t.writing.swap(t.next);
+                     t.next.clear();
+                     t.sent = 0;
+                     return send_tail(std::move(handler));
+                   }
+                 }
+                 auto after = std::move(t.after);
+                 tail_.reset();
+                 if (after) after->run(ec);
+                 handler(ec, std::size_t{0});
+               });
+  }
+
+  std::unique_ptr<tail> tail_;  // only while bytes wait: an idle connection holds a null pointer
+  std::uint16_t in_flight_ = 0;  // Beast's writes running (one at a time, by Beast's rule)
   bool more_ = false;
 };
 
 // Beast closes a WebSocket through teardown functions found by argument-dependent lookup; a ws_socket
-// is torn down as the socket it is.
+// is torn down as the socket it is, once its tail is written.
 inline void teardown(beast::role_type role, ws_socket& s, error_code& ec) {
   beast::websocket::teardown(role, static_cast<shard_socket&>(s), ec);
 }
 template <class TeardownHandler>
 void async_teardown(beast::role_type role, ws_socket& s, TeardownHandler&& handler) {
-  beast::websocket::async_teardown(role, static_cast<shard_socket&>(s), std::forward<TeardownHandler>(handler));
+  if (!s.holds_tail()) {
+    beast::websocket::async_teardown(role, static_cast<shard_socket&>(s), std::forward<TeardownHandler>(handler));
+    return;
+  }
+  s.after_tail([role, &s, h = std::forward<TeardownHandler>(handler)](error_code ec) mutable {
+    if (ec) std::move(h)(ec);
+    else beast::websocket::async_teardown(role, static_cast<shard_socket&>(s), std::move(h));
+  });
 }
 
 /// What a WebSocket runs on once upgraded: a plain connection's bare socket (Beast's WebSocket keeps

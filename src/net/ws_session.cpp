@@ -196,9 +196,23 @@ void basic_ws_session<Stream>::close_now(std::uint16_t code, std::string reason)
 }
 
 template <class Stream>
+void basic_ws_session<Stream>::hold_writes(bool on) {
+  holding_ = on;
+  if (!on) do_write();
+}
+
+template <class Stream>
 void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
   if (closing_ || finished_) return;
   if (!handler_.admit(*ev, replay)) return;
+  if constexpr (!is_tls_v<Stream>) {
+    // Nothing waits and nothing is being written: the event goes to the socket without the queue.
+    if (!holding_ && pump_.empty() && ws_.next_layer().writable_now() && ws_.is_open() &&
+        ev->frame_bytes() <= app_.cfg.outbound_max_bytes) {
+      write_directly(std::move(ev));
+      return;
+    }
+  }
   if (pump_.push(std::move(ev)) == outbound_queue::push_result::overflow) {
     // Too slow even with merging: close with 1008; the client can resume every stream it had.
     set_cause("slow_consumer");
@@ -209,39 +223,93 @@ void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
     close(websocket::close_reason(websocket::close_code::policy_error, "slow consumer: resume to continue"));
     return;
   }
-  do_write();
+  if (!holding_) do_write();
+}
+
+// A plain connection writes a frame at once through Beast's synchronous write, whose socket never
+// blocks (ws_socket): the frame nearly always fits the socket's buffer, and then no write operation,
+// completion or scheduler trip is made for it. What does not fit is written by the socket's flush,
+// and the queue waits for it (its chunks merge meanwhile). While Beast writes a frame of its own
+// (a pong, a ping) or the connection is closing, frames go through Beast's asynchronous write, which
+// takes its turn after Beast's. A TLS connection always writes asynchronously.
+// This may run with a stream's lock held (deliver): an error is handled from a posted handler, since
+// ending the connection unsubscribes it.
+template <class Stream>
+void basic_ws_session<Stream>::do_write() {
+  for (;;) {
+    auto& batch = pump_.begin_write(1);
+    if (batch.empty()) return;
+    ws_.text(true);
+    if constexpr (!is_tls_v<Stream>) {
+      auto& sock = ws_.next_layer();
+      if (sock.writable_now() && ws_.is_open()) {
+        error_code ec;
+        ws_.write(net::buffer(batch.front()->json()), ec);
+        if (ec) {
+          net::post(ws_.get_executor(), beast::bind_front_handler(&basic_ws_session::on_write,
+                                                                  this->shared_from_this(), ec, std::size_t{0}));
+          return;
+        }
+        if (sock.holds_tail()) {
+          sock.async_flush(beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
+          return;
+        }
+        if (!after_write(ec)) return;
+        continue;
+      }
+    }
+    ws_.async_write(net::buffer(batch.front()->json()),
+                    beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
+    return;
+  }
 }
 
 template <class Stream>
-void basic_ws_session<Stream>::do_write() {
-  auto& batch = pump_.begin_write(1);
-  if (batch.empty()) return;
-  ws_.text(true);
-  ws_.async_write(net::buffer(batch.front()->json()),
-                  beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
+void basic_ws_session<Stream>::write_directly(proto::event_ptr ev) {
+  if constexpr (!is_tls_v<Stream>) {
+    auto& sock = ws_.next_layer();
+    ws_.text(true);
+    error_code ec;
+    ws_.write(net::buffer(ev->json()), ec);
+    if (ec) {
+      net::post(ws_.get_executor(), beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this(), ec,
+                                                              std::size_t{0}));
+      return;
+    }
+    if (!sock.holds_tail()) {
+      pump_.sent_directly(*ev);
+      return;
+    }
+    // Part of it waits in the socket: it is the write in flight until the flush ends.
+    pump_.push(std::move(ev));
+    pump_.begin_write(1);
+    sock.async_flush(beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
+  }
 }
 
 template <class Stream>
 void basic_ws_session<Stream>::on_write(error_code ec, std::size_t) {
+  if (after_write(ec)) do_write();
+}
+
+template <class Stream>
+bool basic_ws_session<Stream>::after_write(error_code ec) {
   if (corked_) hold_sends(false);
   pump_.end_write(!ec);
   if (ec) {
     if (!closing_) set_cause("write: " + ec.message());
     finish();
-    return;
+    return false;
   }
   if (pending_close_) {
     // What was queued before the close goes out first: a drain's 1001 follows the streams' last events.
-    if (!pump_.empty()) {
-      do_write();
-      return;
-    }
+    if (!pump_.empty()) return true;
     auto reason = *pending_close_;
     pending_close_.reset();
     ws_.async_close(reason, beast::bind_front_handler(&basic_ws_session::on_close, this->shared_from_this()));
-    return;
+    return false;
   }
-  if (!closing_) do_write();
+  return !closing_ && !holding_;
 }
 
 template <class Stream>

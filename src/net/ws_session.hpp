@@ -62,9 +62,12 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   net::any_io_executor executor() override { return ws_.get_executor(); }
   std::shared_ptr<stream::subscriber> self() override { return this->shared_from_this(); }
 
+  void hold_writes(bool on) override;
   void enqueue(proto::event_ptr ev, bool replay = false);
   void do_write();
+  void write_directly(proto::event_ptr ev);  // a plain connection with nothing queued or being written
   void on_write(error_code ec, std::size_t bytes);
+  bool after_write(error_code ec);  // true: write what waits next
   void close(websocket::close_reason reason);
   void on_close(error_code ec);
   void finish();  // runs once when the connection is gone
@@ -89,6 +92,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   bool finished_ = false;
   bool pinging_ = false;  // a keep-alive ping is on its way (Beast allows one at a time)
   bool corked_ = false;  // TLS: until the first frame after the 101 is written
+  bool holding_ = false;  // events are queued, not written, until hold_writes(false) (a replay)
   // Why the connection ended, as logged and told to the handler; null = "client" (the peer closed).
   // Set once, at the end: a pointer costs an idle connection 8 bytes where a string costs 32.
   std::unique_ptr<const std::string> close_cause_;
