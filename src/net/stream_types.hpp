@@ -44,15 +44,25 @@ inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
 ///
 /// The handlers of Beast's writes and of the flush use the socket: a session keeps its socket until
 /// they have run (each holds the session).
+///
+/// All of this state lives apart, allocated only while it is not at rest (a mark, a write of Beast's,
+/// a tail): an idle connection's socket holds one null pointer beside Asio's (RSS per idle
+/// WebSocket: Beast allocates its state with the socket in it, in 16-byte steps).
 class ws_socket : public shard_socket {
  public:
   explicit ws_socket(shard_socket&& s) : shard_socket(std::move(s)) {}
-  void more_follows(bool on) { more_ = on; }
+  void more_follows(bool on) {
+    if (on) state().more = true;
+    else if (w_) {
+      w_->more = false;
+      settle();
+    }
+  }
 
   /// No write of Beast's is running and no tail waits: a frame written now goes out in order.
-  bool writable_now() const { return in_flight_ == 0 && !tail_; }
+  bool writable_now() const { return !w_ || (w_->in_flight == 0 && !w_->kept); }
   /// The last synchronous write left bytes the socket did not take: async_flush must follow.
-  bool holds_tail() const { return tail_ != nullptr; }
+  bool holds_tail() const { return w_ && w_->kept; }
 
   /// Sends without blocking; what the socket does not take is kept as the tail. Reports every byte
   /// written, or the socket's error.
@@ -60,19 +70,19 @@ class ws_socket : public shard_socket {
   std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
     ec = {};
     std::size_t total = net::buffer_size(buffers);
-    if (tail_) return append_to_tail(buffers, 0);
+    if (holds_tail()) return append_to_tail(buffers, 0);
     if (!non_blocking()) {
       non_blocking(true, ec);
       if (ec) return 0;
     }
-    std::size_t n = send(buffers, more_ ? MSG_MORE : 0, ec);
+    std::size_t n = send(buffers, flags(), ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       ec = {};
       n = 0;
     }
     if (ec) return 0;
     if (n < total) {
-      tail_ = std::make_unique<tail>();
+      state().kept = true;
       append_to_tail(buffers, n);
     }
     return total;
@@ -89,13 +99,13 @@ class ws_socket : public shard_socket {
   auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
     return net::async_initiate<WriteToken, void(error_code, std::size_t)>(
         [this](auto handler, const ConstBufferSequence& bufs) {
-          if (tail_) {
+          if (holds_tail()) {
             auto n = append_to_tail(bufs, 0);
             net::post(get_executor(), net::append(std::move(handler), error_code{}, n));
             return;
           }
-          ++in_flight_;
-          async_send(bufs, more_ ? MSG_MORE : 0, counted<std::decay_t<decltype(handler)>>{this, std::move(handler)});
+          ++state().in_flight;
+          async_send(bufs, flags(), counted<std::decay_t<decltype(handler)>>{this, std::move(handler)});
         },
         token, buffers);
   }
@@ -103,7 +113,7 @@ class ws_socket : public shard_socket {
   /// Writes the tail (and whatever was queued behind it), then calls `handler(ec, 0)`.
   template <class Handler>
   void async_flush(Handler handler) {
-    tail_->flushing = true;
+    w_->flushing = true;
     send_tail(std::move(handler));
   }
 
@@ -111,7 +121,7 @@ class ws_socket : public shard_socket {
   /// Beast's teardown must not shut the socket down under a close frame still queued.
   template <class F>
   void after_tail(F&& f) {
-    tail_->after = std::make_unique<after_fn<std::decay_t<F>>>(std::forward<F>(f));
+    w_->after = std::make_unique<after_fn<std::decay_t<F>>>(std::forward<F>(f));
   }
 
  private:
@@ -125,13 +135,25 @@ class ws_socket : public shard_socket {
     void run(error_code ec) override { std::move(f)(ec); }
     F f;
   };
-  struct tail {
-    std::string writing;  // being sent
+  struct writes {
+    std::string writing;  // the tail, being sent
     std::string next;     // queued behind it while it is sent
     std::size_t sent = 0;
-    bool flushing = false;
     std::unique_ptr<after_base> after;
+    std::uint16_t in_flight = 0;  // Beast's writes running (one at a time, by Beast's rule)
+    bool kept = false;      // a tail waits
+    bool flushing = false;  // and async_flush is writing it
+    bool more = false;      // writes are marked MSG_MORE
   };
+  writes& state() {
+    if (!w_) w_ = std::make_unique<writes>();
+    return *w_;
+  }
+  // Lets the state go once it is at rest.
+  void settle() {
+    if (w_ && !w_->more && w_->in_flight == 0 && !w_->kept) w_.reset();
+  }
+  int flags() const { return w_ && w_->more ? MSG_MORE : 0; }
 
   // A write of Beast's: counted until its handler runs, with the handler's executor, allocator and
   // cancellation slot.
@@ -146,14 +168,15 @@ class ws_socket : public shard_socket {
     using cancellation_slot_type = net::associated_cancellation_slot_t<Handler>;
     cancellation_slot_type get_cancellation_slot() const noexcept { return net::get_associated_cancellation_slot(h); }
     void operator()(error_code ec, std::size_t n) {
-      --s->in_flight_;
+      --s->w_->in_flight;
+      s->settle();
       std::move(h)(ec, n);
     }
   };
 
   template <class ConstBufferSequence>
   std::size_t append_to_tail(const ConstBufferSequence& buffers, std::size_t skip) {
-    auto& to = tail_->flushing ? tail_->next : tail_->writing;
+    auto& to = w_->flushing ? w_->next : w_->writing;
     std::size_t total = 0;
     for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
       net::const_buffer b(*it);
@@ -170,10 +193,10 @@ class ws_socket : public shard_socket {
 
   template <class Handler>
   void send_tail(Handler handler) {
-    auto& t = *tail_;
+    auto& t = *w_;
     async_send(net::buffer(t.writing.data() + t.sent, t.writing.size() - t.sent), 0,
                [this, handler = std::move(handler)](error_code ec, std::size_t n) mutable {
-                 auto& t = *tail_;
+                 auto& t = *w_;
                  if (!ec) {
                    t.sent += n;
                    if (t.sent < t.writing.size()) return send_tail(std::move(handler));
@@ -185,15 +208,17 @@ class ws_socket : public shard_socket {
                    }
                  }
                  auto after = std::move(t.after);
-                 tail_.reset();
+                 std::string().swap(t.writing);
+                 std::string().swap(t.next);
+                 t.sent = 0;
+                 t.kept = t.flushing = false;
+                 settle();
                  if (after) after->run(ec);
                  handler(ec, std::size_t{0});
                });
   }
 
-  std::unique_ptr<tail> tail_;  // only while bytes wait: an idle connection holds a null pointer
-  std::uint16_t in_flight_ = 0;  // Beast's writes running (one at a time, by Beast's rule)
-  bool more_ = false;
+  std::unique_ptr<writes> w_;
 };
 
 // Beast closes a WebSocket through teardown functions found by argument-dependent lookup; a ws_socket
