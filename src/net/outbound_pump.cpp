@@ -27,14 +27,9 @@ const outbound_pump::batch& outbound_pump::begin_write(std::size_t max_events) {
 }
 
 void outbound_pump::end_write(bool ok) {
-  if (ok && !in_flight_.empty()) {
+  if (ok) {
     std::int64_t now = 0;  // read once, and only for a write that holds a paced event
-    for (auto& ev : in_flight_) {
-      if (!ev->due_us) continue;
-      if (!now) now = core::now_us();
-      stats_.chunk_lateness.observe_ms(static_cast<double>(now - ev->due_us) / 1000.0);
-    }
-    stats_.events_sent.fetch_add(in_flight_.size(), std::memory_order_relaxed);
+    for (auto& ev : in_flight_) count_sent(*ev, now);
   }
   in_flight_.clear();
   if (in_flight_.capacity() > 1) batch().swap(in_flight_);  // a backlog's storage is not kept
@@ -43,7 +38,15 @@ void outbound_pump::end_write(bool ok) {
 }
 
 void outbound_pump::sent_directly(const proto::event& ev) {
-  if (ev.due_us) stats_.chunk_lateness.observe_ms(static_cast<double>(core::now_us() - ev.due_us) / 1000.0);
+  std::int64_t now = 0;
+  count_sent(ev, now);
+}
+
+void outbound_pump::count_sent(const proto::event& ev, std::int64_t& now) {
+  if (ev.due_us) {
+    if (!now) now = core::now_us();
+    stats_.chunk_lateness.observe_ms(static_cast<double>(now - ev.due_us) / 1000.0);
+  }
   stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
 }
 

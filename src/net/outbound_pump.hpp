@@ -45,6 +45,8 @@ class outbound_pump {
 
  private:
   void report();  // publishes this queue's size change to the shared gauge
+  // Counts `ev` as sent and observes its lateness; `now` is read at the first paced event and kept.
+  void count_sent(const proto::event& ev, std::int64_t& now);
 
   gateway::counters& stats_;
   outbound_queue queue_;

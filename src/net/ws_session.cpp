@@ -239,25 +239,13 @@ void basic_ws_session<Stream>::do_write() {
   for (;;) {
     auto& batch = pump_.begin_write(1);
     if (batch.empty()) return;
-    ws_.text(true);
     if constexpr (!is_tls_v<Stream>) {
-      auto& sock = ws_.next_layer();
-      if (sock.writable_now() && ws_.is_open()) {
-        error_code ec;
-        ws_.write(net::buffer(batch.front()->json()), ec);
-        if (ec) {
-          net::post(ws_.get_executor(), beast::bind_front_handler(&basic_ws_session::on_write,
-                                                                  this->shared_from_this(), ec, std::size_t{0}));
-          return;
-        }
-        if (sock.holds_tail()) {
-          sock.async_flush(beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
-          return;
-        }
-        if (!after_write(ec)) return;
+      if (ws_.next_layer().writable_now() && ws_.is_open()) {
+        if (!write_at_once(batch.front()->json()) || !after_write({})) return;
         continue;
       }
     }
+    ws_.text(true);
     ws_.async_write(net::buffer(batch.front()->json()),
                     beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
     return;
@@ -265,26 +253,32 @@ void basic_ws_session<Stream>::do_write() {
 }
 
 template <class Stream>
-void basic_ws_session<Stream>::write_directly(proto::event_ptr ev) {
+bool basic_ws_session<Stream>::write_at_once(const std::string& frame) {
   if constexpr (!is_tls_v<Stream>) {
     auto& sock = ws_.next_layer();
     ws_.text(true);
     error_code ec;
-    ws_.write(net::buffer(ev->json()), ec);
+    ws_.write(net::buffer(frame), ec);
     if (ec) {
       net::post(ws_.get_executor(), beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this(), ec,
                                                               std::size_t{0}));
-      return;
+      return false;
     }
-    if (!sock.holds_tail()) {
-      pump_.sent_directly(*ev);
-      return;
-    }
-    // Part of it waits in the socket: it is the write in flight until the flush ends.
-    pump_.push(std::move(ev));
-    pump_.begin_write(1);
+    if (!sock.holds_tail()) return true;
     sock.async_flush(beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
   }
+  return false;
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::write_directly(proto::event_ptr ev) {
+  if (write_at_once(ev->json())) {
+    pump_.sent_directly(*ev);
+    return;
+  }
+  // Its tail is being flushed, or its error is on its way: it is the write in flight until on_write.
+  pump_.push(std::move(ev));
+  pump_.begin_write(1);
 }
 
 template <class Stream>

@@ -66,6 +66,9 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void enqueue(proto::event_ptr ev, bool replay = false);
   void do_write();
   void write_directly(proto::event_ptr ev);  // a plain connection with nothing queued or being written
+  // A plain connection's frame through Beast's synchronous write: true if the socket took it whole;
+  // otherwise on_write follows (the tail's flush, or a posted error).
+  bool write_at_once(const std::string& frame);
   void on_write(error_code ec, std::size_t bytes);
   bool after_write(error_code ec);  // true: write what waits next
   void close(websocket::close_reason reason);
