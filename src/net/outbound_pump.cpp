@@ -50,6 +50,10 @@ void outbound_pump::count_sent(const proto::event& ev, std::int64_t& now) {
   stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool outbound_pump::late(const proto::event& ev) {
+  return ev.due_us && core::now_us() - ev.due_us > behind_us;
+}
+
 void outbound_pump::clear_waiting() {
   queue_.clear_waiting();
   report();

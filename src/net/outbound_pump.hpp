@@ -36,6 +36,12 @@ class outbound_pump {
   /// `ev` was written whole at once, without being queued (the queue was empty): it counts as sent
   /// and its lateness is observed, as end_write(true) does for a queued one.
   void sent_directly(const proto::event& ev);
+  /// `ev` is paced and already more than `behind_us` past its due time: the shard is behind its
+  /// pacer, so the session queues it and writes the queue's front asynchronously, and what the
+  /// pacer makes meanwhile merges behind it (one frame, one send, for several tokens) instead of
+  /// each token costing a send of its own while the pacer falls further behind.
+  static bool late(const proto::event& ev);
+  static constexpr std::int64_t behind_us = 20'000;
   /// Drops every event not being written.
   void clear_waiting();
 

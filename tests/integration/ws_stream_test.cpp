@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <random>
+#include <thread>
 
 namespace sg::test {
 namespace {
@@ -220,6 +222,43 @@ TEST(WebSocketStream, SlowReaderGetsMergedChunksAndNothingIsLost) {
   }
   for (auto& [id, evs] : by_stream) check_stream(evs, id);
   EXPECT_GT(merged, 0);
+}
+
+TEST(WebSocketStream, TokensMadeLateByAStalledServerMergeBehindOneWriteAndTheRestArriveOnTime) {
+  // A reader with room to spare, so no socket fills: what merges here merges because the server
+  // fell behind its pacer. The process is stopped for 500 ms, 20 tokens' worth at 40 tokens/s;
+  // when it runs again the pacer makes every overdue token in one go. The first goes out alone
+  // and the rest merge behind its write; tokens made on time afterwards go out one per frame.
+  server_process srv({"--demo-ttft-ms", "0", "--demo-tokens-per-second", "40"});
+  ws_client c(srv.port());
+  c.send_json(stream_request("Write titles about merging overdue tokens for busy teams"));
+  auto events = c.read_until("stream_chunk");
+  auto id = str(events.front().at("streamId"));
+  srv.signal(SIGSTOP);
+  std::this_thread::sleep_for(500ms);  // the stall itself, not a wait for anything
+  srv.signal(SIGCONT);
+  auto rest = c.read_until("stream_complete", 20s, id);
+  events.insert(events.end(), rest.begin(), rest.end());
+  check_stream(events, id);
+
+  std::uint64_t widest = 0, single_after = 0;
+  bool after_widest = false;
+  for (auto& e : events) {
+    if (e.at("type") != "stream_chunk") continue;
+    auto seq = num(e.at("seq"));
+    auto tokens = seq - (e.contains("firstSeq") ? num(e.at("firstSeq")) : seq) + 1;
+    if (tokens > widest) {
+      widest = tokens;
+      after_widest = true;
+      single_after = 0;
+    } else if (after_widest && tokens == 1) {
+      ++single_after;
+    }
+  }
+  // 20 tokens fell due during the stall; one of them left alone, most of the others in one frame.
+  EXPECT_GE(widest, 10u);
+  // Caught up, the pacer's tokens are on time again and each is written as it is made.
+  EXPECT_GE(single_after, 3u);
 }
 
 TEST(WebSocketStream, ReaderPastTheHardCapIsClosedWith1008AndCanResume) {
