@@ -102,7 +102,7 @@ for n in (500, 2000, 10000):
     if merged:
         note = ("merged (past capacity): " + ", ".join(f"{t:.1f} tokens per frame, {c:.1f} µs per frame" for t, c in merged)
                 + "; compared per delivered token" + (f". {note}" if note else ""))
-    row(f"server CPU per delivered chunk (per token when merged), {n:,} streams ≤ 0.6× Node (µs)", cpu,
+    row(f"server CPU per delivered chunk, {n:,} streams ≤ 0.6× Node (µs)", cpu,
         "Node `ws`", peer_cpu, ratio_limit=0.6, note=note, ratio=ratio)
 # 2. Lateness at half capacity.
 hs, hn = load("streamgate_half"), load("node_half")

@@ -447,7 +447,8 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
 // On a plain connection the chunk is written at once, without blocking: it nearly always fits the
 // socket's buffer, and then no write operation, timer or completion handler is made for it (an
 // asynchronous write that completes at once still posts its completion, a scheduler trip and a
-// non-blocking epoll_wait). Whatever does not fit goes out asynchronously, under the write timeout.
+// non-blocking epoll_wait). Whatever does not fit goes out asynchronously, under the write timeout,
+// and so does a batch whose oldest event is a paced token already late (outbound_pump::late).
 template <class Stream>
 void basic_http_session<Stream>::sse_write() {
   for (;;) {
@@ -483,33 +484,36 @@ void basic_http_session<Stream>::sse_write() {
     // A span: the chunk body and the write's state copy the buffer sequence, and copies of a vector
     // are allocations (three per write).
     auto chunk = http::make_chunk(std::span<const net::const_buffer>(sse_buffers_));
+    // A paced token already well past its due time means the shard is behind its pacer: the chunk
+    // goes out asynchronously, and the tokens made before its completion merge behind it.
     if constexpr (std::is_same_v<Stream, plain_stream>) {
-      auto& sock = beast::get_lowest_layer(stream_).socket();
-      error_code ec;
-      if (!sock.non_blocking()) sock.non_blocking(true, ec);
-      std::size_t n = ec ? 0 : sock.write_some(chunk, ec);
-      if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
-      if (ec) {
-        pump_.end_write(false);
-        end_sse_from_handler();
+      if (!outbound_pump::late(*batch.front())) {
+        auto& sock = beast::get_lowest_layer(stream_).socket();
+        error_code ec;
+        if (!sock.non_blocking()) sock.non_blocking(true, ec);
+        std::size_t n = ec ? 0 : sock.write_some(chunk, ec);
+        if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+        if (ec) {
+          pump_.end_write(false);
+          end_sse_from_handler();
+          return;
+        }
+        if (n == beast::buffer_bytes(chunk)) {
+          pump_.end_write(true);
+          continue;  // anything queued meanwhile, or the end of the body
+        }
+        beast::buffers_suffix<decltype(chunk)> rest(chunk);
+        rest.consume(n);
+        beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
+        net::async_write(stream_, rest,
+                         beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
         return;
       }
-      if (n == beast::buffer_bytes(chunk)) {
-        pump_.end_write(true);
-        continue;  // anything queued meanwhile, or the end of the body
-      }
-      beast::buffers_suffix<decltype(chunk)> rest(chunk);
-      rest.consume(n);
-      beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-      net::async_write(stream_, rest,
-                       beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
-      return;
-    } else {
-      beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-      net::async_write(stream_, chunk,
-                       beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
-      return;
     }
+    beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
+    net::async_write(stream_, chunk,
+                     beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), false));
+    return;
   }
 }
 

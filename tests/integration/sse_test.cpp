@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <random>
 #include <sys/socket.h>
+#include <thread>
 
 namespace sg::test {
 namespace {
@@ -48,6 +50,46 @@ TEST(Sse, PostWithEventStreamAcceptStreamsTheAnswer) {
   auto text = read_to_end(c, 0, "", &full);
   EXPECT_EQ(text, full);
   EXPECT_FALSE(full.empty());
+}
+
+TEST(Sse, TokensMadeLateByAStalledServerMergeBehindOneWriteAndTheRestArriveOnTime) {
+  // As on a WebSocket (ws_stream_test.cpp): a reader with room to spare, the server stopped for
+  // 500 ms (20 tokens' worth at 40 tokens/s). The first overdue token goes out alone, the rest
+  // merge behind its write, and the tokens made on time afterwards go out one per event.
+  server_process srv({"--demo-ttft-ms", "0", "--demo-tokens-per-second", "40"});
+  sse_client c(srv.port(), http::verb::post, "/v1/streams", body_for("Write titles about merging overdue tokens"));
+  ASSERT_EQ(c.status(), 200u);
+  std::vector<json::object> events;
+  while (auto ev = c.next(10s)) {
+    events.push_back(ev->json());
+    if (ev->type == "stream_chunk") break;
+  }
+  srv.signal(SIGSTOP);
+  std::this_thread::sleep_for(500ms);  // the stall itself, not a wait for anything
+  srv.signal(SIGCONT);
+  while (auto ev = c.next(20s)) events.push_back(ev->json());
+
+  std::uint64_t expect = 1, widest = 0, single_after = 0;
+  std::string text, full;
+  for (auto& o : events) {
+    auto seq = o.at("seq").to_number<std::uint64_t>();
+    auto first = o.contains("firstSeq") ? o.at("firstSeq").to_number<std::uint64_t>() : seq;
+    EXPECT_EQ(first, expect);
+    expect = seq + 1;
+    if (o.at("type") == "stream_complete") full = std::string(o.at("fullContent").as_string());
+    if (o.at("type") != "stream_chunk") continue;
+    text += std::string(o.at("content").as_string());
+    auto tokens = seq - first + 1;
+    if (tokens > widest) {
+      widest = tokens;
+      single_after = 0;
+    } else if (widest > 1 && tokens == 1) {
+      ++single_after;
+    }
+  }
+  EXPECT_EQ(text, full);
+  EXPECT_GE(widest, 10u);
+  EXPECT_GE(single_after, 3u);
 }
 
 TEST(Sse, AcceptJsonGets202ThenEventsEndpointStreams) {
