@@ -37,15 +37,18 @@ class outbound_pump {
   /// and its lateness is observed, as end_write(true) does for a queued one.
   void sent_directly(const proto::event& ev);
   /// `ev` is paced and already more than `behind_us` past its due time: the shard is behind its
-  /// pacer, so the session queues it and writes the queue's front asynchronously, and what the
-  /// pacer makes meanwhile merges behind it (one frame, one send, for several tokens) instead of
-  /// each token costing a send of its own while the pacer falls further behind.
+  /// pacer, so the session queues it and writes it later (a WebSocket at the shard's late flush,
+  /// an SSE response asynchronously), and what the pacer makes meanwhile merges behind it (one
+  /// frame, one send, for several tokens) instead of each token costing a send of its own while
+  /// the pacer falls further behind.
   static bool late(const proto::event& ev);
   static constexpr std::int64_t behind_us = 20'000;
   /// Drops every event not being written.
   void clear_waiting();
 
   bool writing() const { return queue_.writing(); }
+  /// The event the next write would begin with; null while a write is in flight or nothing waits.
+  const proto::event* front() const { return queue_.empty() || queue_.writing() ? nullptr : queue_.writing_at(0).get(); }
   bool empty() const { return queue_.empty(); }
   std::size_t bytes() const { return queue_.bytes(); }
 

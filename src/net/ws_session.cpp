@@ -4,6 +4,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/late_writes.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
 
@@ -207,7 +208,7 @@ void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
   if (!handler_.admit(*ev, replay)) return;
   if constexpr (!is_tls_v<Stream>) {
     // Nothing waits and nothing is being written: the event goes to the socket without the queue
-    // (unless the shard is behind its pacer: then it waits in the queue, see do_write).
+    // (unless the shard is behind its pacer: then it waits in the queue for the late flush, see do_write).
     if (!holding_ && pump_.empty() && ws_.next_layer().writable_now() && ws_.is_open() &&
         ev->frame_bytes() <= app_.cfg.outbound_max_bytes && !outbound_pump::late(*ev)) {
       write_directly(std::move(ev));
@@ -233,18 +234,34 @@ void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
 // and the queue waits for it (its chunks merge meanwhile). While Beast writes a frame of its own
 // (a pong, a ping) or the connection is closing, frames go through Beast's asynchronous write, which
 // takes its turn after Beast's. A TLS connection always writes asynchronously.
-// A paced token already well past its due time (outbound_pump::late) is written asynchronously too:
-// the shard is behind, and until the write's completion takes its turn the tokens made meanwhile
-// merge behind it, so an overloaded shard spends a send on several tokens and catches up.
+// A queue whose front is a paced token already well past its due time (outbound_pump::late) is not
+// written now: the shard is behind its pacer, so the connection notes itself with the shard's
+// late_writes, and the tokens made before that flush runs merge in the queue; the flush then writes
+// the queue at once. An overloaded shard so spends one send on several tokens and catches up.
 // This may run with a stream's lock held (deliver): an error is handled from a posted handler, since
 // ending the connection unsubscribes it.
 template <class Stream>
 void basic_ws_session<Stream>::do_write() {
   for (;;) {
+    if constexpr (!is_tls_v<Stream>) {
+      auto* front = pump_.front();
+      if (front && !late_flush_ && ws_.next_layer().writable_now() && ws_.is_open() && outbound_pump::late(*front)) {
+        if (!late_noted_) {
+          late_noted_ = true;
+          late_writes::of(ws_.get_executor()).add([self = this->shared_from_this()] {
+            self->late_noted_ = false;
+            self->late_flush_ = true;
+            self->do_write();
+            self->late_flush_ = false;
+          });
+        }
+        return;
+      }
+    }
     auto& batch = pump_.begin_write(1);
     if (batch.empty()) return;
     if constexpr (!is_tls_v<Stream>) {
-      if (ws_.next_layer().writable_now() && ws_.is_open() && !outbound_pump::late(*batch.front())) {
+      if (ws_.next_layer().writable_now() && ws_.is_open()) {
         if (!write_at_once(batch.front()->json()) || !after_write({})) return;
         continue;
       }

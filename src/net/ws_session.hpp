@@ -96,6 +96,8 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   bool pinging_ = false;  // a keep-alive ping is on its way (Beast allows one at a time)
   bool corked_ = false;  // TLS: until the first frame after the 101 is written
   bool holding_ = false;  // events are queued, not written, until hold_writes(false) (a replay)
+  bool late_noted_ = false;  // a late front waits for the shard's late flush (late_writes)
+  bool late_flush_ = false;  // that flush is writing the queue
   // Why the connection ended, as logged and told to the handler; null = "client" (the peer closed).
   // Set once, at the end: a pointer costs an idle connection 8 bytes where a string costs 32.
   std::unique_ptr<const std::string> close_cause_;
