@@ -463,4 +463,21 @@ boost::json::object stream_request(const std::string& input, const std::string& 
   return o;
 }
 
+chunk_widths widths_of(const std::vector<boost::json::object>& events) {
+  chunk_widths w;
+  for (auto& e : events) {
+    if (e.at("type") != "stream_chunk") continue;
+    auto seq = e.at("seq").to_number<std::uint64_t>();
+    auto first = e.contains("firstSeq") ? e.at("firstSeq").to_number<std::uint64_t>() : seq;
+    auto deltas = seq - first + 1;
+    if (deltas > w.widest) {
+      w.widest = deltas;
+      w.single_after = 0;
+    } else if (deltas == 1) {
+      ++w.single_after;
+    }
+  }
+  return w;
+}
+
 }  // namespace sg::test

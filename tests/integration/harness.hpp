@@ -190,4 +190,13 @@ class per_store : public ::testing::TestWithParam<store_kind> {
 boost::json::object stream_request(const std::string& input, const std::string& project = "test",
                                    const std::string& request_id = {});
 
+/// The shape of a stream's chunks in arrival order (other events are skipped): the most deltas one
+/// chunk held (seq - firstSeq + 1), and how many one-delta chunks came after the first chunk that
+/// held that many.
+struct chunk_widths {
+  std::uint64_t widest = 0;
+  std::uint64_t single_after = 0;
+};
+chunk_widths widths_of(const std::vector<boost::json::object>& events);
+
 }  // namespace sg::test

@@ -241,24 +241,11 @@ TEST(WebSocketStream, TokensMadeLateByAStalledServerMergeBehindOneWriteAndTheRes
   events.insert(events.end(), rest.begin(), rest.end());
   check_stream(events, id);
 
-  std::uint64_t widest = 0, single_after = 0;
-  bool after_widest = false;
-  for (auto& e : events) {
-    if (e.at("type") != "stream_chunk") continue;
-    auto seq = num(e.at("seq"));
-    auto tokens = seq - (e.contains("firstSeq") ? num(e.at("firstSeq")) : seq) + 1;
-    if (tokens > widest) {
-      widest = tokens;
-      after_widest = true;
-      single_after = 0;
-    } else if (after_widest && tokens == 1) {
-      ++single_after;
-    }
-  }
+  auto w = widths_of(events);
   // 20 tokens fell due during the stall; one of them left alone, most of the others in one frame.
-  EXPECT_GE(widest, 10u);
+  EXPECT_GE(w.widest, 10u);
   // Caught up, the pacer's tokens are on time again and each is written as it is made.
-  EXPECT_GE(single_after, 3u);
+  EXPECT_GE(w.single_after, 3u);
 }
 
 TEST(WebSocketStream, ReaderPastTheHardCapIsClosedWith1008AndCanResume) {
