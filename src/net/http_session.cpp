@@ -37,7 +37,7 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, gateway::app& ap
       app_(app),
       slot_(std::move(admission.slot)),
       refusal_(std::move(admission.refusal)),
-      pump_(app.stats, {app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes}),
+      pump_(app.stats, {app.cfg.outbound_merge_bytes, app.cfg.outbound_max_bytes, true}),
       heartbeat_(stream_.get_executor()) {
   peer_ = peer.address;
   source_ip_ = std::move(peer.names.text);
@@ -465,6 +465,7 @@ void basic_http_session<Stream>::sse_write() {
       return;
     }
     sse_buffers_.clear();
+    sse_buffers_.emplace_back();  // the chunk's size line, once its size is known
     if (sse_format_) {
       // A big batch (a replay) does not leave its buffer held for the rest of the response.
       if (sse_formatted_.capacity() > sse_formatted_keep_bytes) std::string().swap(sse_formatted_);
@@ -474,16 +475,18 @@ void basic_http_session<Stream>::sse_write() {
     } else {
       for (auto& ev : batch) sse_buffers_.push_back(net::buffer(ev->sse()));
     }
-    if (sse_buffers_.empty()) {
+    if (sse_buffers_.size() == 1) {
       // Nothing to write for these events (progress, in the completions format): an empty chunk
       // would end the body.
       pump_.end_write(false);
       net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
       return;
     }
-    // A span: the chunk body and the write's state copy the buffer sequence, and copies of a vector
-    // are allocations (three per write).
-    auto chunk = http::make_chunk(std::span<const net::const_buffer>(sse_buffers_));
+    // The chunk's frame around its data, as a flat list of buffers (net/chunk_frame.hpp). A span: the
+    // write's state copies the buffer sequence, and a copy of a vector is an allocation.
+    sse_buffers_.front() = write_chunk_size(sse_chunk_size_, net::buffer_size(sse_buffers_));
+    sse_buffers_.push_back(chunk_end());
+    std::span<const net::const_buffer> chunk(sse_buffers_);
     // A paced token already well past its due time means the shard is behind its pacer: the chunk
     // goes out asynchronously, and the tokens made before its completion merge behind it.
     if constexpr (std::is_same_v<Stream, plain_stream>) {

@@ -9,6 +9,7 @@
 #include "gateway/http_api.hpp"
 #include "gateway/openai_api.hpp"
 #include "gateway/security.hpp"
+#include "net/chunk_frame.hpp"
 #include "net/outbound_pump.hpp"
 #include "net/ws_session.hpp"
 #include "stream/stream.hpp"
@@ -105,7 +106,8 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   std::shared_ptr<stream::stream> sse_stream_;
   std::uint64_t sse_last_seq_ = 0;
   outbound_pump pump_;
-  std::vector<net::const_buffer> sse_buffers_;       // their bytes, one chunk of the body
+  std::vector<net::const_buffer> sse_buffers_;       // their bytes, one chunk of the body, in its frame
+  chunk_size_line sse_chunk_size_{};                 // the size line of the chunk being written
   bool sse_replaying_ = false;                       // subscribing: the replay is written in one go after it
   std::optional<http::response<http::empty_body>> sse_res_;
   std::optional<http::response_serializer<http::empty_body>> sse_sr_;

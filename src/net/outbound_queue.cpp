@@ -133,10 +133,10 @@ void outbound_queue::pop_front() {
   items_[head_++].reset();
   if (head_ == items_.size()) {
     // Drained: start over at the front, and give the storage back (an idle connection's queue
-    // holds none; the next event's allocation is a few dozen nanoseconds).
+    // holds none; the next event's allocation is a few dozen nanoseconds), unless it is kept.
     items_.clear();
     head_ = 0;
-    items_.shrink_to_fit();
+    if (!limits_.keep_storage || items_.capacity() > kept_slots) items_.shrink_to_fit();
   } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
     items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;

@@ -231,5 +231,27 @@ TEST(OutboundQueue, HoldsNoStorageWhenIdleAndGivesABurstBack) {
   EXPECT_EQ(q.storage(), 0u);
 }
 
+// An SSE response's queue keeps room for a few events once drained (one allocation per event less);
+// a burst's storage is still given back.
+TEST(OutboundQueue, KeepsRoomForAFewEventsWhenAskedAndStillGivesABurstBack) {
+  outbound_queue q({1 << 30, 1 << 30, true});
+  EXPECT_EQ(q.storage(), 0u);
+  for (std::uint64_t i = 1; i <= 100000; ++i) {
+    q.push(make_chunk("s", i, "x", "p"));
+    auto ev = q.begin_write();
+    ASSERT_TRUE(ev);
+    ASSERT_EQ(ev->seq, i);
+    q.end_write();
+    ASSERT_TRUE(q.empty());
+    ASSERT_GE(q.storage(), 1u);  // the slot is kept: the next push allocates nothing
+    ASSERT_LE(q.storage(), outbound_queue::kept_slots);
+  }
+  for (std::uint64_t i = 1; i <= 100; ++i) q.push(make_chunk("s" + std::to_string(i), i, "x", "p"));
+  EXPECT_GT(q.storage(), outbound_queue::kept_slots);
+  while (q.begin_write()) q.end_write();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.storage(), 0u);
+}
+
 }  // namespace
 }  // namespace sg::io
