@@ -7,6 +7,9 @@
 #include <cstring>
 #include <limits>
 #include <thread>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace sg::proto {
 namespace {
@@ -108,12 +111,30 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return 0;
 }
 
-// True if append_json_string writes `s` as it is, between quotes.
-bool plain_json(std::string_view s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
-  return true;
+// How many bytes at the start of `s` append_json_string copies as they are: printable ASCII other
+// than '"' and '\\'. Sixteen bytes at a time where SSE2 is there (every x86-64): an answer's text
+// is mostly such bytes, and a stream's complete event carries all of it.
+std::size_t plain_prefix(std::string_view s) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  for (; s.size() - i >= 16; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    // A signed comparison: bytes of 0x80 and above are negative, so "below 0x20" catches them too.
+    const __m128i special =
+        _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (const int hits = _mm_movemask_epi8(special); hits != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(hits)));
+  }
+#endif
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+  }
+  return i;
 }
+
+// True if append_json_string writes `s` as it is, between quotes.
+bool plain_json(std::string_view s) { return plain_prefix(s) == s.size(); }
 
 std::size_t decimal_digits(std::uint64_t v) {
   std::size_t n = 1;
@@ -272,11 +293,9 @@ void append_json_string(std::string& out, std::string_view s) {
     if (i > run) out.append(s.data() + run, i - run);
   };
   while (i < s.size()) {
+    i += plain_prefix(s.substr(i));
+    if (i == s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
       std::size_t n = utf8_sequence(s, i);
       if (n != 0) {

@@ -308,5 +308,24 @@ TEST(SseParser, ContentTypeCheck) {
   EXPECT_FALSE(is_event_stream_content_type("application/json"));
 }
 
+// Line ends found at every offset of the scan's 16-byte and 8-byte steps, for each terminator, among
+// bytes that differ from CR and LF only in their high bit.
+TEST(SseParser, LineEndsAreFoundAtEveryOffsetOfALongLine) {
+  std::size_t checked = 0;
+  for (const std::string term : {"\n", "\r", "\r\n"}) {
+    for (std::size_t len = 0; len <= 70; ++len) {
+      std::string value;
+      for (std::size_t i = 0; i < len; ++i) value += "x\x8a\x8dy"[i % 4];
+      std::vector<std::string> got;
+      sse_parser parser([&](const sse_event& e) { got.emplace_back(e.data); });
+      const std::string body = "data: " + value + term + "data:" + value + term + term + ":" + value + term;
+      ASSERT_FALSE(parser.feed(body));
+      ASSERT_EQ(got, std::vector<std::string>{value + "\n" + value}) << len << " " << testing::PrintToString(term);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 3u * 71u);
+}
+
 }  // namespace
 }  // namespace sg::provider

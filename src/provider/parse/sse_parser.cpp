@@ -4,6 +4,9 @@
 #include "provider/parse/parse_error.hpp"
 
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <limits>
 #include <utility>
 
@@ -12,9 +15,19 @@ namespace {
 
 constexpr char utf8_bom[3] = {'\xEF', '\xBB', '\xBF'};
 
-// Finds the next CR or LF. Whole lines are usually dozens of bytes, so a word-at-a-time
-// test pays off on long `data` lines (big JSON deltas) without hurting short ones.
+// Finds the next CR or LF. A `data` line is usually a JSON event of a few hundred bytes, so the
+// scan compares 16 bytes at a time (SSE2, which every x86-64 has), then a word at a time elsewhere.
 const char* find_eol(const char* p, const char* end) noexcept {
+#if defined(__SSE2__)
+  const __m128i lf16 = _mm_set1_epi8('\n');
+  const __m128i cr16 = _mm_set1_epi8('\r');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const int hits = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf16), _mm_cmpeq_epi8(v, cr16)));
+    if (hits != 0) return p + __builtin_ctz(static_cast<unsigned>(hits));
+    p += 16;
+  }
+#endif
   constexpr std::uint64_t ones = 0x0101010101010101ull;
   constexpr std::uint64_t highs = 0x8080808080808080ull;
   while (end - p >= 8) {
