@@ -192,6 +192,9 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
   // Appended to the session's buffer in place, the text escaped as it goes: no allocation per chunk.
   static constexpr std::string_view choice_head = "\"choices\":[{\"index\":0,\"delta\":";
   static constexpr std::string_view choice_tail = ",\"logprobs\":null,\"finish_reason\":";
+  // A text delta's chunk is the same bytes around its escaped text: made once, appended in two pieces.
+  auto text_head = std::make_shared<const std::string>(*prefix + std::string(choice_head) + "{\"content\":");
+  auto text_tail = std::make_shared<const std::string>("}" + std::string(choice_tail) + "null}]" + std::string(usage_null) + "}\n\n");
   auto chunk = [prefix, usage_null](std::string& out, std::string_view delta, std::string_view content,
                                     std::string_view finish) {
     out.reserve(out.size() + prefix->size() + choice_head.size() + delta.size() + content.size() + 16 +
@@ -210,13 +213,16 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
     out += usage_null;
     out += "}\n\n";
   };
-  return [chunk, prefix, include_usage](const proto::event& ev, std::string& out) {
+  return [chunk, prefix, text_head, text_tail, include_usage](const proto::event& ev, std::string& out) {
     switch (ev.type) {
       case proto::event_type::stream_start:
         chunk(out, R"({"role":"assistant","content":""})", {}, "null");
         return;
       case proto::event_type::stream_chunk:
-        chunk(out, {}, ev.content, "null");
+        out.reserve(out.size() + text_head->size() + ev.content.size() + 16 + text_tail->size());
+        out += *text_head;
+        proto::append_json_string(out, ev.content);
+        out += *text_tail;
         return;
       case proto::event_type::stream_complete: {
         chunk(out, "{}", {}, "\"stop\"");

@@ -495,7 +495,7 @@ void basic_http_session<Stream>::sse_write() {
         error_code ec;
         if (!sock.non_blocking()) sock.non_blocking(true, ec);
         std::size_t n = ec ? 0 : sock.write_some(chunk, ec);
-        if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+        if (ec && (ec == net::error::would_block || ec == net::error::try_again)) ec = {};
         if (ec) {
           pump_.end_write(false);
           end_sse_from_handler();
