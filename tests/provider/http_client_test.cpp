@@ -5,6 +5,8 @@
 
 #include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
+
+#include <latch>
 #include <poll.h>
 
 #include <atomic>
@@ -398,6 +400,48 @@ TEST(HttpClient, ReusesKeepAliveConnectionsAcrossShardAndStrandExchanges) {
     EXPECT_EQ(c.idle_connections(origin), 1u);
   }
   EXPECT_EQ(srv.connections(), 1);
+}
+
+// Taking a pooled connection leaves the origin's other idle connections in the pool: three exchanges
+// at once open three connections, and the exchanges after them, one at a time or three at once, use
+// those three. (Taking one used to close the others, so concurrent streams connected anew each time.)
+TEST(HttpClient, TakingAPooledConnectionLeavesTheOthersIdle) {
+  std::latch all_open(3);  // each connection answers its first request once all three are open
+  local_server srv([&](tcp::socket& s, int conn) {
+    beast::flat_buffer buf;
+    for (int i = 0;; ++i) {
+      error_code ec;
+      http::request<http::string_body> req;
+      http::read(s, buf, req, ec);
+      if (ec) return;
+      if (i == 0 && conn < 3) all_open.arrive_and_wait();
+      test::write_raw(s, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    }
+  });
+  harness h;
+  client c;
+  auto origin = spec_for(srv.port()).origin.origin();
+  auto round = [&](int n) {
+    std::vector<std::unique_ptr<recorder>> rs;
+    for (int i = 0; i < n; ++i) {
+      rs.push_back(std::make_unique<recorder>());
+      c.start(spec_for(srv.port()), rs.back()->make(), h.strand());
+    }
+    for (auto& r : rs) {
+      ASSERT_TRUE(r->wait_end());
+      EXPECT_FALSE(*r->end) << r->end->message();
+      EXPECT_EQ(r->body, "ok");
+    }
+  };
+  round(3);
+  EXPECT_EQ(c.idle_connections(origin), 3u);
+  round(1);
+  EXPECT_EQ(c.idle_connections(origin), 3u);
+  round(3);
+  EXPECT_EQ(c.idle_connections(origin), 3u);
+  for (int i = 0; i < 10; ++i) round(2);
+  EXPECT_EQ(c.idle_connections(origin), 3u);
+  EXPECT_EQ(srv.connections(), 3);
 }
 
 TEST(HttpClient, RefusesAnExecutorThatIsNeitherAShardNorAStrand) {

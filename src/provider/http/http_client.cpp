@@ -145,17 +145,19 @@ class pool {
       if (it == idle_.end()) return nullptr;
       auto now = std::chrono::steady_clock::now();
       auto& q = it->second;
-      while (!q.empty()) {
+      // The newest first. The others stay for the exchanges that come next, unless this one has
+      // expired: then every one before it, idle for longer, has expired too.
+      if (!q.empty()) {
         auto c = std::move(q.back());
         q.pop_back();
         if (now - c->idle_since < keep_alive_) {
           out = std::move(c);
-          break;
+        } else {
+          stale.push_back(std::move(c));
+          for (auto& older : q) stale.push_back(std::move(older));
+          q.clear();
         }
-        stale.push_back(std::move(c));
       }
-      for (auto& c : q) stale.push_back(std::move(c));  // older than the one we took: expired too
-      if (out) q.clear();
       if (q.empty()) idle_.erase(it);
     }
     for (auto& c : stale) c->close();
@@ -325,6 +327,15 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     reused_ = false;
     arm(spec_.limits.connect, client_errc::connect_timeout);
     const url& to = use_proxy_ ? *client_->opts.https_proxy : spec_.origin;
+    // An address written as such needs no resolver: Asio resolves on a thread of its own, and the
+    // hop there and back (two wake-ups) came before every new upstream connection's first byte.
+    error_code literal;
+    auto address = net::ip::make_address(to.host, literal);
+    if (!literal) {
+      conn_->sock.async_connect(tcp::endpoint(address, to.port),
+                                bind([self = shared_from_this()](error_code ec) { self->on_connect(ec); }));
+      return;
+    }
     resolver_.async_resolve(to.host, std::to_string(to.port),
                             bind([self = shared_from_this()](error_code ec, typename resolver_type::results_type r) {
                               self->on_resolve(ec, std::move(r));
