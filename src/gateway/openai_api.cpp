@@ -189,24 +189,20 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
                                               std::to_string(created) + ",\"model\":" +
                                               json::serialize(json::value(model)) + ",\"system_fingerprint\":null,");
   std::string_view usage_null = include_usage ? ",\"usage\":null" : "";
-  // Appended to the session's buffer in place, the text escaped as it goes: no allocation per chunk.
   static constexpr std::string_view choice_head = "\"choices\":[{\"index\":0,\"delta\":";
   static constexpr std::string_view choice_tail = ",\"logprobs\":null,\"finish_reason\":";
-  // A text delta's chunk is the same bytes around its escaped text: made once, appended in two pieces.
+  // A text delta's chunk is the same bytes around its escaped text: made once, appended in two pieces
+  // to the session's buffer, the text escaped in place between them (no allocation per chunk).
   auto text_head = std::make_shared<const std::string>(*prefix + std::string(choice_head) + "{\"content\":");
-  auto text_tail = std::make_shared<const std::string>("}" + std::string(choice_tail) + "null}]" + std::string(usage_null) + "}\n\n");
-  auto chunk = [prefix, usage_null](std::string& out, std::string_view delta, std::string_view content,
-                                    std::string_view finish) {
-    out.reserve(out.size() + prefix->size() + choice_head.size() + delta.size() + content.size() + 16 +
-                choice_tail.size() + finish.size() + usage_null.size() + 8);
+  auto text_tail =
+      std::make_shared<const std::string>("}" + std::string(choice_tail) + "null}]" + std::string(usage_null) + "}\n\n");
+  // The chunks with a fixed delta: the first (the role) and the last (the finish reason).
+  auto chunk = [prefix, usage_null](std::string& out, std::string_view delta, std::string_view finish) {
+    out.reserve(out.size() + prefix->size() + choice_head.size() + delta.size() + choice_tail.size() + finish.size() +
+                usage_null.size() + 8);
     out += *prefix;
     out += choice_head;
     out += delta;
-    if (delta.empty()) {  // a text delta: {"content":"<escaped>"}
-      out += "{\"content\":";
-      proto::append_json_string(out, content);
-      out += '}';
-    }
     out += choice_tail;
     out += finish;
     out += "}]";
@@ -216,7 +212,7 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
   return [chunk, prefix, text_head, text_tail, include_usage](const proto::event& ev, std::string& out) {
     switch (ev.type) {
       case proto::event_type::stream_start:
-        chunk(out, R"({"role":"assistant","content":""})", {}, "null");
+        chunk(out, R"({"role":"assistant","content":""})", "null");
         return;
       case proto::event_type::stream_chunk:
         out.reserve(out.size() + text_head->size() + ev.content.size() + 16 + text_tail->size());
@@ -225,7 +221,7 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
         out += *text_tail;
         return;
       case proto::event_type::stream_complete: {
-        chunk(out, "{}", {}, "\"stop\"");
+        chunk(out, "{}", "\"stop\"");
         if (include_usage) {
           auto o = json::parse(ev.json()).as_object();
           out += *prefix + "\"choices\":[],\"usage\":" +

@@ -123,7 +123,8 @@ std::size_t plain_prefix(std::string_view s) {
     // A signed comparison: bytes of 0x80 and above are negative, so "below 0x20" catches them too.
     const __m128i special =
         _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    if (const int hits = _mm_movemask_epi8(special); hits != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(hits)));
+    if (const int hits = _mm_movemask_epi8(special); hits != 0)
+      return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(hits)));
   }
 #endif
   for (; i < s.size(); ++i) {
