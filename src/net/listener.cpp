@@ -75,7 +75,14 @@ void listener::on_accept(error_code ec, shard_socket socket) {
     // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close.
     error_code ignored;
     socket.close(ignored);
-  } else if (ctx) {
+    do_accept();
+    return;
+  }
+  // Non-blocking from the start: Asio's first asynchronous operation then finds it so, and a
+  // session's writes at once need not set it again (one ioctl per connection instead of two).
+  error_code ignored;
+  socket.non_blocking(true, ignored);
+  if (ctx) {
     std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx, std::move(adm), std::move(peer))
         ->run();
   } else {

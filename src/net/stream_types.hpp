@@ -31,9 +31,11 @@ inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
 
 /// A plain WebSocket's socket: Asio's, with two additions.
 ///
-/// Its writes can be marked "more follows" (MSG_MORE), so the kernel holds them until a write
-/// without the mark and sends both in one segment. The 101 goes out so, joined by the "connected"
-/// frame written after it, without the two TCP_CORK calls a TLS connection needs for the same.
+/// Its writes can be held back ("more follows"): while the mark is set, a write of Beast's is kept in
+/// the socket and completes at once, and the next write sends it along with its own bytes in one
+/// `sendmsg`. The 101 is written so, and goes out with the "connected" frame written after it: one
+/// send and one segment, without the two TCP_CORK calls a TLS connection needs for the segment.
+/// What holds the 101 sends it (release_held) if nothing else took it along.
 ///
 /// Its synchronous write never blocks: it sends what the socket takes at once and keeps the rest (the
 /// tail), which async_flush then writes. The session writes a frame through Beast's synchronous write
@@ -59,10 +61,14 @@ class ws_socket : public shard_socket {
     }
   }
 
-  /// No write of Beast's is running and no tail waits: a frame written now goes out in order.
-  bool writable_now() const { return !w_ || (w_->in_flight == 0 && !w_->kept); }
-  /// The last synchronous write left bytes the socket did not take: async_flush must follow.
+  /// No write of Beast's is running and no tail is being sent: a frame written now goes out in order
+  /// (behind a held write, which it takes along).
+  bool writable_now() const { return !w_ || (w_->in_flight == 0 && (!w_->kept || w_->held)); }
+  /// Bytes wait in the socket (a tail the last synchronous write left, or a held write): async_flush
+  /// must follow.
   bool holds_tail() const { return w_ && w_->kept; }
+  /// A held write waits and no flush has started for it.
+  bool holds_held() const { return w_ && w_->held; }
 
   /// Sends without blocking; what the socket does not take is kept as the tail. Reports every byte
   /// written, or the socket's error.
@@ -99,6 +105,7 @@ class ws_socket : public shard_socket {
   auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
     return net::async_initiate<WriteToken, void(error_code, std::size_t)>(
         [this](auto handler, const ConstBufferSequence& bufs) {
+          if (w_ && w_->more && w_->in_flight == 0 && !w_->kept) w_->kept = w_->held = true;
           if (holds_tail()) {
             auto n = append_to_tail(bufs, 0);
             net::post(get_executor(), net::append(std::move(handler), error_code{}, n));
@@ -114,6 +121,7 @@ class ws_socket : public shard_socket {
   template <class Handler>
   void async_flush(Handler handler) {
     w_->flushing = true;
+    w_->held = false;
     send_tail(std::move(handler));
   }
 
@@ -143,7 +151,8 @@ class ws_socket : public shard_socket {
     std::uint16_t in_flight = 0;  // Beast's writes running (one at a time, by Beast's rule)
     bool kept = false;      // a tail waits
     bool flushing = false;  // and async_flush is writing it
-    bool more = false;      // writes are marked MSG_MORE
+    bool more = false;      // Beast's writes are held (or, behind a write in flight, marked MSG_MORE)
+    bool held = false;      // the tail is a held write: the next write sends it
   };
   writes& state() {
     if (!w_) w_ = std::make_unique<writes>();

@@ -82,29 +82,56 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
     if (bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
   }));
   // The 101 and the "connected" frame that follows it leave in one segment: each segment on its own
-  // costs a transmission and wakes the client once more. A plain socket sends the 101 marked "more
-  // follows" (MSG_MORE) and the frame unmarked; a TLS connection's socket is corked until that
-  // frame's write completes (on_write).
+  // costs a transmission and wakes the client once more. A plain socket holds the 101 and sends it
+  // with the frame in one sendmsg; a TLS connection's socket is corked until that frame's write
+  // completes (on_write).
   hold_sends(true);
   ws_.async_accept(req, beast::bind_front_handler(&basic_ws_session::on_accept, this->shared_from_this()));
 }
 
 template <class Stream>
 void basic_ws_session<Stream>::on_accept(error_code ec) {
+  // The 101 (or Beast's refusal) is written and held in the socket: the next write, the "connected"
+  // frame that opened() queues, takes it along.
+  if constexpr (!is_tls_v<Stream>) ws_.next_layer().more_follows(false);
   if (ec) {
     core::log(core::log_level::debug, "websocket handshake failed", {{"error", ec.message()}});
     handler_.closed(1006, "handshake failed");  // the $connect integration was told of it: tell it the end too
+    send_held();  // Beast's refusal goes out before the connection ends
     return;
   }
   // The decorator served the 101 only: its Set-Cookie string is not kept for the connection's life.
   ws_.set_option(websocket::stream_base::decorator([](websocket::response_type&) {}));
-  // The 101 is written, held back by the kernel: the next write, the "connected" frame that
-  // opened() queues, goes out unmarked and takes it along.
-  if constexpr (!is_tls_v<Stream>) ws_.next_layer().more_follows(false);
   handler_.opened(this->shared_from_this());
+  send_held();
   if (app_.cfg.idle_timeout_ms > 0)
     idle_watch::of(ws_.get_executor()).add(*this, std::chrono::milliseconds(app_.cfg.idle_timeout_ms));
-  do_read();
+  await_first_read();
+}
+
+// A new connection's client has sent nothing yet: a read now would try the socket (a recvmsg that
+// finds nothing) and then wait with Beast's read operation, 312 bytes, held as long as the
+// connection stays idle. A plain connection instead waits for its socket to become readable, which
+// tries nothing and holds only the wait, and reads once there is something to read. Only the first
+// read: Beast holds nothing of the connection's bytes yet (the upgrade request was the HTTP
+// session's), where later a frame may already wait in its buffer. A wait that fails (the idle
+// watch closed the socket) ends the session as the read would have.
+template <class Stream>
+void basic_ws_session<Stream>::await_first_read() {
+  if constexpr (is_tls_v<Stream>) {
+    do_read();
+  } else {
+    ws_.next_layer().async_wait(
+        shard_socket::wait_read,
+        net::bind_allocator(exact_allocator<void>(),
+                            beast::bind_front_handler(&basic_ws_session::on_readable, this->shared_from_this())));
+  }
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::on_readable(error_code ec) {
+  if (ec) on_read(ec, 0);
+  else if (!finished_) do_read();
 }
 
 // Between messages the pending read holds no buffer of ours: a read into no bytes completes once
@@ -122,6 +149,16 @@ void basic_ws_session<Stream>::do_read() {
                                   beast::bind_front_handler(&basic_ws_session::on_read, this->shared_from_this()));
   if (buffer_.size() == 0 && ws_.is_message_done()) ws_.async_read_some(net::mutable_buffer(&nothing, 0), std::move(done));
   else ws_.async_read(buffer_, std::move(done));
+}
+
+// What the socket still holds of the handshake when no frame took it along is sent on its own; the
+// flush's handler keeps the session until it is written.
+template <class Stream>
+void basic_ws_session<Stream>::send_held() {
+  if constexpr (!is_tls_v<Stream>) {
+    auto& sock = ws_.next_layer();
+    if (sock.holds_held()) sock.async_flush([self = this->shared_from_this()](error_code, std::size_t) {});
+  }
 }
 
 template <class Stream>

@@ -54,6 +54,9 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
 
  private:
   void on_accept(error_code ec);
+  void send_held();
+  void await_first_read();
+  void on_readable(error_code ec);
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
   // gateway::ws_peer — on this session's executor.

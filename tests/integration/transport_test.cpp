@@ -97,7 +97,7 @@ int int_option(int fd, int level, int name) {
   return v;
 }
 
-// The 101 is sent marked "more follows" and the "connected" frame after it takes it along: the
+// The 101 is held in the server's socket and the "connected" frame after it takes it along: the
 // client's kernel received the two in one segment carrying data.
 TEST(Transport, TheUpgradeAndTheConnectedFrameArriveInOneSegment) {
   server_process srv;
@@ -122,6 +122,31 @@ TEST(Transport, TheUpgradeAndTheConnectedFrameArriveInOneSegment) {
   auto segments = data_segments_in(c.fd);
   ASSERT_TRUE(segments.has_value());
   EXPECT_EQ(*segments, 1u);
+}
+
+// Beast refuses a handshake it cannot complete (here an unsupported WebSocket version) with an answer
+// written while the socket holds its writes for the "connected" frame: the answer still goes out,
+// and the connection is closed after it.
+TEST(Transport, AHandshakeRefusedByTheWebSocketLayerIsAnsweredThenClosed) {
+  server_process srv;
+  raw_client c(srv.port());
+  auto req = upgrade_request(srv.port());
+  req.replace(req.find("Version: 13"), 11, "Version: 12");
+  c.send(req);
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(c.fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<std::size_t>(n));
+  EXPECT_EQ(n, 0) << "the server closed the connection (not the read's 5 s timeout)";
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 426 ")) << got.substr(0, 60);
+  EXPECT_NE(got.find("Sec-WebSocket-Version: 13\r\n"), std::string::npos) << got;
+  EXPECT_EQ(got.find("connected"), std::string::npos) << got;
+  // The server goes on serving others.
+  raw_client next(srv.port());
+  next.send(upgrade_request(srv.port()));
+  got.clear();
+  ASSERT_TRUE(next.read_until(got, [](const std::string& s) { return s.find("\"connected\"") != std::string::npos; }));
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 101 ")) << got.substr(0, 40);
 }
 
 // TCP_NODELAY and the configured send buffer are set on the listening socket once and inherited by
