@@ -33,9 +33,9 @@ inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
 ///
 /// Its writes can be held back ("more follows"): while the mark is set, a write of Beast's is kept in
 /// the socket and completes at once, and the next write sends it along with its own bytes in one
-/// `sendmsg`. The 101 is written so, and goes out with the "connected" frame written after it: one
+/// send call. The 101 is written so, and goes out with the "connected" frame written after it: one
 /// send and one segment, without the two TCP_CORK calls a TLS connection needs for the segment.
-/// What holds the 101 sends it (release_held) if nothing else took it along.
+/// The session sends a held write on its own (async_flush) if no frame took it along.
 ///
 /// Its synchronous write never blocks: it sends what the socket takes at once and keeps the rest (the
 /// tail), which async_flush then writes. The session writes a frame through Beast's synchronous write

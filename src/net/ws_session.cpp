@@ -83,7 +83,7 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   }));
   // The 101 and the "connected" frame that follows it leave in one segment: each segment on its own
   // costs a transmission and wakes the client once more. A plain socket holds the 101 and sends it
-  // with the frame in one sendmsg; a TLS connection's socket is corked until that frame's write
+  // with the frame in one send call; a TLS connection's socket is corked until that frame's write
   // completes (on_write).
   hold_sends(true);
   ws_.async_accept(req, beast::bind_front_handler(&basic_ws_session::on_accept, this->shared_from_this()));

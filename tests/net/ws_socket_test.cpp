@@ -102,6 +102,60 @@ TEST(WsSocket, AWriteTheSocketDoesNotTakeWholeIsKeptAndFlushedWithWhatQueuedBehi
   EXPECT_TRUE(s.writable_now());
 }
 
+// The 101's way out: with "more follows" set, a write of Beast's is held in the socket and completes
+// at once; the next synchronous write is kept behind it and the flush sends both, in order. Held and
+// then flushed alone (no frame came), it reaches the client too.
+TEST(WsSocket, AHeldWriteCompletesAtOnceAndLeavesWithTheNextWriteOrOnItsOwn) {
+  pair p;
+  auto& s = *p.server;
+  std::string head = filled(120, 'H'), frame = filled(80, 'f');
+  s.more_follows(true);
+  std::optional<std::pair<error_code, std::size_t>> wrote;
+  s.async_write_some(net::buffer(head), [&](error_code e, std::size_t n) { wrote.emplace(e, n); });
+  EXPECT_FALSE(wrote);  // never from inside the call
+  p.run_until([&] { return wrote.has_value(); });
+  EXPECT_FALSE(wrote->first);
+  EXPECT_EQ(wrote->second, head.size());
+  s.more_follows(false);
+  EXPECT_TRUE(s.holds_held());
+  EXPECT_TRUE(s.holds_tail());
+  EXPECT_TRUE(s.writable_now());  // a frame may be written at once: it takes the held bytes along
+  EXPECT_EQ(p.client.available(), 0u) << "nothing was sent yet";
+
+  error_code ec;
+  EXPECT_EQ(s.write_some(net::buffer(frame), ec), frame.size());
+  EXPECT_FALSE(ec);
+  ASSERT_TRUE(s.holds_tail());
+  std::optional<error_code> flushed;
+  s.async_flush([&](error_code e, std::size_t) { flushed = e; });
+  EXPECT_FALSE(s.holds_held());
+  std::string got(head.size() + frame.size(), '\0');
+  std::optional<error_code> read;
+  net::async_read(p.client, net::buffer(got), [&](error_code e, std::size_t) { read = e; });
+  p.run_until([&] { return flushed && read; });
+  EXPECT_FALSE(*flushed);
+  EXPECT_TRUE(got == head + frame);
+  EXPECT_FALSE(s.holds_tail());
+
+  // Held, and no frame follows: the flush sends it alone.
+  s.more_follows(true);
+  wrote.reset();
+  s.async_write_some(net::buffer(head), [&](error_code e, std::size_t n) { wrote.emplace(e, n); });
+  p.run_until([&] { return wrote.has_value(); });
+  s.more_follows(false);
+  ASSERT_TRUE(s.holds_held());
+  flushed.reset();
+  read.reset();
+  s.async_flush([&](error_code e, std::size_t) { flushed = e; });
+  std::string alone(head.size(), '\0');
+  net::async_read(p.client, net::buffer(alone), [&](error_code e, std::size_t) { read = e; });
+  p.run_until([&] { return flushed && read; });
+  EXPECT_FALSE(*flushed);
+  EXPECT_TRUE(alone == head);
+  EXPECT_FALSE(s.holds_tail());
+  EXPECT_TRUE(s.writable_now());
+}
+
 TEST(WsSocket, AFlushOnAClosedSocketEndsWithTheErrorAndKeepsNothing) {
   pair p;
   auto& s = *p.server;
