@@ -7,7 +7,6 @@
 #include <boost/asio/append.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
-#include <sys/socket.h>
 
 #include <cstdint>
 #include <memory>
@@ -81,7 +80,7 @@ class ws_socket : public shard_socket {
       non_blocking(true, ec);
       if (ec) return 0;
     }
-    std::size_t n = send(buffers, flags(), ec);
+    std::size_t n = send(buffers, 0, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       ec = {};
       n = 0;
@@ -112,7 +111,7 @@ class ws_socket : public shard_socket {
             return;
           }
           ++state().in_flight;
-          async_send(bufs, flags(), counted<std::decay_t<decltype(handler)>>{this, std::move(handler)});
+          async_send(bufs, 0, counted<std::decay_t<decltype(handler)>>{this, std::move(handler)});
         },
         token, buffers);
   }
@@ -151,7 +150,7 @@ class ws_socket : public shard_socket {
     std::uint16_t in_flight = 0;  // Beast's writes running (one at a time, by Beast's rule)
     bool kept = false;      // a tail waits
     bool flushing = false;  // and async_flush is writing it
-    bool more = false;      // Beast's writes are held (or, behind a write in flight, marked MSG_MORE)
+    bool more = false;      // Beast's writes are held
     bool held = false;      // the tail is a held write: the next write sends it
   };
   writes& state() {
@@ -162,7 +161,6 @@ class ws_socket : public shard_socket {
   void settle() {
     if (w_ && !w_->more && w_->in_flight == 0 && !w_->kept) w_.reset();
   }
-  int flags() const { return w_ && w_->more ? MSG_MORE : 0; }
 
   // A write of Beast's: counted until its handler runs, with the handler's executor, allocator and
   // cancellation slot.

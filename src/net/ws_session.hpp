@@ -81,7 +81,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   void idle_ping() override;
   void idle_expired() override;
   void unwatch();
-  void hold_sends(bool on);  // until the first frame after the 101: MSG_MORE on a plain socket, TCP_CORK under TLS
+  void hold_sends(bool on);  // until the first frame after the 101: held in a plain socket, TCP_CORK under TLS
   auto& tcp_socket();  // the TCP socket under the WebSocket (and TLS)
 
   // Keeps a TLS stream's context alive; a plain connection has none to keep and holds nothing.
