@@ -113,7 +113,20 @@ print(int(min(max(0.5*peak/per_stream if peak else 1000, 50), 19000)))' "$OUT" "
 # The slow-reader and reconnect-storm runs use that load too, unless told otherwise: both ask how
 # the others fare while the server has headroom, not how an overloaded server degrades.
 SLOW_N="${SLOW_N:-$HALF}" BURST_N="${BURST_N:-$HALF}"
-for peer in "${peers[@]}"; do "start_$peer"; stream_point "${peer}_half" "$HALF"; stop_server; done
+# streamgate's own lateness histograms (/metrics) at the start and end of the measured window: how
+# late it wrote each chunk and how late its event loop woke, beside what sgbench saw arrive.
+scrape() { python3 -c 'import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "http://127.0.0.1:$PORT/metrics" >"$1" 2>/dev/null || true; }
+for peer in "${peers[@]}"; do
+  "start_$peer"
+  mpid=""
+  if [ "$peer" = streamgate ]; then
+    (sleep "$(python3 -c "print($LIFE + 1)")"; scrape "$OUT/streamgate_half.metrics0") &
+    mpid=$!
+  fi
+  stream_point "${peer}_half" "$HALF"
+  if [ -n "$mpid" ]; then wait "$mpid"; scrape "$OUT/streamgate_half.metrics1"; fi
+  stop_server
+done
 
 # Idle connections: memory per connection and the connect rate (as fast as 256 in flight allow).
 for peer in "${peers[@]}"; do

@@ -1,6 +1,8 @@
 // The wheel: a slot per tick of one turn; a callback further out than a turn waits in its slot.
 #include "core/pacer.hpp"
 
+#include "core/histogram.hpp"
+
 #include <algorithm>
 
 namespace sg::core {
@@ -47,15 +49,16 @@ void pacer::arm(std::int64_t t) {
   timer_.expires_at(epoch_ + t * tick);  // cancels a later wait, whose handler then sees operation_aborted
   timer_.async_wait([this, t](error_code ec) {
     if (ec || t != armed_tick_) return;
-    on_timer(ec);
+    on_timer(t);
   });
 }
 
-void pacer::on_timer(error_code) {
+void pacer::on_timer(std::int64_t armed) {
   armed_tick_ = -1;
   ++wakeups_;
   running_ = true;  // callbacks that schedule again are armed for once, below
   auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - epoch_).count();
+  if (lag_) lag_->observe_ms(static_cast<double>(std::max<std::int64_t>(0, now - armed * tick.count())) / 1000.0);
   std::int64_t now_tick = std::max<std::int64_t>(now / tick.count(), done_tick_);
   // Each slot once, even after a stall longer than a turn.
   auto last = std::min(now_tick, done_tick_ + static_cast<std::int64_t>(slots));

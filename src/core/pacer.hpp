@@ -10,6 +10,8 @@
 
 namespace sg::core {
 
+class histogram;
+
 /// Something woken by a pacer.
 class paced {
  public:
@@ -44,6 +46,10 @@ class pacer final : public net::execution_context::service {
   std::size_t pending() const { return pending_; }
   /// Timer wake-ups so far (each runs every callback that fell due since the last).
   std::uint64_t wakeups() const { return wakeups_; }
+  /// From now on, each wake-up records in `h` how long after its tick it came: the time the thread
+  /// took to wake and to reach the timer's handler (the event loop's lag). `h` outlives the pacer's
+  /// use; null stops the recording.
+  void report_lag(histogram* h) { lag_ = h; }
 
  private:
   struct entry {
@@ -52,7 +58,7 @@ class pacer final : public net::execution_context::service {
   };
   void shutdown() override;
   void arm(std::int64_t tick);
-  void on_timer(error_code ec);
+  void on_timer(std::int64_t armed);
   std::int64_t tick_at_or_after(std::chrono::steady_clock::time_point t) const;
 
   net::io_context& ioc_;
@@ -66,6 +72,7 @@ class pacer final : public net::execution_context::service {
   std::uint64_t wakeups_ = 0;
   bool stopped_ = false;
   bool running_ = false;  // on_timer is running callbacks
+  histogram* lag_ = nullptr;
 };
 
 }  // namespace sg::core

@@ -42,6 +42,7 @@ struct counters {
   std::atomic<std::int64_t> open_sockets{0};        // client sockets of every kind
   std::atomic<std::int64_t> outbound_bytes{0};  // queued for clients, all connections
   core::histogram chunk_lateness;               // chunk written to the socket − when it was due
+  core::histogram event_loop_lag;               // a pacer's timer handler run − the tick it was armed for
 };
 
 struct static_file {

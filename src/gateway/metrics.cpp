@@ -108,6 +108,9 @@ std::string render_metrics(app& a) {
   c.inter_chunk.render(o, "streamgate_inter_chunk_seconds", "Time between consecutive deltas of a stream.");
   s.chunk_lateness.render(o, "streamgate_chunk_lateness_seconds",
                           "A chunk written to its socket minus when the provider's schedule made it due (demo).");
+  s.event_loop_lag.render(o, "streamgate_event_loop_lag_seconds",
+                          "How long after its tick an I/O thread's pacing timer ran: the thread's wake-up and "
+                          "the work ahead of it (recorded while streams are paced: demo).");
   a.store->op_latency().render(o, "streamgate_store_op_seconds", "Duration of each store operation (SQLite, or PostgreSQL with its round trips).");
   o << "# HELP streamgate_upstream_requests_total Requests sent to model providers.\n"
     << "# TYPE streamgate_upstream_requests_total counter\n";

@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/pacer.hpp"
 #include "core/service_notify.hpp"
 #include "gateway/admission.hpp"
 #include "gateway/app.hpp"
@@ -395,6 +396,8 @@ int server::run() {
     m.shard_work.push_back(net::make_work_guard(*m.more_shards.back()));
     shards.push_back(m.more_shards.back().get());
   }
+  // Each shard's timer wheel reports how late its ticks run (/metrics: the event loop's lag).
+  for (auto* io : shards) net::use_service<core::pacer>(*io).report_lag(&m.a->stats.event_loop_lag);
   const bool tls = m.a->tls.load() != nullptr;
   auto address = net::ip::make_address(cfg.listen_host);
   m.lst = std::make_shared<io::listener>(m.ioc, shards, tcp::endpoint{address, cfg.listen_port}, *m.a);

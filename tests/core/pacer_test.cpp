@@ -1,10 +1,13 @@
 // The per-shard timer wheel: never early, each callback exactly once, past a turn, and released at shutdown.
 #include "core/pacer.hpp"
 
+#include "core/histogram.hpp"
+
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <map>
+#include <sstream>
 #include <memory>
 #include <thread>
 
@@ -170,6 +173,73 @@ TEST(Pacer, AnEarlierCallbackRearmsTheTimer) {
   EXPECT_FALSE(late_ran);
   EXPECT_EQ(p->pending(), 1u);
   EXPECT_LT(soon_at - t0, std::chrono::seconds(5));  // not held back until the first one's time
+}
+
+// The cumulative count of `name`'s bucket with upper bound `le` (as rendered, e.g. "0.025"), or of all
+// observations when `le` is "+Inf".
+std::uint64_t bucket(const histogram& h, const std::string& le) {
+  std::ostringstream o;
+  h.render(o, "lag", "");
+  auto text = o.str();
+  auto key = "lag_bucket{le=\"" + le + "\"} ";
+  auto at = text.find(key);
+  if (at == std::string::npos) return ~std::uint64_t{0};
+  return std::stoull(text.substr(at + key.size()));
+}
+
+// Each wake-up records how long after its tick it came, not after some older time: an idle thread
+// wakes soon after its tick, and a thread held busy past a tick shows as one wake-up that late.
+TEST(Pacer, EachWakeUpRecordsHowLongAfterItsTickItCame) {
+  net::io_context ioc{1};
+  histogram lag;
+  pacer* p = nullptr;
+  int fired = 0;
+  std::vector<std::shared_ptr<probe>> keep;
+  // Idle: one callback 300 ms out, so a lag measured from the pacer's start would show.
+  run_on(
+      ioc,
+      [&] {
+        p = pacer::of(ioc.get_executor());
+        p->report_lag(&lag);
+        keep.push_back(make_probe([&] { ++fired; }));
+        p->schedule(clock::now() + std::chrono::milliseconds(300), keep.back());
+      },
+      [&] { return fired == 1; });
+  ASSERT_EQ(lag.count(), 1u);
+  EXPECT_EQ(bucket(lag, "0.1"), 1u);
+  auto within_25ms = bucket(lag, "0.025");
+
+  // Busy for 30 ms past the first of 20 ticks: one wake-up runs them all, at least 29 ms late.
+  ioc.restart();  // it ran out of work
+  run_on(
+      ioc,
+      [&] {
+        auto now = clock::now();
+        for (int i = 1; i <= 20; ++i) {
+          keep.push_back(make_probe([&] { ++fired; }));
+          p->schedule(now + std::chrono::milliseconds(i), keep.back());
+        }
+        while (clock::now() < now + std::chrono::milliseconds(30)) {
+        }
+      },
+      [&] { return fired == 21; });
+  EXPECT_EQ(lag.count(), p->wakeups());
+  EXPECT_EQ(lag.count(), 2u);
+  EXPECT_EQ(bucket(lag, "0.025"), within_25ms);  // the stalled one is above 25 ms
+  EXPECT_EQ(bucket(lag, "1"), 2u);
+
+  // Recording stops when asked.
+  ioc.restart();
+  run_on(
+      ioc,
+      [&] {
+        p->report_lag(nullptr);
+        keep.push_back(make_probe([&] { ++fired; }));
+        p->schedule(clock::now() + std::chrono::milliseconds(2), keep.back());
+      },
+      [&] { return fired == 22; });
+  EXPECT_EQ(lag.count(), 2u);
+  EXPECT_EQ(p->wakeups(), 3u);
 }
 
 TEST(Pacer, ShutdownReleasesWhatIsStillScheduled) {

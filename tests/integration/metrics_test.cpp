@@ -56,6 +56,7 @@ TEST(Metrics, ReferenceParserAcceptsItAndValuesFollowTraffic) {
   EXPECT_EQ(m["streamgate_time_to_first_token_seconds_count{}"], 1);
   EXPECT_GT(m["streamgate_inter_chunk_seconds_count{}"], 50);
   EXPECT_GT(m["streamgate_chunk_lateness_seconds_count{}"], 0);
+  EXPECT_GT(m["streamgate_event_loop_lag_seconds_count{}"], 0);  // the demo's pacing ticks
   EXPECT_GT(m["streamgate_store_op_seconds_count{}"], 0);
   EXPECT_EQ(m["streamgate_rate_limited_total{limit=\"tokens\"}"], 1);
   EXPECT_EQ(m["streamgate_bad_messages_total{}"], 1);
