@@ -11,6 +11,7 @@
 #include "gateway/stream_routes.hpp"
 #include "net/ws_session.hpp"
 
+#include <boost/beast/core/buffers_range.hpp>
 #include <span>
 
 namespace sg::io {
@@ -20,6 +21,7 @@ constexpr auto sse_write_timeout = std::chrono::seconds(60);
 constexpr std::size_t sse_events_per_write = 64;  // a backlog goes out in chunks of at most this many events
 // The buffer a formatted response's events are written from is kept between writes up to this size.
 constexpr std::size_t sse_formatted_keep_bytes = 16 * 1024;
+constexpr char last_chunk[] = "0\r\n\r\n";  // the end of a chunked body, without trailers
 constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
 // After a response that closes the connection, the client's unread bytes are drained this long so
 // the close is a FIN, not a reset that could destroy the response before the client reads it.
@@ -360,18 +362,24 @@ void basic_http_session<Stream>::begin_sse(const gateway::request& req, std::sha
         if (auto self = w.lock()) self->end_sse(false);
       });
     });
-  beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-  http::async_write_header(stream_, *sse_sr_,
-                           beast::bind_front_handler(&basic_http_session::on_sse_header, this->shared_from_this()));
-}
-
-template <class Stream>
-void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
+  // The header is not written on its own: it goes out in front of the first chunk of the body (the
+  // replay, written below), one send and one segment for both. If there is nothing to write yet, it
+  // goes out alone (send_held_head).
+  sse_head_.clear();
+  sse_sr_->split(true);
+  error_code ec;
+  while (!sse_sr_->is_header_done() && !ec) {
+    sse_sr_->next(ec, [&](error_code&, const auto& buffers) {
+      for (auto b : beast::buffers_range_ref(buffers)) sse_head_.append(static_cast<const char*>(b.data()), b.size());
+      sse_sr_->consume(beast::buffer_bytes(buffers));
+    });
+  }
   if (ec) {
     end_sse(false);
     return;
   }
-  sse_header_sent_ = true;
+  sse_head_held_ = true;
+  // The request's read deadline no longer applies; each write below sets its own.
   beast::get_lowest_layer(stream_).expires_never();
   // Subscribing replays the log after sse_last_seq_, then continues live.
   using result = stream::stream::subscribe_result;
@@ -386,9 +394,32 @@ void basic_http_session<Stream>::on_sse_header(error_code ec, std::size_t) {
     sse_write();
     return;
   }
-  sse_write();  // the replay
-  arm_heartbeat();
+  // The read that watches the client starts before any write sets a deadline: it has none.
   if (sse_cancel_on_close_) watch_client();
+  sse_write();  // the replay
+  send_held_head();
+  arm_heartbeat();
+}
+
+// The header alone, when no chunk took it along (a resume with nothing new yet, or a first event
+// that writes nothing in its format). Chunks queued meanwhile wait for it (sse_write).
+template <class Stream>
+void basic_http_session<Stream>::send_held_head() {
+  if (!sse_ || !sse_head_held_ || pump_.writing() || sse_head_writing_) return;
+  sse_head_writing_ = true;
+  beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
+  net::async_write(stream_, net::buffer(sse_head_), [self = this->shared_from_this()](error_code ec, std::size_t) {
+    self->sse_head_writing_ = false;
+    if (!self->sse_) return;
+    beast::get_lowest_layer(self->stream_).expires_never();
+    if (ec) {
+      self->end_sse(false);
+      return;
+    }
+    self->sse_head_held_ = false;
+    std::string().swap(self->sse_head_);
+    self->sse_write();
+  });
 }
 
 // A pending read sees a client that leaves mid-answer at once, so its upstream request is cancelled
@@ -452,19 +483,24 @@ void basic_http_session<Stream>::sse_enqueue(proto::event_ptr ev) {
 template <class Stream>
 void basic_http_session<Stream>::sse_write() {
   for (;;) {
-    if (pump_.writing() || sse_done_) return;
+    if (pump_.writing() || sse_done_ || sse_head_writing_) return;
     auto& batch = pump_.begin_write(sse_events_per_write);
     if (batch.empty()) {
       if (sse_ending_) {
         // Terminal event written: end the chunked body, keep the connection for the next request.
         sse_done_ = true;
+        sse_buffers_.clear();
+        if (sse_head_held_) sse_buffers_.push_back(take_held_head());
+        sse_buffers_.push_back(net::buffer(last_chunk, sizeof last_chunk - 1));
         beast::get_lowest_layer(stream_).expires_after(sse_write_timeout);
-        net::async_write(stream_, http::make_chunk_last(),
+        net::async_write(stream_, std::span<const net::const_buffer>(sse_buffers_),
                          beast::bind_front_handler(&basic_http_session::on_sse_write, this->shared_from_this(), true));
       }
       return;
     }
     sse_buffers_.clear();
+    if (sse_head_held_) sse_buffers_.push_back(take_held_head());  // the header, in front of the first chunk
+    const std::size_t size_line = sse_buffers_.size();
     sse_buffers_.emplace_back();  // the chunk's size line, once its size is known
     if (sse_format_) {
       // A big batch (a replay) does not leave its buffer held for the rest of the response.
@@ -475,16 +511,21 @@ void basic_http_session<Stream>::sse_write() {
     } else {
       for (auto& ev : batch) sse_buffers_.push_back(net::buffer(ev->sse()));
     }
-    if (sse_buffers_.size() == 1) {
+    if (sse_buffers_.size() == size_line + 1) {
       // Nothing to write for these events (progress, in the completions format): an empty chunk
       // would end the body.
+      if (size_line) sse_head_held_ = true;  // still to be sent
       pump_.end_write(false);
-      net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->sse_write(); });
+      net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+        self->sse_write();
+        self->send_held_head();
+      });
       return;
     }
     // The chunk's frame around its data, as a flat list of buffers (net/chunk_frame.hpp). A span: the
     // write's state copies the buffer sequence, and a copy of a vector is an allocation.
-    sse_buffers_.front() = write_chunk_size(sse_chunk_size_, net::buffer_size(sse_buffers_));
+    sse_buffers_[size_line] = write_chunk_size(
+        sse_chunk_size_, net::buffer_size(std::span<const net::const_buffer>(sse_buffers_).subspan(size_line + 1)));
     sse_buffers_.push_back(chunk_end());
     std::span<const net::const_buffer> chunk(sse_buffers_);
     // A paced token already well past its due time means the shard is behind its pacer: the chunk
@@ -503,6 +544,7 @@ void basic_http_session<Stream>::sse_write() {
         }
         if (n == beast::buffer_bytes(chunk)) {
           pump_.end_write(true);
+          if (size_line) std::string().swap(sse_head_);  // sent
           continue;  // anything queued meanwhile, or the end of the body
         }
         beast::buffers_suffix<decltype(chunk)> rest(chunk);
@@ -523,6 +565,7 @@ void basic_http_session<Stream>::sse_write() {
 template <class Stream>
 void basic_http_session<Stream>::on_sse_write(bool last, error_code ec, std::size_t) {
   if (last) {
+    std::string().swap(sse_head_);  // the last write is done: nothing reads these bytes any more
     end_sse(!ec && sse_keep_alive_);
     return;
   }
@@ -531,6 +574,7 @@ void basic_http_session<Stream>::on_sse_write(bool last, error_code ec, std::siz
     end_sse(false);
     return;
   }
+  if (!sse_head_held_) std::string().swap(sse_head_);  // sent with this chunk, if it was still here
   sse_write();
 }
 
@@ -572,6 +616,7 @@ void basic_http_session<Stream>::end_sse(bool keep_alive) {
   pump_.clear_waiting();
   sse_sr_.reset();
   sse_res_.reset();
+  sse_head_held_ = false;  // its bytes stay until the next response: a write in flight may hold them
   app_.stats.sse_open.fetch_sub(1, std::memory_order_relaxed);
   if (keep_alive && !pump_.writing() && watching_) {
     // The watching read still holds the socket: cancel it, and read the next request when it returns.

@@ -64,7 +64,13 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
   void start_stream(const gateway::request& req);
   void resume_stream(const gateway::request& req, const std::string& id, const gateway::target& t);
   void begin_sse(const gateway::request& req, std::shared_ptr<stream::stream> s, std::uint64_t after);
-  void on_sse_header(error_code ec, std::size_t);
+  /// Writes the held header alone, when no chunk of the body has taken it along.
+  void send_held_head();
+  /// The held header's bytes for a write that takes it along; it is no longer held.
+  net::const_buffer take_held_head() {
+    sse_head_held_ = false;
+    return net::buffer(sse_head_);
+  }
   void sse_enqueue(proto::event_ptr ev);
   void sse_write();
   void on_sse_write(bool last, error_code ec, std::size_t);
@@ -98,7 +104,9 @@ class basic_http_session final : public std::enable_shared_from_this<basic_http_
 
   // SSE state: once the header is out, the session only writes events until the stream ends.
   bool sse_ = false;
-  bool sse_header_sent_ = false;
+  std::string sse_head_;          // the response's header, serialized; written with the first chunk
+  bool sse_head_held_ = false;    // sse_head_ has not been given to a write yet
+  bool sse_head_writing_ = false;  // sse_head_ is being written alone (send_held_head)
   bool sse_keep_alive_ = false;
   bool sse_done_ = false;
   bool sse_ending_ = false;

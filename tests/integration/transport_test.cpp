@@ -124,6 +124,100 @@ TEST(Transport, TheUpgradeAndTheConnectedFrameArriveInOneSegment) {
   EXPECT_EQ(*segments, 1u);
 }
 
+std::string post_request(std::uint16_t port, const std::string& target, const std::string& body,
+                         const std::string& accept = "text/event-stream") {
+  return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nAccept: " + accept +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// The complete chunks of a chunked body that starts at `at` in `s`.
+std::vector<std::string> chunks_in(const std::string& s, std::size_t at) {
+  std::vector<std::string> out;
+  while (at < s.size()) {
+    auto line = s.find("\r\n", at);
+    if (line == std::string::npos) break;
+    auto size = std::stoul(s.substr(at, line - at), nullptr, 16);
+    if (s.size() < line + 2 + size + 2) break;
+    out.push_back(s.substr(line + 2, size));
+    at = line + 2 + size + 2;
+  }
+  return out;
+}
+
+// An SSE response's header is held and goes out with the first chunk of its body (the replay of the
+// stream's start): each write is one chunk and one segment, and the header took none of its own.
+// Nothing else is sent before the first token, 3 s away.
+TEST(Transport, AnSseResponsesHeaderGoesOutWithItsFirstChunk) {
+  server_process srv({"--demo-ttft-ms", "3000"});
+  struct path {
+    std::string target, body, first, last;  // `last`: read until a chunk holds it
+  };
+  for (auto& p : {path{"/v1/streams", R"({"projectId":"test","userInput":"one segment"})", "stream_start",
+                       "\"stage\":\"generating\""},
+                  path{"/v1/chat/completions",
+                       R"({"model":"demo","stream":true,"messages":[{"role":"user","content":"one segment"}]})",
+                       "\"role\":\"assistant\"", "\"role\":\"assistant\""}}) {
+    raw_client c(srv.port());
+    c.send(post_request(srv.port(), p.target, p.body));
+    std::string got;
+    std::size_t head_end = 0;
+    std::vector<std::string> chunks;
+    ASSERT_TRUE(c.read_until(got, [&](const std::string& s) {
+      head_end = s.find("\r\n\r\n");
+      if (head_end == std::string::npos) return false;
+      chunks = chunks_in(s, head_end + 4);
+      return !chunks.empty() && chunks.back().find(p.last) != std::string::npos;
+    })) << p.target;
+    EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got.substr(0, 40);
+    EXPECT_NE(got.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << got.substr(0, head_end);
+    EXPECT_NE(chunks.front().find(p.first), std::string::npos) << chunks.front();
+    auto segments = data_segments_in(c.fd);
+    ASSERT_TRUE(segments.has_value());
+    EXPECT_EQ(*segments, chunks.size()) << p.target << ": one segment per chunk, none for the header alone";
+  }
+}
+
+// A response with nothing to send yet (a resume at the stream's last event, its next token far away)
+// still gets its header at once, alone.
+TEST(Transport, AnSseHeaderWithNothingBehindItGoesOutAlone) {
+  server_process srv({"--demo-ttft-ms", "30000"});
+  auto started = http_request(srv.port(), http::verb::post, "/v1/streams",
+                              R"({"projectId":"test","userInput":"far away"})", {{"Accept", "application/json"}});
+  ASSERT_EQ(started.status, 202u);
+  auto id = std::string(started.json().at("streamId").as_string());
+  boost::json::object info;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    info = http_request(srv.port(), http::verb::get, "/v1/streams/" + id).json().as_object();
+  } while (info.at("lastSeq").to_number<std::uint64_t>() < 4 && std::chrono::steady_clock::now() < deadline);
+  auto last = info.at("lastSeq").to_number<std::uint64_t>();
+  ASSERT_GE(last, 4u);  // stream_start and three progress events; the first token is 30 s away
+  raw_client c(srv.port());
+  c.send("GET /v1/streams/" + id + "/events?lastSeq=" + std::to_string(last) + " HTTP/1.1\r\nHost: 127.0.0.1:" +
+         std::to_string(srv.port()) + "\r\nAccept: text/event-stream\r\n\r\n");
+  std::string got;
+  ASSERT_TRUE(c.read_until(got, [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; }))
+      << "no header within the read's 5 s";
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got.substr(0, 40);
+  EXPECT_TRUE(got.ends_with("\r\n\r\n")) << "only the header: " << got;
+}
+
+// A streamed completion outlives the request's read deadlines: once its response begins, only its
+// writes are timed (the read that watches for the client leaving has no deadline).
+TEST(Transport, AStreamedCompletionOutlivesTheRequestsReadDeadline) {
+  server_process srv({"--header-timeout-ms", "200", "--body-timeout-ms", "200", "--demo-ttft-ms", "300",
+                      "--demo-tokens-per-second", "100"});
+  raw_client c(srv.port());
+  c.send(post_request(srv.port(), "/v1/chat/completions",
+                      R"({"model":"demo","stream":true,"messages":[{"role":"user","content":"a long answer"}]})"));
+  std::string got;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.read_until(got, [](const std::string& s) { return s.find("data: [DONE]") != std::string::npos; }))
+      << "the response was cut after " << got.size() << " bytes";
+  EXPECT_GT(std::chrono::steady_clock::now() - start, 600ms);  // well past both deadlines
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got.substr(0, 40);
+}
+
 // Beast refuses a handshake it cannot complete (here an unsupported WebSocket version) with an answer
 // written while the socket holds its writes for the "connected" frame: the answer still goes out,
 // and the connection is closed after it.
