@@ -219,8 +219,6 @@ void basic_http_session<Stream>::sse_write() {
       return;
     }
     sse_buffers_.clear();
-    if (sse_head_held_) sse_buffers_.push_back(take_held_head());  // the header, in front of the first chunk
-    const std::size_t size_line = sse_buffers_.size();
     sse_buffers_.emplace_back();  // the chunk's size line, once its size is known
     if (sse_format_) {
       // A big batch (a replay) does not leave its buffer held for the rest of the response.
@@ -231,10 +229,9 @@ void basic_http_session<Stream>::sse_write() {
     } else {
       for (auto& ev : batch) sse_buffers_.push_back(net::buffer(ev->sse()));
     }
-    if (sse_buffers_.size() == size_line + 1) {
+    if (sse_buffers_.size() == 1) {
       // Nothing to write for these events (progress, in the completions format): an empty chunk
       // would end the body.
-      if (size_line) sse_head_held_ = true;  // still to be sent
       pump_.end_write(false);
       net::post(stream_.get_executor(), [self = this->shared_from_this()] {
         self->sse_write();
@@ -244,9 +241,10 @@ void basic_http_session<Stream>::sse_write() {
     }
     // The chunk's frame around its data, as a flat list of buffers (net/chunk_frame.hpp). A span: the
     // write's state copies the buffer sequence, and a copy of a vector is an allocation.
-    sse_buffers_[size_line] = write_chunk_size(
-        sse_chunk_size_, net::buffer_size(std::span<const net::const_buffer>(sse_buffers_).subspan(size_line + 1)));
+    sse_buffers_.front() = write_chunk_size(sse_chunk_size_, net::buffer_size(sse_buffers_));
     sse_buffers_.push_back(chunk_end());
+    const bool with_head = sse_head_held_;
+    if (with_head) sse_buffers_.insert(sse_buffers_.begin(), take_held_head());  // the header, in front of the first chunk
     std::span<const net::const_buffer> chunk(sse_buffers_);
     // A paced token already well past its due time means the shard is behind its pacer: the chunk
     // goes out asynchronously, and the tokens made before its completion merge behind it.
@@ -264,7 +262,7 @@ void basic_http_session<Stream>::sse_write() {
         }
         if (n == beast::buffer_bytes(chunk)) {
           pump_.end_write(true);
-          if (size_line) std::string().swap(sse_head_);  // sent
+          if (with_head) std::string().swap(sse_head_);  // sent
           continue;  // anything queued meanwhile, or the end of the body
         }
         beast::buffers_suffix<decltype(chunk)> rest(chunk);
