@@ -83,6 +83,7 @@ store::store(const options& opts)
     : url_(database_url::parse(opts.database, opts.data_dir)),
       serial_(++store_serials),
       batches_strand_(ioc_.get_executor()),
+      batch_gather_(opts.batch_gather),
       work_(ioc_.get_executor()) {
   if (url_.kind == database_url::engine::sqlite) {
     open_sqlite(opts.max_bytes);
@@ -215,24 +216,32 @@ void store::checkpoint_loop(std::string path) {
   }
 }
 
+struct store::gather {
+  gather(const boost::asio::strand<boost::asio::io_context::executor_type>& on, std::chrono::milliseconds wait)
+      : timer(on, wait) {}
+  boost::asio::steady_timer timer;
+};
+
 void store::run(std::function<void(database&)> fn) {
-  bool first = false;
-  {
-    std::lock_guard lock(batch_mu_);
-    first = batch_.empty();
-    batch_.push_back(std::move(fn));
-  }
-  // The first item of a batch schedules it, batch_gather later; the rest join it until a store
+  // The first item of a batch schedules it, batch_gather_ later; the rest join it until a store
   // thread takes it. A burst of connections is one commit, not one each (nobody waits on this
   // work). The strand keeps batches in order (a connection's row is put before it is deleted).
-  if (first) {
-    started();
-    auto timer = std::make_shared<boost::asio::steady_timer>(batches_strand_, batch_gather);
-    timer->async_wait([this, timer](boost::system::error_code) {
-      run_batch();
-      finished();
-    });
-  }
+  std::lock_guard lock(batch_mu_);
+  bool first = batch_.empty();
+  batch_.push_back(std::move(fn));
+  if (!first) return;
+  started();
+  auto g = std::make_shared<gather>(batches_strand_, batch_gather_);
+  gathering_ = g;
+  // Run when the time is up, or at once when flush() cancels the wait.
+  g->timer.async_wait([this, g](boost::system::error_code) {
+    {
+      std::lock_guard hold(batch_mu_);
+      if (gathering_ == g) gathering_.reset();
+    }
+    run_batch();
+    finished();
+  });
 }
 
 void store::run_batch() {
@@ -310,6 +319,14 @@ void store::timed(std::chrono::steady_clock::time_point t0) {
 }
 
 void store::flush() {
+  std::shared_ptr<gather> gathering;
+  {
+    std::lock_guard lock(batch_mu_);
+    gathering = gathering_;
+  }
+  // Cancelled on the strand that waits on it (a timer is not thread-safe); a wait that already
+  // ended is not affected.
+  if (gathering) boost::asio::post(batches_strand_, [gathering] { gathering->timer.cancel(); });
   std::unique_lock lock(pending_mu_);
   pending_cv_.wait(lock, [this] { return pending_ == 0; });
 }

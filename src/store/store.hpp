@@ -49,11 +49,16 @@ struct database_url {
   std::string redacted() const;
 };
 
+/// How long the first item of a batch waits for others to join it (store::run): long enough that a
+/// burst of connections writes each leaf page of the table once per commit rather than once per row.
+inline constexpr std::chrono::milliseconds default_batch_gather{50};
+
 struct options {
   std::string database;  // a database_url; empty = SQLite in data_dir
   std::string data_dir = "./data";
   std::int64_t max_bytes = 0;  // SQLite only: cap on the file (0: none)
   unsigned pool_size = 2;      // PostgreSQL only: connections, each with a thread of its own
+  std::chrono::milliseconds batch_gather = default_batch_gather;
 };
 
 class store {
@@ -140,17 +145,15 @@ class store {
   /// Reads that `read` ran on the calling thread (for metrics and tests).
   std::uint64_t reads_here() const { return reads_here_.load(std::memory_order_relaxed); }
 
-  /// How long the first item of a batch waits for others to join it: long enough that a burst of
-  /// connections writes each leaf page of the table once per commit rather than once per row.
-  static constexpr std::chrono::milliseconds batch_gather{50};
   /// Fire-and-forget work (the connection table): a failure is logged and counted, nothing waits on it.
-  /// Work queued within batch_gather of a batch's first item joins it; the batch runs in one transaction (one
+  /// Work queued within options::batch_gather of a batch's first item joins it; the batch runs in one transaction (one
   /// commit for a burst of connections instead of one each); batches run one at a time, in order. Thread-safe.
   void run(std::function<void(database&)> fn);
   /// Transactions that fire-and-forget work ran in, and the work items they held (for metrics).
   std::uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
   std::uint64_t batched_items() const { return batched_items_.load(std::memory_order_relaxed); }
-  /// Blocks until everything posted so far ran (start-up, shutdown and tests).
+  /// Blocks until everything posted so far ran (start-up, shutdown and tests). A batch being gathered
+  /// runs at once: nothing waits out its gather time.
   void flush();
   /// Latency of the last write, in microseconds (for metrics).
   std::int64_t last_op_us() const { return last_op_us_.load(std::memory_order_relaxed); }
@@ -187,6 +190,8 @@ class store {
   database_url url_;
   std::mutex batch_mu_;
   std::vector<std::function<void(database&)>> batch_;
+  struct gather;                      // the timer of a batch being gathered
+  std::shared_ptr<gather> gathering_;  // the batch being gathered, if one is
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> batched_items_{0};
 
@@ -213,6 +218,7 @@ class store {
   std::size_t pending_ = 0;
   boost::asio::io_context ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> batches_strand_;
+  const std::chrono::milliseconds batch_gather_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
   std::atomic<std::int64_t> last_op_us_{0};

@@ -691,6 +691,29 @@ TEST(HttpClient, TlsRejectsAnUntrustedCertificate) {
   expect_refused(c, ts.srv.port(), h);
 }
 
+// The system's trust store is read on a thread of its own from the first client's construction, and
+// a client's first TLS connection takes it: right after the client is made, a server whose CA is in
+// the store (SSL_CERT_FILE, which OpenSSL's default paths read) is trusted. In a process of its own,
+// so that the store is read with that variable set.
+TEST(HttpClient, TheFirstTlsConnectionTrustsTheSystemStoreReadInTheBackground) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        tls_server ts;
+        ::setenv("SSL_CERT_FILE", ts.ca_path.c_str(), 1);
+        harness h;
+        client_options o;
+        o.use_system_store = true;
+        client c(o);
+        recorder r;
+        c.start(tls_spec_for(ts.srv.port()), r.make(), h.strand());
+        bool trusted = r.wait_end() && !*r.end && r.body == "secure";
+        std::fflush(nullptr);
+        std::_Exit(trusted ? 0 : 3);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 // Clients without a CA file share one copy of the system's trust store; a client with a CA file
 // builds its own, so that file never widens what the others trust.
 TEST(HttpClient, ACaFileOfOneClientNeverWidensTheSharedTrustStore) {

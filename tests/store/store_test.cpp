@@ -211,7 +211,7 @@ TEST(Store, ItemsArrivingWithinTheGatherTimeShareOneBatch) {
   auto queued_in = std::chrono::steady_clock::now() - t0;
   st.flush();
   // Queuing 20 items takes microseconds; a test thread descheduled for longer may see more batches.
-  static_assert(store::batch_gather >= std::chrono::milliseconds(5));
+  static_assert(default_batch_gather >= std::chrono::milliseconds(5));
   if (queued_in < std::chrono::milliseconds(5)) {
     EXPECT_EQ(st.batches() - before, 1u) << "queued in " << queued_in.count() << " ns";
   }
@@ -219,6 +219,28 @@ TEST(Store, ItemsArrivingWithinTheGatherTimeShareOneBatch) {
   auto count = exec_wait<std::int64_t>(st, [](database& db) { return db.count_connections(); });
   ASSERT_TRUE(count);
   EXPECT_EQ(*count, 20);
+}
+
+// flush() does not wait out a batch's gather time: with an hour to gather, the batch queued before
+// flush() has run when it returns (start-up and shutdown flush; they waited 50 ms each before). A
+// batch queued after flush() returned still gathers.
+TEST(Store, FlushRunsTheBatchBeingGatheredAtOnce) {
+  temp_dir dir;
+  store st(options{.database = {}, .data_dir = dir.path.string(), .batch_gather = std::chrono::hours(1)});
+  auto before = st.batches();
+  std::atomic<int> ran{0};
+  st.run([&ran](database&) { ++ran; });
+  st.run([&ran](database&) { ++ran; });
+  auto flushed = std::async(std::launch::async, [&st] { st.flush(); });
+  ASSERT_EQ(flushed.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "flush waited for the gather time";
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_EQ(st.batches() - before, 1u);
+  st.run([&ran](database&) { ++ran; });
+  auto row = exec_wait<std::int64_t>(st, [](database& db) { return db.count_connections(); });
+  ASSERT_TRUE(row);
+  EXPECT_EQ(ran.load(), 2) << "a new batch gathers as before";
+  st.flush();
+  EXPECT_EQ(ran.load(), 3);
 }
 
 // ---- every engine ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <deque>
+#include <future>
 #include <mutex>
 
 namespace sg::provider::httpc {
@@ -193,16 +194,20 @@ class pool {
 };
 
 // The system's trust store, read once for every client in the process: parsing its ~140
-// certificates costs about 240 million instructions, and the providers' client and the route
-// integrations' client each read it at start-up. Shared read-only (SSL_CTX_set1_cert_store);
-// a client with a CA file of its own builds its own store. Null if it cannot be made.
+// certificates costs about 240 million instructions (24 ms of a 112 ms start-up here), and the
+// providers' client and the route integrations' client both use it. It is read on a thread of its
+// own from the first client's construction, so start-up does not wait for it; each client's context
+// takes it before its first TLS connection, which waits only if the store is still being read.
+// Shared read-only (SSL_CTX_set1_cert_store); a client with a CA file of its own builds its own
+// store. Null if it cannot be made.
 namespace {
-X509_STORE* system_trust_store() {
-  static X509_STORE* const store = [] {
-    X509_STORE* s = X509_STORE_new();
-    if (s && X509_STORE_set_default_paths(s) != 1) ERR_clear_error();  // what loaded is kept, as set_default_verify_paths does
-    return s;
-  }();
+std::shared_future<X509_STORE*> system_trust_store() {
+  static const std::shared_future<X509_STORE*> store = std::async(std::launch::async, [] {
+                                                         X509_STORE* s = X509_STORE_new();
+                                                         // What loaded is kept, as set_default_verify_paths does.
+                                                         if (s && X509_STORE_set_default_paths(s) != 1) ERR_clear_error();
+                                                         return s;
+                                                       }).share();
   return store;
 }
 }  // namespace
@@ -212,17 +217,27 @@ struct client::impl {
       : opts(std::move(o)), ctx(ssl::context::tls_client), idle(opts.max_idle_per_origin, opts.keep_alive) {
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    // Loaded once at start-up, so handshakes do no file I/O on the I/O threads.
-    if (opts.use_system_store && opts.ca_file.empty() && system_trust_store()) {
-      SSL_CTX_set1_cert_store(ctx.native_handle(), system_trust_store());
+    if (opts.use_system_store && opts.ca_file.empty()) {
+      shared_store = system_trust_store();
     } else {
       if (opts.use_system_store) ctx.set_default_verify_paths();
       if (!opts.ca_file.empty()) ctx.load_verify_file(opts.ca_file);
     }
     ctx.set_verify_mode(ssl::verify_peer);
   }
+  /// The context for a TLS connection, with the shared trust store in it from the first call on.
+  ssl::context& tls_context() {
+    std::call_once(store_taken, [this] {
+      if (!shared_store.valid()) return;
+      if (X509_STORE* s = shared_store.get()) SSL_CTX_set1_cert_store(ctx.native_handle(), s);
+      else ctx.set_default_verify_paths();
+    });
+    return ctx;
+  }
   client_options opts;
   ssl::context ctx;
+  std::shared_future<X509_STORE*> shared_store;  // valid for a client that uses it
+  std::once_flag store_taken;
   pool idle;
 };
 
@@ -387,7 +402,7 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
       disarm();
       return write_request();
     }
-    conn_->tls = std::make_unique<ssl::stream<socket_type>>(std::move(conn_->sock), client_->ctx);
+    conn_->tls = std::make_unique<ssl::stream<socket_type>>(std::move(conn_->sock), client_->tls_context());
     auto& host = spec_.origin.host;
     // SNI lets the server pick the certificate; IP literals must not be sent as a server name.
     if (!is_ip_literal(host) && !SSL_set_tlsext_host_name(conn_->tls->native_handle(), host.c_str()))
