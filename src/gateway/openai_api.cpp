@@ -179,6 +179,7 @@ result<chat_request, proto::error_info> parse_chat_request(std::string_view body
   out.stream.project_id = "openai";
   out.stream.record = false;
   out.stream.read_cards = false;
+  out.stream.resumable = false;
   return out;
 }
 

@@ -31,6 +31,10 @@ struct stream_request {
   /// Whether the project's prompt cards are read before generating. The OpenAI surface without a
   /// named project has none: its first token then waits for no store round trip.
   bool read_cards = true;
+  /// Whether the stream is kept for resume after it ends (--stream-retention-ms, --retained-max-bytes).
+  /// A completion of the OpenAI surface is not: no client of it can resume, and keeping it would spend
+  /// the retention budget of the streams that can.
+  bool resumable = true;
   /// Set by the server, never read from the client: the WebSocket connection that asked, and the
   /// context its $connect integration returned (JSON text), both forwarded to an http backend.
   std::string connection_id;

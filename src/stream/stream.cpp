@@ -373,7 +373,7 @@ void stream::publish_locked(proto::event_ptr ev) {
   if (state_ != state::running) {
     subs_.clear();
     subs_.shrink_to_fit();
-    compact();
+    if (resumable_) compact();
   } else if (prune) {
     std::erase_if(subs_, [](auto& p) { return p.second.expired(); });
   }

@@ -93,6 +93,10 @@ class stream {
   std::int64_t created_at_ms() const { return created_at_ms_; }
   std::int64_t ended_at_ms() const;
   std::size_t subscriber_count() const;
+  /// A stream that is not resumable is dropped when it ends, so its log is not compacted then. Set
+  /// before the first event is published.
+  void set_resumable(bool r) { resumable_ = r; }
+  bool resumable() const { return resumable_; }
 
  private:
   const std::string id_;
@@ -101,6 +105,7 @@ class stream {
   const std::string provider_;
   const std::size_t log_max_bytes_;
   const std::int64_t created_at_ms_;
+  bool resumable_ = true;
   std::uint64_t next_seq_ = 1;  // producer only
 
   mutable std::mutex mu_;

@@ -89,6 +89,7 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   std::string pname = req.provider.empty() ? cfg_.provider : req.provider;
   auto it = providers_.find(pname);
   auto s = std::make_shared<stream>(std::move(id), req.project_id, std::move(owner), pname, cfg_.stream_log_max_bytes);
+  s->set_resumable(req.resumable);
   auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname, std::move(limit_key), std::move(ex));
   if (shared_limits) r->use_shared_limits();
   r->publish_start();
@@ -167,12 +168,16 @@ std::size_t stream_manager::retained_bytes() const {
 }
 
 // The pipeline is done: only the (now compact) log stays, counted against the retention budget, and
-// the oldest finished streams go first when the budget is spent.
+// the oldest finished streams go first when the budget is spent. A stream that is not resumable goes
+// at once (its subscribers hold it until they have written its end).
 void stream_manager::on_finished(const std::string& id) {
   std::vector<entry> dropped;  // destroyed outside the lock
   {
     std::lock_guard lock(mu_);
-    if (auto it = streams_.find(id); it != streams_.end()) {
+    if (auto it = streams_.find(id); it != streams_.end() && !it->second.s->resumable()) {
+      recording_.erase(std::string_view(id));
+      forget(it, dropped);
+    } else if (it != streams_.end()) {
       dropped.push_back(entry{nullptr, std::move(it->second.r), nullptr});
       recording_.erase(std::string_view(id));
       auto bytes = it->second.s->retained_bytes();

@@ -545,6 +545,42 @@ TEST_F(Providers, ChatCompletionsStreamsInOpenAiFormat) {
   }
 }
 
+// A completion cannot be resumed by its client, so it is dropped when it ends: it holds none of the
+// retention budget, and its stream id is unknown afterwards. A stream of the native API, finished
+// beside it, is kept.
+TEST_F(Providers, ACompletionIsDroppedWhenItEndsAndANativeStreamIsKept) {
+  server_process srv({"--config", config_for(*fakes_, *dir_)});
+  sse_client c(srv.port(), http::verb::post, "/v1/chat/completions", chat_body("openai/gpt-fake", "not kept", true),
+               {{"Content-Type", "application/json"}});
+  ASSERT_EQ(c.status(), 200u);
+  auto streamed = read_chat_stream(c);
+  ASSERT_TRUE(streamed.done);
+  auto whole = http_request(srv.port(), http::verb::post, "/v1/chat/completions",
+                            chat_body("openai/gpt-fake", "not kept either", false), {{"Content-Type", "application/json"}});
+  ASSERT_EQ(whole.status, 200u) << whole.body;
+  ws_client ws(srv.port());
+  auto native = stream_via(ws, "openai", "gpt-fake", "kept");
+  ASSERT_EQ(native.terminal.at("type"), "stream_complete");
+  std::vector<std::string> completions;
+  for (auto id : {json::value(streamed.chunks.front().at("id")), whole.json().at("id")}) {
+    std::string text(id.as_string());
+    ASSERT_EQ(text.rfind("chatcmpl-", 0), 0u) << text;
+    completions.push_back(text.substr(9));
+  }
+  // A stream leaves the table just after its terminal event has been sent.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  double retained = 0;
+  do {
+    retained = metric_value(srv.port(), "streamgate_streams_retained");
+  } while (retained != 1 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(retained, 1);
+  for (auto& id : completions) EXPECT_EQ(http_request(srv.port(), http::verb::get, "/v1/streams/" + id).status, 404u) << id;
+  auto kept = http_request(srv.port(), http::verb::get, "/v1/streams/" + native.stream_id);
+  ASSERT_EQ(kept.status, 200u);
+  EXPECT_EQ(kept.json().at("state"), "completed");
+  EXPECT_GT(metric_value(srv.port(), "streamgate_streams_retained_bytes"), 0);
+}
+
 // An answer far larger than the socket's buffers, to a reader with a small receive window: writes
 // that do not fit at once go out as they drain, and every byte arrives in order.
 TEST_F(Providers, ChatCompletionsLongerThanTheSocketBuffersArriveWhole) {
