@@ -232,7 +232,7 @@ TEST(Store, FlushRunsTheBatchBeingGatheredAtOnce) {
   st.run([&ran](database&) { ++ran; });
   st.run([&ran](database&) { ++ran; });
   auto flushed = std::async(std::launch::async, [&st] { st.flush(); });
-  ASSERT_EQ(flushed.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "flush waited for the gather time";
+  ASSERT_EQ(flushed.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "flush waited for the gather time";
   EXPECT_EQ(ran.load(), 2);
   EXPECT_EQ(st.batches() - before, 1u);
   st.run([&ran](database&) { ++ran; });

@@ -14,6 +14,7 @@
 #include <openssl/x509_vfy.h>
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -201,11 +202,16 @@ class pool {
 // Shared read-only (SSL_CTX_set1_cert_store); a client with a CA file of its own builds its own
 // store. Null if it cannot be made.
 namespace {
+// The store lives as long as the process, as the contexts that share it do; this pointer keeps it
+// reachable (for a leak checker) once the future that handed it out is gone at exit.
+std::atomic<X509_STORE*> process_trust_store{nullptr};
+
 std::shared_future<X509_STORE*> system_trust_store() {
   static const std::shared_future<X509_STORE*> store = std::async(std::launch::async, [] {
                                                          X509_STORE* s = X509_STORE_new();
                                                          // What loaded is kept, as set_default_verify_paths does.
                                                          if (s && X509_STORE_set_default_paths(s) != 1) ERR_clear_error();
+                                                         process_trust_store.store(s);
                                                          return s;
                                                        }).share();
   return store;
