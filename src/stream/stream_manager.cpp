@@ -174,15 +174,16 @@ void stream_manager::on_finished(const std::string& id) {
   std::vector<entry> dropped;  // destroyed outside the lock
   {
     std::lock_guard lock(mu_);
-    if (auto it = streams_.find(id); it != streams_.end() && !it->second.s->resumable()) {
+    if (auto it = streams_.find(id); it != streams_.end()) {
       recording_.erase(std::string_view(id));
-      forget(it, dropped);
-    } else if (it != streams_.end()) {
-      dropped.push_back(entry{nullptr, std::move(it->second.r), nullptr});
-      recording_.erase(std::string_view(id));
-      auto bytes = it->second.s->retained_bytes();
-      finished_.emplace_back(it->second.s, bytes);
-      finished_bytes_ += bytes;
+      if (!it->second.s->resumable()) {
+        forget(it, dropped);
+      } else {
+        dropped.push_back(entry{nullptr, std::move(it->second.r), nullptr});
+        auto bytes = it->second.s->retained_bytes();
+        finished_.emplace_back(it->second.s, bytes);
+        finished_bytes_ += bytes;
+      }
     }
     while (cfg_.retained_max_bytes && finished_bytes_ > cfg_.retained_max_bytes && !finished_.empty()) {
       auto [old, bytes] = std::move(finished_.front());

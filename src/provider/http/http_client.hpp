@@ -48,6 +48,8 @@ struct client_options {
 
 /// The proxy settings of the environment (HTTPS_PROXY, https_proxy, NO_PROXY, no_proxy); pure.
 [[nodiscard]] client_options options_from_env(const std::map<std::string, std::string>& env);
+/// True if a NO_PROXY entry names `host` or a domain it is in ("*" names every host).
+[[nodiscard]] bool bypasses_proxy(const std::vector<std::string>& no_proxy, const std::string& host);
 
 struct request_spec {
   http::verb method = http::verb::post;
