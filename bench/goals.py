@@ -151,6 +151,12 @@ row(f"RSS per idle WebSocket ({g(si, 'connected') or '?'} open) ≤ 4 KiB", rss,
 # 4. CPU per accepted WebSocket.
 acc = lambda r: 1e6 / g(r, "connect", "per_server_cpu_s") if g(r, "connect", "per_server_cpu_s") else None
 a_ours, a_peer, a_ratio, a_note = paired("streamgate_idle", "node_idle", acc)
+# The accept floor (bench/floor/accept_floor.cpp), measured in the same runs: what any server pays.
+a_floor = [x for x in (acc(r) for r in runs("floor_idle") if r) if x is not None]
+if a_floor and a_ours is not None:
+    fl = statistics.median(a_floor)
+    a_note = (f"the accept floor: {fl:,.1f} µs (" + " / ".join(f"{x:,.1f}" for x in a_floor) + f"); streamgate "
+              f"{a_ours / fl:.2f}x of it" + (f", Node {a_peer / fl:.2f}x" if a_peer else "") + (f". {a_note}" if a_note else ""))
 row("server CPU per accepted WebSocket ≤ 50 µs", a_ours, "Node `ws`", a_peer, absolute=50, note=a_note, ratio=a_ratio)
 # 5. Retained streams: RSS slope per retained stream over the retention window.
 tsv = os.path.join(out, "retained.tsv")

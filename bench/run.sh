@@ -34,6 +34,7 @@ build() {
 cp "$BUILD/streamgate" "$BUILD/sgbench" "$BUILD/sgcat" "$OUT/"
 SG="$OUT/streamgate" BENCH="$OUT/sgbench" CAT="$OUT/sgcat"
 c++ -O2 -std=c++20 -o "$OUT/floor" bench/floor/floor.cpp
+c++ -O2 -std=c++20 -o "$OUT/accept_floor" bench/floor/accept_floor.cpp -lcrypto
 NODEDIR="$ROOT/bench/peers/node-ws"
 HAVE_NODE=0
 if command -v node >/dev/null; then
@@ -61,6 +62,13 @@ start_node() {
   "${PIN_S[@]}" node "$NODEDIR/server.js" --port "$PORT" --ttft-ms "$TTFT_MS" --tokens-per-second "$TPS" \
     --answer-file "$OUT/answer.txt" 2>>"$OUT/node.log" &
   SPID=$!
+  wait_port "$PORT"
+}
+start_floor() {  # the accept floor: accept, read the upgrade, answer it, hold the socket; nothing else
+  "$OUT/accept_floor" --cpu "$SERVER_CPU" >"$OUT/accept_floor.port" 2>>"$OUT/accept_floor.log" &
+  SPID=$!
+  for _ in $(seq 200); do [ -s "$OUT/accept_floor.port" ] && break; sleep 0.05; done
+  PORT=$(cat "$OUT/accept_floor.port")
   wait_port "$PORT"
 }
 stop_server() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; SPID=""; sleep 0.5; }
@@ -129,7 +137,8 @@ for peer in "${peers[@]}"; do
 done
 
 # Idle connections: memory per connection and the connect rate (as fast as 256 in flight allow).
-for peer in "${peers[@]}"; do
+# The accept floor (bench/floor/accept_floor.cpp) is measured the same way beside them.
+for peer in "${peers[@]}" floor; do
   "start_$peer"; bench "${peer}_idle" idle --connections "$IDLE" --duration 5 --max-pending 256 --max-time 120; stop_server
 done
 # Repeated pairs. On this shared machine one point's CPU per chunk moves by a fifth from one minute
@@ -141,7 +150,7 @@ for r in $(seq 2 $((PAIRS + 1))); do
     case " $LOADS " in *" $n "*) ;; *) continue ;; esac
     for peer in "${peers[@]}"; do "start_$peer"; stream_point "${peer}_stream_${n}_r$r" "$n"; stop_server; done
   done
-  for peer in "${peers[@]}"; do
+  for peer in "${peers[@]}" floor; do
     "start_$peer"; bench "${peer}_idle_r$r" idle --connections "$IDLE" --duration 5 --max-pending 256 --max-time 120; stop_server
   done
 done
@@ -462,6 +471,18 @@ L.append("|---|---|---|---|---|")
 for n, r in floor.items():
     if r: L.append(f"| {n:,} | {r['bytes']} | {r['sender_cpu_us_per_msg']:.2f} | {r['msgs_per_cpu_s']:,.0f} | {r['reader_cpu_us_per_msg']:.2f} |")
 L.append("")
+fi_runs = [r for r in [load("floor_idle")] + [load(f"floor_idle_r{k}") for k in range(2, 10)] if r]
+if fi_runs:
+    per = [1e6 / r["connect"]["per_server_cpu_s"] for r in fi_runs if r["connect"].get("per_server_cpu_s")]
+    L.append("`bench/floor/accept_floor.cpp`, the floor of an accept: one epoll thread on core 0 that accepts, reads "
+             "the upgrade request, answers it with the 101 and a `connected` frame in one `send()` (SHA-1 from "
+             "OpenSSL) and holds the socket; no routing, no store, no log. sgbench measures it as it measures the "
+             "servers (the idle run, 256 in flight).\n")
+    L.append("| runs | server µs CPU per accepted WebSocket | RSS per idle WebSocket |")
+    L.append("|---|---|---|")
+    rss = [r["server"]["rss_per_connection_kib"] for r in fi_runs]
+    L.append(f"| {len(fi_runs)} | {' / '.join(f'{x:.1f}' for x in per)} | {' / '.join(f'{x:.3f} KiB' for x in rss)} |")
+    L.append("")
 
 # ---- system calls ----
 st, sj = f"{out}/strace.txt", load("syscalls_stream")

@@ -151,6 +151,15 @@ if command -v c++ >/dev/null; then
   check floor_build c++ -O2 -std=c++20 -o "$TMP/floor" "$ROOT/bench/floor/floor.cpp"
   check floor_run "$TMP/floor" --connections 20 --seconds 0.2 --json
   expect floor_json '"sender_cpu_us_per_msg"' "$TMP/floor_run.out"
+  # The accept floor answers sgbench's upgrades as a server does.
+  check accept_floor_build c++ -O2 -std=c++20 -o "$TMP/accept_floor" "$ROOT/bench/floor/accept_floor.cpp" -lcrypto
+  "$TMP/accept_floor" >"$TMP/accept_floor.port" 2>"$TMP/accept_floor.log" &
+  FLPID=$!; pids+=("$FLPID")
+  for _ in $(seq 100); do [ -s "$TMP/accept_floor.port" ] && break; sleep 0.05; done
+  check accept_floor_idle "$BENCH" idle "ws://127.0.0.1:$(cat "$TMP/accept_floor.port")/ws" --connections 50 \
+    --duration 1 --quiet --no-markdown --server-pid "$FLPID" --max-time 30 --json "$TMP/accept_floor.json"
+  expect accept_floor_connected '"connected":50' "$TMP/accept_floor.json"
+  kill "$FLPID" 2>/dev/null
 fi
 
 # sgbench --openai against the fake OpenAI upstream (plain Node, no dependencies).

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -16,6 +15,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "probe.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -35,18 +36,8 @@ struct options {
   bool json = false;
 };
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "floor: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-
-void pin(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);  // best effort: a one-core machine still runs
-}
+using probe::die;
+using probe::pin;
 
 double thread_cpu_s() {
   timespec ts{};
@@ -136,22 +127,11 @@ int main(int argc, char** argv) {
   }
   if (o.connections < 1 || o.bytes < 1 || o.seconds <= 0) return 2;
   // Sender and reader are separate processes, so each holds N descriptors, not 2N.
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  probe::raise_descriptor_limit();
   signal(SIGPIPE, SIG_IGN);
 
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  if (listener < 0) die("socket");
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die("bind");
-  if (listen(listener, 4096) != 0) die("listen");
-  socklen_t alen = sizeof addr;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &alen);
+  int listener = probe::listen_loopback(addr);
 
   int report[2];
   if (pipe(report) != 0) die("pipe");

@@ -11,7 +11,6 @@
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
 
-#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 
 namespace sg::gateway {
@@ -52,13 +51,14 @@ std::optional<response> screen_request(app& a, const request& req, bool api) {
   return std::nullopt;
 }
 
-caller_check check_caller(app& a, const request& req, const target& t, bool api, std::string_view source_ip) {
+caller_check check_caller(app& a, const request& req, const target& t, bool api, bool upgrade,
+                          std::string_view source_ip) {
   caller_check c;
   if (!api || req.method() == http::verb::options) {
     if (!a.sec->auth_enabled()) c.issued_key = a.sec->anonymous_caller(req).issued_key;
     return c;
   }
-  auto auth = a.sec->authenticate(req, accepts_query_token(req, t) ? t.param("token") : nullptr);
+  auto auth = a.sec->authenticate(req, accepts_query_token(req, t, upgrade) ? t.param("token") : nullptr);
   if (!auth.who && auth.bad_request) {
     c.refusal = error_response(req, proto::error_code::bad_request, auth.error, std::string(anonymous::header_name));
   } else if (!auth.who) {
@@ -73,7 +73,7 @@ caller_check check_caller(app& a, const request& req, const target& t, bool api,
     return c;
   }
   // A refused upgrade closes: the client would otherwise send frames on a socket that was never upgraded.
-  if (boost::beast::websocket::is_upgrade(req)) c.refusal->keep_alive(false);
+  if (upgrade) c.refusal->keep_alive(false);
   return c;
 }
 

@@ -37,7 +37,9 @@ struct caller_check {
 };
 /// For an API route (`api`) the credentials are required unless auth is off; with auth off, anything
 /// else (the page itself, a preflight) gives an anonymous caller its identity before its first API call.
-caller_check check_caller(app& a, const request& req, const target& t, bool api, std::string_view source_ip);
+/// `upgrade`: the request asks for a WebSocket (websocket::is_upgrade, which the caller has asked once).
+caller_check check_caller(app& a, const request& req, const target& t, bool api, bool upgrade,
+                          std::string_view source_ip);
 
 struct request_context {
   principal who;

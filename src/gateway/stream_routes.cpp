@@ -6,7 +6,6 @@
 #include "proto/client_message.hpp"
 #include "stream/stream_manager.hpp"
 
-#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 
 #include <cerrno>
@@ -20,8 +19,8 @@ bool is_api(const target& t) {
 }
 
 // Anywhere else a token in the URL would only end up in logs and browser history.
-bool accepts_query_token(const request& req, const target& t) {
-  if (boost::beast::websocket::is_upgrade(req)) return t.path == "/ws" || t.path == "/ws/";
+bool accepts_query_token(const request& req, const target& t, bool upgrade) {
+  if (upgrade) return t.path == "/ws" || t.path == "/ws/";
   return req.method() == http::verb::get && t.segments.size() == 4 && t.segments[0] == "v1" &&
          t.segments[1] == "streams" && t.segments[3] == "events";
 }

@@ -20,8 +20,9 @@ namespace sg::gateway {
 
 /// Routes that need credentials (the rest: health, metrics, the web app, CORS preflights).
 bool is_api(const target& t);
-/// ?token= only where a browser cannot send a header: the WebSocket upgrade and an EventSource GET.
-bool accepts_query_token(const request& req, const target& t);
+/// ?token= only where a browser cannot send a header: the WebSocket upgrade (`upgrade`, the request's
+/// websocket::is_upgrade) and an EventSource GET.
+bool accepts_query_token(const request& req, const target& t, bool upgrade);
 bool accepts_event_stream(const request& req);
 /// Every line of a header that may repeat, joined with ',' (their meaning as one list).
 std::string joined_header(const request& req, std::string_view name);

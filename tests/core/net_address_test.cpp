@@ -112,6 +112,17 @@ TEST(NetAddress, NamesOfAnAddressAreItsTextAndItsLimitKey) {
     EXPECT_EQ(n.text, text) << a;
     EXPECT_EQ(n.limit_key, key) << a;
   }
+  // IPv4 is written by hand: every byte value in every position reads as inet_ntop (Asio) writes it.
+  for (unsigned v = 0; v < 256; ++v) {
+    for (unsigned pos = 0; pos < 4; ++pos) {
+      boost::asio::ip::address_v4::bytes_type b{{9, 99, 100, 0}};
+      b[pos] = static_cast<unsigned char>(v);
+      boost::asio::ip::address_v4 a4(b);
+      auto n = names_of(a4);
+      EXPECT_EQ(n.text, a4.to_string());
+      EXPECT_EQ(n.limit_key, a4.to_string());
+    }
+  }
 }
 
 TEST(NetAddress, DefaultAllowedHostsAreLoopbackNamesAndTheListenAddressWithThePort) {
