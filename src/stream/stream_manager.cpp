@@ -90,6 +90,10 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   auto it = providers_.find(pname);
   auto s = std::make_shared<stream>(std::move(id), req.project_id, std::move(owner), pname, cfg_.stream_log_max_bytes);
   s->set_resumable(req.resumable);
+  // In cluster mode the shared log is what lets another node resume a stream or attach a retry of
+  // its request to it. A stream that cannot be resumed (a completion of the OpenAI surface) is
+  // written there only when a retry could come for it: it carries a requestId.
+  bool shared_log = remote_ && (req.resumable || !request_key.empty());
   auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname, std::move(limit_key), std::move(ex));
   if (shared_limits) r->use_shared_limits();
   r->publish_start();
@@ -109,7 +113,8 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   }
   running_.fetch_add(1);
   counters_.started.fetch_add(1, std::memory_order_relaxed);
-  if (remote_) remote_->generating(s, std::move(stored));
+  if (shared_log) remote_->generating(s, std::move(stored));
+  else if (stored) stored();  // nothing to wait for before the client is answered
   r->begin();
   out.s = std::move(s);
   return out;

@@ -504,6 +504,39 @@ TEST_F(Cluster, RetriedRequestIdOnAnotherNodeGetsTheSameStream) {
 }
 
 
+// A completion cannot be resumed: it is not written to the shared log, unless it carries
+// X-Request-Id (a retry on another node then gets its stream). Native streams are written.
+TEST_F(Cluster, ACompletionIsWrittenToTheSharedLogOnlyWithARequestId) {
+  auto a = start_node("node-a", {"--demo-tokens-per-second", "1000"});
+  const std::string body = R"({"model":"demo","messages":[{"role":"user","content":"not shared"}]})";
+  const std::map<std::string, std::string> json_type{{"Content-Type", "application/json"}};
+  for (int i = 0; i < 3; ++i) {
+    auto r = http_request(a->port(), http::verb::post, "/v1/chat/completions", body, json_type);
+    ASSERT_EQ(r.status, 200u) << r.body;
+  }
+  // A native stream after them: once its events are counted as written, so would theirs have been
+  // (one node's log is written in order).
+  ws_client c(a->port());
+  auto seen = start_and_read(c, "shared", 1);
+  auto id = str(seen.front().at("streamId"));
+  auto events = c.read_until("stream_complete", 20s, id);
+  auto last = num(events.back().at("seq"));
+  auto logged = [&] { return metric_value(a->port(), "streamgate_cluster_log_events_total"); };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (logged() < static_cast<double>(last) && std::chrono::steady_clock::now() < deadline) {
+  }
+  EXPECT_EQ(logged(), static_cast<double>(last));
+  // With a request id the completion is written.
+  auto with_id = json_type;
+  with_id["X-Request-Id"] = "shared-completion-1";
+  auto r = http_request(a->port(), http::verb::post, "/v1/chat/completions", body, with_id);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (logged() <= static_cast<double>(last) && std::chrono::steady_clock::now() < deadline) {
+  }
+  EXPECT_GT(logged(), static_cast<double>(last));
+}
+
 TEST_F(Cluster, RollingRestartOfEveryNodeUnder500LiveStreamsLosesAndRepeatsNothing) {
   // Three nodes on one port (--reuse-port), as on one machine behind nothing: a client that
   // reconnects reaches whichever node still listens.
