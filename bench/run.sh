@@ -65,6 +65,7 @@ start_node() {
   wait_port "$PORT"
 }
 start_floor() {  # the accept floor: accept, read the upgrade, answer it, hold the socket; nothing else
+  rm -f "$OUT/accept_floor.port"  # an earlier round's port must not be read as this one's
   "$OUT/accept_floor" --cpu "$SERVER_CPU" >"$OUT/accept_floor.port" 2>>"$OUT/accept_floor.log" &
   SPID=$!
   for _ in $(seq 200); do [ -s "$OUT/accept_floor.port" ] && break; sleep 0.05; done
