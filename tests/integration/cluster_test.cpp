@@ -233,7 +233,13 @@ TEST_F(Cluster, ManagementApiReachesAConnectionOnAnotherNode) {
   ws_client c(a->port());
   auto id = c.connection_id();
   ASSERT_FALSE(id.empty());
-  auto got = http_request(b->port(), http::verb::get, "/@connections/" + id, {}, b->admin_headers());
+  // node-a writes the connection to the cluster's table when it opens, one Redis round trip after
+  // the connected frame has gone to the client: asked until it is there.
+  auto written_by = std::chrono::steady_clock::now() + 5s;
+  http_result got;
+  do {
+    got = http_request(b->port(), http::verb::get, "/@connections/" + id, {}, b->admin_headers());
+  } while (got.status == 410u && std::chrono::steady_clock::now() < written_by);
   ASSERT_EQ(got.status, 200u) << got.body;
   EXPECT_EQ(got.json().at("node"), "node-a");
   EXPECT_EQ(str(got.json().at("connectionId")), id);
