@@ -1,6 +1,8 @@
 // Address arithmetic on bytes: CIDR membership, forwarded-for walking, /64 grouping, Host matching.
 #include "core/net_address.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -62,11 +64,6 @@ std::vector<std::string_view> split_commas(std::string_view s) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 }  // namespace
 
@@ -160,7 +157,7 @@ std::vector<std::string> forwarded_for_values(std::string_view forwarded) {
       ++j;
       auto eq = pair.find('=');
       if (eq == std::string_view::npos) continue;
-      if (lower(trim(pair.substr(0, eq))) != "for") continue;
+      if (ascii_lower(trim(pair.substr(0, eq))) != "for") continue;
       auto v = trim(pair.substr(eq + 1));
       if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
       out.emplace_back(v);
@@ -199,16 +196,16 @@ std::string forwarded_proto(std::string_view forwarded, std::string_view x_forwa
       auto semi = last.find(';');
       auto pair = trim(last.substr(0, semi));
       auto eq = pair.find('=');
-      if (eq != std::string_view::npos && lower(trim(pair.substr(0, eq))) == "proto") {
+      if (eq != std::string_view::npos && ascii_lower(trim(pair.substr(0, eq))) == "proto") {
         auto v = trim(pair.substr(eq + 1));
         if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-        return lower(v);
+        return ascii_lower(v);
       }
       if (semi == std::string_view::npos) break;
       last.remove_prefix(semi + 1);
     }
   }
-  if (!trim(x_forwarded_proto).empty()) return lower(split_commas(x_forwarded_proto).back());
+  if (!trim(x_forwarded_proto).empty()) return ascii_lower(split_commas(x_forwarded_proto).back());
   return {};
 }
 
@@ -297,7 +294,7 @@ std::optional<host_allowlist::entry> host_allowlist::split(std::string_view text
     for (char c : host)
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) return std::nullopt;
     if (host.size() > 1 && host.back() == '.') host.remove_suffix(1);
-    e.host = lower(host);
+    e.host = ascii_lower(host);
   }
   e.port = missing_port;
   if (!port.empty() || (text.back() == ':')) {

@@ -1,22 +1,14 @@
 // Bodies and decisions of the route integrations, kept apart from the sessions that do the I/O.
 #include "gateway/route_messages.hpp"
 
+#include "core/text.hpp"
 #include "gateway/target.hpp"
 
 #include <boost/json.hpp>
 
-#include <cctype>
-
 namespace sg::gateway {
 namespace json = boost::json;
 
-namespace {
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-}  // namespace
 
 route_call connect_call(const request& req, std::string_view connection_id, std::string_view source_ip,
                         std::string_view sub) {
@@ -47,7 +39,7 @@ std::string connect_body(std::string_view connection_id, std::string_view source
                          std::string_view sub, const name_values& headers, const name_values& query) {
   json::object h;
   for (auto& [k, v] : headers) {
-    auto key = lower(k);
+    auto key = core::ascii_lower(k);
     if (auto* old = h.if_contains(key)) {
       std::string joined(old->as_string());
       joined += ", ";

@@ -2,6 +2,7 @@
 #include "provider/aws/sigv4.hpp"
 
 #include "core/sha256.hpp"
+#include "core/text.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -116,12 +117,6 @@ std::string trim_all(std::string_view v) {
   return out;
 }
 
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 // Headers that proxies or the HTTP stack may rewrite; signing them would break the signature.
 bool never_signed(std::string_view lower_name) noexcept {
@@ -210,7 +205,7 @@ std::string canonical_query(std::string_view query) {
 std::string canonical_headers(const header_list& headers, std::string& signed_headers) {
   std::vector<std::pair<std::string, std::string>> lowered;
   lowered.reserve(headers.size());
-  for (const auto& [name, value] : headers) lowered.emplace_back(to_lower(trim_all(name)), trim_all(value));
+  for (const auto& [name, value] : headers) lowered.emplace_back(core::ascii_lower(trim_all(name)), trim_all(value));
   // Stable, so repeated headers keep their order when their values are joined.
   std::stable_sort(lowered.begin(), lowered.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -258,7 +253,7 @@ sigv4_result sign_request(const sigv4_request& request, const credentials& creds
   header_list to_sign;
   to_sign.reserve(request.headers.size() + 3);
   for (const auto& h : request.headers) {
-    const std::string lower = to_lower(h.first);
+    const std::string lower = core::ascii_lower(h.first);
     if (!never_signed(lower) && !set_by_signer(lower)) to_sign.push_back(h);
   }
   result.headers_to_add.emplace_back("x-amz-date", date);

@@ -1,6 +1,7 @@
 // The streaming backend's contract: the request body out, SSE or NDJSON events in, mapped to deltas.
 #include "provider/backend/backend_protocol.hpp"
 
+#include "core/text.hpp"
 #include "provider/parse/ndjson_parser.hpp"
 #include "provider/parse/sse_parser.hpp"
 
@@ -18,14 +19,9 @@ namespace {
 constexpr std::size_t max_step_bytes = 512;
 constexpr std::size_t max_message_bytes = 1024;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool is_ndjson_content_type(std::string_view ct) {
-  auto media = lower(ct.substr(0, ct.find(';')));
+  auto media = core::ascii_lower(ct.substr(0, ct.find(';')));
   while (!media.empty() && media.back() == ' ') media.pop_back();
   return media == "application/x-ndjson" || media == "application/ndjson" || media == "application/jsonl" ||
          media == "application/x-jsonlines" || media == "application/jsonlines";

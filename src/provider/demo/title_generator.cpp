@@ -1,6 +1,8 @@
 // Title suggestions shaped from key phrases, so the demo's output depends on what was asked.
 #include "provider/demo/title_generator.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -30,11 +32,6 @@ const std::unordered_set<std::string>& stopwords() {
   return s;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool is_upper(char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; }
 
@@ -47,7 +44,7 @@ bool keeps_spelling(std::string_view w) {
 bool small_word(std::string_view w) {
   static const std::unordered_set<std::string> s = {"a", "an", "the", "and", "or", "nor", "but", "of", "to", "in",
                                                     "on", "at", "by", "for", "as", "via", "vs"};
-  return s.count(lower(w)) > 0;
+  return s.count(core::ascii_lower(w)) > 0;
 }
 
 // Calls `f(part, first)` for each part of `phrase` split at spaces and hyphens.
@@ -73,7 +70,7 @@ std::string title_case(std::string_view phrase) {
   return map_parts(phrase, [](std::string_view w, bool first) {
     std::string out(w);
     if (out.empty() || keeps_spelling(w)) return out;
-    out = lower(w);
+    out = core::ascii_lower(w);
     if (first || !small_word(w)) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
     return out;
   });
@@ -81,7 +78,7 @@ std::string title_case(std::string_view phrase) {
 
 // The phrase inside a sentence: "Resilient Networks" -> "resilient networks", "AI" stays.
 std::string in_sentence(std::string_view phrase) {
-  return map_parts(phrase, [](std::string_view w, bool) { return keeps_spelling(w) ? std::string(w) : lower(w); });
+  return map_parts(phrase, [](std::string_view w, bool) { return keeps_spelling(w) ? std::string(w) : core::ascii_lower(w); });
 }
 
 // Whether a phrase names more than one thing, judged by its last word (its head noun):
@@ -93,7 +90,7 @@ bool is_plural(std::string_view phrase) {
   if (written.size() >= 3 && written.back() == 's' &&
       std::all_of(written.begin(), written.end() - 1, [](char c) { return is_upper(c) || std::isdigit(static_cast<unsigned char>(c)); }))
     return true;
-  std::string head = lower(written);
+  std::string head = core::ascii_lower(written);
   static const std::unordered_set<std::string> irregular = {"people", "children", "men", "women", "mice", "feet",
                                                             "teeth", "geese", "criteria", "phenomena", "data"};
   static const std::unordered_set<std::string> singular = {
@@ -126,7 +123,7 @@ std::vector<word> scan(std::string_view text) {
     while (!cur.empty() && cur.front() == '\'') cur.erase(cur.begin());
     while (!cur.empty() && cur.back() == '\'') cur.pop_back();
     if (cur.empty()) return;
-    out.push_back({cur, lower(cur), pending_break || out.empty()});
+    out.push_back({cur, core::ascii_lower(cur), pending_break || out.empty()});
     pending_break = false;
     cur.clear();
   };

@@ -2,7 +2,8 @@
 // variables, the NO_PROXY match, and the client's own error codes.
 #include "provider/http/http_client.hpp"
 
-#include <cctype>
+#include "core/text.hpp"
+
 #include <stdexcept>
 
 namespace sg::provider::httpc {
@@ -24,18 +25,13 @@ class client_category_impl final : public boost::system::error_category {
   }
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 }  // namespace
 
 bool bypasses_proxy(const std::vector<std::string>& no_proxy, const std::string& host) {
-  auto h = lower(host);
+  auto h = core::ascii_lower(host);
   for (auto& raw : no_proxy) {
-    auto e = lower(raw);
+    auto e = core::ascii_lower(raw);
     if (e.empty()) continue;
     if (e == "*") return true;
     if (e.front() == '.') e.erase(0, 1);
