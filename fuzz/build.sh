@@ -40,8 +40,9 @@ link sse_fuzz src/provider/parse/sse_parser.cpp src/provider/parse/parse_error.c
 link ndjson_fuzz src/provider/parse/ndjson_parser.cpp src/provider/parse/parse_error.cpp fuzz/boost_json_impl.cpp
 link event_stream_fuzz src/provider/aws/event_stream.cpp src/provider/aws/crc32.cpp
 link sigv4_fuzz src/provider/aws/sigv4.cpp src/core/sha256.cpp
-link client_message_fuzz src/proto/client_message.cpp src/proto/event.cpp src/proto/error_code.cpp fuzz/boost_json_impl.cpp
-link http_request_fuzz src/gateway/target.cpp src/proto/client_message.cpp src/proto/event.cpp \
+link client_message_fuzz src/proto/client_message.cpp src/proto/event.cpp src/core/json_text.cpp src/proto/error_code.cpp \
+  fuzz/boost_json_impl.cpp
+link http_request_fuzz src/gateway/target.cpp src/proto/client_message.cpp src/proto/event.cpp src/core/json_text.cpp \
   src/proto/error_code.cpp fuzz/boost_json_impl.cpp fuzz/boost_url_impl.cpp
 link jwt_verify_fuzz src/auth/jwt.cpp src/core/base64.cpp fuzz/boost_json_impl.cpp
 

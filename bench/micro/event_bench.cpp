@@ -1,6 +1,16 @@
 // Serialization cost of the hot path: one stream_chunk event per token.
+#include "core/json_text.hpp"
+#include "core/log.hpp"
 #include "net/outbound_queue.hpp"
 #include "proto/event.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
 
 #include <benchmark/benchmark.h>
 
@@ -20,12 +30,71 @@ static void BM_AppendJsonString(benchmark::State& state) {
   std::string out;
   for (auto _ : state) {
     out.clear();
-    sg::proto::append_json_string(out, text);
+    sg::core::append_json_string(out, text);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_AppendJsonString)->Arg(16)->Arg(4096);
+
+// One info line of a stream's end (the fields runner::end writes), to /dev/null. The peer is how a
+// line was written before: a boost::json::object filled field by field, the time through gmtime_r
+// and strftime, serialized, then written.
+namespace {
+struct stderr_to_null {
+  int saved = ::dup(STDERR_FILENO);
+  stderr_to_null() {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDERR_FILENO);
+    ::close(null);
+  }
+  ~stderr_to_null() {
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+  }
+};
+
+void log_line_via_json_object(std::string_view msg, std::initializer_list<sg::core::log_field> fields) {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto secs = system_clock::to_time_t(now);
+  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms));
+  boost::json::object o;
+  o["ts"] = buf;
+  o["level"] = "info";
+  o["msg"] = msg;
+  for (auto& f : fields)
+    o[f.key] = f.is_text ? boost::json::value(boost::json::string_view(f.text.data(), f.text.size())) : f.value;
+  std::string line = boost::json::serialize(o);
+  line += '\n';
+  if (::write(STDERR_FILENO, line.data(), line.size()) < 0) std::abort();
+}
+
+template <class Write>
+void stream_end_lines(benchmark::State& state, Write write) {
+  stderr_to_null quiet;
+  sg::core::set_log_level(sg::core::log_level::info);
+  std::string id = "st_MOO8mkzDTwDGMgkW", owner = "anon:c9fb0abe16a1c4629bc3d273f2e7b99f";
+  for (auto _ : state)
+    write("stream end", {{"streamId", id}, {"owner", owner}, {"requestId", ""}, {"provider", "openai"},
+                         {"outcome", "completed"}, {"historySaved", true}, {"ttftMs", 21}, {"chunks", 3},
+                         {"durationMs", 26}});
+  state.SetItemsProcessed(state.iterations());
+}
+}  // namespace
+
+static void BM_LogLine(benchmark::State& state) {
+  stream_end_lines(state, [](std::string_view m, std::initializer_list<sg::core::log_field> f) { sg::core::log_info(m, f); });
+}
+BENCHMARK(BM_LogLine);
+
+static void BM_LogLineViaJsonObject(benchmark::State& state) { stream_end_lines(state, log_line_via_json_object); }
+BENCHMARK(BM_LogLineViaJsonObject);
 
 // A lagging reader's backlog of k chunks of one stream becoming one frame. The peer is the fold of
 // merge_chunks, which re-serializes the growing frame on every chunk (how the queue merged before);

@@ -3,6 +3,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/json_text.hpp"
 #include "provider/provider_config.hpp"
 #include "stream/stream_manager.hpp"
 
@@ -218,7 +219,7 @@ event_formatter chunk_formatter(std::string id, std::string model, std::int64_t 
       case proto::event_type::stream_chunk:
         out.reserve(out.size() + text_head->size() + ev.content.size() + 16 + text_tail->size());
         out += *text_head;
-        proto::append_json_string(out, ev.content);
+        core::append_json_string(out, ev.content);
         out += *text_tail;
         return;
       case proto::event_type::stream_complete: {

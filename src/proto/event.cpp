@@ -1,15 +1,14 @@
 // Event construction: each event's JSON is written once, directly into its buffer.
 #include "proto/event.hpp"
 
+#include "core/json_text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <thread>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace sg::proto {
 namespace {
@@ -20,7 +19,7 @@ class object_writer {
   explicit object_writer(std::string& out) : out_(out) { out_ += '{'; }
   object_writer& str(std::string_view key, std::string_view v) {
     sep(key);
-    append_json_string(out_, v);
+    core::append_json_string(out_, v);
     return *this;
   }
   object_writer& num(std::string_view key, std::int64_t v) {
@@ -86,57 +85,6 @@ std::shared_ptr<event> start_event(event_type t, std::string_view stream_id, std
   return e;
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is not valid (RFC 3629).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  auto cont = [&](std::size_t k) {
-    return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-  };
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c == 0xE0 && c1 < 0xA0) return 0;  // overlong
-    if (c == 0xED && c1 > 0x9F) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c == 0xF0 && c1 < 0x90) return 0;
-    if (c == 0xF4 && c1 > 0x8F) return 0;
-    return 4;
-  }
-  return 0;
-}
-
-// How many bytes at the start of `s` append_json_string copies as they are: printable ASCII other
-// than '"' and '\\'. Sixteen bytes at a time where SSE2 is there (every x86-64): an answer's text
-// is mostly such bytes, and a stream's complete event carries all of it.
-std::size_t plain_prefix(std::string_view s) {
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-  for (; s.size() - i >= 16; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-    // A signed comparison: bytes of 0x80 and above are negative, so "below 0x20" catches them too.
-    const __m128i special =
-        _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    if (const int hits = _mm_movemask_epi8(special); hits != 0)
-      return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(hits)));
-  }
-#endif
-  for (; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
-  }
-  return i;
-}
-
-// True if append_json_string writes `s` as it is, between quotes.
-bool plain_json(std::string_view s) { return plain_prefix(s) == s.size(); }
-
 std::size_t decimal_digits(std::uint64_t v) {
   std::size_t n = 1;
   for (; v >= 10000; v /= 10000) n += 4;
@@ -154,7 +102,7 @@ void write_chunk_frame(std::string& j, const event& e, bool plain_ids) {
   std::string_view sid = e.stream_id, sess = e.session_id, text = e.content;
   // The usual chunk, a short text that needs no escaping: written on the stack and copied once.
   constexpr std::size_t max_text = 256, max_ids = 160;
-  if (plain_ids && text.size() <= max_text && sid.size() + sess.size() <= max_ids && plain_json(text)) {
+  if (plain_ids && text.size() <= max_text && sid.size() + sess.size() <= max_ids && core::json_plain(text)) {
     char buf[max_text + max_ids + 224];  // the names, quotes and three 20-digit numbers: under 160
     char* p = buf;
     auto put = [&p](std::string_view s) {
@@ -284,50 +232,6 @@ const std::string& event::sse() const {
   return *expected;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 2);
-  out += '"';
-  // Copy runs of bytes that need no escaping in one append; only the exceptions go byte by byte.
-  std::size_t run = 0, i = 0;
-  auto flush = [&] {
-    if (i > run) out.append(s.data() + run, i - run);
-  };
-  while (i < s.size()) {
-    i += plain_prefix(s.substr(i));
-    if (i == s.size()) break;
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      std::size_t n = utf8_sequence(s, i);
-      if (n != 0) {
-        i += n;  // valid UTF-8 stays in the run
-        continue;
-      }
-      flush();
-      out += "\xEF\xBF\xBD";
-      run = ++i;
-      continue;
-    }
-    flush();
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    }
-    run = ++i;
-  }
-  flush();
-  out += '"';
-}
-
 event_ptr make_connected(std::string_view connection_id, std::int64_t server_time_ms) {
   std::string* j;
   auto e = start_event(event_type::connected, {}, 0, j);
@@ -378,7 +282,7 @@ event_ptr make_chunk(std::string_view stream_id, std::uint64_t seq, std::string 
   e->session_id = session_id;
   e->due_us = due_us;
   e->content = std::move(content);
-  write_chunk_frame(*j, *e, plain_json(e->stream_id) && plain_json(e->session_id));
+  write_chunk_frame(*j, *e, core::json_plain(e->stream_id) && core::json_plain(e->session_id));
   return e;
 }
 
@@ -388,9 +292,9 @@ chunk_maker::chunk_maker(std::string_view stream_id, std::string_view session_id
   std::string fixed;
   object_writer(fixed).str("type", "stream_chunk").str("streamId", stream_id);
   fixed += ",\"seq\":,\"content\":\"\",\"sessionId\":";
-  append_json_string(fixed, session_id);
+  core::append_json_string(fixed, session_id);
   fixed_bytes_ = fixed.size() + 1;
-  plain_ids_ = plain_json(stream_id) && plain_json(session_id);
+  plain_ids_ = core::json_plain(stream_id) && core::json_plain(session_id);
 }
 
 event_ptr chunk_maker::make(std::uint64_t seq, std::string content, std::int64_t due_us) const {

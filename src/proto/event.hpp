@@ -118,9 +118,6 @@ struct stream_metrics {
   std::int64_t duration_ms = 0;
 };
 
-/// Appends `s` to `out` as a JSON string literal (quotes included). Invalid UTF-8 becomes U+FFFD.
-void append_json_string(std::string& out, std::string_view s);
-
 /// A frame sent verbatim (POST /@connections/{id}).
 event_ptr make_raw(std::string text);
 /// The shared SSE ": ping" comment.
