@@ -181,6 +181,7 @@ result<chat_request, proto::error_info> parse_chat_request(std::string_view body
   out.stream.record = false;
   out.stream.read_cards = false;
   out.stream.resumable = false;
+  out.stream.stages = false;
   return out;
 }
 

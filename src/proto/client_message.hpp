@@ -35,6 +35,10 @@ struct stream_request {
   /// A completion of the OpenAI surface is not: no client of it can resume, and keeping it would spend
   /// the retention budget of the streams that can.
   bool resumable = true;
+  /// Whether the stages before and after the answer (progress events: initializing, analyzing,
+  /// generating, finalizing) are published. The OpenAI surface has no place for them in its chunks,
+  /// and no other reader of its completions exists, so it does not make them.
+  bool stages = true;
   /// Set by the server, never read from the client: the WebSocket connection that asked, and the
   /// context its $connect integration returned (JSON text), both forwarded to an http backend.
   std::string connection_id;

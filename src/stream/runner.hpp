@@ -82,7 +82,8 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
                                         {"requestId", req_.request_id},
                                         {"provider", provider_name_},
                                         {"model", req_.model}});
-    progress(stage_generating.name, "Generating with " + provider_name_ + "...", stage_generating.percent);
+    if (req_.stages)
+      progress(stage_generating.name, "Generating with " + provider_name_ + "...", stage_generating.percent);
   }
 
   void on_progress(std::string_view stage, std::string_view step, int percent) override {
@@ -137,7 +138,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     progress_unchecked(stage, step, pct);
   }
   void progress_unchecked(std::string_view stage, std::string_view step, int pct) {
-    s_->publish_progress(stage, step, pct);
+    if (req_.stages) s_->publish_progress(stage, step, pct);
   }
 
   void initialize() {

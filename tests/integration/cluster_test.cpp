@@ -511,7 +511,8 @@ TEST_F(Cluster, RetriedRequestIdOnAnotherNodeGetsTheSameStream) {
 
 
 // A completion cannot be resumed: it is not written to the shared log, unless it carries
-// X-Request-Id (a retry on another node then gets its stream). Native streams are written.
+// X-Request-Id (a retry on another node then gets its stream), and then without progress events.
+// Native streams are written whole.
 TEST_F(Cluster, ACompletionIsWrittenToTheSharedLogOnlyWithARequestId) {
   auto a = start_node("node-a", {"--demo-tokens-per-second", "1000"});
   const std::string body = R"({"model":"demo","messages":[{"role":"user","content":"not shared"}]})";
@@ -532,15 +533,22 @@ TEST_F(Cluster, ACompletionIsWrittenToTheSharedLogOnlyWithARequestId) {
   while (logged() < static_cast<double>(last) && std::chrono::steady_clock::now() < deadline) {
   }
   EXPECT_EQ(logged(), static_cast<double>(last));
-  // With a request id the completion is written.
+  // With a request id the completion is written: its start, its chunks and its end, one event for
+  // each chunk of the answer (the role's, the text's, the finish's), and no progress events, which
+  // no reader of a completion sees.
   auto with_id = json_type;
   with_id["X-Request-Id"] = "shared-completion-1";
-  auto r = http_request(a->port(), http::verb::post, "/v1/chat/completions", body, with_id);
+  auto r = http_request(a->port(), http::verb::post, "/v1/chat/completions",
+                        R"({"model":"demo","stream":true,"messages":[{"role":"user","content":"shared"}]})", with_id);
   ASSERT_EQ(r.status, 200u) << r.body;
+  std::size_t chunks = 0;
+  for (std::size_t at = 0; (at = r.body.find("data: {", at)) != std::string::npos; ++at) ++chunks;
+  ASSERT_GE(chunks, 3u) << r.body;
+  const double expected = static_cast<double>(last) + static_cast<double>(chunks);
   deadline = std::chrono::steady_clock::now() + 10s;
-  while (logged() <= static_cast<double>(last) && std::chrono::steady_clock::now() < deadline) {
+  while (logged() < expected && std::chrono::steady_clock::now() < deadline) {
   }
-  EXPECT_GT(logged(), static_cast<double>(last));
+  EXPECT_EQ(logged(), expected) << r.body;
 }
 
 TEST_F(Cluster, RollingRestartOfEveryNodeUnder500LiveStreamsLosesAndRepeatsNothing) {
