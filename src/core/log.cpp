@@ -1,6 +1,6 @@
 // JSON log lines written with a single write(2) so lines from threads never interleave. A line is
-// written straight into a buffer of its thread's own, its strings escaped as events' are; the
-// date and time to the second are formatted once a second per thread.
+// written straight into one string, its strings escaped as events' are; the date and time to the
+// second are formatted once a second per thread.
 #include "core/log.hpp"
 
 #include "core/json_text.hpp"
@@ -30,7 +30,7 @@ const char* level_name(log_level l) {
 
 // Appends the UTC time as 2026-12-07T05:45:49.071Z. The part to the second is kept per thread
 // and made again only when the second changes (gmtime_r and strftime cost about 1,800
-// instructions; a line is written in a few hundred).
+// instructions, more than half of what the rest of a line costs).
 void append_timestamp(std::string& out) {
   using namespace std::chrono;
   thread_local std::time_t cached_second = -1;
@@ -73,8 +73,10 @@ void append_value(std::string& out, const boost::json::value& v) {
   }
 }
 
-// A thread's line is kept for the next; one that grew past this is let go after it is written.
-constexpr std::size_t kept_line_bytes = 16 * 1024;
+// Room for a usual line (the longest, `stream end`, is about 270 bytes), so it is allocated once.
+// Not a thread_local buffer kept between lines: a line logged while a thread's or the process's
+// objects are being destroyed could find that buffer already gone.
+constexpr std::size_t usual_line_bytes = 384;
 }  // namespace
 
 void set_log_level(log_level level) { g_level.store(static_cast<int>(level)); }
@@ -91,8 +93,8 @@ bool log_enabled(log_level level) { return static_cast<int>(level) >= g_level.lo
 
 void log(log_level level, std::string_view msg, std::initializer_list<log_field> fields) {
   if (!log_enabled(level)) return;
-  thread_local std::string line;
-  line.clear();
+  std::string line;
+  line.reserve(usual_line_bytes);
   line += "{\"ts\":\"";
   append_timestamp(line);
   line += "\",\"level\":\"";
@@ -117,7 +119,6 @@ void log(log_level level, std::string_view msg, std::initializer_list<log_field>
     p += w;
     left -= static_cast<std::size_t>(w);
   }
-  if (line.capacity() > kept_line_bytes) std::string().swap(line);
 }
 
 }  // namespace sg::core

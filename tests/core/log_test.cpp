@@ -135,7 +135,7 @@ TEST(Log, TheTimeIsUtcToTheMillisecondAndIsNow) {
   EXPECT_GT(std::chrono::floor<std::chrono::seconds>(second), std::chrono::floor<std::chrono::seconds>(first));
 }
 
-// A line far longer than the thread's kept buffer is written whole, and the line after it too.
+// A line far longer than a usual one is written whole, and the line after it too.
 TEST(Log, ALongLineIsWrittenWholeAndTheNextOneToo) {
   set_log_level(log_level::info);
   std::string big(200 * 1024, 'x');
