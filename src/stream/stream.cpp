@@ -377,6 +377,17 @@ void stream::publish_locked(proto::event_ptr ev) {
   } else if (prune) {
     std::erase_if(subs_, [](auto& p) { return p.second.expired(); });
   }
+  if (!joinable_ && !subs_.empty()) keep_newest_only();
+}
+
+void stream::keep_newest_only() {
+  if (log_.size() - log_head_ <= 1) return;
+  auto newest = std::move(log_.back());
+  log_.clear();
+  log_head_ = 0;
+  first_retained_ = newest->seq;
+  log_bytes_ = newest->frame_bytes();
+  log_.push_back(std::move(newest));
 }
 
 void stream::append_text(std::string_view delta) {
@@ -395,6 +406,7 @@ stream::subscribe_result stream::subscribe(const std::shared_ptr<subscriber>& su
   auto key = sub.get();
   auto it = std::find_if(subs_.begin(), subs_.end(), [key](auto& p) { return p.first == key; });
   if (it == subs_.end()) subs_.emplace_back(key, sub);
+  if (!joinable_) keep_newest_only();
   return subscribe_result::ok;
 }
 

@@ -97,6 +97,11 @@ class stream {
   /// before the first event is published.
   void set_resumable(bool r) { resumable_ = r; }
   bool resumable() const { return resumable_; }
+  /// A stream no reader can join once its first one has (a completion without a requestId: it is not
+  /// resumable and no retry can find it) keeps, from that first subscription on, only its newest
+  /// event: what a reader was given is not held again by the log. A later subscribe() from before
+  /// that event is `not_retained`. Set before the first event is published.
+  void set_joinable(bool j) { joinable_ = j; }
 
  private:
   const std::string id_;
@@ -106,6 +111,7 @@ class stream {
   const std::size_t log_max_bytes_;
   const std::int64_t created_at_ms_;
   bool resumable_ = true;
+  bool joinable_ = true;
   std::uint64_t next_seq_ = 1;  // producer only
 
   mutable std::mutex mu_;
@@ -135,6 +141,8 @@ class stream {
   proto::usage complete_usage_;
   proto::stream_metrics complete_metrics_;
   proto::event_ptr rebuild_complete() const;
+  // set_joinable(false), once subscribed: the log drops all but its newest event. mu_ held.
+  void keep_newest_only();
   std::uint64_t last_seq_locked() const;
   template <class Fn>
   void for_each_logged(std::uint64_t after, std::uint64_t upto, Fn&& fn) const;

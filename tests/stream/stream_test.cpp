@@ -367,6 +367,65 @@ TEST(Stream, BoundedLogTrimsOldestAndRefusesResumeBeforeIt) {
   EXPECT_EQ(r->got[0]->seq, last);
 }
 
+// A stream no reader can join (a completion without a requestId) holds, once its reader has
+// subscribed, only its newest event: the reader still gets every event exactly once, in order,
+// those published before it subscribed included; 100,000 chunks later the log holds one event, and
+// the heap holds no more than it did after the first thousand; a later reader from before that
+// event is refused as not retained.
+TEST(Stream, AStreamNoOneCanJoinKeepsOnlyItsNewestEventOnceRead) {
+  stream s("st_once", "p", "o", "demo", 1 << 20);
+  s.set_resumable(false);
+  s.set_joinable(false);
+  proto::chunk_maker maker("st_once", "p");
+  s.publish(proto::make_stream_start("st_once", "p", ""));
+  s.publish_progress("initializing", "Starting...", 5);
+  struct counter : subscriber {
+    std::uint64_t next = 1, wrong = 0, count = 0;
+    void deliver(proto::event_ptr ev) override {
+      if (ev->seq != next) ++wrong;
+      next = ev->seq + 1;
+      ++count;
+    }
+  };
+  auto r = std::make_shared<counter>();
+  ASSERT_EQ(s.subscribe(r, 0), stream::subscribe_result::ok);
+  EXPECT_EQ(r->count, 2u) << "the events before the subscription are replayed";
+  const std::size_t one_event = s.retained_bytes();
+  std::size_t heap_after_1000 = 0;
+  for (int i = 0; i < 100000; ++i) {
+    s.publish_chunk(maker.make(s.next_seq(), "token ", 0));
+    if (i == 999) heap_after_1000 = heap_in_use();
+  }
+  EXPECT_EQ(r->wrong, 0u);
+  EXPECT_EQ(r->count, 100002u);
+  // The text (600 kB, in a string that doubles as it grows) is the stream's answer; nothing else may grow.
+  const std::size_t text_room = 2 * s.info().text.size();
+  EXPECT_LE(s.retained_bytes(), one_event + text_room + 1024) << "one event beside the text";
+  EXPECT_LE(heap_in_use(), heap_after_1000 + text_room + 64 * 1024);
+  auto late = std::make_shared<recorder>();
+  EXPECT_EQ(s.subscribe(late, 0), stream::subscribe_result::not_retained);
+  auto last = s.info().last_seq;
+  EXPECT_EQ(s.subscribe(late, last - 1), stream::subscribe_result::ok);
+  ASSERT_EQ(late->got.size(), 1u);
+  EXPECT_EQ(late->got[0]->seq, last);
+  s.publish_complete(proto::make_complete("st_once", s.next_seq(), "", {}, {}), {}, {});
+  EXPECT_EQ(r->count, 100003u);
+  EXPECT_TRUE(s.ended());
+}
+
+// A joinable stream (the default) keeps its whole log while it runs, reader or not.
+TEST(Stream, AJoinableStreamKeepsItsLogForLaterReaders) {
+  stream s("st_join", "p", "o", "demo", 1 << 20);
+  s.set_resumable(false);
+  s.publish(proto::make_stream_start("st_join", "p", ""));
+  auto first = std::make_shared<recorder>();
+  ASSERT_EQ(s.subscribe(first, 0), stream::subscribe_result::ok);
+  for (int i = 0; i < 100; ++i) publish_chunk(s, "t");
+  auto second = std::make_shared<recorder>();
+  ASSERT_EQ(s.subscribe(second, 0), stream::subscribe_result::ok);
+  EXPECT_EQ(second->got.size(), 101u);
+}
+
 // A /v1/chat/completions response reads a chunk's text, never its frame: chunks a stream makes are
 // not written as frames until something reads them so, and then they are make_chunk's, and the log
 // counts them the same either way.
