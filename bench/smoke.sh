@@ -175,6 +175,12 @@ if command -v node >/dev/null; then
   check ttft node "$ROOT/bench/providers/ttft.mjs" --requests 5 --ttft-ms 5 --bin "$SG" --sgbench "$BENCH"
   expect ttft_added "added by streamgate, /v1/streams .*p99 *-\?[0-9]" "$TMP/ttft.out"
   expect ttft_nginx "added by nginx, /v1/chat/completions .*p99 *-\?[0-9]" "$TMP/ttft.out"  # nginx: install-deps.sh
+  check ttft_one_core node "$ROOT/bench/providers/ttft.mjs" --requests 5 --ttft-ms 5 --bin "$SG" --sgbench "$BENCH" \
+    --layout one-core
+  expect ttft_one_core_added "added by streamgate, /v1/chat/completions .*p99 *-\?[0-9]" "$TMP/ttft_one_core.out"
+  if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    expect ttft_one_core_pinned "every process on core 1" "$TMP/ttft_one_core.out"
+  fi
 fi
 
 # The retained-memory run of make bench, in miniature: it samples RSS while streams finish.

@@ -1,13 +1,15 @@
 // Time to first token through streamgate versus straight from a fake upstream with a fixed delay.
 // Prints p50/p99 of TTFT and of the time outside the upstream, direct and through streamgate; measures only.
 //   node bench/providers/ttft.mjs [--requests 1000] [--ttft-ms 20] [--bin build/release/streamgate]
-//                                 [--sgbench build/release/sgbench]
+//                                 [--sgbench build/release/sgbench] [--layout split|one-core]
 // This script starts the fake, streamgate and (when installed) nginx in front of the same fake; the
 // requests are made by `sgbench ttft`, a C++ client on blocking sockets, one at a time, direct, through
 // streamgate's two paths and through nginx in turn, on 127.0.0.1 only. With two cores or more and
 // taskset, streamgate and nginx run on core 0, the fake and the client on core 1, as in the rest of
 // `make bench`. (With Node's own HTTP client, used before, the direct path's time outside the upstream
-// was 0.63-0.67 ms at p50; with sgbench ttft it is 0.28-0.30 ms.)
+// was 0.63-0.67 ms at p50; with sgbench ttft it is 0.28-0.30 ms.) `--layout one-core` runs every
+// process on core 1 instead: no request then waits for the other core to wake, which on a shared VM
+// can take milliseconds, so what a proxy adds is its own work and its context switches.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -26,8 +28,11 @@ const root = new URL('../..', import.meta.url).pathname;
 const bin = opt('bin', process.env.STREAMGATE_BIN || join(root, 'build/release/streamgate'));
 const sgbench = opt('sgbench', join(root, 'build/release/sgbench'));
 // [cmd, argv] run on `core` when the machine has two cores and taskset; as given otherwise.
+const layout = opt('layout', 'split');
+if (layout !== 'split' && layout !== 'one-core') throw new Error(`--layout is split or one-core, not ${layout}`);
 const pinned = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
-const on = (core, cmd, argv) => (pinned ? ['taskset', ['-c', String(core), cmd, ...argv]] : [cmd, argv]);
+const on = (core, cmd, argv) =>
+  pinned ? ['taskset', ['-c', String(layout === 'one-core' ? 1 : core), cmd, ...argv]] : [cmd, argv];
 
 function child(core, cmd0, argv0, stream, pattern) {
   const [cmd, argv] = on(core, cmd0, argv0);
@@ -125,7 +130,8 @@ const col = (name, k) => rows[name].map((r) => r[k]);
 const line = (name, xs) => `${name.padEnd(46)} p50 ${pct(xs, 50).toFixed(3).padStart(8)} ms   p99 ${pct(xs, 99).toFixed(3).padStart(8)} ms`;
 const added = (name, xs, base) =>
   `${name.padEnd(46)} p50 ${(pct(xs, 50) - pct(base, 50)).toFixed(3).padStart(8)} ms   p99 ${(pct(xs, 99) - pct(base, 99)).toFixed(3).padStart(8)} ms`;
-console.log(`time to first token, ${N} requests each, fake upstream delay ${TTFT} ms, one at a time on 127.0.0.1 (sgbench ttft${pinned ? '; streamgate and nginx on core 0, the fake and the client on core 1' : ''})`);
+const where = !pinned ? '' : layout === 'one-core' ? '; every process on core 1' : '; streamgate and nginx on core 0, the fake and the client on core 1';
+console.log(`time to first token, ${N} requests each, fake upstream delay ${TTFT} ms, one at a time on 127.0.0.1 (sgbench ttft${where})`);
 console.log(line('straight from the fake', col('direct', 'ttft')));
 console.log(line('through streamgate /v1/chat/completions', col('completions', 'ttft')));
 console.log(line('through streamgate POST /v1/streams (SSE)', col('streams', 'ttft')));
