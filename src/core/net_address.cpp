@@ -64,7 +64,6 @@ std::vector<std::string_view> split_commas(std::string_view s) {
   return out;
 }
 
-
 }  // namespace
 
 bool cidr::contains(const ip::address& a) const {

@@ -9,7 +9,6 @@
 namespace sg::gateway {
 namespace json = boost::json;
 
-
 route_call connect_call(const request& req, std::string_view connection_id, std::string_view source_ip,
                         std::string_view sub) {
   name_values headers;

@@ -90,13 +90,13 @@ stream_manager::start_result stream_manager::create(std::string id, proto::strea
   auto it = providers_.find(pname);
   auto s = std::make_shared<stream>(std::move(id), req.project_id, std::move(owner), pname, cfg_.stream_log_max_bytes);
   s->set_resumable(req.resumable);
-  // No reader can join a stream that cannot be resumed and that no retry can find: it holds only
-  // what its reader has yet to be given.
-  s->set_joinable(req.resumable || !request_key.empty());
-  // In cluster mode the shared log is what lets another node resume a stream or attach a retry of
-  // its request to it. A stream that cannot be resumed (a completion of the OpenAI surface) is
-  // written there only when a retry could come for it: it carries a requestId.
-  bool shared_log = remote_ && (req.resumable || !request_key.empty());
+  // A second reader can come only to a stream that can be resumed or that a retry of its request
+  // can find (it carries a requestId). Any other (a completion of the OpenAI surface without one)
+  // holds only what its reader has yet to be given, and in cluster mode is not written to the
+  // shared log, which is what lets another node resume a stream or attach a retry to it.
+  const bool joinable = req.resumable || !request_key.empty();
+  s->set_joinable(joinable);
+  const bool shared_log = remote_ && joinable;
   auto r = std::make_shared<runner>(*this, s, std::move(req), it->second, pname, std::move(limit_key), std::move(ex));
   if (shared_limits) r->use_shared_limits();
   r->publish_start();

@@ -117,7 +117,6 @@ std::string trim_all(std::string_view v) {
   return out;
 }
 
-
 // Headers that proxies or the HTTP stack may rewrite; signing them would break the signature.
 bool never_signed(std::string_view lower_name) noexcept {
   return lower_name == "authorization" || lower_name == "user-agent" ||

@@ -19,7 +19,6 @@ namespace {
 constexpr std::size_t max_step_bytes = 512;
 constexpr std::size_t max_message_bytes = 1024;
 
-
 bool is_ndjson_content_type(std::string_view ct) {
   auto media = core::ascii_lower(ct.substr(0, ct.find(';')));
   while (!media.empty() && media.back() == ' ') media.pop_back();

@@ -32,7 +32,6 @@ const std::unordered_set<std::string>& stopwords() {
   return s;
 }
 
-
 bool is_upper(char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; }
 
 // "GraphQL", "iOS", "AI": a capital after the first letter means the writer chose the spelling.

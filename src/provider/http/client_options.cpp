@@ -25,7 +25,6 @@ class client_category_impl final : public boost::system::error_category {
   }
 };
 
-
 }  // namespace
 
 bool bypasses_proxy(const std::vector<std::string>& no_proxy, const std::string& host) {
