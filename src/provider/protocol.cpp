@@ -1,6 +1,8 @@
 // Status mapping and conversation shaping shared by every wire format.
 #include "provider/protocol.hpp"
 
+#include "core/json_text.hpp"
+
 #include <boost/json.hpp>
 
 #include <charconv>
@@ -44,6 +46,30 @@ std::vector<turn> turns_of(const request& req, bool merge) {
     if (m.role == "user" || m.role == "assistant") add(m.role, m.content);
   add("user", req.user_input);
   return out;
+}
+
+void append_chat_model_and_messages(std::string& out, const request& req, std::string_view model) {
+  auto system = system_prompt_of(req);
+  auto turns = turns_of(req, false);
+  std::size_t bytes = model.size() + system.size() + 64;
+  for (auto& t : turns) bytes += t.role.size() + t.content.size() + 32;
+  out.reserve(out.size() + bytes);
+  out += "\"model\":";
+  core::append_json_string(out, model);
+  out += ",\"messages\":[";
+  bool first = true;
+  auto message = [&](std::string_view role, std::string_view content) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"role\":";
+    core::append_json_string(out, role);
+    out += ",\"content\":";
+    core::append_json_string(out, content);
+    out += '}';
+  };
+  if (!system.empty()) message("system", system);
+  for (auto& t : turns) message(t.role, t.content);
+  out += ']';
 }
 
 std::optional<std::int64_t> retry_after_ms(const httpc::response_head& head) {

@@ -109,6 +109,10 @@ std::string system_prompt_of(const request& req);
 /// The history without system messages, then the user input; consecutive turns of one role are
 /// joined when `merge` (Anthropic and Bedrock want strict alternation).
 std::vector<turn> turns_of(const request& req, bool merge);
+/// Appends `"model":<model>,"messages":[…]` (the system prompt, if any, then turns_of(req, false))
+/// as JSON, written straight out: byte for byte what json::serialize makes of the same members,
+/// for text that is valid UTF-8 (as all text parsed from JSON or read from the store is).
+void append_chat_model_and_messages(std::string& out, const request& req, std::string_view model);
 
 /// The error for an HTTP status, with the upstream's own message from `body` when it has one.
 proto::error_info error_for_status(std::string_view provider, unsigned status, const httpc::response_head& head,

@@ -274,6 +274,38 @@ TEST(OpenAiBody, MessagesStreamAndUsage) {
   EXPECT_EQ(m[3].as_object().at("content"), "Name my blog");
 }
 
+// The bodies are written straight out; a DOM serialized by Boost.JSON is the reference they must
+// equal byte for byte, whatever the text holds.
+std::string chat_body_from_dom(const request& req, const std::string& model, bool include_usage) {
+  json::array messages;
+  if (auto sys = system_prompt_of(req); !sys.empty()) messages.push_back(json::object{{"role", "system"}, {"content", sys}});
+  for (auto& t : turns_of(req, false)) messages.push_back(json::object{{"role", t.role}, {"content", t.content}});
+  json::object body{{"model", model}, {"messages", std::move(messages)}, {"stream", true}};
+  if (include_usage) body["stream_options"] = json::object{{"include_usage", true}};
+  return json::serialize(body);
+}
+
+TEST(ChatBodies, AreWhatBoostJsonWritesForTheSameObject) {
+  std::vector<request> cases;
+  cases.push_back(sample_request());
+  request tricky;
+  tricky.user_input = "quote \" backslash \\ slash / newline \n tab \t cr \r bell \x07 nul " + std::string(1, '\0') +
+                      " unit \x1f del \x7f";
+  tricky.system_prompt = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8C\x8A and a long run of plain ASCII text past sixteen bytes";
+  tricky.history = {{"system", "Be terse."}, {"user", ""}, {"assistant", "\xE6\xB2\xB3"}, {"user", "again"}};
+  tricky.cards = {{"style", "short \"quoted\""}};
+  cases.push_back(tricky);
+  request bare;  // no system prompt, no history
+  bare.user_input = "only this";
+  cases.push_back(bare);
+  for (auto& r : cases) {
+    for (std::string model : {"gpt-x", "we\"ird/model\\name"}) {
+      EXPECT_EQ(openai::chat_body(r, model), chat_body_from_dom(r, model, true));
+      EXPECT_EQ(ollama::chat_body(r, model), chat_body_from_dom(r, model, false));
+    }
+  }
+}
+
 TEST(SystemPrompt, HistorySystemMessagesReplaceTheDefault) {
   auto r = sample_request();
   r.history.insert(r.history.begin(), {"system", "Be terse."});

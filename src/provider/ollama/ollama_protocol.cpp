@@ -64,10 +64,10 @@ class line_decoder final : public stream_decoder {
 }  // namespace
 
 std::string chat_body(const request& req, const std::string& model) {
-  json::array messages;
-  if (auto sys = system_prompt_of(req); !sys.empty()) messages.push_back(json::object{{"role", "system"}, {"content", sys}});
-  for (auto& t : turns_of(req, false)) messages.push_back(json::object{{"role", t.role}, {"content", t.content}});
-  return json::serialize(json::object{{"model", model}, {"messages", std::move(messages)}, {"stream", true}});
+  std::string out = "{";
+  append_chat_model_and_messages(out, req, model);
+  out += ",\"stream\":true}";
+  return out;
 }
 
 std::string base_url_from_host(std::string host) {
