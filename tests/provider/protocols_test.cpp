@@ -292,9 +292,11 @@ TEST(ChatBodies, AreWhatBoostJsonWritesForTheSameObject) {
   tricky.user_input = "quote \" backslash \\ slash / newline \n tab \t cr \r bell \x07 nul " + std::string(1, '\0') +
                       " unit \x1f del \x7f";
   tricky.system_prompt = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8C\x8A and a long run of plain ASCII text past sixteen bytes";
-  tricky.history = {{"system", "Be terse."}, {"user", ""}, {"assistant", "\xE6\xB2\xB3"}, {"user", "again"}};
+  tricky.history = {{"user", ""}, {"assistant", "\xE6\xB2\xB3"}, {"user", "again"}};
+  cases.push_back(tricky);  // the system prompt above is the one sent
+  tricky.history.insert(tricky.history.begin(), {"system", "Be terse."});
   tricky.cards = {{"style", "short \"quoted\""}};
-  cases.push_back(tricky);
+  cases.push_back(tricky);  // the history's system message replaces it, the cards appended
   request bare;  // no system prompt, no history
   bare.user_input = "only this";
   cases.push_back(bare);
