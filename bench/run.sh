@@ -622,14 +622,13 @@ if command -v node >/dev/null; then
     echo "bench: ttft.mjs failed: $ttft" >&2
   fi
   # The same with every process on one core: no request waits for the other core to wake (on this
-  # shared VM both proxies' p99 above comes from spells in which core 0 answers late).
+  # shared VM an idle core 0 can take milliseconds to come back, and that sets both proxies' p99 above).
   if ttft1=$(node "$ROOT/bench/providers/ttft.mjs" --requests 1000 --ttft-ms 20 --bin "$SG" --sgbench "$BENCH" --layout one-core 2>&1); then
     printf '%s\n' "$ttft1" >"$OUT/ttft_one_core.txt"
     {
       echo
       echo "The same with every process on core 1 (\`--layout one-core\`): no request waits for the other core to wake, so what"
-      echo "each proxy adds is its own work and its context switches; the stream path's work after it has sent the upstream"
-      echo "request (its answer's head and first events, its question's rows) now runs before the fake gets the core."
+      echo "each proxy adds is its own work and its context switches, on a core it shares with the fake and the client."
       echo
       echo '```'
       echo "$ttft1"
