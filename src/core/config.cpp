@@ -126,6 +126,17 @@ const std::vector<option>& options() {
        "otherwise only --provider and [providers.*] tables (http backends included) are callable",
        SG_STR(enable_providers)},
       {"threads", "threads", "I/O threads, each with its own event loop; a connection and the streams it starts stay on one (0 = one per core)", SG_NUM(threads, unsigned)},
+      {"io-slice-us", "io_slice_us",
+       "the time slice each I/O thread asks of the kernel, in µs (Linux 6.12+; 100-100000): an I/O thread woken on a "
+       "core where a store thread runs can take the core without waiting out that thread's slice (the kernel's "
+       "default, 0.75-3 ms); its share of the CPU is unchanged. 0: the kernel's default",
+       [](config& c, const std::string& v) {
+         auto us = parse_number<unsigned>("io_slice_us", v);
+         if (us != 0 && (us < 100 || us > 100000))
+           throw std::invalid_argument("--io-slice-us: 0, or between 100 and 100000");
+         c.io_slice_us = us;
+       },
+       [](const config& c) { return std::to_string(c.io_slice_us); }},
       {"log-level", "log_level", "debug, info, warn or error", SG_STR(log_level)},
       {"web-root", "web_root", "directory of the built web app served at / (web/dist)", SG_STR(web_root)},
       {"demo-ttft-ms", "demo.ttft_ms", "demo provider: time to first token in ms", SG_NUM(demo_ttft_ms, double)},

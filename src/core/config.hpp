@@ -16,6 +16,7 @@ struct config {
   std::string provider = "demo";
   std::string enable_providers;  // comma list of providers configured only by the environment to offer too
   unsigned threads = 0;  // 0 = one per core
+  unsigned io_slice_us = 100;  // the time slice each I/O thread asks of the kernel (0: the kernel's default)
   std::string log_level = "info";
   std::string web_root = "web/dist";
 

@@ -9,6 +9,7 @@
 #include "core/log.hpp"
 #include "core/pacer.hpp"
 #include "core/service_notify.hpp"
+#include "core/thread_class.hpp"
 #include "gateway/admission.hpp"
 #include "gateway/app.hpp"
 #include "gateway/integrations.hpp"
@@ -79,6 +80,8 @@ struct server::impl {
   explicit impl(core::config c) : cfg(std::move(c)) {}
 
   core::config cfg;
+  // The time slice shard 0's thread (this one) has, as the kernel reports it (0: it reports none).
+  std::int64_t io_slice_us = 0;
   // Shard 0. Each I/O thread runs its own io_context (a shard): a connection and the streams it
   // starts live on one shard, so their handlers need no strand and a token reaches its socket
   // without crossing threads. A hint of 1 lets a shard queue its own posts without a lock.
@@ -211,6 +214,7 @@ struct server::impl {
                                              ":" + std::to_string(ep.port()) + "/"},
                                  {"allowedHosts", hosts},
                                  {"threads", threads},
+                                 {"ioSliceUs", io_slice_us},
                                  {"maxConnections", a->max_connections},
                                  {"provider", cfg.provider},
                                  {"dataDir", cfg.data_dir}});
@@ -221,7 +225,12 @@ struct server::impl {
   // Runs every shard, shard 0 on this thread, until the drain stops them.
   void run_shards(const std::vector<net::io_context*>& shards) {
     std::vector<std::thread> pool;
-    for (auto& shard : more_shards) pool.emplace_back([io = shard.get()] { io->run(); });
+    for (std::size_t i = 0; i < more_shards.size(); ++i)
+      pool.emplace_back([io = more_shards[i].get(), i, slice = cfg.io_slice_us] {
+        core::name_this_thread("sg-io-" + std::to_string(i + 1));
+        if (slice) core::ask_time_slice(std::chrono::microseconds(slice));
+        io->run();
+      });
     ioc.run();
     for (auto& t : pool) t.join();
     // Completions queued when the shards stopped (the cancelled accept, closed sockets) run now, on
@@ -411,6 +420,12 @@ int server::run() {
   m.sweep_connection_table();
 
   m.handle_signals();
+
+  // Shard 0 runs on this thread. Asked only now: the threads made before (the store's) keep the
+  // kernel's default slice; with a short one of its own, an I/O thread woken on their core does not
+  // wait out theirs. The other shards' threads ask for it as they start.
+  if (cfg.io_slice_us) core::ask_time_slice(std::chrono::microseconds(cfg.io_slice_us));
+  m.io_slice_us = core::this_thread_time_slice().count();
 
   // Announced only once every signal handler is in place: a SIGHUP or SIGTERM sent by someone
   // who read this line must never meet the default action.

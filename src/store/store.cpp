@@ -2,6 +2,7 @@
 #include "store/store.hpp"
 
 #include "core/log.hpp"
+#include "core/thread_class.hpp"
 #include "store/postgres_database.hpp"
 #include "store/sqlite_database.hpp"
 
@@ -99,6 +100,7 @@ store::store(const options& opts)
   }
   for (auto& db : dbs_)
     threads_.emplace_back([this, d = db.get()] {
+      core::name_this_thread("sg-store");
       this_threads_db = d;
       ioc_.run();
     });
@@ -128,7 +130,10 @@ void store::open_sqlite(std::int64_t max_bytes) {
     ck_cv_.notify_one();
   });
   sqlite_->track_project_writes(&project_generation_);
-  checkpointer_ = std::thread([this] { checkpoint_loop(url_.target); });
+  checkpointer_ = std::thread([this] {
+    core::name_this_thread("sg-wal");
+    checkpoint_loop(url_.target);
+  });
 }
 
 store::~store() {

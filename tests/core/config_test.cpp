@@ -30,6 +30,22 @@ TEST(Config, Defaults) {
   EXPECT_DOUBLE_EQ(c.demo_tokens_per_second, 40);
 }
 
+// The I/O threads' time slice: 100 µs unless told; 0 keeps the kernel's; the kernel's range or nothing.
+TEST(Config, IoSliceIsZeroOrWithinTheKernelsRange) {
+  EXPECT_EQ(load({}).cfg.io_slice_us, 100u);
+  EXPECT_EQ(load({"--io-slice-us", "0"}).cfg.io_slice_us, 0u);
+  EXPECT_EQ(load({}, {"STREAMGATE_IO_SLICE_US=2500"}).cfg.io_slice_us, 2500u);
+  EXPECT_EQ(load({"--io-slice-us", "100000"}).cfg.io_slice_us, 100000u);
+  for (const char* bad : {"99", "100001", "-1", "fast"}) {
+    try {
+      load({"--io-slice-us", bad});
+      ADD_FAILURE() << bad << " was taken";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("io"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Config, FlagBeatsEnvBeatsFile) {
   std::string path = ::testing::TempDir() + "sg_config_test.toml";
   {
