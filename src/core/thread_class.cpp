@@ -47,7 +47,10 @@ bool ask_time_slice(std::chrono::microseconds slice) {
   sched_attr a;
   if (!read_attr(a)) return false;
   // Only the fair policies have a slice; a thread an operator made real-time stays as it is.
-  if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH) return false;
+  if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH) {
+    errno = EINVAL;
+    return false;
+  }
   a.size = sizeof a;
   a.sched_flags = 0;
   a.sched_runtime = static_cast<std::uint64_t>(slice.count()) * 1000u;  // nice and policy as read

@@ -16,7 +16,8 @@ void name_this_thread(std::string_view name);
 /// core where a thread with a longer one runs can take the core from it without waiting for the
 /// running thread's slice (0.75–3 ms by default) to end; it still waits when it has had more than
 /// its share of the core lately. Its share of the CPU is unchanged.
-/// The policy and nice value stay as they are. Returns false when the kernel refuses; an older
+/// The policy and nice value stay as they are. Returns false (errno set) when the kernel refuses,
+/// or when the thread has a real-time policy, which is left alone; an older
 /// kernel accepts and ignores it (this_thread_time_slice() then reads zero).
 bool ask_time_slice(std::chrono::microseconds slice);
 

@@ -26,6 +26,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include <time.h>
@@ -424,7 +426,9 @@ int server::run() {
   // Shard 0 runs on this thread. Asked only now: the threads made before (the store's) keep the
   // kernel's default slice; with a short one of its own, an I/O thread woken on their core does not
   // wait out theirs. The other shards' threads ask for it as they start.
-  if (cfg.io_slice_us) core::ask_time_slice(std::chrono::microseconds(cfg.io_slice_us));
+  if (cfg.io_slice_us && !core::ask_time_slice(std::chrono::microseconds(cfg.io_slice_us)))
+    core::log_warn("the kernel refused the I/O threads' time slice; they keep its default",
+                   {{"ioSliceUs", cfg.io_slice_us}, {"error", std::strerror(errno)}});
   m.io_slice_us = core::this_thread_time_slice().count();
 
   // Announced only once every signal handler is in place: a SIGHUP or SIGTERM sent by someone
