@@ -274,16 +274,19 @@ def syscalls(out_dir):
     server = None
     notify = NotifySocket(work)
     try:
-        allowed, denied, families = None, set(), None
+        # As systemd applies them: the first SystemCallFilter= (an allow list here) sets the default,
+        # then each later line in order adds its calls to the list or, with ~, takes them out.
+        allowed, denied, families = None, False, None
         for line in open(os.path.join(root, UNIT)).read().splitlines():
             if line.startswith("SystemCallFilter=~"):
-                denied |= syscall_set(line.split("~", 1)[1])
+                check(allowed is not None, "the unit's first SystemCallFilter= is a deny list; this test reads allow lists")
+                allowed -= syscall_set(line.split("~", 1)[1])
+                denied = True
             elif line.startswith("SystemCallFilter="):
                 allowed = (allowed or set()) | syscall_set(line.split("=", 1)[1])
             elif line.startswith("RestrictAddressFamilies="):
                 families = set(line.split("=", 1)[1].split())
         check(allowed and denied and families, "the unit has no SystemCallFilter= or RestrictAddressFamilies=")
-        allowed -= denied
 
         trace = os.path.join(work, "trace")
         server = Server(["strace", "-f", "-qq", "-o", trace, os.path.join(root, "usr/bin/streamgate"),
