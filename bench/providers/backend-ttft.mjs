@@ -2,11 +2,12 @@
 // the same backend directly. Prints p50/p99 of the per-request difference; measures only, asserts nothing.
 //   node bench/providers/backend-ttft.mjs [--requests 1000] [--ttft-ms 20] [--bin build/release/streamgate]
 // Requests run one at a time, alternating direct and through streamgate, on 127.0.0.1 only.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { startChild } from './child.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, d) => {
@@ -17,29 +18,6 @@ const N = Number(opt('requests', 1000));
 const TTFT = Number(opt('ttft-ms', 20));
 const root = new URL('../..', import.meta.url).pathname;
 const bin = opt('bin', process.env.STREAMGATE_BIN || join(root, 'build/release/streamgate'));
-
-function child(cmd, argv, stream, pattern) {
-  const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 15000);
-    // Once the pattern is seen the listener goes: the child's output is then drained and dropped,
-    // so this process does no work per log line while the requests are timed (with the listener
-    // kept, every line re-scanned all the output before it, a cost that grew through the run).
-    const onData = (d) => {
-      out += d;
-      const m = pattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        p[stream].off('data', onData);
-        p[stream].resume();
-        resolve({ proc: p, port: Number(m[1]) });
-      }
-    };
-    p[stream].on('data', onData);
-    p.on('exit', (c) => reject(new Error(`${cmd} exited ${c}: ${out}`)));
-  });
-}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
@@ -73,10 +51,10 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
-const fake = await child('node', [join(root, 'bench/providers/fake-backend.mjs'), '--ttft-ms', String(TTFT), '--exit-with-stdin'], 'stdout', /"port":(\d+)/);
+const fake = await startChild('node', [join(root, 'bench/providers/fake-backend.mjs'), '--ttft-ms', String(TTFT), '--exit-with-stdin'], 'stdout', /"port":(\d+)/);
 const dir = mkdtempSync(join(tmpdir(), 'sg-bench-backend-ttft-'));
 writeFileSync(join(dir, 'sg.toml'), `[providers.mybackend]\ntype = "http"\nurl = "http://127.0.0.1:${fake.port}/generate"\n`);
-const sg = await child(bin, ['--listen', '127.0.0.1:0', '--data-dir', dir, '--web-root', '', '--config', join(dir, 'sg.toml'),
+const sg = await startChild(bin, ['--listen', '127.0.0.1:0', '--data-dir', dir, '--web-root', '', '--config', join(dir, 'sg.toml'),
   '--threads', '1'], 'stderr', /"msg":"listening".*?"port":(\d+)/);
 
 const messages = [{ role: 'user', content: 'Name my blog about rivers' }];

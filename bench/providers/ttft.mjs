@@ -17,6 +17,8 @@ import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { startChild } from './child.mjs';
+
 const args = process.argv.slice(2);
 const opt = (name, d) => {
   const i = args.indexOf(`--${name}`);
@@ -36,27 +38,7 @@ const on = (core, cmd, argv) =>
 
 function child(core, cmd0, argv0, stream, pattern) {
   const [cmd, argv] = on(core, cmd0, argv0);
-  const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 15000);
-    // Once the pattern is seen the listener goes: the child's output is then drained and dropped,
-    // so this process does no work per log line while the requests are timed (with the listener
-    // kept, every line re-scanned all the output before it, a cost that grew through the run).
-    const onData = (d) => {
-      out += d;
-      const m = pattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        p[stream].off('data', onData);
-        p.stdout.resume();
-        p.stderr.resume();
-        resolve({ proc: p, port: Number(m[1]) });
-      }
-    };
-    p[stream].on('data', onData);
-    p.on('exit', (c) => reject(new Error(`${cmd} exited ${c}: ${out}`)));
-  });
+  return startChild(cmd, argv, stream, pattern);
 }
 
 const pct = (xs, p) => {
