@@ -1,6 +1,7 @@
 // The accept loop; errors such as EMFILE are logged and the loop goes on after a pause.
 #include "net/listener.hpp"
 
+#include "core/heap_prefault.hpp"
 #include "core/log.hpp"
 #include "core/net_address.hpp"
 #include "gateway/admission.hpp"
@@ -82,12 +83,18 @@ void listener::on_accept(error_code ec, shard_socket socket) {
   // session's writes at once need not set it again (one ioctl per connection instead of two).
   error_code ignored;
   socket.non_blocking(true, ignored);
+  // A session that stays (a WebSocket's, an SSE stream's) is where the heap grows: its next pages are
+  // faulted in together (core/heap_prefault.hpp).
   if (ctx) {
-    std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx, std::move(adm), std::move(peer))
-        ->run();
+    auto s = std::make_shared<tls_http_session>(tls_stream(std::move(socket), *ctx), app_, ctx, std::move(adm),
+                                                std::move(peer));
+    core::prefault_heap_after(s.get(), sizeof(*s));
+    s->run();
   } else {
-    std::make_shared<http_session>(plain_stream(std::move(socket)), app_, nullptr, std::move(adm), std::move(peer))
-        ->run();
+    auto s = std::make_shared<http_session>(plain_stream(std::move(socket)), app_, nullptr, std::move(adm),
+                                            std::move(peer));
+    core::prefault_heap_after(s.get(), sizeof(*s));
+    s->run();
   }
   do_accept();
 }

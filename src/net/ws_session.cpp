@@ -3,6 +3,7 @@
 #include "net/ws_session.hpp"
 
 #include "core/clock.hpp"
+#include "core/heap_prefault.hpp"
 #include "core/log.hpp"
 #include "net/late_writes.hpp"
 
@@ -52,6 +53,7 @@ void basic_ws_session<Stream>::unwatch() {
 template <class Stream>
 void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway::principal who, bool bearer_subprotocol,
                                    client c, std::shared_ptr<void> slots) {
+  core::prefault_heap_after(this, sizeof(*this));
   slots_ = std::move(slots);
   handler_.begin({.who = std::move(who),
                   .source_ip = std::move(c.source_ip),
