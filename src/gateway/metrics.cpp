@@ -46,6 +46,12 @@ std::string render_metrics(app& a) {
          double(a.streams->question_batches()));
   metric(o, "streamgate_questions_written_total", "counter",
          "Questions (with their answer's row) written by those transactions.", double(a.streams->questions_written()));
+  metric(o, "streamgate_answer_checkpoints_total", "counter",
+         "Store transactions that wrote the text running answers had added (one a second at most).",
+         double(a.streams->checkpoints()));
+  metric(o, "streamgate_answer_checkpoints_skipped_total", "counter",
+         "Answer checkpoints skipped because the one before still waited for the store.",
+         double(a.streams->checkpoints_skipped()));
   metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
   metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));

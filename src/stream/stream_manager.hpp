@@ -101,8 +101,16 @@ class stream_manager {
   void start_sweeper();
   /// Starts writing the text of running recorded answers to the history every second.
   void start_checkpoints();
-  /// Store batches written by the checkpoints so far.
+  /// One checkpoint, what the timer does every second: the running recorded answers, listed for one
+  /// store transaction that writes the text each has added since. One checkpoint at most waits for
+  /// the store at a time: while one waits, another is skipped (and counted), and the next one after it
+  /// writes what both would have. A store slower than a checkpoint a second therefore holds no queue
+  /// of them, each with a reference to every answer then running.
+  void checkpoint();
+  /// Checkpoints handed to the store so far.
   std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  /// Checkpoints skipped because the one before still waited for the store.
+  std::uint64_t checkpoints_skipped() const { return checkpoints_skipped_.load(std::memory_order_relaxed); }
   /// How long a stream's question waits for others to be written with it, in one store transaction.
   static constexpr std::chrono::milliseconds record_gather{100};
   /// Store transactions that wrote questions, and the questions they wrote (for metrics and tests).
@@ -138,7 +146,10 @@ class stream_manager {
   net::steady_timer sweeper_;
   net::steady_timer checkpoint_timer_;
   std::atomic<std::uint64_t> checkpoints_{0};
-  void checkpoint();
+  std::atomic<std::uint64_t> checkpoints_skipped_{0};
+  // The number of the checkpoint handed to the store and not started yet, 0 if none; shared with the
+  // store's work item, which may outlive the manager.
+  std::shared_ptr<std::atomic<std::uint64_t>> checkpoint_waiting_ = std::make_shared<std::atomic<std::uint64_t>>(0);
   // Questions to write: the first arms record_timer_, and every question that comes within
   // record_gather is written in the same transaction. A stream that ends first takes its question
   // back and writes it with its answer.

@@ -97,6 +97,10 @@ void stream_manager::start_checkpoints() {
 }
 
 void stream_manager::checkpoint() {
+  if (checkpoint_waiting_->load(std::memory_order_acquire) != 0) {
+    checkpoints_skipped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   std::vector<std::shared_ptr<stream>> running;
   {
     std::lock_guard lock(mu_);
@@ -104,8 +108,17 @@ void stream_manager::checkpoint() {
     for (auto& [id, s] : recording_) running.push_back(s);
   }
   if (running.empty()) return;
-  checkpoints_.fetch_add(1, std::memory_order_relaxed);
-  store_.run([running = std::move(running)](store::database& db) {
+  const auto number = checkpoints_.fetch_add(1, std::memory_order_relaxed) + 1;
+  checkpoint_waiting_->store(number, std::memory_order_release);
+  // The mark falls when the store starts the work, before it reads a text (a checkpoint handed over
+  // from then on takes what is added after), or when the store drops the work unrun (a batch it
+  // could not begin: PostgreSQL out of reach). Only this checkpoint's own mark.
+  std::shared_ptr<void> mark(nullptr, [waiting = checkpoint_waiting_, number](void*) {
+    auto expected = number;
+    waiting->compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+  });
+  store_.run([running = std::move(running), mark = std::move(mark)](store::database& db) mutable {
+    mark.reset();
     for (auto& s : running)
       if (auto text = s->text_to_checkpoint()) db.set_answer(s->id(), *text, "streaming", true);
   });

@@ -238,6 +238,8 @@ TEST_P(Projects, QuestionsOfStreamsStartedTogetherShareOneTransaction) {
   EXPECT_EQ(written, n) << "every question went through a batch (each answer took longer than the gathering)";
   EXPECT_GE(batches, 1);
   EXPECT_LE(batches * 4, written) << "questions sent together share transactions";
+  EXPECT_GE(metric_value(many.port(), "streamgate_answer_checkpoints_total"), 0) << "exported";
+  EXPECT_GE(metric_value(many.port(), "streamgate_answer_checkpoints_skipped_total"), 0) << "exported";
 
   std::vector<json::value> items;
   for (std::string before;;) {
