@@ -1,5 +1,6 @@
 // Real providers end to end: streamgate streams from the Node fakes of OpenAI, Anthropic, Bedrock and Ollama.
 #include "integration/harness.hpp"
+#include "support/temp_dir.hpp"
 #include "core/asio.hpp"
 #include "proto/error_code.hpp"
 #include "provider/protocol.hpp"
@@ -123,22 +124,7 @@ std::size_t token_count(const std::string& text) {
   return static_cast<std::size_t>(std::distance(std::sregex_iterator(text.begin(), text.end(), word), std::sregex_iterator()));
 }
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/sg-providers-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
+using sg::test::temp_dir;
 
 constexpr const char* aws_key_id = "AKIDFAKEFAKEFAKE";
 constexpr const char* aws_secret = "fake/secret+key/for+tests";

@@ -1,6 +1,7 @@
 // Store work always completes: with its value, or with the error that stopped it (full, unusable).
 #include "store/project_cache.hpp"
 #include "store/store.hpp"
+#include "support/temp_dir.hpp"
 #include "store/postgres_database.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_database.hpp"
@@ -24,17 +25,7 @@
 namespace sg::store {
 namespace {
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/sg-store-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using sg::test::temp_dir;
 
 template <class T, class Work>
 result<T> exec_wait(store& st, Work work) {

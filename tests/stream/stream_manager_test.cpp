@@ -4,6 +4,7 @@
 #include "core/config.hpp"
 #include "provider/demo/demo_provider.hpp"
 #include "store/store.hpp"
+#include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,17 +16,7 @@
 namespace sg::stream {
 namespace {
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/sg-manager-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using sg::test::temp_dir;
 
 // Holds the store's thread from the moment it is built until release() (or the end of the scope).
 class held_store {
