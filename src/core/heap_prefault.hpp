@@ -12,10 +12,9 @@ namespace sg::core {
 /// Linux 5.14 and later), once there are 16 KiB of them, and at most 256 KiB at a time; the
 /// allocations that follow find their memory mapped. Pages below the object are never touched: a
 /// large block handed out and not yet written stays unfaulted. Where a fault is expensive, as in a
-/// virtual machine whose memory is mapped in two layers, one call for many pages costs a fraction of
-/// a fault per page. An object elsewhere (another thread's heap, which glibc maps a page at a time as
-/// it grows, with nothing above it to fault in) costs a comparison. Never fails: a kernel without
-/// the call is left alone.
+/// virtual machine, one call for many pages costs a fraction of a fault per page. An object elsewhere
+/// (another thread's heap, which glibc maps a page at a time as it grows, with nothing above it to
+/// fault in) costs a comparison. Never fails: a kernel without the call is left alone.
 void prefault_heap_after(const void* recent, std::size_t size) noexcept;
 
 /// Bytes faulted in ahead by prefault_heap_after, all threads, so far.
