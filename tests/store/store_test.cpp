@@ -1,10 +1,10 @@
 // Store work always completes: with its value, or with the error that stopped it (full, unusable).
 #include "store/project_cache.hpp"
 #include "store/store.hpp"
-#include "support/temp_dir.hpp"
 #include "store/postgres_database.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_database.hpp"
+#include "support/temp_dir.hpp"
 
 #include "integration/postgres_server.hpp"
 
