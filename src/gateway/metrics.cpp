@@ -46,6 +46,11 @@ std::string render_metrics(app& a) {
          double(a.streams->question_batches()));
   metric(o, "streamgate_questions_written_total", "counter",
          "Questions (with their answer's row) written by those transactions.", double(a.streams->questions_written()));
+  metric(o, "streamgate_answer_end_batches_total", "counter",
+         "Store transactions that saved the answers of the streams ended within 20 ms of each other.",
+         double(a.streams->answer_end_batches()));
+  metric(o, "streamgate_answer_ends_saved_total", "counter", "Ended answers saved by those transactions.",
+         double(a.streams->answer_ends_saved()));
   metric(o, "streamgate_answer_checkpoints_total", "counter",
          "Store transactions that wrote the text running answers had added (one a second at most).",
          double(a.streams->checkpoints()));

@@ -327,30 +327,31 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
       net::post(ex_, [self, status = std::move(status), make_event] { self->end(status, make_event, true); });
       return;
     }
-    auto text = s_->text();
-    m_.store_.exec(
-        [self, status, text](store::database& db) {
-          if (!self->persist_ || !self->req_.record) return;
-          if (db.set_answer(self->s_->id(), text, status, false)) return;
-          store::message_row msg;  // recorded before answers were rows from their start
-          msg.owner = self->s_->owner();
-          msg.project_id = self->req_.project_id;
-          msg.role = "assistant";
-          msg.content = text;
-          msg.status = status;
-          msg.stream_id = self->s_->id();
-          msg.created_at = core::now_ms();
-          db.add_message(msg);
-        },
-        // Runs whether or not the answer was saved: the client has it either way, and the stream
-        // must end so its slot, its subscribers and a drain waiting on it are released.
-        [self, status, make_event](store::result<void> saved) {
-          net::post(self->ex_, [self, status, make_event, saved_ok = saved.has_value()] {
-            self->end(status, make_event, saved_ok);
-          });
-        });
+    // Saved with the answers that end within end_gather of it, in one transaction; the terminal
+    // event follows the save.
+    m_.defer_end({self, status, s_->text(), [self, status, make_event](bool saved_ok) {
+                    net::post(self->ex_, [self, status, make_event, saved_ok] { self->end(status, make_event, saved_ok); });
+                  }});
   }
 
+ public:
+  // On a store thread, inside a transaction (or a savepoint of one): the answer's row as the stream
+  // ended, `text` with `status`.
+  void save_answer(store::database& db, const std::string& text, const std::string& status) {
+    if (!persist_ || !req_.record) return;
+    if (db.set_answer(s_->id(), text, status, false)) return;
+    store::message_row msg;  // recorded before answers were rows from their start
+    msg.owner = s_->owner();
+    msg.project_id = req_.project_id;
+    msg.role = "assistant";
+    msg.content = text;
+    msg.status = status;
+    msg.stream_id = s_->id();
+    msg.created_at = core::now_ms();
+    db.add_message(msg);
+  }
+
+ private:
   // On the stream's executor, once the answer is saved (or there was nothing to save).
   template <class MakeEvent>
   void end(const std::string& status, const MakeEvent& make_event, bool saved_ok) {

@@ -13,6 +13,7 @@ stream_manager::stream_manager(net::io_context& ioc, const core::config& cfg, st
       sweeper_(ioc),
       checkpoint_timer_(ioc),
       record_timer_(ioc),
+      end_timer_(ioc),
       start_rate_(cfg.rate_streams_per_minute / 60.0, std::max(1.0, cfg.rate_streams_per_minute)),
       token_rate_(cfg.rate_tokens_per_minute / 60.0, cfg.rate_tokens_per_minute),
       per_user_(cfg.max_streams_per_user) {
@@ -266,9 +267,17 @@ void stream_manager::stop() {
     sweeper_.cancel();
     checkpoint_timer_.cancel();
   });
-  // A question still waiting is taken back by its stream's end, which writes it with the answer.
-  std::lock_guard lock(records_mu_);
-  record_timer_.cancel();
+  {
+    // A question still waiting is taken back by its stream's end, which writes it with the answer.
+    std::lock_guard lock(records_mu_);
+    record_timer_.cancel();
+  }
+  {
+    std::lock_guard lock(ends_mu_);
+    end_timer_.cancel();
+  }
+  // Ends still gathering are saved now; those that come later, at once (defer_end).
+  write_ends();
 }
 
 }  // namespace sg::stream

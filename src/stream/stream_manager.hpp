@@ -116,6 +116,12 @@ class stream_manager {
   /// Store transactions that wrote questions, and the questions they wrote (for metrics and tests).
   std::uint64_t question_batches() const { return question_batches_.load(std::memory_order_relaxed); }
   std::uint64_t questions_written() const { return questions_written_.load(std::memory_order_relaxed); }
+  /// How long a recorded answer's end waits for the ends of others to be saved with it, in one store
+  /// transaction. Its terminal event follows the save, so this is the most it is delayed.
+  static constexpr std::chrono::milliseconds end_gather{20};
+  /// Store transactions that saved ended answers, and the answers they saved (for metrics and tests).
+  std::uint64_t answer_end_batches() const { return answer_end_batches_.load(std::memory_order_relaxed); }
+  std::uint64_t answer_ends_saved() const { return answer_ends_saved_.load(std::memory_order_relaxed); }
   /// Refuses new streams from now on (drain).
   void stop_accepting() { accepting_ = false; }
   /// Ends every running stream with an `interrupted` error (drain deadline passed).
@@ -161,6 +167,22 @@ class stream_manager {
   net::steady_timer record_timer_;                // guarded by records_mu_
   std::atomic<std::uint64_t> question_batches_{0};
   std::atomic<std::uint64_t> questions_written_{0};
+  // Ended answers to save: the first arms end_timer_, and every end that comes within end_gather is
+  // saved in the same transaction; then each `saved` is called, with whether its row was written.
+  // After stop() an end is saved at once.
+  struct answer_end {
+    std::shared_ptr<runner> r;
+    std::string status;
+    std::string text;
+    std::function<void(bool saved)> saved;
+  };
+  void defer_end(answer_end e);
+  void write_ends();
+  std::mutex ends_mu_;
+  std::vector<answer_end> ends_;  // guarded by ends_mu_
+  net::steady_timer end_timer_;   // guarded by ends_mu_
+  std::atomic<std::uint64_t> answer_end_batches_{0};
+  std::atomic<std::uint64_t> answer_ends_saved_{0};
   std::atomic<bool> accepting_{true};
   std::atomic<bool> stopped_{false};
   stream_counters counters_;

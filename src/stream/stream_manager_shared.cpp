@@ -1,11 +1,41 @@
 // What the stream manager does beyond one process: stream starts under the limits every node shares,
 // streams found on other nodes, and the history: questions written in batches, and the checkpoints
-// that a crash leaves behind.
+// that a crash leaves behind, and answers' ends saved in batches.
 #include "stream/runner.hpp"
 
 namespace sg::stream {
 namespace {
 constexpr auto checkpoint_period = std::chrono::seconds(1);
+
+// Inside a write transaction (`own`: begun for this work), `item(i)` for each i below done.size(),
+// each in a savepoint of its own, so one that fails (its project's owner changed, the store is full)
+// leaves the others written; done[i] is set for each that was. A failure that makes SQLite roll the
+// whole transaction back (a full disk, say) takes the items before it along: they are unmarked, and
+// the rest start a transaction of their own.
+template <class Item>
+void each_in_savepoint(store::store& st, store::database& db, bool own, std::vector<char>& done, Item item) {
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    try {
+      db.exec("SAVEPOINT item");
+      item(i);
+      db.exec("RELEASE SAVEPOINT item");
+      done[i] = 1;
+    } catch (const std::exception& e) {
+      st.failed_item(e);
+      if (db.in_transaction()) {
+        try {
+          db.exec("ROLLBACK TO SAVEPOINT item");
+          db.exec("RELEASE SAVEPOINT item");
+        } catch (const std::exception&) {
+        }
+      } else {
+        std::fill(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(i), 0);
+        if (!own) throw;
+        db.begin_write();
+      }
+    }
+  }
+}
 }  // namespace
 
 void stream_manager::start_anywhere(proto::stream_request req, std::string owner, std::string limit_key,
@@ -143,8 +173,7 @@ bool stream_manager::take_record(const runner* r) {
   return true;
 }
 
-// One transaction for every question that came within record_gather; each in a savepoint of its own,
-// so one that fails (its project's owner changed, the store is full) leaves the others written.
+// One transaction for every question that came within record_gather, each in a savepoint of its own.
 void stream_manager::write_records() {
   auto batch = std::make_shared<std::vector<std::shared_ptr<runner>>>();
   {
@@ -163,35 +192,57 @@ void stream_manager::write_records() {
           histories.reserve(batch->size());
           for (auto& r : *batch) histories.push_back(r->history());
           db.hold_histories(histories);
-          for (std::size_t i = 0; i < batch->size(); ++i) {
-            try {
-              db.exec("SAVEPOINT question");
-              (*batch)[i]->write_question(db);
-              db.exec("RELEASE SAVEPOINT question");
-              (*written)[i] = 1;
-            } catch (const std::exception& e) {
-              store_.failed_item(e);
-              if (db.in_transaction()) {
-                try {
-                  db.exec("ROLLBACK TO SAVEPOINT question");
-                  db.exec("RELEASE SAVEPOINT question");
-                } catch (const std::exception&) {
-                }
-              } else {
-                // SQLite rolled the whole transaction back (a full disk, say): the questions before
-                // this one went with it. The rest start a transaction of their own.
-                std::fill(written->begin(), written->begin() + static_cast<std::ptrdiff_t>(i), 0);
-                if (!own) throw;
-                db.begin_write();
-              }
-            }
-          }
+          each_in_savepoint(store_, db, own, *written, [&](std::size_t i) { (*batch)[i]->write_question(db); });
         });
         questions_written_.fetch_add(static_cast<std::uint64_t>(std::count(written->begin(), written->end(), 1)),
                                      std::memory_order_relaxed);
       },
       [batch, written](store::result<void> r) {
         for (std::size_t i = 0; i < batch->size(); ++i) (*batch)[i]->question_written(r.has_value() && (*written)[i]);
+      });
+}
+
+void stream_manager::defer_end(answer_end e) {
+  {
+    std::lock_guard lock(ends_mu_);
+    ends_.push_back(std::move(e));
+    if (!stopped_) {
+      if (ends_.size() > 1) return;
+      end_timer_.expires_after(end_gather);
+      end_timer_.async_wait([this](error_code ec) {
+        if (!ec) write_ends();
+      });
+      return;
+    }
+  }
+  write_ends();
+}
+
+// One transaction for every answer that ended within end_gather, each in a savepoint of its own.
+// Every end then goes on, saved or not: the client has the answer either way, and the stream must
+// end so its slot, its subscribers and a drain are released.
+void stream_manager::write_ends() {
+  auto batch = std::make_shared<std::vector<answer_end>>();
+  {
+    std::lock_guard lock(ends_mu_);
+    batch->swap(ends_);
+  }
+  if (batch->empty()) return;
+  answer_end_batches_.fetch_add(1, std::memory_order_relaxed);
+  auto saved = std::make_shared<std::vector<char>>(batch->size(), 0);
+  store_.exec(
+      [this, batch, saved](store::database& db) {
+        store::in_write_transaction(db, [&](bool own) {
+          each_in_savepoint(store_, db, own, *saved, [&](std::size_t i) {
+            auto& e = (*batch)[i];
+            e.r->save_answer(db, e.text, e.status);
+          });
+        });
+        answer_ends_saved_.fetch_add(static_cast<std::uint64_t>(std::count(saved->begin(), saved->end(), 1)),
+                                     std::memory_order_relaxed);
+      },
+      [batch, saved](store::result<void> r) {
+        for (std::size_t i = 0; i < batch->size(); ++i) (*batch)[i].saved(r.has_value() && (*saved)[i]);
       });
 }
 

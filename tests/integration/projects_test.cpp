@@ -213,8 +213,9 @@ TEST_P(Projects, CancelledAnswerIsSavedWithItsStatus) {
 }
 
 // The questions of streams started within record_gather of each other are written in one store
-// transaction; every question and its answer are in the history, in order, as they were sent.
-TEST_P(Projects, QuestionsOfStreamsStartedTogetherShareOneTransaction) {
+// transaction, and the answers of streams ended within end_gather of each other are saved in one;
+// every question and its answer are in the history, in order, as they were sent.
+TEST_P(Projects, QuestionsAndAnswersOfStreamsRunTogetherShareTransactions) {
   constexpr int n = 200;
   server_process many(with_store({"--demo-ttft-ms", "400", "--demo-tokens-per-second", "2000",
                                   "--max-streams-per-user", "1000", "--max-streams-per-connection", "1000"}));
@@ -238,6 +239,11 @@ TEST_P(Projects, QuestionsOfStreamsStartedTogetherShareOneTransaction) {
   EXPECT_EQ(written, n) << "every question went through a batch (each answer took longer than the gathering)";
   EXPECT_GE(batches, 1);
   EXPECT_LE(batches * 4, written) << "questions sent together share transactions";
+  auto saved = metric_value(many.port(), "streamgate_answer_ends_saved_total");
+  auto end_batches = metric_value(many.port(), "streamgate_answer_end_batches_total");
+  EXPECT_EQ(saved, n) << "every answer's end went through a batch";
+  EXPECT_GE(end_batches, 1);
+  EXPECT_LE(end_batches * 4, saved) << "answers that end together share transactions";
   EXPECT_GE(metric_value(many.port(), "streamgate_answer_checkpoints_total"), 0) << "exported";
   EXPECT_GE(metric_value(many.port(), "streamgate_answer_checkpoints_skipped_total"), 0) << "exported";
 
