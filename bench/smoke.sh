@@ -216,5 +216,11 @@ else
   echo "skip cluster run (needs redis-server and the Node peer's ws)"
 fi
 
+# The micro benchmarks (bench/micro), when built: each one briefly, so they keep running.
+if [ -x "$BUILD/sg_micro_bench" ]; then
+  check micro_bench "$BUILD/sg_micro_bench" --benchmark_min_time=0.01
+  expect micro_bench_accept "BM_AcceptNonBlocking" "$TMP/micro_bench.out"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

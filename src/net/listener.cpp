@@ -8,6 +8,8 @@
 #include "gateway/security.hpp"
 #include "net/http_session.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -53,11 +55,14 @@ shard_executor listener::next_executor() {
 }
 
 void listener::do_accept() {
-  acceptor_.async_accept(next_executor(), peer_, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  acceptor_.async_accept_descriptor(peer_, beast::bind_front_handler(&listener::on_accept, shared_from_this()));
 }
 
-void listener::on_accept(error_code ec, shard_socket socket) {
-  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+void listener::on_accept(error_code ec, int fd) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
+    if (!ec) ::close(fd);
+    return;
+  }
   if (ec) {
     core::log_warn("accept failed", {{"error", ec.message()}});
     // Out of descriptors: back off briefly instead of spinning on the same error.
@@ -73,16 +78,20 @@ void listener::on_accept(error_code ec, shard_socket socket) {
   auto adm = gateway::admit(app_, peer.names.limit_key, !peer.is_proxy);
   auto ctx = app_.tls.load();
   if (adm.at_capacity || (adm.refusal && ctx)) {
-    // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close.
-    error_code ignored;
-    socket.close(ignored);
+    // At capacity every descriptor counts, and a TLS refusal would cost a handshake: just close,
+    // before the descriptor is registered with the reactor.
+    ::close(fd);
     do_accept();
     return;
   }
-  // Non-blocking from the start: Asio's first asynchronous operation then finds it so, and a
-  // session's writes at once need not set it again (one ioctl per connection instead of two).
-  error_code ignored;
-  socket.non_blocking(true, ignored);
+  // Accepted non-blocking (net/accept_op.hpp): neither Asio's first operation nor a session's first
+  // write at once makes an ioctl for it.
+  shard_socket socket = adopt_accepted(next_executor(), fd, peer_, ec);
+  if (ec) {
+    core::log_warn("accept failed", {{"error", ec.message()}});
+    do_accept();
+    return;
+  }
   // A session that stays (a WebSocket's, an SSE stream's) is where the heap grows: its next pages are
   // faulted in together (core/heap_prefault.hpp).
   if (ctx) {

@@ -3,6 +3,7 @@
 
 #include "core/asio.hpp"
 #include "gateway/app.hpp"
+#include "net/accept_op.hpp"
 #include "net/stream_types.hpp"
 
 #include <memory>
@@ -23,14 +24,14 @@ class listener : public std::enable_shared_from_this<listener> {
 
  private:
   void do_accept();
-  void on_accept(error_code ec, shard_socket socket);
+  void on_accept(error_code ec, int fd);
 
   shard_executor next_executor();
 
   std::vector<net::io_context*> shards_;
   std::size_t next_shard_ = 0;
-  tcp::acceptor acceptor_;
-  tcp::endpoint peer_;  // the peer of the accept under way: accept(2) gives it, no getpeername(2)
+  listening_socket acceptor_;
+  tcp::endpoint peer_;  // the peer of the accept under way: accept4(2) gives it, no getpeername(2)
   gateway::app& app_;
 };
 
