@@ -314,6 +314,33 @@ TEST_P(ProjectsRestart, HistorySurvivesARestart) {
   std::filesystem::remove_all(dir);
 }
 
+// A drain that interrupts a recorded answer saves its end (gathered with others) before the process
+// stops: after a restart it is `failed`, as its end wrote it, not `interrupted`, as a start marks an
+// answer a crash left `streaming`.
+TEST_P(ProjectsRestart, AnAnswerEndedByTheDrainIsSavedBeforeTheServerStops) {
+  char tmpl[] = "/tmp/streamgate-test-XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  std::string dir = tmpl, pid, id;
+  {
+    server_process srv(with_store({"--demo-ttft-ms", "60000", "--drain-timeout-ms", "300"}), dir);
+    pid = std::string(http_request(srv.port(), http::verb::post, "/v1/projects", R"({"name":"drained"})", me).json().at("id").as_string());
+    ws_client c(srv.port(), "/ws", me);
+    c.send_json(stream_request("cut by the drain", pid));
+    id = std::string(c.read_until("stream_start").back().at("streamId").as_string());
+    srv.signal(SIGTERM);
+    auto events = c.read_until("error", 10s);
+    EXPECT_EQ(events.back().at("code"), "interrupted");
+    ASSERT_TRUE(srv.wait(10s));
+  }
+  server_process again(with_store(), dir);
+  auto items = http_request(again.port(), http::verb::get, "/v1/projects/" + pid + "/messages", {}, me).json().at("items").as_array();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].at("content"), "cut by the drain");
+  EXPECT_EQ(items[1].at("streamId"), json::value(id));
+  EXPECT_EQ(items[1].at("status"), "failed") << "saved by the stream's end before the process stopped";
+  std::filesystem::remove_all(dir);
+}
+
 // kill -9 mid-answer, then a restart: the answer is in the history, `interrupted`, with the text it
 // had reached (checkpointed every second), never missing. An answer still running is `streaming`.
 TEST_P(ProjectsRestart, AnAnswerCutByACrashIsInTheHistoryWithItsText) {
