@@ -4,6 +4,7 @@
 #include "core/histogram.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace sg::core {
 
@@ -62,6 +63,12 @@ void pacer::on_timer(std::int64_t armed) {
   std::int64_t now_tick = std::max<std::int64_t>(now / tick.count(), done_tick_);
   // Each slot once, even after a stall longer than a turn.
   auto last = std::min(now_tick, done_tick_ + static_cast<std::int64_t>(slots));
+  // The hooks' end runs however the callbacks leave (one may throw out of the event loop).
+  struct run_scope {
+    run_scope() { if (hooks_.begin) hooks_.begin(); }
+    ~run_scope() { if (hooks_.end) hooks_.end(); }
+  };
+  std::optional<run_scope> scope(std::in_place);
   for (auto t = done_tick_ + 1; t <= last; ++t) {
     done_tick_ = t;  // callbacks scheduled from here on land in a later tick
     auto& slot = wheel_[static_cast<std::size_t>(t) % slots];
@@ -81,6 +88,7 @@ void pacer::on_timer(std::int64_t armed) {
   }
   done_tick_ = now_tick;
   running_ = false;
+  scope.reset();
   if (pending_ == 0 || stopped_) return;
   // The next slot holding anything (if it holds only later turns' callbacks, that wake-up runs none).
   for (std::int64_t t = done_tick_ + 1; t <= done_tick_ + static_cast<std::int64_t>(slots); ++t) {

@@ -36,6 +36,15 @@ class pacer final : public net::execution_context::service {
   /// thread) and this thread runs it; null otherwise (a strand: use a timer of its own).
   static pacer* of(const net::any_io_executor& ex);
 
+  /// Run before and after each wake-up's callbacks, on the pacer's thread, when set (once, at
+  /// start-up, before any pacer runs): the server opens its send batch around them, so the frames
+  /// the callbacks write leave together (io::send_batch).
+  struct run_hooks {
+    void (*begin)();
+    void (*end)();
+  };
+  static void set_run_hooks(run_hooks h) { hooks_ = h; }
+
   /// Calls `target->on_tick()` on this io_context's thread at the first tick at or after `due`.
   /// Call on that thread.
   void schedule(std::chrono::steady_clock::time_point due, std::shared_ptr<paced> target);
@@ -60,6 +69,8 @@ class pacer final : public net::execution_context::service {
   void arm(std::int64_t tick);
   void on_timer(std::int64_t armed);
   std::int64_t tick_at_or_after(std::chrono::steady_clock::time_point t) const;
+
+  static inline run_hooks hooks_{nullptr, nullptr};
 
   net::io_context& ioc_;
   net::steady_timer timer_;

@@ -3,6 +3,7 @@
 
 #include "gateway/cluster_link.hpp"
 #include "gateway/integrations.hpp"
+#include "net/send_batch.hpp"
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
 
@@ -57,6 +58,11 @@ std::string render_metrics(app& a) {
   metric(o, "streamgate_answer_checkpoints_skipped_total", "counter",
          "Answer checkpoints skipped because the one before still waited for the store.",
          double(a.streams->checkpoints_skipped()));
+  metric(o, "streamgate_send_batches_total", "counter",
+         "io_uring submissions that sent the WebSocket frames of a pacer's run together.",
+         double(io::send_batch::submissions()));
+  metric(o, "streamgate_batched_sends_total", "counter", "WebSocket frames (or their queued tails) sent by those submissions.",
+         double(io::send_batch::sends()));
   metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
   metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));

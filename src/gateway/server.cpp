@@ -16,6 +16,7 @@
 #include "gateway/route_messages.hpp"
 #include "gateway/security.hpp"
 #include "net/listener.hpp"
+#include "net/send_batch.hpp"
 #include "provider/provider_config.hpp"
 #include "store/store.hpp"
 #include "stream/stream_manager.hpp"
@@ -409,6 +410,8 @@ int server::run() {
   }
   // Each shard's timer wheel reports how late its ticks run (/metrics: the event loop's lag).
   for (auto* io : shards) net::use_service<core::pacer>(*io).report_lag(&m.a->stats.event_loop_lag);
+  // The frames a pacer's run writes leave in one submission (io::send_batch).
+  core::pacer::set_run_hooks({&io::send_batch::open_window, &io::send_batch::close_window});
   const bool tls = m.a->tls.load() != nullptr;
   auto address = net::ip::make_address(cfg.listen_host);
   m.lst = std::make_shared<io::listener>(m.ioc, shards, tcp::endpoint{address, cfg.listen_port}, *m.a);

@@ -2,15 +2,18 @@
 #pragma once
 
 #include "core/asio.hpp"
+#include "net/send_batch.hpp"
 
 #include <boost/beast/ssl.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -52,6 +55,10 @@ inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
 class ws_socket : public shard_socket {
  public:
   explicit ws_socket(shard_socket&& s) : shard_socket(std::move(s)) {}
+  ws_socket(ws_socket&&) = default;
+  ~ws_socket() {
+    if (w_ && w_->batched) send_batch::forget(this);
+  }
   void more_follows(bool on) {
     if (on) state().more = true;
     else if (w_) {
@@ -76,6 +83,14 @@ class ws_socket : public shard_socket {
     ec = {};
     std::size_t total = net::buffer_size(buffers);
     if (holds_tail()) return append_to_tail(buffers, 0);
+    if (auto* batch = send_batch::offered(this); batch && writable_now() && !(w_ && w_->more)) {
+      // Kept as the tail until the pacer's run ends; async_flush then waits for the batch.
+      auto& t = state();
+      t.kept = t.batched = true;
+      append_to_tail(buffers, 0);
+      batch->add(this);
+      return total;
+    }
     if (!non_blocking()) {
       non_blocking(true, ec);
       if (ec) return 0;
@@ -121,6 +136,10 @@ class ws_socket : public shard_socket {
   void async_flush(Handler handler) {
     w_->flushing = true;
     w_->held = false;
+    if (w_->batched) {
+      w_->waiter = std::make_unique<after_fn<flush_done<Handler>>>(flush_done<Handler>{std::move(handler)});
+      return;
+    }
     send_tail(std::move(handler));
   }
 
@@ -132,6 +151,7 @@ class ws_socket : public shard_socket {
   }
 
  private:
+  friend class send_batch;
   struct after_base {
     virtual ~after_base() = default;
     virtual void run(error_code ec) = 0;
@@ -141,6 +161,12 @@ class ws_socket : public shard_socket {
     explicit after_fn(F&& fn) : f(std::move(fn)) {}
     void run(error_code ec) override { std::move(f)(ec); }
     F f;
+  };
+  // A flush's handler, called as send_tail calls it.
+  template <class Handler>
+  struct flush_done {
+    Handler h;
+    void operator()(error_code ec) { std::move(h)(ec, std::size_t{0}); }
   };
   struct writes {
     std::string writing;  // the tail, being sent
@@ -152,6 +178,8 @@ class ws_socket : public shard_socket {
     bool flushing = false;  // and async_flush is writing it
     bool more = false;      // Beast's writes are held
     bool held = false;      // the tail is a held write: the next write sends it
+    bool batched = false;   // the tail waits in the shard's send_batch
+    std::unique_ptr<after_base> waiter;  // the flush's handler, while the tail is batched
   };
   writes& state() {
     if (!w_) w_ = std::make_unique<writes>();
@@ -223,6 +251,40 @@ class ws_socket : public shard_socket {
                  if (after) after->run(ec);
                  handler(ec, std::size_t{0});
                });
+  }
+
+  // For send_batch: what the tail still holds to send.
+  std::string_view batch_bytes() const { return std::string_view(w_->writing).substr(w_->sent); }
+  // The batch's send returned `result` (bytes sent, or -errno). The rest of the tail, and what was
+  // queued behind it, is written as async_flush writes it; then the flush's handler runs.
+  void batch_done(int result) {
+    auto& t = *w_;
+    t.batched = false;
+    auto waiter = std::move(t.waiter);
+    if (result == -EAGAIN || result == -ECANCELED) result = 0;  // the socket took nothing now: the flush waits for it
+    if (result >= 0) {
+      t.sent += static_cast<std::size_t>(result);
+      if (t.sent == t.writing.size() && !t.next.empty()) {
+        t.writing.swap(t.next);
+        t.next.clear();
+        t.sent = 0;
+      }
+      if (t.sent < t.writing.size()) {
+        send_tail([waiter = std::move(waiter)](error_code ec, std::size_t) {
+          if (waiter) waiter->run(ec);
+        });
+        return;
+      }
+    }
+    error_code ec = result < 0 ? error_code(-result, boost::system::system_category()) : error_code{};
+    auto after = std::move(t.after);
+    std::string().swap(t.writing);
+    std::string().swap(t.next);
+    t.sent = 0;
+    t.kept = t.flushing = false;
+    settle();
+    if (after) after->run(ec);
+    if (waiter) waiter->run(ec);
   }
 
   std::unique_ptr<writes> w_;

@@ -318,7 +318,10 @@ bool basic_ws_session<Stream>::write_at_once(const std::string& frame) {
     auto& sock = ws_.next_layer();
     ws_.text(true);
     error_code ec;
-    ws_.write(net::buffer(frame), ec);
+    {
+      send_batch::offer batchable(&sock);  // within a pacer's run, the frame joins its send batch
+      ws_.write(net::buffer(frame), ec);
+    }
     if (ec) {
       net::post(ws_.get_executor(), beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this(), ec,
                                                               std::size_t{0}));

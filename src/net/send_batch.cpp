@@ -1,0 +1,163 @@
+// One io_uring per I/O thread; a window's sends are submitted together and reaped at once.
+#include "net/send_batch.hpp"
+
+#include "net/stream_types.hpp"
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+
+namespace sg::io {
+namespace {
+
+constexpr unsigned ring_entries = 256;  // sends per submission; more are submitted in rounds
+constexpr std::uint64_t cancel_mark = std::uint64_t{1} << 63;  // a cancellation's own completion
+constexpr int no_result = INT_MIN;
+
+thread_local std::unique_ptr<send_batch> instance;
+thread_local bool unavailable = false;
+thread_local send_batch* open_batch = nullptr;
+thread_local const ws_socket* on_offer = nullptr;
+
+std::atomic<std::uint64_t> submissions_made{0};
+std::atomic<std::uint64_t> sends_made{0};
+
+}  // namespace
+
+send_batch::~send_batch() {
+  if (ring_) io_uring_queue_exit(ring_.get());
+}
+
+send_batch* send_batch::here() {
+  if (instance) return instance.get();
+  if (unavailable) return nullptr;
+  std::unique_ptr<send_batch> b(new send_batch);
+  b->ring_ = std::make_unique<::io_uring>();
+  // One thread submits, and nothing here needs the kernel to interrupt it for completions.
+  int rc = io_uring_queue_init(ring_entries, b->ring_.get(), IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN);
+  if (rc == -EINVAL) rc = io_uring_queue_init(ring_entries, b->ring_.get(), 0);  // a kernel before 6.0
+  if (rc < 0) {
+    // No io_uring here (an old kernel, a seccomp filter, io_uring_disabled): frames are sent one by one.
+    b->ring_.reset();
+    unavailable = true;
+    return nullptr;
+  }
+  instance = std::move(b);
+  return instance.get();
+}
+
+send_batch::window::window() : b_(here()) {
+  if (b_ && b_->depth_++ == 0) open_batch = b_;
+}
+
+send_batch::window::~window() {
+  if (!b_ || --b_->depth_ != 0) return;
+  open_batch = nullptr;  // what the sends' completions write goes out at once
+  b_->submit();
+}
+
+void send_batch::open_window() {
+  auto* b = here();
+  if (b && b->depth_++ == 0) open_batch = b;
+}
+
+void send_batch::close_window() {
+  auto* b = instance.get();
+  if (!b || b->depth_ == 0 || --b->depth_ != 0) return;
+  open_batch = nullptr;
+  b->submit();
+}
+
+void send_batch::forget(const ws_socket* s) {
+  if (!open_batch) return;
+  for (auto& j : open_batch->joined_)
+    if (j == s) j = nullptr;
+}
+
+send_batch::offer::offer(const ws_socket* s) { on_offer = s; }
+send_batch::offer::~offer() { on_offer = nullptr; }
+
+send_batch* send_batch::offered(const ws_socket* s) { return s == on_offer ? open_batch : nullptr; }
+
+std::uint64_t send_batch::submissions() { return submissions_made.load(std::memory_order_relaxed); }
+std::uint64_t send_batch::sends() { return sends_made.load(std::memory_order_relaxed); }
+
+void send_batch::submit() {
+  if (joined_.empty()) return;
+  sending_.swap(joined_);
+  results_.assign(sending_.size(), no_result);
+  auto* ring = ring_.get();
+  std::uint64_t sent = 0, rounds = 0;
+  for (std::size_t first = 0; first < sending_.size();) {
+    const std::size_t last = std::min(sending_.size(), first + ring_entries);
+    unsigned queued = 0;
+    for (auto i = first; i < last; ++i) {
+      auto* s = sending_[i];
+      if (!s) continue;  // gone since it joined
+      if (!s->is_open()) {  // closed since it joined: its tail goes nowhere
+        results_[i] = -EBADF;
+        continue;
+      }
+      auto bytes = s->batch_bytes();
+      auto* sqe = io_uring_get_sqe(ring);  // there is room: every round's completions are reaped before the next
+      io_uring_prep_send(sqe, s->native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      io_uring_sqe_set_data64(sqe, i);
+      ++queued;
+    }
+    if (queued > 0) {
+      ++rounds;
+      int rc = io_uring_submit(ring);
+      unsigned submitted = rc > 0 ? static_cast<unsigned>(rc) : 0;
+      // The sends ran inline, within the submission: a non-blocking send never waits for the socket.
+      // Should one not have completed yet, it is cancelled and waited for, so that no send outlives
+      // the window (the tail it reads belongs to the socket).
+      unsigned reaped = 0, cancels = 0;
+      bool cancelled = false;
+      while (reaped < submitted) {
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_peek_cqe(ring, &cqe) != 0) {
+          if (!cancelled) {
+            cancelled = true;
+            for (auto i = first; i < last; ++i) {
+              if (results_[i] != no_result) continue;
+              auto* c = io_uring_get_sqe(ring);
+              if (!c) break;
+              io_uring_prep_cancel64(c, i, 0);
+              io_uring_sqe_set_data64(c, cancel_mark | i);
+              ++cancels;
+            }
+            io_uring_submit(ring);
+          }
+          if (io_uring_wait_cqe(ring, &cqe) != 0) break;
+        }
+        auto data = io_uring_cqe_get_data64(cqe);
+        if (data & cancel_mark) {
+          --cancels;
+        } else {
+          results_[data] = cqe->res;
+          ++reaped;
+        }
+        io_uring_cqe_seen(ring, cqe);
+      }
+      while (cancels > 0) {  // the cancellations' own completions
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_wait_cqe(ring, &cqe) != 0) break;
+        if (io_uring_cqe_get_data64(cqe) & cancel_mark) --cancels;
+        io_uring_cqe_seen(ring, cqe);
+      }
+      sent += reaped;
+    }
+    first = last;
+  }
+  submissions_made.fetch_add(rounds, std::memory_order_relaxed);
+  sends_made.fetch_add(sent, std::memory_order_relaxed);
+  // A send the ring never ran (it refused the submission) is left to the socket's flush.
+  for (std::size_t i = 0; i < sending_.size(); ++i)
+    if (sending_[i]) sending_[i]->batch_done(results_[i] == no_result ? -ECANCELED : results_[i]);
+  sending_.clear();
+}
+
+}  // namespace sg::io
