@@ -148,9 +148,11 @@ expect goals_table_rows 'server CPU per delivered chunk, 500 streams' "$TMP/repo
 
 # The floor probe builds and runs.
 if command -v c++ >/dev/null; then
-  check floor_build c++ -O2 -std=c++20 -o "$TMP/floor" "$ROOT/bench/floor/floor.cpp"
+  check floor_build c++ -O2 -std=c++20 -o "$TMP/floor" "$ROOT/bench/floor/floor.cpp" -luring
   check floor_run "$TMP/floor" --connections 20 --seconds 0.2 --json
   expect floor_json '"sender_cpu_us_per_msg"' "$TMP/floor_run.out"
+  check floor_uring_run "$TMP/floor" --connections 20 --seconds 0.2 --uring 4 --json
+  expect floor_uring_json '"uring":4' "$TMP/floor_uring_run.out"
   # The accept floor answers sgbench's upgrades as a server does.
   check accept_floor_build c++ -O2 -std=c++20 -o "$TMP/accept_floor" "$ROOT/bench/floor/accept_floor.cpp" -lcrypto
   "$TMP/accept_floor" >"$TMP/accept_floor.port" 2>"$TMP/accept_floor.log" &

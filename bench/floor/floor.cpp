@@ -3,7 +3,9 @@
 // A streaming gateway at 20 tokens/s per stream sends each event to a different socket, so
 // nothing batches: every event costs at least one send() through the loopback TCP stack.
 // This probe does exactly that and nothing else: the sender on one core, a reader process
-// draining every connection with epoll on the other. Build: c++ -O2 -std=c++20 floor.cpp.
+// draining every connection with epoll on the other. With --uring B the sender hands the kernel B
+// sends at a time in one io_uring submission (what streamgate's send batch does with the frames of
+// a pacer run). Build: c++ -O2 -std=c++20 floor.cpp -luring.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include "probe.hpp"
+
+#include <liburing.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -34,14 +38,16 @@ struct options {
   int sender_cpu = 0;
   int reader_cpu = 1;
   bool json = false;
+  int uring = 0;  // sends per io_uring submission; 0: send()
 };
 
 using probe::die;
 using probe::pin;
 
-double thread_cpu_s() {
+// The sender process's CPU (an io_uring worker thread, should the kernel use one, counts too).
+double sender_cpu_s() {
   timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
@@ -120,12 +126,13 @@ int main(int argc, char** argv) {
     else if (a == "--sender-cpu") o.sender_cpu = std::atoi(next().c_str());
     else if (a == "--reader-cpu") o.reader_cpu = std::atoi(next().c_str());
     else if (a == "--json") o.json = true;
+    else if (a == "--uring") o.uring = std::atoi(next().c_str());
     else {
-      std::printf("usage: floor [--connections N] [--bytes B] [--seconds S] [--sender-cpu C] [--reader-cpu C] [--json]\n");
+      std::printf("usage: floor [--connections N] [--bytes B] [--seconds S] [--sender-cpu C] [--reader-cpu C] [--uring B] [--json]\n");
       return a == "--help" ? 0 : 2;
     }
   }
-  if (o.connections < 1 || o.bytes < 1 || o.seconds <= 0) return 2;
+  if (o.connections < 1 || o.bytes < 1 || o.seconds <= 0 || o.uring < 0 || o.uring > 256) return 2;
   // Sender and reader are separate processes, so each holds N descriptors, not 2N.
   probe::raise_descriptor_limit();
   signal(SIGPIPE, SIG_IGN);
@@ -166,10 +173,31 @@ int main(int argc, char** argv) {
 
   std::string msg(static_cast<size_t>(o.bytes), 'x');
   long long sent = 0, blocked = 0;
-  double w0 = mono_s(), c0 = thread_cpu_s();
+  double w0 = mono_s(), c0 = sender_cpu_s();
   double end = w0 + o.seconds;
   size_t i = 0;
-  while (true) {
+  io_uring ring{};
+  if (o.uring && io_uring_queue_init(256, &ring, 0) != 0) die("io_uring_queue_init");
+  while (o.uring) {
+    for (size_t k = 0; k < fds.size();) {
+      int queued = 0;
+      for (; queued < o.uring && k < fds.size(); ++queued, ++k, ++i) {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+        io_uring_prep_send(sqe, fds[i % fds.size()], msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+      io_uring_submit_and_wait(&ring, static_cast<unsigned>(queued));
+      io_uring_cqe* cqe;
+      unsigned head, seen = 0;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        if (cqe->res == static_cast<int>(msg.size())) ++sent;
+        else ++blocked;
+        ++seen;
+      }
+      io_uring_cq_advance(&ring, seen);
+    }
+    if (mono_s() >= end) break;
+  }
+  while (!o.uring) {
     // Check the clock once per pass over all connections, not per send.
     for (size_t k = 0; k < fds.size(); ++k, ++i) {
       ssize_t r = send(fds[i % fds.size()], msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -178,7 +206,7 @@ int main(int argc, char** argv) {
     }
     if (mono_s() >= end) break;
   }
-  double c1 = thread_cpu_s(), w1 = mono_s();
+  double c1 = sender_cpu_s(), w1 = mono_s();
   for (int fd : fds) close(fd);
   char line[128] = {};
   ssize_t n = read(report[0], line, sizeof line - 1);
@@ -192,10 +220,10 @@ int main(int argc, char** argv) {
   double us_per_msg = sent ? cpu * 1e6 / static_cast<double>(sent) : 0;
   if (o.json) {
     std::printf(
-        "{\"connections\":%d,\"bytes\":%d,\"seconds\":%.3f,\"messages\":%lld,\"blocked\":%lld,"
+        "{\"connections\":%d,\"uring\":%d,\"bytes\":%d,\"seconds\":%.3f,\"messages\":%lld,\"blocked\":%lld,"
         "\"sender_cpu_s\":%.4f,\"sender_cpu_us_per_msg\":%.3f,\"msgs_per_cpu_s\":%.0f,\"msgs_per_s\":%.0f,"
         "\"reader_cpu_s\":%.4f,\"reader_cpu_us_per_msg\":%.3f,\"bytes_read\":%lld}\n",
-        o.connections, o.bytes, wall, sent, blocked, cpu, us_per_msg, cpu > 0 ? static_cast<double>(sent) / cpu : 0,
+        o.connections, o.uring, o.bytes, wall, sent, blocked, cpu, us_per_msg, cpu > 0 ? static_cast<double>(sent) / cpu : 0,
         static_cast<double>(sent) / wall, reader_cpu, sent ? reader_cpu * 1e6 / static_cast<double>(sent) : 0, bytes);
   } else {
     std::printf("floor: %d connections, %d-byte messages, %.2f s\n", o.connections, o.bytes, wall);

@@ -2,6 +2,7 @@
 #include "provider/aws/crc32.hpp"
 #include "provider/aws/event_stream.hpp"
 #include "provider/aws/sigv4.hpp"
+#include "provider/openai/openai_protocol.hpp"
 #include "provider/parse/ndjson_parser.hpp"
 #include "provider/parse/sse_parser.hpp"
 
@@ -60,6 +61,36 @@ void BM_SseParse(benchmark::State& state, std::string body) {
 }
 BENCHMARK_CAPTURE(BM_SseParse, openai_small_events, openai_sse_body(2000))->Arg(64)->Arg(1024)->Arg(16384);
 BENCHMARK_CAPTURE(BM_SseParse, large_events_8k, large_sse_body(64, 8192))->Arg(1024)->Arg(16384);
+
+// The OpenAI decoder as a proxied completion runs it: one read per event (the upstream writes each
+// token as it comes), SSE framing and the chunk's JSON to deltas. The events are chat.completion.chunk
+// objects as the official API sends them; the time is per event.
+std::vector<std::string> openai_api_events(std::size_t events) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < events; ++i)
+    out.push_back("data: {\"id\":\"chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012\",\"object\":\"chat.completion.chunk\","
+                  "\"created\":1733600000,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0aa8d3e20b\","
+                  "\"choices\":[{\"index\":0,\"delta\":{\"content\":\" token" + std::to_string(i) +
+                  "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+  return out;
+}
+
+void BM_OpenAiDecodeEvent(benchmark::State& state) {
+  const auto events = openai_api_events(256);
+  std::size_t delivered = 0;
+  for (auto _ : state) {
+    auto decoder = openai::make_decoder("openai");
+    decoded out;
+    for (auto& e : events) {
+      out.clear();
+      decoder->feed(e, out);
+      delivered += out.deltas.size();
+    }
+  }
+  if (delivered != state.iterations() * events.size()) state.SkipWithError("a delta was lost");
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * events.size()));
+}
+BENCHMARK(BM_OpenAiDecodeEvent);
 
 std::string ollama_ndjson_body(std::size_t lines) {
   std::string body;
