@@ -38,7 +38,8 @@ class pacer final : public net::execution_context::service {
 
   /// Run before and after each wake-up's callbacks, on the pacer's thread, when set (once, at
   /// start-up, before any pacer runs): the server opens its send batch around them, so the frames
-  /// the callbacks write leave together (io::send_batch).
+  /// the callbacks write leave together (io::send_batch). Not for a run that starts two ticks or
+  /// more late: the shard is behind, and its writes should not wait for the run's end.
   struct run_hooks {
     void (*begin)();
     void (*end)();

@@ -242,6 +242,65 @@ TEST(Pacer, EachWakeUpRecordsHowLongAfterItsTickItCame) {
   EXPECT_EQ(p->wakeups(), 3u);
 }
 
+// The run hooks (the server's send batch) wrap a run that starts on time, and not one that starts two
+// ticks or more late, whose writes should not wait for the run's end.
+int hook_depth = 0, hook_begins = 0, hook_ends = 0;
+void hook_begin() { ++hook_depth, ++hook_begins; }
+void hook_end() { --hook_depth, ++hook_ends; }
+
+TEST(Pacer, RunHooksWrapARunOnTimeAndNotOneStartedLate) {
+  pacer::set_run_hooks({&hook_begin, &hook_end});
+  net::io_context ioc{1};
+  pacer* p = nullptr;
+  std::vector<std::shared_ptr<probe>> keep;
+  // On time: a callback whose run came less than 2 ms after it was due ran between the hooks.
+  int on_time = 0, fired = 0;
+  for (int round = 0; round < 20 && on_time < 3; ++round) {
+    ioc.restart();
+    run_on(
+        ioc,
+        [&] {
+          p = pacer::of(ioc.get_executor());
+          auto due = clock::now() + std::chrono::milliseconds(3);
+          keep.push_back(make_probe([&, due] {
+            ++fired;
+            if (clock::now() - due < std::chrono::milliseconds(2)) {
+              ++on_time;
+              EXPECT_EQ(hook_depth, 1);
+            }
+          }));
+          p->schedule(due, keep.back());
+        },
+        [&] { return fired == round + 1; });
+    EXPECT_EQ(hook_depth, 0);
+    EXPECT_EQ(hook_begins, hook_ends);
+  }
+  EXPECT_GE(on_time, 1);
+  // Late: the thread is busy for 30 ms past the first of 20 ticks, so the run that follows starts
+  // at least 28 ms after its tick and none of its callbacks runs between the hooks.
+  const int begins = hook_begins;
+  int late = 0;
+  ioc.restart();
+  run_on(
+      ioc,
+      [&] {
+        auto now = clock::now();
+        for (int i = 1; i <= 20; ++i) {
+          keep.push_back(make_probe([&] {
+            ++late;
+            EXPECT_EQ(hook_depth, 0);
+          }));
+          p->schedule(now + std::chrono::milliseconds(i), keep.back());
+        }
+        while (clock::now() < now + std::chrono::milliseconds(30)) {
+        }
+      },
+      [&] { return late == 20; });
+  EXPECT_EQ(hook_begins, begins);
+  EXPECT_EQ(hook_depth, 0);
+  pacer::set_run_hooks({nullptr, nullptr});
+}
+
 TEST(Pacer, ShutdownReleasesWhatIsStillScheduled) {
   std::weak_ptr<probe> watch;
   {
