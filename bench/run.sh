@@ -470,7 +470,8 @@ plot '{out}/plot.dat' using 1:2 with linespoints lw 2 lc rgb '#1f77b4' title 'st
 L.append("## The floor\n")
 L.append("`bench/floor`: N loopback TCP connections, the sender on core 0 calling `send()` round-robin "
          "(one message per socket per pass, as events at 20 tokens/s never batch), a reader process draining "
-         "them with epoll on core 1.\n")
+         "them with epoll on core 1. The last row hands the kernel ten of those sends per io_uring submission "
+         "(`--uring 10`), as streamgate's send batch does with the frames of a pacer run.\n")
 L.append("| sockets | message bytes | sends per system call | sender µs CPU per send | sends per CPU-second | reader µs CPU per message |")
 L.append("|---|---|---|---|---|---|")
 for n, r in list(floor.items()) + [(2000, load("floor_2000_uring"))]:
