@@ -49,16 +49,6 @@ send_batch* send_batch::here() {
   return instance.get();
 }
 
-send_batch::window::window() : b_(here()) {
-  if (b_ && b_->depth_++ == 0) open_batch = b_;
-}
-
-send_batch::window::~window() {
-  if (!b_ || --b_->depth_ != 0) return;
-  open_batch = nullptr;  // what the sends' completions write goes out at once
-  b_->submit();
-}
-
 void send_batch::open_window() {
   auto* b = here();
   if (b && b->depth_++ == 0) open_batch = b;
@@ -67,7 +57,7 @@ void send_batch::open_window() {
 void send_batch::close_window() {
   auto* b = instance.get();
   if (!b || b->depth_ == 0 || --b->depth_ != 0) return;
-  open_batch = nullptr;
+  open_batch = nullptr;  // what the sends' completions write goes out at once
   b->submit();
 }
 

@@ -30,13 +30,10 @@ class send_batch {
   /// sends what joined.
   class window {
    public:
-    window();
-    ~window();
+    window() { open_window(); }
+    ~window() { close_window(); }
     window(const window&) = delete;
     window& operator=(const window&) = delete;
-
-   private:
-    send_batch* b_;
   };
 
   /// Marks `s` as the socket whose next synchronous write may join the batch, for the scope.

@@ -231,26 +231,33 @@ class ws_socket : public shard_socket {
     auto& t = *w_;
     async_send(net::buffer(t.writing.data() + t.sent, t.writing.size() - t.sent), 0,
                [this, handler = std::move(handler)](error_code ec, std::size_t n) mutable {
-                 auto& t = *w_;
-                 if (!ec) {
-                   t.sent += n;
-                   if (t.sent < t.writing.size()) return send_tail(std::move(handler));
-                   if (!t.next.empty()) {
-                     t.writing.swap(t.next);
-                     t.next.clear();
-                     t.sent = 0;
-                     return send_tail(std::move(handler));
-                   }
-                 }
-                 auto after = std::move(t.after);
-                 std::string().swap(t.writing);
-                 std::string().swap(t.next);
-                 t.sent = 0;
-                 t.kept = t.flushing = false;
-                 settle();
-                 if (after) after->run(ec);
+                 if (!ec && advance_tail(n)) return send_tail(std::move(handler));
+                 end_tail(ec);
                  handler(ec, std::size_t{0});
                });
+  }
+
+  // `n` more bytes of the tail went out; true while some of it, or what queued behind it, is left.
+  bool advance_tail(std::size_t n) {
+    auto& t = *w_;
+    t.sent += n;
+    if (t.sent == t.writing.size() && !t.next.empty()) {
+      t.writing.swap(t.next);
+      t.next.clear();
+      t.sent = 0;
+    }
+    return t.sent < t.writing.size();
+  }
+  // The tail is written, or failed with `ec`: the socket is at rest, and a teardown waiting for it goes on.
+  void end_tail(error_code ec) {
+    auto& t = *w_;
+    auto after = std::move(t.after);
+    std::string().swap(t.writing);
+    std::string().swap(t.next);
+    t.sent = 0;
+    t.kept = t.flushing = false;
+    settle();
+    if (after) after->run(ec);
   }
 
   // For send_batch: what the tail still holds to send.
@@ -262,28 +269,14 @@ class ws_socket : public shard_socket {
     t.batched = false;
     auto waiter = std::move(t.waiter);
     if (result == -EAGAIN || result == -ECANCELED) result = 0;  // the socket took nothing now: the flush waits for it
-    if (result >= 0) {
-      t.sent += static_cast<std::size_t>(result);
-      if (t.sent == t.writing.size() && !t.next.empty()) {
-        t.writing.swap(t.next);
-        t.next.clear();
-        t.sent = 0;
-      }
-      if (t.sent < t.writing.size()) {
-        send_tail([waiter = std::move(waiter)](error_code ec, std::size_t) {
-          if (waiter) waiter->run(ec);
-        });
-        return;
-      }
+    if (result >= 0 && advance_tail(static_cast<std::size_t>(result))) {
+      send_tail([waiter = std::move(waiter)](error_code ec, std::size_t) {
+        if (waiter) waiter->run(ec);
+      });
+      return;
     }
     error_code ec = result < 0 ? error_code(-result, boost::system::system_category()) : error_code{};
-    auto after = std::move(t.after);
-    std::string().swap(t.writing);
-    std::string().swap(t.next);
-    t.sent = 0;
-    t.kept = t.flushing = false;
-    settle();
-    if (after) after->run(ec);
+    end_tail(ec);
     if (waiter) waiter->run(ec);
   }
 
