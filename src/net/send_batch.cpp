@@ -21,6 +21,7 @@ thread_local std::unique_ptr<send_batch> instance;
 thread_local bool unavailable = false;
 thread_local send_batch* open_batch = nullptr;
 thread_local const ws_socket* on_offer = nullptr;
+thread_local send_batch::shortfall offer_told;
 
 std::atomic<std::uint64_t> submissions_made{0};
 std::atomic<std::uint64_t> sends_made{0};
@@ -61,23 +62,56 @@ void send_batch::close_window() {
   b->submit();
 }
 
-void send_batch::forget(const ws_socket* s) {
-  if (!open_batch) return;
-  for (auto& j : open_batch->joined_)
-    if (j == s) j = nullptr;
+void send_batch::forget(const ws_socket* s, std::uint32_t at) {
+  auto* b = instance.get();
+  if (!b || at == 0) return;
+  auto& entries = b->submitting_ ? b->sending_ : b->joined_;
+  if (at <= entries.size() && entries[at - 1].s == s) entries[at - 1].s = nullptr;
 }
 
-send_batch::offer::offer(const ws_socket* s) { on_offer = s; }
-send_batch::offer::~offer() { on_offer = nullptr; }
+send_batch::offer::offer(const ws_socket* s) : offer(s, shortfall{}) {}
+send_batch::offer::offer(const ws_socket* s, shortfall told) {
+  on_offer = s;
+  offer_told = told;
+}
+send_batch::offer::~offer() {
+  on_offer = nullptr;
+  offer_told = {};
+}
 
 send_batch* send_batch::offered(const ws_socket* s) { return s == on_offer ? open_batch : nullptr; }
+send_batch::shortfall send_batch::offered_told() { return offer_told; }
+
+std::uint32_t send_batch::join_tail(ws_socket* s) {
+  joined_.push_back({s, in_tail, 0, {}});
+  return static_cast<std::uint32_t>(joined_.size());
+}
+
+std::uint32_t send_batch::join_buffer(ws_socket* s, shortfall told) {
+  joined_.push_back({s, buffer_.size(), 0, told});
+  return static_cast<std::uint32_t>(joined_.size());
+}
+
+std::string_view send_batch::to_tail(std::uint32_t at) {
+  auto& e = joined_[at - 1];
+  std::string_view bytes(buffer_.data() + e.at, e.bytes);
+  e.at = in_tail;
+  return bytes;
+}
 
 std::uint64_t send_batch::submissions() { return submissions_made.load(std::memory_order_relaxed); }
 std::uint64_t send_batch::sends() { return sends_made.load(std::memory_order_relaxed); }
 
 void send_batch::submit() {
-  if (joined_.empty()) return;
+  // A window opened and closed by a handler below adds to joined_: it is sent after this one.
+  if (submitting_) return;
+  while (!joined_.empty()) submit_joined();
+}
+
+void send_batch::submit_joined() {
   sending_.swap(joined_);
+  sending_buffer_.swap(buffer_);
+  submitting_ = true;
   results_.assign(sending_.size(), no_result);
   auto* ring = ring_.get();
   std::uint64_t sent = 0, rounds = 0;
@@ -85,15 +119,15 @@ void send_batch::submit() {
     const std::size_t last = std::min(sending_.size(), first + ring_entries);
     unsigned queued = 0;
     for (auto i = first; i < last; ++i) {
-      auto* s = sending_[i];
-      if (!s) continue;  // gone since it joined
-      if (!s->is_open()) {  // closed since it joined: its tail goes nowhere
+      auto& e = sending_[i];
+      if (!e.s) continue;  // gone since it joined
+      if (!e.s->is_open()) {  // closed since it joined: its bytes go nowhere
         results_[i] = -EBADF;
         continue;
       }
-      auto bytes = s->batch_bytes();
+      auto bytes = e.at == in_tail ? e.s->batch_bytes() : std::string_view(sending_buffer_.data() + e.at, e.bytes);
       auto* sqe = io_uring_get_sqe(ring);  // there is room: every round's completions are reaped before the next
-      io_uring_prep_send(sqe, s->native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      io_uring_prep_send(sqe, e.s->native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       io_uring_sqe_set_data64(sqe, i);
       ++queued;
     }
@@ -103,7 +137,7 @@ void send_batch::submit() {
       unsigned submitted = rc > 0 ? static_cast<unsigned>(rc) : 0;
       // The sends ran inline, within the submission: a non-blocking send never waits for the socket.
       // Should one not have completed yet, it is cancelled and waited for, so that no send outlives
-      // the window (the tail it reads belongs to the socket).
+      // the window (the bytes it reads belong to the socket, or to this batch's buffer).
       unsigned reaped = 0, cancels = 0;
       bool cancelled = false;
       while (reaped < submitted) {
@@ -144,10 +178,18 @@ void send_batch::submit() {
   }
   submissions_made.fetch_add(rounds, std::memory_order_relaxed);
   sends_made.fetch_add(sent, std::memory_order_relaxed);
-  // A send the ring never ran (it refused the submission) is left to the socket's flush.
-  for (std::size_t i = 0; i < sending_.size(); ++i)
-    if (sending_[i]) sending_[i]->batch_done(results_[i] == no_result ? -ECANCELED : results_[i]);
+  // A send the ring never ran (it refused the submission) is left to the socket's flush. Each
+  // socket stays findable (forget) until its own result is applied.
+  for (std::size_t i = 0; i < sending_.size(); ++i) {
+    auto& e = sending_[i];
+    if (!e.s) continue;
+    const int result = results_[i] == no_result ? -ECANCELED : results_[i];
+    if (e.at == in_tail) e.s->batch_done(result);
+    else e.s->buffer_done(result, std::string_view(sending_buffer_.data() + e.at, e.bytes), e.told);
+  }
+  submitting_ = false;
   sending_.clear();
+  sending_buffer_.clear();
 }
 
 }  // namespace sg::io

@@ -46,6 +46,10 @@ inline constexpr bool is_tls_v = std::is_same_v<Stream, tls_stream>;
 /// asynchronous and are counted while they run; one that comes while a tail waits is queued behind
 /// it, whole, and completes at once. Beast's teardown after a close waits for the tail.
 ///
+/// Within a pacer's run, a synchronous write on offer joins the thread's send batch
+/// (net/send_batch.hpp) instead of being sent: into the batch's own buffer when the writer gave a
+/// shortfall handler (the socket then keeps only its entry's number), otherwise as the tail.
+///
 /// The handlers of Beast's writes and of the flush use the socket: a session keeps its socket until
 /// they have run (each holds the session).
 ///
@@ -57,7 +61,7 @@ class ws_socket : public shard_socket {
   explicit ws_socket(shard_socket&& s) : shard_socket(std::move(s)) {}
   ws_socket(ws_socket&&) = default;
   ~ws_socket() {
-    if (w_ && w_->batched) send_batch::forget(this);
+    if (batch_at_) send_batch::forget(this, batch_at_);
   }
   void more_follows(bool on) {
     if (on) state().more = true;
@@ -82,13 +86,28 @@ class ws_socket : public shard_socket {
   std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
     ec = {};
     std::size_t total = net::buffer_size(buffers);
+    if (batch_at_ && !holds_tail()) {
+      // A frame of this window waits in the batch's buffer. The next one, written right after it,
+      // joins it there; a write after another socket's takes it back as the tail and queues behind.
+      if (auto* batch = send_batch::offered(this); batch && batch->last_in_buffer(batch_at_)) {
+        append_to_batch(*batch, buffers);
+        return total;
+      }
+      keep_batched_as_tail();
+    }
     if (holds_tail()) return append_to_tail(buffers, 0);
     if (auto* batch = send_batch::offered(this); batch && writable_now() && !(w_ && w_->more)) {
+      if (auto told = send_batch::offered_told(); told.fn) {
+        // Into the batch's buffer: the socket keeps nothing, and the write counts as done.
+        batch_at_ = batch->join_buffer(this, told);
+        append_to_batch(*batch, buffers);
+        return total;
+      }
       // Kept as the tail until the pacer's run ends; async_flush then waits for the batch.
       auto& t = state();
       t.kept = t.batched = true;
       append_to_tail(buffers, 0);
-      batch->add(this);
+      batch_at_ = batch->join_tail(this);
       return total;
     }
     if (!non_blocking()) {
@@ -119,6 +138,7 @@ class ws_socket : public shard_socket {
   auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
     return net::async_initiate<WriteToken, void(error_code, std::size_t)>(
         [this](auto handler, const ConstBufferSequence& bufs) {
+          keep_batched_as_tail();  // a frame waiting in the send batch goes first
           if (w_ && w_->more && w_->in_flight == 0 && !w_->kept) w_->kept = w_->held = true;
           if (holds_tail()) {
             auto n = append_to_tail(bufs, 0);
@@ -148,6 +168,16 @@ class ws_socket : public shard_socket {
   template <class F>
   void after_tail(F&& f) {
     w_->after = std::make_unique<after_fn<std::decay_t<F>>>(std::forward<F>(f));
+  }
+
+  /// Bytes of this window waiting in the send batch's buffer become the socket's tail (sent with
+  /// the batch all the same), so that what is written next goes behind them.
+  void keep_batched_as_tail() {
+    if (!batch_at_ || (w_ && w_->batched)) return;
+    auto bytes = send_batch::here()->to_tail(batch_at_);
+    auto& t = state();
+    t.writing.append(bytes.data(), bytes.size());
+    t.kept = t.batched = true;
   }
 
  private:
@@ -210,6 +240,14 @@ class ws_socket : public shard_socket {
   };
 
   template <class ConstBufferSequence>
+  static void append_to_batch(send_batch& batch, const ConstBufferSequence& buffers) {
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+      net::const_buffer b(*it);
+      batch.append(b.data(), b.size());
+    }
+  }
+
+  template <class ConstBufferSequence>
   std::size_t append_to_tail(const ConstBufferSequence& buffers, std::size_t skip) {
     auto& to = w_->flushing ? w_->next : w_->writing;
     std::size_t total = 0;
@@ -265,6 +303,7 @@ class ws_socket : public shard_socket {
   // The batch's send returned `result` (bytes sent, or -errno). The rest of the tail, and what was
   // queued behind it, is written as async_flush writes it; then the flush's handler runs.
   void batch_done(int result) {
+    batch_at_ = 0;
     auto& t = *w_;
     t.batched = false;
     auto waiter = std::move(t.waiter);
@@ -280,7 +319,25 @@ class ws_socket : public shard_socket {
     if (waiter) waiter->run(ec);
   }
 
+  // The send batch's result for a frame it held in its buffer (`bytes`): taken whole, the socket
+  // stays at rest and no one is told; otherwise `told` learns of the error, or that the rest is now
+  // the tail, which the session flushes.
+  void buffer_done(int result, std::string_view bytes, send_batch::shortfall told) {
+    batch_at_ = 0;
+    if (result == -EAGAIN || result == -ECANCELED) result = 0;  // the socket took nothing now
+    if (result >= 0 && static_cast<std::size_t>(result) >= bytes.size()) return;
+    if (result < 0) {
+      told.fn(told.ctx, error_code(-result, boost::system::system_category()));
+      return;
+    }
+    auto& t = state();
+    t.writing.append(bytes.data() + result, bytes.size() - static_cast<std::size_t>(result));
+    t.kept = true;
+    told.fn(told.ctx, {});
+  }
+
   std::unique_ptr<writes> w_;
+  std::uint32_t batch_at_ = 0;  // this socket's entry in the thread's open send batch (from 1), or 0
 };
 
 // Beast closes a WebSocket through teardown functions found by argument-dependent lookup; a ws_socket
@@ -290,6 +347,7 @@ inline void teardown(beast::role_type role, ws_socket& s, error_code& ec) {
 }
 template <class TeardownHandler>
 void async_teardown(beast::role_type role, ws_socket& s, TeardownHandler&& handler) {
+  s.keep_batched_as_tail();
   if (!s.holds_tail()) {
     beast::websocket::async_teardown(role, static_cast<shard_socket&>(s), std::forward<TeardownHandler>(handler));
     return;

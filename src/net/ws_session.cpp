@@ -281,6 +281,7 @@ void basic_ws_session<Stream>::enqueue(proto::event_ptr ev, bool replay) {
 // ending the connection unsubscribes it.
 template <class Stream>
 void basic_ws_session<Stream>::do_write() {
+  if (flushing_batched_) return;  // on_batched_flushed writes what waits
   for (;;) {
     if constexpr (!is_tls_v<Stream>) {
       auto* front = pump_.front();
@@ -319,7 +320,10 @@ bool basic_ws_session<Stream>::write_at_once(const std::string& frame) {
     ws_.text(true);
     error_code ec;
     {
-      send_batch::offer batchable(&sock);  // within a pacer's run, the frame joins its send batch
+      // Within a pacer's run the frame joins its send batch, in the batch's own buffer: the socket
+      // keeps nothing and the frame counts as written; batch_shortfall hears of the rare one the
+      // socket did not take whole.
+      send_batch::offer batchable(&sock, {&basic_ws_session::batch_shortfall, this});
       ws_.write(net::buffer(frame), ec);
     }
     if (ec) {
@@ -331,6 +335,27 @@ bool basic_ws_session<Stream>::write_at_once(const std::string& frame) {
     sock.async_flush(beast::bind_front_handler(&basic_ws_session::on_write, this->shared_from_this()));
   }
   return false;
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::batch_shortfall(void* ctx, const error_code& ec) {
+  if constexpr (!is_tls_v<Stream>) {
+    auto* self = static_cast<basic_ws_session*>(ctx);
+    if (ec) {  // as a write's error: from a handler of its own
+      net::post(self->ws_.get_executor(), beast::bind_front_handler(&basic_ws_session::on_write, self->shared_from_this(),
+                                                                    ec, std::size_t{0}));
+      return;
+    }
+    // The rest is the socket's tail now: its flush is the write in flight, and the queue waits for it.
+    self->flushing_batched_ = true;
+    self->ws_.next_layer().async_flush(beast::bind_front_handler(&basic_ws_session::on_batched_flushed, self->shared_from_this()));
+  }
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::on_batched_flushed(error_code ec, std::size_t bytes) {
+  flushing_batched_ = false;
+  on_write(ec, bytes);
 }
 
 template <class Stream>

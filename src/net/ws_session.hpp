@@ -72,6 +72,10 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   // A plain connection's frame through Beast's synchronous write: true if the socket took it whole;
   // otherwise on_write follows (the tail's flush, or a posted error).
   bool write_at_once(const std::string& frame);
+  // The send batch's word on a frame write_at_once left in its buffer: `ec`, or the socket kept the
+  // rest as its tail (flushed here, as the write in flight). `ctx` is the session.
+  static void batch_shortfall(void* ctx, const error_code& ec);
+  void on_batched_flushed(error_code ec, std::size_t bytes);
   void on_write(error_code ec, std::size_t bytes);
   bool after_write(error_code ec);  // true: write what waits next
   void close(websocket::close_reason reason);
@@ -101,6 +105,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
   bool holding_ = false;  // events are queued, not written, until hold_writes(false) (a replay)
   bool late_noted_ = false;  // a late front waits for the shard's late flush (late_writes)
   bool late_flush_ = false;  // that flush is writing the queue
+  bool flushing_batched_ = false;  // the socket flushes what the send batch left of frames written at once
   // Why the connection ended, as logged and told to the handler; null = "client" (the peer closed).
   // Set once, at the end: a pointer costs an idle connection 8 bytes where a string costs 32.
   std::unique_ptr<const std::string> close_cause_;
