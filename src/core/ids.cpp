@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -48,6 +50,22 @@ std::string random_id(std::string_view prefix, std::size_t bytes) {
   out.reserve(prefix.size() + (bytes * 4 + 2) / 3);
   out.append(prefix);
   base64url_append(out, std::string_view(reinterpret_cast<const char*>(raw.data()), bytes));
+  return out;
+}
+
+std::string connection_id() {
+  // 64 URL-safe characters in ascending byte order: a base-64 number written with them sorts as it counts.
+  static constexpr char digits[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+  static_assert(sizeof digits == 65);
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  unsigned char raw[7];
+  random_bytes(raw, sizeof raw);
+  std::uint64_t random = 0;
+  for (auto b : raw) random = random << 8 | b;
+  std::string out(15, '-');
+  for (int i = 5; i >= 0; --i) out[static_cast<std::size_t>(5 - i)] = digits[(ms >> (6 * i)) & 63];
+  for (int i = 0; i < 9; ++i) out[static_cast<std::size_t>(6 + i)] = digits[(random >> (6 * i)) & 63];
   return out;
 }
 

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
+#include <vector>
 
 #include <thread>
 #include <unordered_set>
@@ -52,6 +54,34 @@ TEST(Ids, ConnectionIdsAreStoredInlineAndDistinct) {
     seen.insert(std::move(id));
   }
   EXPECT_EQ(seen.size(), 100000u);
+}
+
+TEST(Ids, ConnectionIdsMadeAMillisecondApartSortAsTheyWereMadeAndEndRandom) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::vector<std::string> ids;
+  auto last = std::chrono::system_clock::now();
+  while (ids.size() < 50) {
+    auto now = std::chrono::system_clock::now();
+    if (!ids.empty() && now - last < std::chrono::milliseconds(1)) continue;  // the next millisecond
+    last = now;
+    ids.push_back(connection_id());
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(ids[i].find_first_not_of(alphabet), std::string::npos) << ids[i];
+    if (i > 0) {
+      EXPECT_LT(ids[i - 1], ids[i]) << "made later, sorts later";
+    }
+  }
+  // Within one millisecond only the random part differs: 1,000 ids made at once have
+  // (nearly always) one or two time prefixes and 1,000 distinct random ends.
+  std::set<std::string> prefixes, ends;
+  for (int i = 0; i < 1000; ++i) {
+    auto id = connection_id();
+    prefixes.insert(id.substr(0, 6));
+    ends.insert(id.substr(6));
+  }
+  EXPECT_LT(prefixes.size(), 50u);
+  EXPECT_EQ(ends.size(), 1000u);
 }
 
 }  // namespace sg::core
