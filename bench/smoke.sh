@@ -153,6 +153,10 @@ if command -v c++ >/dev/null; then
   expect floor_json '"sender_cpu_us_per_msg"' "$TMP/floor_run.out"
   check floor_uring_run "$TMP/floor" --connections 20 --seconds 0.2 --uring 4 --json
   expect floor_uring_json '"uring":4' "$TMP/floor_uring_run.out"
+  # The wake-up floor counts its wake-ups and their CPU.
+  check wake_floor_build c++ -O2 -std=c++20 -o "$TMP/wake_floor" "$ROOT/bench/floor/wake_floor.cpp"
+  check wake_floor_run "$TMP/wake_floor" --seconds 0.2 --rearm --json
+  expect wake_floor_json '"wakes":[1-9]' "$TMP/wake_floor_run.out"
   # The accept floor answers sgbench's upgrades as a server does.
   check accept_floor_build c++ -O2 -std=c++20 -o "$TMP/accept_floor" "$ROOT/bench/floor/accept_floor.cpp" -lcrypto
   "$TMP/accept_floor" >"$TMP/accept_floor.port" 2>"$TMP/accept_floor.log" &

@@ -16,6 +16,7 @@ namespace {
 constexpr unsigned ring_entries = 256;  // sends per submission; more are submitted in rounds
 constexpr std::uint64_t cancel_mark = std::uint64_t{1} << 63;  // a cancellation's own completion
 constexpr int no_result = INT_MIN;
+constexpr std::size_t max_kept_buffer = std::size_t{1} << 20;  // a window's frames' buffer kept for the next
 
 thread_local std::unique_ptr<send_batch> instance;
 thread_local bool unavailable = false;
@@ -190,6 +191,8 @@ void send_batch::submit_joined() {
   submitting_ = false;
   sending_.clear();
   sending_buffer_.clear();
+  // A window of large frames (a burst of replays, say) does not leave its buffer held for good.
+  if (sending_buffer_.capacity() > max_kept_buffer) std::string().swap(sending_buffer_);
 }
 
 }  // namespace sg::io
