@@ -63,6 +63,9 @@ std::string render_metrics(app& a) {
          double(io::send_batch::submissions()));
   metric(o, "streamgate_batched_sends_total", "counter", "WebSocket frames (or their queued tails) sent by those submissions.",
          double(io::send_batch::sends()));
+  metric(o, "streamgate_batched_short_sends_total", "counter",
+         "Of those, sends the socket did not take whole (a slow reader, or an error): the rest went through its flush.",
+         double(io::send_batch::short_sends()));
   metric(o, "streamgate_websocket_accepted_total", "counter", "WebSocket upgrades accepted.", double(s.ws_accepted));
   metric(o, "streamgate_http_requests_total", "counter", "HTTP requests read.", double(s.http_requests));
   metric(o, "streamgate_streams_running", "gauge", "Streams generating now.", double(a.streams->running()));

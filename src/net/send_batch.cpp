@@ -26,6 +26,7 @@ thread_local send_batch::shortfall offer_told;
 
 std::atomic<std::uint64_t> submissions_made{0};
 std::atomic<std::uint64_t> sends_made{0};
+std::atomic<std::uint64_t> short_sends_made{0};
 
 }  // namespace
 
@@ -102,6 +103,7 @@ std::string_view send_batch::to_tail(std::uint32_t at) {
 
 std::uint64_t send_batch::submissions() { return submissions_made.load(std::memory_order_relaxed); }
 std::uint64_t send_batch::sends() { return sends_made.load(std::memory_order_relaxed); }
+std::uint64_t send_batch::short_sends() { return short_sends_made.load(std::memory_order_relaxed); }
 
 void send_batch::submit() {
   // A window opened and closed by a handler below adds to joined_: it is sent after this one.
@@ -181,13 +183,17 @@ void send_batch::submit_joined() {
   sends_made.fetch_add(sent, std::memory_order_relaxed);
   // A send the ring never ran (it refused the submission) is left to the socket's flush. Each
   // socket stays findable (forget) until its own result is applied.
+  std::uint64_t short_sends = 0;
   for (std::size_t i = 0; i < sending_.size(); ++i) {
     auto& e = sending_[i];
     if (!e.s) continue;
     const int result = results_[i] == no_result ? -ECANCELED : results_[i];
+    const std::size_t bytes = e.at == in_tail ? e.s->batch_bytes().size() : e.bytes;
+    if (result < 0 || static_cast<std::size_t>(result) < bytes) ++short_sends;
     if (e.at == in_tail) e.s->batch_done(result);
     else e.s->buffer_done(result, std::string_view(sending_buffer_.data() + e.at, e.bytes), e.told);
   }
+  if (short_sends) short_sends_made.fetch_add(short_sends, std::memory_order_relaxed);
   submitting_ = false;
   sending_.clear();
   sending_buffer_.clear();

@@ -78,9 +78,12 @@ class send_batch {
   static void open_window();
   static void close_window();
 
-  /// Over the process: submissions made, and frames' tails sent through them.
+  /// Over the process: submissions made, frames' tails sent through them, and the sends the socket
+  /// did not take whole (a reader too slow for its socket's buffer, or an error): their rest went
+  /// through the socket's flush.
   static std::uint64_t submissions();
   static std::uint64_t sends();
+  static std::uint64_t short_sends();
 
   ~send_batch();
 

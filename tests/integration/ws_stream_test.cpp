@@ -231,6 +231,34 @@ TEST(WebSocketStream, SlowReaderGetsMergedChunksAndNothingIsLost) {
   EXPECT_GT(merged, 0);
 }
 
+TEST(WebSocketStream, ReadersTooSlowForPacedStreamsGetEveryChunkAfterTheBatchsShortSends) {
+  // Paced streams, whose frames leave through the pacer's send batch, to readers that read nothing
+  // until a stream has ended, over tiny kernel buffers: a batched send comes back short, the socket
+  // keeps the rest and its session flushes it, and what the streams make meanwhile queues and merges.
+  server_process srv({"--demo-ttft-ms", "1", "--demo-tokens-per-second", "500", "--socket-send-buffer", "4096"});
+  constexpr int readers = 4, per_reader = 2;
+  std::vector<std::unique_ptr<ws_client>> cs;
+  for (int r = 0; r < readers; ++r) {
+    cs.push_back(std::make_unique<ws_client>(srv.port(), "/ws", std::map<std::string, std::string>{}, 2048));
+    for (int i = 0; i < per_reader; ++i) cs.back()->send_json(stream_request("paced slow " + std::to_string(r * 10 + i)));
+  }
+  ASSERT_TRUE(srv.wait_for_log("\"outcome\":\"completed\"", 10s));
+  int merged = 0;
+  for (auto& c : cs) {
+    std::map<std::string, std::vector<json::object>> by_stream;
+    for (int done = 0; done < per_reader;) {
+      auto e = c->read(10s);
+      by_stream[str(e.at("streamId"))].push_back(e);
+      if (e.contains("firstSeq")) ++merged;
+      if (e.at("type") == "stream_complete") ++done;
+    }
+    for (auto& [id, evs] : by_stream) check_stream(evs, id);
+  }
+  EXPECT_GT(merged, 0);
+  EXPECT_GT(metric_value(srv.port(), "streamgate_batched_sends_total"), 0);
+  EXPECT_GT(metric_value(srv.port(), "streamgate_batched_short_sends_total"), 0) << "no batched send came back short";
+}
+
 TEST(WebSocketStream, TokensMadeLateByAStalledServerMergeBehindOneWriteAndTheRestArriveOnTime) {
   // A reader with room to spare, so no socket fills: what merges here merges because the server
   // fell behind its pacer. The process is stopped for 500 ms, 20 tokens' worth at 40 tokens/s;
