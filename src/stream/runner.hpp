@@ -329,9 +329,11 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     }
     // Saved with the answers that end within end_gather of it, in one transaction; the terminal
     // event follows the save.
-    m_.defer_end({self, status, s_->text(), [self, status, make_event](bool saved_ok) {
+    m_.defer_end({self, status, s_->text(),
+                  [self, status, make_event](bool saved_ok) {
                     net::post(self->ex_, [self, status, make_event, saved_ok] { self->end(status, make_event, saved_ok); });
-                  }});
+                  },
+                  s_->id()});
   }
 
  public:

@@ -3,6 +3,8 @@
 // that a crash leaves behind, and answers' ends saved in batches.
 #include "stream/runner.hpp"
 
+#include <algorithm>
+
 namespace sg::stream {
 namespace {
 constexpr auto checkpoint_period = std::chrono::seconds(1);
@@ -138,6 +140,10 @@ void stream_manager::checkpoint() {
     for (auto& [id, s] : recording_) running.push_back(s);
   }
   if (running.empty()) return;
+  // Rows are updated in stream-id order, as a batch of ends updates its rows (write_ends): two
+  // transactions that take row locks in one order cannot deadlock (PostgreSQL, where a checkpoint
+  // and a batch of ends run on different connections at once).
+  std::sort(running.begin(), running.end(), [](auto& a, auto& b) { return a->id() < b->id(); });
   const auto number = checkpoints_.fetch_add(1, std::memory_order_relaxed) + 1;
   checkpoint_waiting_->store(number, std::memory_order_release);
   // The mark falls when the store starts the work, before it reads a text (a checkpoint handed over
@@ -228,6 +234,8 @@ void stream_manager::write_ends() {
     batch->swap(ends_);
   }
   if (batch->empty()) return;
+  // In stream-id order, as the checkpoint updates its rows: see checkpoint().
+  std::sort(batch->begin(), batch->end(), [](auto& a, auto& b) { return a.stream_id < b.stream_id; });
   answer_end_batches_.fetch_add(1, std::memory_order_relaxed);
   auto saved = std::make_shared<std::vector<char>>(batch->size(), 0);
   store_.exec(
