@@ -181,13 +181,15 @@ void send_batch::submit_joined() {
   }
   submissions_made.fetch_add(rounds, std::memory_order_relaxed);
   sends_made.fetch_add(sent, std::memory_order_relaxed);
-  // A send the ring never ran (it refused the submission) is left to the socket's flush. Each
+  // A send the ring never ran (it refused the submission), or that found the socket full, is left to
+  // the socket's flush. Each
   // socket stays findable (forget) until its own result is applied.
   std::uint64_t short_sends = 0;
   for (std::size_t i = 0; i < sending_.size(); ++i) {
     auto& e = sending_[i];
     if (!e.s) continue;
-    const int result = results_[i] == no_result ? -ECANCELED : results_[i];
+    int result = results_[i];
+    if (result == no_result || result == -EAGAIN || result == -ECANCELED) result = 0;  // nothing taken now: the flush waits
     const std::size_t bytes = e.at == in_tail ? e.s->batch_bytes().size() : e.bytes;
     if (result < 0 || static_cast<std::size_t>(result) < bytes) ++short_sends;
     if (e.at == in_tail) e.s->batch_done(result);

@@ -300,14 +300,13 @@ class ws_socket : public shard_socket {
 
   // For send_batch: what the tail still holds to send.
   std::string_view batch_bytes() const { return std::string_view(w_->writing).substr(w_->sent); }
-  // The batch's send returned `result` (bytes sent, or -errno). The rest of the tail, and what was
+  // The batch's send returned `result` (bytes sent, 0 when the socket took nothing now, or -errno). The rest of the tail, and what was
   // queued behind it, is written as async_flush writes it; then the flush's handler runs.
   void batch_done(int result) {
     batch_at_ = 0;
     auto& t = *w_;
     t.batched = false;
     auto waiter = std::move(t.waiter);
-    if (result == -EAGAIN || result == -ECANCELED) result = 0;  // the socket took nothing now: the flush waits for it
     if (result >= 0 && advance_tail(static_cast<std::size_t>(result))) {
       send_tail([waiter = std::move(waiter)](error_code ec, std::size_t) {
         if (waiter) waiter->run(ec);
@@ -324,7 +323,6 @@ class ws_socket : public shard_socket {
   // the tail, which the session flushes.
   void buffer_done(int result, std::string_view bytes, send_batch::shortfall told) {
     batch_at_ = 0;
-    if (result == -EAGAIN || result == -ECANCELED) result = 0;  // the socket took nothing now
     if (result >= 0 && static_cast<std::size_t>(result) >= bytes.size()) return;
     if (result < 0) {
       told.fn(told.ctx, error_code(-result, boost::system::system_category()));

@@ -225,6 +225,7 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
  public:
   // The history the question's rows go to: {project, owner} (store::database::hold_histories).
   std::pair<std::string_view, std::string_view> history() const { return {req_.project_id, s_->owner()}; }
+  const std::string& stream_id() const { return s_->id(); }
 
   // On a store thread, inside a transaction (or a savepoint of one) that holds history(): the
   // question's two rows, next to each other in it.
@@ -329,11 +330,9 @@ class runner : public provider::sink, public std::enable_shared_from_this<runner
     }
     // Saved with the answers that end within end_gather of it, in one transaction; the terminal
     // event follows the save.
-    m_.defer_end({self, status, s_->text(),
-                  [self, status, make_event](bool saved_ok) {
+    m_.defer_end({self, status, s_->text(), [self, status, make_event](bool saved_ok) {
                     net::post(self->ex_, [self, status, make_event, saved_ok] { self->end(status, make_event, saved_ok); });
-                  },
-                  s_->id()});
+                  }});
   }
 
  public:

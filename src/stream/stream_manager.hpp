@@ -175,7 +175,6 @@ class stream_manager {
     std::string status;
     std::string text;
     std::function<void(bool saved)> saved;
-    std::string stream_id;  // the order a batch of ends takes its rows' locks in (write_ends)
   };
   void defer_end(answer_end e);
   void write_ends();

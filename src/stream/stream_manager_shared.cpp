@@ -235,7 +235,7 @@ void stream_manager::write_ends() {
   }
   if (batch->empty()) return;
   // In stream-id order, as the checkpoint updates its rows: see checkpoint().
-  std::sort(batch->begin(), batch->end(), [](auto& a, auto& b) { return a.stream_id < b.stream_id; });
+  std::sort(batch->begin(), batch->end(), [](auto& a, auto& b) { return a.r->stream_id() < b.r->stream_id(); });
   answer_end_batches_.fetch_add(1, std::memory_order_relaxed);
   auto saved = std::make_shared<std::vector<char>>(batch->size(), 0);
   store_.exec(
