@@ -71,6 +71,15 @@ class ws_socket : public shard_socket {
     }
   }
 
+  /// Keeps `bytes` as a held write, as a write of Beast's under "more follows" is kept: the next write
+  /// takes them along, or async_flush sends them. The handshake's answer (net/ws_accept.hpp) is
+  /// written so, on a socket at rest.
+  void hold(std::string_view bytes) {
+    auto& t = state();
+    t.kept = t.held = true;
+    t.writing.append(bytes.data(), bytes.size());
+  }
+
   /// No write of Beast's is running and no tail is being sent: a frame written now goes out in order
   /// (behind a held write, which it takes along).
   bool writable_now() const { return !w_ || (w_->in_flight == 0 && (!w_->kept || w_->held)); }

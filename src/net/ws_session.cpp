@@ -6,6 +6,7 @@
 #include "core/heap_prefault.hpp"
 #include "core/log.hpp"
 #include "net/late_writes.hpp"
+#include "net/ws_accept.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
 
@@ -76,6 +77,15 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
   ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard(std::chrono::steady_clock::now()); });
   ws_.read_message_max(app_.cfg.max_message_bytes);
   ws_.auto_fragment(false);
+  if constexpr (!is_tls_v<Stream>) {
+    // The usual upgrade is answered here, the 101 held in the socket as below (net/ws_accept.hpp);
+    // any other is Beast's accept's to answer or refuse.
+    if (auto key = key_to_accept_at_once(req); !key.empty()) {
+      accept_at_once(ws_, key, {.set_cookie = c.set_cookie, .bearer_subprotocol = bearer_subprotocol});
+      on_open();
+      return;
+    }
+  }
   ws_.set_option(websocket::stream_base::decorator([bearer_subprotocol, cookie = std::move(c.set_cookie)](
                                                        websocket::response_type& res) {
     res.set(http::field::server, "streamgate");
@@ -104,6 +114,12 @@ void basic_ws_session<Stream>::on_accept(error_code ec) {
   }
   // The decorator served the 101 only: its Set-Cookie string is not kept for the connection's life.
   ws_.set_option(websocket::stream_base::decorator([](websocket::response_type&) {}));
+  on_open();
+}
+
+// The 101 is held in the socket: the "connected" frame that opened() queues takes it along.
+template <class Stream>
+void basic_ws_session<Stream>::on_open() {
   handler_.opened(this->shared_from_this());
   send_held();
   if (app_.cfg.idle_timeout_ms > 0)

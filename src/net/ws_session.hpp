@@ -54,6 +54,7 @@ class basic_ws_session final : public std::enable_shared_from_this<basic_ws_sess
 
  private:
   void on_accept(error_code ec);
+  void on_open();  // the handshake is answered (the 101 held in the socket)
   void send_held();
   void await_first_read();
   void on_readable(error_code ec);
