@@ -50,10 +50,14 @@ std::optional<std::string_view> cookie_value(std::string_view header, std::strin
 }
 
 std::string set_cookie(std::string_view key, bool secure) {
-  std::string out(cookie_name);
+  // Made once per new identity (every first contact of an anonymous client): one allocation.
+  static const std::string attributes = "; Path=/; Max-Age=" + std::to_string(cookie_max_age_s) + "; HttpOnly; SameSite=Lax";
+  std::string out;
+  out.reserve(cookie_name.size() + 1 + key.size() + attributes.size() + 8);
+  out += cookie_name;
   out += '=';
   out += key;
-  out += "; Path=/; Max-Age=" + std::to_string(cookie_max_age_s) + "; HttpOnly; SameSite=Lax";
+  out += attributes;
   if (secure) out += "; Secure";
   return out;
 }

@@ -74,10 +74,11 @@ class ws_socket : public shard_socket {
   /// Keeps `bytes` as a held write, as a write of Beast's under "more follows" is kept: the next write
   /// takes them along, or async_flush sends them. The handshake's answer (net/ws_accept.hpp) is
   /// written so, on a socket at rest.
-  void hold(std::string_view bytes) {
+  void hold(std::string bytes) {
     auto& t = state();
     t.kept = t.held = true;
-    t.writing.append(bytes.data(), bytes.size());
+    if (t.writing.empty()) t.writing = std::move(bytes);  // with the room its writer reserved
+    else t.writing.append(bytes);
   }
 
   /// No write of Beast's is running and no tail is being sent: a frame written now goes out in order

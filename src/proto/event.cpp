@@ -235,6 +235,7 @@ const std::string& event::sse() const {
 event_ptr make_connected(std::string_view connection_id, std::int64_t server_time_ms) {
   std::string* j;
   auto e = start_event(event_type::connected, {}, 0, j);
+  j->reserve(64 + connection_id.size());  // {"type":"connected","connectionId":"…","serverTime":…}: one allocation
   object_writer(*j).str("type", "connected").str("connectionId", connection_id).num("serverTime", server_time_ms).close();
   return e;
 }
