@@ -113,6 +113,10 @@ TEST(WsAccept, EveryRequestBeastWouldNotAnswerWithA101StraightAwayIsLeftToBeast)
       {"no version", [](auto& r) { r.erase(http::field::sec_websocket_version); }, false},
       {"a second version after 13",
        [](auto& r) { r.insert(http::field::sec_websocket_version, "8"); }, true},
+      {"permessage-deflate offered (off in streamgate: declined by silence)",
+       [](auto& r) { r.set(http::field::sec_websocket_extensions, "permessage-deflate; client_max_window_bits"); },
+       true},
+      {"subprotocols offered", [](auto& r) { r.set(http::field::sec_websocket_protocol, "bearer, abc.def.ghi"); }, true},
       {"Expect: 100-continue", [](auto& r) { r.set(http::field::expect, "100-continue"); }, true},
       {"an empty key", [](auto& r) { r.set(http::field::sec_websocket_key, ""); }, true},
   };
