@@ -182,8 +182,7 @@ void send_batch::submit_joined() {
   submissions_made.fetch_add(rounds, std::memory_order_relaxed);
   sends_made.fetch_add(sent, std::memory_order_relaxed);
   // A send the ring never ran (it refused the submission), or that found the socket full, is left to
-  // the socket's flush. Each
-  // socket stays findable (forget) until its own result is applied.
+  // the socket's flush. Each socket stays findable (forget) until its own result is applied.
   std::uint64_t short_sends = 0;
   for (std::size_t i = 0; i < sending_.size(); ++i) {
     auto& e = sending_[i];

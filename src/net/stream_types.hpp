@@ -77,8 +77,7 @@ class ws_socket : public shard_socket {
   void hold(std::string bytes) {
     auto& t = state();
     t.kept = t.held = true;
-    if (t.writing.empty()) t.writing = std::move(bytes);  // with the room its writer reserved
-    else t.writing.append(bytes);
+    t.writing = std::move(bytes);  // with the room its writer reserved
   }
 
   /// No write of Beast's is running and no tail is being sent: a frame written now goes out in order
@@ -310,8 +309,9 @@ class ws_socket : public shard_socket {
 
   // For send_batch: what the tail still holds to send.
   std::string_view batch_bytes() const { return std::string_view(w_->writing).substr(w_->sent); }
-  // The batch's send returned `result` (bytes sent, 0 when the socket took nothing now, or -errno). The rest of the tail, and what was
-  // queued behind it, is written as async_flush writes it; then the flush's handler runs.
+  // The batch's send returned `result` (bytes sent, 0 when the socket took nothing now, or -errno).
+  // The rest of the tail, and what was queued behind it, is written as async_flush writes it; then
+  // the flush's handler runs.
   void batch_done(int result) {
     batch_at_ = 0;
     auto& t = *w_;

@@ -64,6 +64,13 @@ std::string_view key_to_accept_at_once(const http::request<http::string_body>& r
   return {key.data(), key.size()};
 }
 
+void decorate_answer(websocket::response_type& res, const handshake_answer& a) {
+  res.set(http::field::server, "streamgate");
+  if (!a.set_cookie.empty()) res.set(http::field::set_cookie, beast::string_view(a.set_cookie.data(), a.set_cookie.size()));
+  // A browser that sent its token as "bearer, <token>" expects one of its subprotocols back.
+  if (a.bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
+}
+
 void append_switching_protocols(std::string& out, std::string_view key, const handshake_answer& a) {
   websocket::detail::sec_ws_accept_type accept;
   websocket::detail::make_sec_ws_accept(accept, beast::string_view(key.data(), key.size()));

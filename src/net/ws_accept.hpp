@@ -30,7 +30,11 @@ struct handshake_answer {
 /// a key of at most 24 characters, version 13, and no Expect. Empty otherwise.
 std::string_view key_to_accept_at_once(const http::request<http::string_body>& req);
 
-/// Appends the 101 Beast's accept writes for `key` with the session's decorator.
+/// The session's decorator: what `a` adds to the answers Beast's accept writes (its 101, and its
+/// refusals). append_switching_protocols writes the same fields in the same order.
+void decorate_answer(websocket::response_type& res, const handshake_answer& a);
+
+/// Appends the 101 Beast's accept writes for `key` with decorate_answer as its decorator.
 void append_switching_protocols(std::string& out, std::string_view key, const handshake_answer& a);
 
 /// Answers the handshake of `req` (key_to_accept_at_once gave `key`) and opens `ws` as a server, as

@@ -86,13 +86,10 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req, gateway
       return;
     }
   }
-  ws_.set_option(websocket::stream_base::decorator([bearer_subprotocol, cookie = std::move(c.set_cookie)](
-                                                       websocket::response_type& res) {
-    res.set(http::field::server, "streamgate");
-    if (!cookie.empty()) res.set(http::field::set_cookie, cookie);
-    // A browser that sent its token as "bearer, <token>" expects one of its subprotocols back.
-    if (bearer_subprotocol) res.set(http::field::sec_websocket_protocol, "bearer");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [bearer_subprotocol, cookie = std::move(c.set_cookie)](websocket::response_type& res) {
+        decorate_answer(res, {.set_cookie = cookie, .bearer_subprotocol = bearer_subprotocol});
+      }));
   // The 101 and the "connected" frame that follows it leave in one segment: each segment on its own
   // costs a transmission and wakes the client once more. A plain socket holds the 101 and sends it
   // with the frame in one send call; a TLS connection's socket is corked until that frame's write

@@ -31,7 +31,7 @@ http::request<http::string_body> upgrade_request(std::string_view key = "dGhlIHN
   return req;
 }
 
-// What Beast's accept writes for `req` with the session's decorator (ws_session.cpp), and its result.
+// What Beast's accept writes for `req` with the session's decorator (decorate_answer), and its result.
 struct beast_answer {
   std::string bytes;
   error_code ec;
@@ -41,13 +41,7 @@ beast_answer beast_accepts(const http::request<http::string_body>& req, const ha
   local_socket server(ioc), client(ioc);
   net::local::connect_pair(server, client);
   websocket::stream<local_socket> ws(std::move(server));
-  std::string cookie(a.set_cookie);
-  bool bearer = a.bearer_subprotocol;
-  ws.set_option(websocket::stream_base::decorator([&](websocket::response_type& res) {
-    res.set(http::field::server, "streamgate");
-    if (!cookie.empty()) res.set(http::field::set_cookie, cookie);
-    if (bearer) res.set(http::field::sec_websocket_protocol, "bearer");
-  }));
+  ws.set_option(websocket::stream_base::decorator([&](websocket::response_type& res) { decorate_answer(res, a); }));
   beast_answer out;
   ws.accept(req, out.ec);
   std::string got;
